@@ -250,6 +250,8 @@ pub struct Tool {
 /// `name: TYPE [= DEFAULT] [where COND] [cap COND]`
 #[derive(Clone, Debug, PartialEq)]
 pub struct ToolParam {
+    /// The `///` lines above the parameter.
+    pub doc: Option<String>,
     pub name: Ident,
     pub ty: TypeExpr,
     pub default: Option<Expr>,
@@ -275,6 +277,8 @@ pub enum ConditionKind {
 /// One declared output of a tool.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ToolOutput {
+    /// The `///` lines above the output.
+    pub doc: Option<String>,
     pub name: Ident,
     pub ty: TypeExpr,
     pub span: Span,

@@ -350,7 +350,8 @@ impl Builder<'_> {
                                 let mut oi = op.into_inner();
                                 let name = self.ident(oi.next().expect("grammar: output name"));
                                 let ty = self.type_expr(oi.next().expect("grammar: output type"));
-                                outputs.push(ToolOutput { name, ty, span });
+                                let doc = doc_before(self.text, span.start as usize);
+                                outputs.push(ToolOutput { doc, name, ty, span });
                             }
                         }
                         Rule::field_block => fields = self.fields(p),
@@ -427,7 +428,8 @@ impl Builder<'_> {
                 _ => {}
             }
         }
-        ToolParam { name, ty, default, conditions, span }
+        let doc = doc_before(self.text, span.start as usize);
+        ToolParam { doc, name, ty, default, conditions, span }
     }
 
     fn report_entries(&self, block: Pair<Rule>) -> Vec<ReportEntry> {
