@@ -1,1 +1,23 @@
-fn main() {}
+//! `phx`: the command-line interface of the phx compiler and runtime.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Deeply nested programs recurse deeply in the parser and evaluator;
+    // a large stack keeps them from overflowing (the parser also refuses
+    // nesting past a fixed depth).
+    let handle = std::thread::Builder::new().stack_size(256 * 1024 * 1024).name("phx".into()).spawn(cli::main);
+    match handle.map(|h| h.join()) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(_)) => {
+            eprintln!("phx: internal error (a bug): please report it with the input that caused it");
+            ExitCode::from(101)
+        }
+        Err(e) => {
+            eprintln!("phx: cannot start: {e}");
+            ExitCode::from(3)
+        }
+    }
+}

@@ -287,7 +287,7 @@ impl<'a> Eval<'a> {
         if let Some(kind) = expected.and_then(Ty::enum_kind) {
             let help = did_you_mean(name, kind.variants().iter().copied())
                 .unwrap_or_else(|| format!("expected one of: {}", kind.variants().join(", ")));
-            return self.error(Code::UnknownName, span, format!("`{name}` is not a {} (one of {})", kind.name(), kind.variants().join(", ")), Some(help));
+            return self.error(Code::UnknownName, span, format!("`{name}` is not a valid {}; expected one of: {}", kind.name(), kind.variants().join(", ")), Some(help));
         }
         let names = self.all_names();
         let help = did_you_mean(name, names.iter().map(String::as_str));

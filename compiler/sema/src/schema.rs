@@ -99,7 +99,7 @@ fn enum_list(e: &Expr, kind: EnumKind, diags: &mut Vec<Diagnostic>) -> Vec<Strin
         match &item.kind {
             ExprKind::Name(id) if kind.variants().contains(&id.name.as_str()) => out.push(id.name.clone()),
             ExprKind::Name(id) => diags.push(
-                Diagnostic::new(Code::UnknownName, id.span, format!("`{}` is not a {} (one of {})", id.name, kind.name(), kind.variants().join(", ")))
+                Diagnostic::new(Code::UnknownName, id.span, format!("`{}` is not a valid {}; expected one of: {}", id.name, kind.name(), kind.variants().join(", ")))
                     .with_help_opt(did_you_mean(&id.name, kind.variants().iter().copied())),
             ),
             _ => diags.push(Diagnostic::new(Code::TypeMismatch, item.span, format!("expected a {}", kind.name()))),

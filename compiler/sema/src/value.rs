@@ -248,6 +248,11 @@ pub fn json_string(s: &str) -> String {
     out
 }
 
+/// A number as a person writes it: `3`, not `3.0`, for whole values.
+pub fn number_text(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format_f64(v) }
+}
+
 impl fmt::Display for Value {
     /// The value as a person reads it: `24 bohr`, `[1, 2]`, `psi_2pz`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -257,7 +262,7 @@ impl fmt::Display for Value {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Str(s) => write!(f, "{}", json_string(s)),
             Value::Quantity { si, dim, written } => match written {
-                Some((v, unit)) => write!(f, "{} {unit}", format_f64(*v)),
+                Some((v, unit)) => write!(f, "{} {unit}", number_text(*v)),
                 None if dim.is_none() => write!(f, "{}", format_f64(*si)),
                 None => write!(f, "{} [{}]", format_f64(*si), dim.si_units()),
             },

@@ -256,9 +256,45 @@ struct Builder<'t> {
     errors: RefCell<Vec<SyntaxError>>,
 }
 
+/// The span of a pair without the whitespace and comments that pest's
+/// implicit skipping leaves at its end (after a failed optional part).
 fn span_of(pair: &Pair<Rule>) -> Span {
     let s = pair.as_span();
-    Span::new(s.start(), s.end())
+    let text = pair.as_str();
+    let mut end = trim_trailing_trivia(text).len();
+    if end == 0 {
+        end = text.len();
+    }
+    Span::new(s.start(), s.start() + end)
+}
+
+fn trim_trailing_trivia(mut text: &str) -> &str {
+    loop {
+        let trimmed = text.trim_end();
+        let line_start = trimmed.rfind('\n').map_or(0, |i| i + 1);
+        let last = &trimmed[line_start..];
+        match comment_start(last) {
+            Some(c) => text = &trimmed[..line_start + c],
+            None => return trimmed,
+        }
+    }
+}
+
+/// Where a `//` comment starts on one line, outside string literals.
+fn comment_start(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    let mut in_str = false;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if in_str => i += 1,
+            b'"' => in_str = !in_str,
+            b'/' if !in_str && b.get(i + 1) == Some(&b'/') => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 impl Builder<'_> {

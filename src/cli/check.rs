@@ -1,0 +1,62 @@
+//! `phx check FILE... [--format json]`
+
+use serde_json::json;
+
+use super::common::{self, CompileOpts, TextOrJson};
+use super::exit;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The files to check.
+    #[arg(required = true)]
+    files: Vec<String>,
+    /// `json` prints `{"diagnostics": [...], "nodes": N, "edges": M}`.
+    #[arg(long, value_enum, default_value_t)]
+    format: TextOrJson,
+    #[command(flatten)]
+    opts: CompileOpts,
+}
+
+pub fn run(a: Args) -> u8 {
+    let mut all = Vec::new();
+    let (mut nodes, mut edges, mut errors, mut warnings) = (0usize, 0usize, 0usize, 0usize);
+    for path in &a.files {
+        let loaded = match common::load(path, &a.opts) {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        let checked = loaded.db.check(loaded.file);
+        let text = loaded.file.text(&loaded.db);
+        nodes += checked.dag.vertices.len();
+        edges += checked.dag.edges.len();
+        errors += checked.diagnostics.iter().filter(|d| d.is_error()).count();
+        warnings += checked.diagnostics.iter().filter(|d| !d.is_error()).count();
+        match a.format {
+            TextOrJson::Json => all.extend(common::json_diagnostics(&checked.diagnostics, &loaded.path, text)),
+            TextOrJson::Text => {
+                common::print_diagnostics(&checked.diagnostics, &loaded.path, text);
+                let status = if checked.has_errors() { "failed" } else { "ok" };
+                common::out(&format!(
+                    "{path}: {status}: {} node{}, {} edge{}, {} error{}, {} warning{}\n",
+                    checked.dag.vertices.len(),
+                    plural(checked.dag.vertices.len()),
+                    checked.dag.edges.len(),
+                    plural(checked.dag.edges.len()),
+                    checked.diagnostics.iter().filter(|d| d.is_error()).count(),
+                    plural(checked.diagnostics.iter().filter(|d| d.is_error()).count()),
+                    checked.diagnostics.iter().filter(|d| !d.is_error()).count(),
+                    plural(checked.diagnostics.iter().filter(|d| !d.is_error()).count()),
+                ));
+            }
+        }
+    }
+    let _ = warnings;
+    if a.format == TextOrJson::Json {
+        common::print_json(&json!({"diagnostics": all, "nodes": nodes, "edges": edges}));
+    }
+    if errors > 0 { exit::INVALID } else { exit::OK }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

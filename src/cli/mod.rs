@@ -1,0 +1,63 @@
+//! The commands. Each module is one command; `common` loads files and
+//! prints diagnostics.
+
+mod check;
+mod common;
+mod fmt;
+mod graph;
+mod interchange;
+mod schema;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes of the CLI spec.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// The input was checked and is wrong, or a run failed.
+    pub const INVALID: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const ENVIRONMENT: u8 = 3;
+}
+
+#[derive(Parser)]
+#[command(name = "phx", version, about = "Declarative pipelines for computational physics: check, format, graph and run `.phx` experiments.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check files; print diagnostics.
+    Check(check::Args),
+    /// Format files in place (`--check`: exit 1 when a file would change).
+    Fmt(fmt::Args),
+    /// Print the DAG after sweep expansion (dot, mermaid, json, svg, png).
+    Graph(graph::Args),
+    /// The tool schemas and a language summary, for people and LLMs.
+    Schema(schema::Args),
+    /// Turn the JSON form of a DAG into `.phx` text.
+    Import(interchange::ImportArgs),
+    /// Turn a `.phx` file into the JSON form of its DAG.
+    Export(interchange::ExportArgs),
+}
+
+/// Parses the command line and runs the command; returns the exit code.
+pub fn main() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Check(a) => check::run(a),
+        Command::Fmt(a) => fmt::run(a),
+        Command::Graph(a) => graph::run(a),
+        Command::Schema(a) => schema::run(a),
+        Command::Import(a) => interchange::import(a),
+        Command::Export(a) => interchange::export(a),
+    }
+}
