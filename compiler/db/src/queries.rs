@@ -291,8 +291,14 @@ pub fn const_cycles(db: &dyn salsa::Database, file: SourceFile) -> Arc<BTreeSet<
 fn cycle_diag(db: &dyn salsa::Database, id: ItemId<'_>) -> Vec<Diagnostic> {
     let name = id.name(db);
     let span = item_ast(db, id).as_ref().map(|i| i.name_span()).unwrap_or_default();
-    vec![Diagnostic::new(Code::Cycle, span, format!("`{name}` depends on itself"))
-        .with_help("a `let`, `param` or `fn` cannot be defined in terms of itself, directly or through others")]
+    let d = if id.kind(db) == ItemKind::Fn {
+        Diagnostic::new(Code::Cycle, span, format!("`{name}` calls itself, directly or through other functions; a `fn` may not recurse"))
+            .with_help("write the function without recursion")
+    } else {
+        Diagnostic::new(Code::Cycle, span, format!("`{name}` depends on itself"))
+            .with_help("a `let`, `param`, `fn` or sweep cannot be defined in terms of itself, directly or through others")
+    };
+    vec![d]
 }
 
 /// A param's value (default or `--set` override) and its diagnostics.

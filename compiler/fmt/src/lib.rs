@@ -263,17 +263,24 @@ impl Printer<'_> {
             self.newline();
             self.out.push(')');
             if !t.outputs.is_empty() {
-                self.out.push_str(" -> (");
-                self.indent += 1;
-                for o in &t.outputs {
+                let out_docs = t.outputs.iter().any(|o| o.doc.is_some());
+                let outs_span = t.outputs[0].span.to(t.outputs[t.outputs.len() - 1].span);
+                let inline = format!(" -> ({})", outputs.join(", "));
+                if !out_docs && !self.has_comment_in(outs_span) && inline.len() + 1 <= MAX_WIDTH {
+                    self.out.push_str(&inline);
+                } else {
+                    self.out.push_str(" -> (");
+                    self.indent += 1;
+                    for o in &t.outputs {
+                        self.newline();
+                        self.flush_comments_before(o.span.start, false);
+                        self.out.push_str(&format!("{}: {},", o.name.name, type_to_string(&o.ty)));
+                        self.trailing_comment(o.span.end);
+                    }
+                    self.indent -= 1;
                     self.newline();
-                    self.flush_comments_before(o.span.start, false);
-                    self.out.push_str(&format!("{}: {},", o.name.name, type_to_string(&o.ty)));
-                    self.trailing_comment(o.span.end);
+                    self.out.push(')');
                 }
-                self.indent -= 1;
-                self.newline();
-                self.out.push(')');
             }
         }
         if !t.fields.is_empty() {

@@ -233,7 +233,9 @@ fn convert_error(text: &str, err: pest::error::Error<Rule>) -> SyntaxError {
     } else {
         format!("expected {}, found {found_desc}", join_or(&expected))
     };
-    let help = if found == "}" || found.is_empty() {
+    let help = if found == "=" {
+        Some("fields and arguments are separated by `,` or a new line; is a `,` missing before this name?".to_string())
+    } else if found == "}" || found.is_empty() {
         Some("check that every `{`, `(` and `[` is closed".to_string())
     } else if found.starts_with('"') {
         Some("a string's `{` starts an interpolation; write `{{` for a literal brace".to_string())
@@ -425,13 +427,7 @@ impl Builder<'_> {
                     }
                 }
                 let tool = tool.expect("grammar: node tool");
-                let args_span = args_span.unwrap_or_else(|| {
-                    // `tool()`: the span between the parentheses.
-                    let after = tool.span.end as usize;
-                    let open = self.text[after..].find('(').map_or(after, |o| after + o);
-                    let close = self.text[open..].find(')').map_or(open, |c| open + c + 1);
-                    Span::new(open, close)
-                });
+                let args_span = self.paren_span(tool.span.end as usize, args_span.map_or(tool.span.end as usize, |a| a.end as usize));
                 Item::Node(Node { doc: None, name, binders, tool, args, props, args_span, span })
             }
             Rule::report_item => {
@@ -441,6 +437,26 @@ impl Builder<'_> {
             }
             other => unreachable!("grammar: unexpected item rule {other:?}"),
         }
+    }
+
+    /// The span from the `(` after `open_from` to the `)` that closes it,
+    /// found after `inner_end` by skipping commas, whitespace and comments.
+    fn paren_span(&self, open_from: usize, inner_end: usize) -> Span {
+        let open = self.text[open_from..].find('(').map_or(open_from, |o| open_from + o);
+        let bytes = self.text.as_bytes();
+        let mut i = inner_end.max(open + 1);
+        while i < bytes.len() {
+            match bytes[i] {
+                b')' => return Span::new(open, i + 1),
+                b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        Span::new(open, bytes.len())
     }
 
     fn tool_param(&self, pair: Pair<Rule>) -> ToolParam {
