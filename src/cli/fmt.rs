@@ -46,7 +46,10 @@ pub fn run(a: Args) -> u8 {
             Err(errors) => {
                 let diags: Vec<_> = errors
                     .into_iter()
-                    .map(|e| phx_diagnostics::Diagnostic::new(phx_diagnostics::Code::Syntax, e.span, e.message).with_help_opt(e.help))
+                    .map(|e| {
+                        phx_diagnostics::Diagnostic::new(phx_diagnostics::Code::Syntax, e.span, e.message)
+                            .with_help_opt(e.help)
+                    })
                     .collect();
                 common::print_diagnostics(&diags, path, &text);
                 eprintln!("{path}: not formatted: it has syntax errors");

@@ -20,7 +20,11 @@ pub mod exit {
 }
 
 #[derive(Parser)]
-#[command(name = "phx", version, about = "Declarative pipelines for computational physics: check, format, graph and run `.phx` experiments.")]
+#[command(
+    name = "phx",
+    version,
+    about = "Declarative pipelines for computational physics: check, format, graph and run `.phx` experiments."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

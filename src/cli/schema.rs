@@ -27,7 +27,8 @@ pub fn run(a: Args) -> u8 {
             Some(t) => Some(t.as_ref()),
             None => {
                 let names: Vec<&str> = phx_db::stdlib().keys().map(String::as_str).collect();
-                let help = phx_diagnostics::did_you_mean(name, names).unwrap_or_else(|| "`phx schema` lists every tool".into());
+                let help = phx_diagnostics::did_you_mean(name, names)
+                    .unwrap_or_else(|| "`phx schema` lists every tool".into());
                 eprintln!("error[phx::unknown-tool]: unknown tool `{name}`\n  help: {help}");
                 return exit::INVALID;
             }
@@ -38,7 +39,9 @@ pub fn run(a: Args) -> u8 {
         SchemaFormat::Json => common::print_json(&schema_doc::json_doc(only)),
         SchemaFormat::Md => common::out(&schema_doc::markdown(only)),
         SchemaFormat::Llm => match only {
-            Some(t) => common::out(&format!("{}\n", serde_json::to_string(&schema_doc::tool_json(t)).unwrap_or_default())),
+            Some(t) => {
+                common::out(&format!("{}\n", serde_json::to_string(&schema_doc::tool_json(t)).unwrap_or_default()))
+            }
             None => common::out(&schema_doc::llm()),
         },
     }

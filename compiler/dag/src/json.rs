@@ -73,11 +73,8 @@ pub fn dag_to_json(dag: &Dag) -> Json {
             })
         })
         .collect();
-    let edges: Vec<Json> = dag
-        .edges
-        .iter()
-        .map(|e| json!({"from": e.from, "to": e.to, "output": e.output, "arg": e.arg}))
-        .collect();
+    let edges: Vec<Json> =
+        dag.edges.iter().map(|e| json!({"from": e.from, "to": e.to, "output": e.output, "arg": e.arg})).collect();
     let experiment = dag.experiment.as_ref().map(|e| {
         let mut m = Map::new();
         m.insert("name".into(), json!(e.name));

@@ -111,7 +111,12 @@ pub type NodeSpans = HashMap<String, Span>;
 /// Builds the DAG from checked nodes (in file order). Nodes with errors
 /// still get vertices, so a partial graph can be drawn; the caller knows
 /// from the diagnostics whether it may run.
-pub fn build(nodes: &[&CheckedNode], experiment: Option<ExperimentInfo>, params: Vec<(String, Value)>, spans: &NodeSpans) -> (Dag, Vec<Diagnostic>) {
+pub fn build(
+    nodes: &[&CheckedNode],
+    experiment: Option<ExperimentInfo>,
+    params: Vec<(String, Value)>,
+    spans: &NodeSpans,
+) -> (Dag, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let default_resources: Vec<(String, Value)> = match experiment.as_ref().and_then(|e| e.field("resources")) {
         Some(Value::Record(r)) => r.clone(),
@@ -128,7 +133,12 @@ pub fn build(nodes: &[&CheckedNode], experiment: Option<ExperimentInfo>, params:
                 v.output_refs(&mut refs);
                 for r in refs {
                     for from in r.vertex_ids() {
-                        edges.push(Edge { from: from.clone(), to: inst.id.clone(), output: Some(r.output.clone()), arg: Some(arg.clone()) });
+                        edges.push(Edge {
+                            from: from.clone(),
+                            to: inst.id.clone(),
+                            output: Some(r.output.clone()),
+                            arg: Some(arg.clone()),
+                        });
                         if !depends_on.contains(&from) {
                             depends_on.push(from);
                         }
@@ -382,11 +392,13 @@ pub fn static_key(v: &Vertex, keys: &HashMap<String, String>) -> String {
     let mut inputs: Vec<(String, String)> = v
         .depends_on
         .iter()
-        .filter(|d| v.args.iter().any(|(_, a)| {
-            let mut refs = Vec::new();
-            a.output_refs(&mut refs);
-            refs.iter().any(|r| r.vertex_ids().contains(d))
-        }))
+        .filter(|d| {
+            v.args.iter().any(|(_, a)| {
+                let mut refs = Vec::new();
+                a.output_refs(&mut refs);
+                refs.iter().any(|r| r.vertex_ids().contains(d))
+            })
+        })
         .map(|d| (d.clone(), keys.get(d).cloned().unwrap_or_default()))
         .collect();
     inputs.sort();

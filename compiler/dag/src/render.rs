@@ -9,17 +9,30 @@ fn dot_escape(s: &str) -> String {
 /// Graphviz `dot` text: one box per vertex (id and tool), one arrow per
 /// edge labelled with the output (dashed for `after`).
 pub fn to_dot(dag: &Dag) -> String {
-    let mut out = String::from("digraph phx {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n");
+    let mut out =
+        String::from("digraph phx {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n");
     if let Some(e) = &dag.experiment {
         out.push_str(&format!("  label=\"{}\";\n", dot_escape(&e.name)));
     }
     for v in &dag.vertices {
-        out.push_str(&format!("  \"{}\" [label=\"{}\\n{}\"];\n", dot_escape(&v.id), dot_escape(&v.id), dot_escape(&v.tool)));
+        out.push_str(&format!(
+            "  \"{}\" [label=\"{}\\n{}\"];\n",
+            dot_escape(&v.id),
+            dot_escape(&v.id),
+            dot_escape(&v.tool)
+        ));
     }
     for e in &dag.edges {
         match &e.output {
-            Some(o) => out.push_str(&format!("  \"{}\" -> \"{}\" [label=\"{}\"];\n", dot_escape(&e.from), dot_escape(&e.to), dot_escape(o))),
-            None => out.push_str(&format!("  \"{}\" -> \"{}\" [style=dashed];\n", dot_escape(&e.from), dot_escape(&e.to))),
+            Some(o) => out.push_str(&format!(
+                "  \"{}\" -> \"{}\" [label=\"{}\"];\n",
+                dot_escape(&e.from),
+                dot_escape(&e.to),
+                dot_escape(o)
+            )),
+            None => {
+                out.push_str(&format!("  \"{}\" -> \"{}\" [style=dashed];\n", dot_escape(&e.from), dot_escape(&e.to)))
+            }
         }
     }
     out.push_str("}\n");
@@ -34,7 +47,12 @@ fn mermaid_id(id: &str) -> String {
 pub fn to_mermaid(dag: &Dag) -> String {
     let mut out = String::from("flowchart LR\n");
     for v in &dag.vertices {
-        out.push_str(&format!("  {}[\"{}<br/><small>{}</small>\"]\n", mermaid_id(&v.id), v.id.replace('"', "#quot;"), v.tool));
+        out.push_str(&format!(
+            "  {}[\"{}<br/><small>{}</small>\"]\n",
+            mermaid_id(&v.id),
+            v.id.replace('"', "#quot;"),
+            v.tool
+        ));
     }
     for e in &dag.edges {
         match &e.output {

@@ -63,7 +63,12 @@ impl Env for DbEnv<'_> {
     fn module_names(&self, module: &str) -> Vec<String> {
         let Some(m) = self.module(module) else { return Vec::new() };
         let scope = queries::scope(self.db, m.file);
-        scope.values.iter().filter(|(_, k)| !matches!(k, ItemKind::Node | ItemKind::Import)).map(|(n, _)| n.clone()).collect()
+        scope
+            .values
+            .iter()
+            .filter(|(_, k)| !matches!(k, ItemKind::Node | ItemKind::Import))
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     fn fn_ir(&self, name: &str) -> Option<Arc<FnIr>> {

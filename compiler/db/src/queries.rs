@@ -17,7 +17,6 @@ use phx_syntax::{ParsedChunk, Span, SyntaxError};
 
 use crate::env::DbEnv;
 
-
 /// A source file: its path, its text, and why it could not be read.
 #[salsa::input]
 pub struct SourceFile {
@@ -131,15 +130,29 @@ pub fn item_index(db: &dyn salsa::Database, file: SourceFile) -> Arc<ItemIndex> 
     for (ci, (offset, chunk)) in chunks(db, file).iter().enumerate() {
         let parsed = parse_chunk(db, *chunk);
         for e in &parsed.errors {
-            index.errors.push(SyntaxError { span: e.span.shifted(*offset), message: e.message.clone(), help: e.help.clone() });
+            index.errors.push(SyntaxError {
+                span: e.span.shifted(*offset),
+                message: e.message.clone(),
+                help: e.help.clone(),
+            });
         }
         for (pos, item) in parsed.items.iter().enumerate() {
             let kind = item.kind();
             let name = item.name();
-            let slot = counts.entry((namespace(kind), if kind == ItemKind::Experiment { String::new() } else { name.clone() })).or_insert(0);
+            let slot = counts
+                .entry((namespace(kind), if kind == ItemKind::Experiment { String::new() } else { name.clone() }))
+                .or_insert(0);
             let dup = *slot;
             *slot += 1;
-            index.entries.push(IndexEntry { kind, name, dup, chunk: ci, pos, offset: *offset, name_span: item.name_span() });
+            index.entries.push(IndexEntry {
+                kind,
+                name,
+                dup,
+                chunk: ci,
+                pos,
+                offset: *offset,
+                name_span: item.name_span(),
+            });
         }
     }
     Arc::new(index)
@@ -292,11 +305,16 @@ fn cycle_diag(db: &dyn salsa::Database, id: ItemId<'_>) -> Vec<Diagnostic> {
     let name = id.name(db);
     let span = item_ast(db, id).as_ref().map(|i| i.name_span()).unwrap_or_default();
     let d = if id.kind(db) == ItemKind::Fn {
-        Diagnostic::new(Code::Cycle, span, format!("`{name}` calls itself, directly or through other functions; a `fn` may not recurse"))
-            .with_help("write the function without recursion")
+        Diagnostic::new(
+            Code::Cycle,
+            span,
+            format!("`{name}` calls itself, directly or through other functions; a `fn` may not recurse"),
+        )
+        .with_help("write the function without recursion")
     } else {
-        Diagnostic::new(Code::Cycle, span, format!("`{name}` depends on itself"))
-            .with_help("a `let`, `param`, `fn` or sweep cannot be defined in terms of itself, directly or through others")
+        Diagnostic::new(Code::Cycle, span, format!("`{name}` depends on itself")).with_help(
+            "a `let`, `param`, `fn` or sweep cannot be defined in terms of itself, directly or through others",
+        )
     };
     vec![d]
 }
@@ -318,8 +336,14 @@ pub fn param_value<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<(V
         Some(Ok(expr)) => check::check_param(p, Some(expr), &env),
         Some(Err(msg)) => (
             Value::Error,
-            vec![Diagnostic::new(Code::Syntax, p.name.span, format!("`--set {}={}`: {msg}", p.name.name, over.unwrap_or_default()))
-                .with_help("write the value as in source: `--set grid=128`, `--set extent=\"24 bohr\"`")],
+            vec![
+                Diagnostic::new(
+                    Code::Syntax,
+                    p.name.span,
+                    format!("`--set {}={}`: {msg}", p.name.name, over.unwrap_or_default()),
+                )
+                .with_help("write the value as in source: `--set grid=128`, `--set extent=\"24 bohr\"`"),
+            ],
         ),
         None => check::check_param(p, None, &env),
     };
@@ -336,7 +360,13 @@ pub fn parse_override(text: &str) -> Result<phx_syntax::ast::Expr, String> {
         [Item::Let(l)] => {
             let mut e = l.value.clone();
             // Spans into the synthetic text mean nothing to the user.
-            let mut item = Item::Let(phx_syntax::ast::Let { doc: None, name: l.name.clone(), ty: None, value: e.clone(), span: l.span });
+            let mut item = Item::Let(phx_syntax::ast::Let {
+                doc: None,
+                name: l.name.clone(),
+                ty: None,
+                value: e.clone(),
+                span: l.span,
+            });
             phx_syntax::visit::visit_spans_mut(&mut item, &mut |s| *s = Span::default());
             if let Item::Let(l2) = item {
                 e = l2.value;
@@ -375,14 +405,26 @@ pub fn fn_lowered<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<Low
     let file = id.file(db);
     let name = id.name(db).clone();
     let Some(item) = item_ast(db, id) else {
-        return Arc::new(LoweredFn { ir: None, fn_ref: FnRef { name, arity: 0, hash: String::new() }, diags: Vec::new() });
+        return Arc::new(LoweredFn {
+            ir: None,
+            fn_ref: FnRef { name, arity: 0, hash: String::new() },
+            diags: Vec::new(),
+        });
     };
     let Item::Fn(f) = item.as_ref() else {
-        return Arc::new(LoweredFn { ir: None, fn_ref: FnRef { name, arity: 0, hash: String::new() }, diags: Vec::new() });
+        return Arc::new(LoweredFn {
+            ir: None,
+            fn_ref: FnRef { name, arity: 0, hash: String::new() },
+            diags: Vec::new(),
+        });
     };
     if const_cycles(db, file).contains(&name) {
         let diags = cycle_diag(db, id);
-        return Arc::new(LoweredFn { ir: None, fn_ref: FnRef { name, arity: f.params.len(), hash: String::new() }, diags });
+        return Arc::new(LoweredFn {
+            ir: None,
+            fn_ref: FnRef { name, arity: f.params.len(), hash: String::new() },
+            diags,
+        });
     }
     let env = DbEnv::new(db, file);
     let (ir, diags) = lower_fn(f, &env);
@@ -392,7 +434,10 @@ pub fn fn_lowered<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<Low
 
 /// A user tool's schema and its diagnostics.
 #[salsa::tracked(returns(ref))]
-pub fn user_tool<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Option<Arc<(Arc<ToolSchema>, Vec<Diagnostic>)>> {
+pub fn user_tool<'db>(
+    db: &'db dyn salsa::Database,
+    id: ItemId<'db>,
+) -> Option<Arc<(Arc<ToolSchema>, Vec<Diagnostic>)>> {
     let item = item_ast(db, id).as_ref()?.clone();
     let Item::Tool(t) = item.as_ref() else { return None };
     let file = id.file(db);
@@ -406,10 +451,22 @@ pub fn user_tool<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Option<A
 pub fn node_sig<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<NodeSig> {
     let file = id.file(db);
     let Some(item) = item_ast(db, id) else {
-        return Arc::new(NodeSig { name: id.name(db).clone(), tool: String::new(), sweep: None, outputs: Vec::new(), emits: Vec::new() });
+        return Arc::new(NodeSig {
+            name: id.name(db).clone(),
+            tool: String::new(),
+            sweep: None,
+            outputs: Vec::new(),
+            emits: Vec::new(),
+        });
     };
     let Item::Node(n) = item.as_ref() else {
-        return Arc::new(NodeSig { name: id.name(db).clone(), tool: String::new(), sweep: None, outputs: Vec::new(), emits: Vec::new() });
+        return Arc::new(NodeSig {
+            name: id.name(db).clone(),
+            tool: String::new(),
+            sweep: None,
+            outputs: Vec::new(),
+            emits: Vec::new(),
+        });
     };
     if const_cycles(db, file).contains(&n.name.name) {
         let mut sig = check::node_sig(&strip_binders(n), &DbEnv::new(db, file));
@@ -431,10 +488,20 @@ fn strip_binders(n: &phx_syntax::ast::Node) -> phx_syntax::ast::Node {
 pub fn check_node_query<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<CheckedNode> {
     let file = id.file(db);
     let Some(item) = item_ast(db, id) else {
-        return Arc::new(CheckedNode { name: id.name(db).clone(), tool: None, instances: Vec::new(), diags: Vec::new() });
+        return Arc::new(CheckedNode {
+            name: id.name(db).clone(),
+            tool: None,
+            instances: Vec::new(),
+            diags: Vec::new(),
+        });
     };
     let Item::Node(n) = item.as_ref() else {
-        return Arc::new(CheckedNode { name: id.name(db).clone(), tool: None, instances: Vec::new(), diags: Vec::new() });
+        return Arc::new(CheckedNode {
+            name: id.name(db).clone(),
+            tool: None,
+            instances: Vec::new(),
+            diags: Vec::new(),
+        });
     };
     let opts = CheckOptions { allow_large: Workspace::get(db).allow_large(db) };
     if const_cycles(db, file).contains(&n.name.name) {
@@ -455,9 +522,12 @@ pub fn report_check<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<(
     Arc::new(check::check_report(r, &DbEnv::new(db, file)))
 }
 
+/// Evaluated fields, in order.
+pub type Fields = Vec<(String, Value)>;
+
 /// Checks the experiment block.
 #[salsa::tracked(returns(ref))]
-pub fn experiment_check<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<(Vec<(String, Value)>, Vec<Diagnostic>)> {
+pub fn experiment_check<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<(Fields, Vec<Diagnostic>)> {
     let file = id.file(db);
     let Some(item) = item_ast(db, id) else { return Arc::new((Vec::new(), Vec::new())) };
     let Item::Experiment(e) = item.as_ref() else { return Arc::new((Vec::new(), Vec::new())) };
@@ -671,7 +741,11 @@ pub fn checked_file(db: &dyn salsa::Database, file: SourceFile) -> Arc<CheckedFi
         let key = (namespace(e.kind), if e.kind == ItemKind::Experiment { String::new() } else { e.name.clone() });
         if e.dup > 0 {
             let first = first_of.get(&key).copied().unwrap_or_default();
-            let what = if e.kind == ItemKind::Experiment { "a second `experiment` block; a file has at most one".to_string() } else { format!("the name `{}` is declared twice", e.name) };
+            let what = if e.kind == ItemKind::Experiment {
+                "a second `experiment` block; a file has at most one".to_string()
+            } else {
+                format!("the name `{}` is declared twice", e.name)
+            };
             diags.push(
                 Diagnostic::new(Code::DuplicateName, e.abs_name_span(), what)
                     .with_related(first, "first declared here")
@@ -698,16 +772,39 @@ pub fn checked_file(db: &dyn salsa::Database, file: SourceFile) -> Arc<CheckedFi
                     });
                     let span = span.unwrap_or(e.name_span);
                     match target {
-                        None => out.push(Diagnostic::new(Code::Import, span, format!("the import `{path}` was not loaded")).with_help("check the path; it is relative to this file")),
+                        None => out.push(
+                            Diagnostic::new(Code::Import, span, format!("the import `{path}` was not loaded"))
+                                .with_help("check the path; it is relative to this file"),
+                        ),
                         Some(t) => {
                             if let Some(err) = t.load_error(db) {
-                                out.push(Diagnostic::new(Code::Import, span, format!("cannot read `{path}`: {err}")).with_help("check the path; it is relative to this file"));
+                                out.push(
+                                    Diagnostic::new(Code::Import, span, format!("cannot read `{path}`: {err}"))
+                                        .with_help("check the path; it is relative to this file"),
+                                );
                             } else if cyclic_imports.contains(path) {
-                                out.push(Diagnostic::new(Code::Import, span, format!("the import of `{path}` forms a cycle of imports")).with_help("files may not import each other in a circle"));
+                                out.push(
+                                    Diagnostic::new(
+                                        Code::Import,
+                                        span,
+                                        format!("the import of `{path}` forms a cycle of imports"),
+                                    )
+                                    .with_help("files may not import each other in a circle"),
+                                );
                             } else {
                                 let errors = checked_file(db, t).diagnostics.iter().filter(|d| d.is_error()).count();
                                 if errors > 0 {
-                                    out.push(Diagnostic::new(Code::Import, span, format!("`{path}` has {errors} error{}", if errors == 1 { "" } else { "s" })).with_help(format!("run `phx check {path}`")));
+                                    out.push(
+                                        Diagnostic::new(
+                                            Code::Import,
+                                            span,
+                                            format!(
+                                                "`{path}` has {errors} error{}",
+                                                if errors == 1 { "" } else { "s" }
+                                            ),
+                                        )
+                                        .with_help(format!("run `phx check {path}`")),
+                                    );
                                 }
                             }
                         }
@@ -723,12 +820,15 @@ pub fn checked_file(db: &dyn salsa::Database, file: SourceFile) -> Arc<CheckedFi
                 ItemKind::Let => "let",
                 _ => "fn",
             };
-            diags.push(Diagnostic::new(Code::Unused, e.abs_name_span(), format!("the {what} `{}` is never used", e.name)).with_help("remove it, or use it in a node"));
+            diags.push(
+                Diagnostic::new(Code::Unused, e.abs_name_span(), format!("the {what} `{}` is never used", e.name))
+                    .with_help("remove it, or use it in a node"),
+            );
         }
     }
     let fd = dag_of(db, file);
     diags.extend(fd.diags.iter().cloned());
-    diags.sort_by(|a, b| (a.span.start, a.span.end, a.code).cmp(&(b.span.start, b.span.end, b.code)));
+    diags.sort_by_key(|d| (d.span.start, d.span.end, d.code));
     diags.dedup();
     Arc::new(CheckedFile { diagnostics: diags, dag: fd.dag.clone() })
 }

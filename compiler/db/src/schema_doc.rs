@@ -87,7 +87,13 @@ pub fn tool_markdown(t: &ToolSchema, out: &mut String) {
     }
     let _ = writeln!(out, "\n| output | type | description |\n| --- | --- | --- |");
     for o in &t.outputs {
-        let _ = writeln!(out, "| `{}` | `{}` | {} |", o.name, md_escape(&o.ty.to_string()), md_escape(o.doc.as_deref().unwrap_or("")));
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | {} |",
+            o.name,
+            md_escape(&o.ty.to_string()),
+            md_escape(o.doc.as_deref().unwrap_or(""))
+        );
     }
     let emits = if t.emits.is_empty() { "nothing".to_string() } else { t.emits.join(", ") };
     let _ = writeln!(out, "\nEmits: {emits}. Devices: {}. Version: {}.\n", t.devices.join(", "), t.version);
@@ -106,11 +112,28 @@ pub fn markdown(only: Option<&ToolSchema>) -> String {
     }
     out.push_str("## Units\n\n| unit | dimension | in SI | |\n| --- | --- | --- | --- |\n");
     for u in phx_units::UNITS {
-        let _ = writeln!(out, "| `{}` | {} | {} | {} |", u.name, md_escape(&u.dim.to_string()), phx_units::format_f64(u.factor), u.description);
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            u.name,
+            md_escape(&u.dim.to_string()),
+            phx_units::format_f64(u.factor),
+            u.description
+        );
     }
-    out.push_str("\n## Constants (`constants.NAME`, CODATA 2022)\n\n| name | value | unit | |\n| --- | --- | --- | --- |\n");
+    out.push_str(
+        "\n## Constants (`constants.NAME`, CODATA 2022)\n\n| name | value | unit | |\n| --- | --- | --- | --- |\n",
+    );
     for c in phx_units::CONSTANTS {
-        let _ = writeln!(out, "| `{}` | {} | {} | {}{} |", c.name, phx_units::format_f64(c.value), c.unit, c.description, if c.exact { " (exact)" } else { "" });
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {}{} |",
+            c.name,
+            phx_units::format_f64(c.value),
+            c.unit,
+            c.description,
+            if c.exact { " (exact)" } else { "" }
+        );
     }
     out
 }
@@ -146,7 +169,9 @@ pub fn llm() -> String {
         let caps: Vec<String> = t
             .params
             .iter()
-            .flat_map(|p| p.conditions.iter().filter(|c| c.kind == phx_syntax::ast::ConditionKind::Cap).map(|c| c.text.clone()))
+            .flat_map(|p| {
+                p.conditions.iter().filter(|c| c.kind == phx_syntax::ast::ConditionKind::Cap).map(|c| c.text.clone())
+            })
             .collect();
         let emits = if t.emits.is_empty() { "-".to_string() } else { t.emits.join(" ") };
         let _ = write!(out, "- {}; emits {emits}; {}", t.signature(), t.devices.join(" "));

@@ -102,8 +102,12 @@ fn cases() -> Vec<Case> {
         case(
             Code::UnknownOutput,
             "unknown_output",
-            &format!("node a = {ORBITAL} {{\n  emit = [series]\n}}\nnode b = plot.heatmap(field = a.densty) {{\n  emit = [static]\n}}\n"),
-            &format!("node a = {ORBITAL} {{\n  emit = [series]\n}}\nnode b = plot.heatmap(field = a.density) {{\n  emit = [static]\n}}\n"),
+            &format!(
+                "node a = {ORBITAL} {{\n  emit = [series]\n}}\nnode b = plot.heatmap(field = a.densty) {{\n  emit = [static]\n}}\n"
+            ),
+            &format!(
+                "node a = {ORBITAL} {{\n  emit = [series]\n}}\nnode b = plot.heatmap(field = a.density) {{\n  emit = [static]\n}}\n"
+            ),
         ),
         case(
             Code::Cycle,
@@ -184,13 +188,17 @@ fn a_syntax_error_does_not_hide_other_items() {
 
 #[test]
 fn import_cycles_are_reported() {
-    let (_, d) = check_with("import \"a.phx\" as a\nlet x = a.y\nnode n = quantum.orbital(n = x, l = 0, m = 0) {\n  emit = [static]\n}\n", &[("a.phx", "import \"main.phx\" as m\nlet y = 1\n")]);
+    let (_, d) = check_with(
+        "import \"a.phx\" as a\nlet x = a.y\nnode n = quantum.orbital(n = x, l = 0, m = 0) {\n  emit = [static]\n}\n",
+        &[("a.phx", "import \"main.phx\" as m\nlet y = 1\n")],
+    );
     assert!(d.iter().any(|d| d.code == Code::Import && d.message.contains("cycle")), "{d:#?}");
 }
 
 #[test]
 fn let_cycles_are_reported_not_looped() {
-    let d = check("let a = b + 1\nlet b = a + 1\nnode n = quantum.orbital(n = a, l = 0, m = 0) {\n  emit = [static]\n}\n");
+    let d =
+        check("let a = b + 1\nlet b = a + 1\nnode n = quantum.orbital(n = a, l = 0, m = 0) {\n  emit = [static]\n}\n");
     assert!(d.iter().any(|d| d.code == Code::Cycle), "{d:#?}");
 }
 
@@ -202,7 +210,9 @@ fn recursion_in_fn_is_refused() {
 
 #[test]
 fn did_you_mean_on_misspelt_tool_argument_output_and_name() {
-    let d = check("param grid: Int = 64\nnode a = quantum.orbitl(n = 2, l = 1, m = 0) {\n  emit = [static]\n}\nnode b = quantum.orbital(n = 2, l = 1, m = 0, gird = grid) {\n  emit = [static]\n}\nnode c = plot.heatmap(field = b.densty) {\n  emit = [static]\n}\nnode e = quantum.orbital(n = 2, l = 1, m = 0, grid = gridd) {\n  emit = [static]\n}\n");
+    let d = check(
+        "param grid: Int = 64\nnode a = quantum.orbitl(n = 2, l = 1, m = 0) {\n  emit = [static]\n}\nnode b = quantum.orbital(n = 2, l = 1, m = 0, gird = grid) {\n  emit = [static]\n}\nnode c = plot.heatmap(field = b.densty) {\n  emit = [static]\n}\nnode e = quantum.orbital(n = 2, l = 1, m = 0, grid = gridd) {\n  emit = [static]\n}\n",
+    );
     let helps: Vec<String> = d.iter().filter_map(|d| d.help.clone()).collect();
     for want in ["did you mean `quantum.orbital`?", "did you mean `grid`?", "did you mean `density`?"] {
         assert!(helps.iter().any(|h| h == want), "missing {want}: {helps:#?}");

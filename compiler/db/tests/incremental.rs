@@ -11,7 +11,10 @@ fn program(n: usize, edited_grid: usize, emit: &str) -> String {
     }
     // Three nodes read the edited node; the rest of the file does not.
     for j in 0..3 {
-        s.push_str(&format!("node view{j} = plot.heatmap(field = orb{}.density, plane = \"xz\") {{\n  emit = [static]\n}}\n\n", n / 2));
+        s.push_str(&format!(
+            "node view{j} = plot.heatmap(field = orb{}.density, plane = \"xz\") {{\n  emit = [static]\n}}\n\n",
+            n / 2
+        ));
     }
     s
 }

@@ -11,7 +11,9 @@ fn dag(text: &str) -> std::sync::Arc<phx_dag::Dag> {
 }
 
 fn orbital(extent: &str, name: &str) -> String {
-    format!("node {name} = quantum.orbital(n = 2, l = 1, m = 0, extent = {extent}) {{\n  emit = [static]\n}}\nnode view = plot.heatmap(field = {name}.density) {{\n  emit = [static]\n}}\n")
+    format!(
+        "node {name} = quantum.orbital(n = 2, l = 1, m = 0, extent = {extent}) {{\n  emit = [static]\n}}\nnode view = plot.heatmap(field = {name}.density) {{\n  emit = [static]\n}}\n"
+    )
 }
 
 #[test]
@@ -39,12 +41,18 @@ fn keys_follow_content_not_names() {
     assert_eq!(a.vertex("a").unwrap().static_key, b.vertex("renamed").unwrap().static_key);
     assert_eq!(a.vertex("view").unwrap().static_key, b.vertex("view").unwrap().static_key);
     let c = dag(&orbital("25 bohr", "a"));
-    assert_ne!(a.vertex("view").unwrap().static_key, c.vertex("view").unwrap().static_key, "an input's key is part of the key");
+    assert_ne!(
+        a.vertex("view").unwrap().static_key,
+        c.vertex("view").unwrap().static_key,
+        "an input's key is part of the key"
+    );
 }
 
 #[test]
 fn functions_enter_keys_by_body_hash() {
-    let prog = |body: &str, name: &str| format!("fn {name}(x: Float) -> Float {{ {body} }}\nnode r = cas.solve(f = {name}, lo = 0.0, hi = 2.0)\n");
+    let prog = |body: &str, name: &str| {
+        format!("fn {name}(x: Float) -> Float {{ {body} }}\nnode r = cas.solve(f = {name}, lo = 0.0, hi = 2.0)\n")
+    };
     let a = dag(&prog("x * x - 2", "f"));
     let b = dag(&prog("x * x - 2", "g"));
     let c = dag(&prog("x * x - 3", "f"));
@@ -54,7 +62,9 @@ fn functions_enter_keys_by_body_hash() {
 
 #[test]
 fn sweeps_expand_in_order_with_cartesian_products() {
-    let d = dag("node s[a in 1..3, b in [10, 20, 30]] = quantum.orbital(n = a + 1, l = a, m = 0, grid = b) {\n  emit = [static]\n}\nnode sheet = data.stack(inputs = []) {\n  emit = [series]\n}\n");
+    let d = dag(
+        "node s[a in 1..3, b in [10, 20, 30]] = quantum.orbital(n = a + 1, l = a, m = 0, grid = b) {\n  emit = [static]\n}\nnode sheet = data.stack(inputs = []) {\n  emit = [series]\n}\n",
+    );
     let ids: Vec<&str> = d.vertices.iter().filter(|v| v.node == "s").map(|v| v.id.as_str()).collect();
     assert_eq!(ids.len(), 6);
     let s4 = d.vertex("s[4]").unwrap();
@@ -63,7 +73,9 @@ fn sweeps_expand_in_order_with_cartesian_products() {
 
 #[test]
 fn splat_and_after_make_edges() {
-    let d = dag("node s[i in 0..4] = quantum.orbital(n = 2, l = 1, m = 0, grid = 32 + i) {\n  emit = [static]\n}\nnode views[i in 0..4] = plot.heatmap(field = s[i].density) {\n  emit = [static]\n}\nnode sheet = plot.contact_sheet(images = views[*].image) {\n  emit = [static]\n}\nnode last = export.vtk(field = s[0].density) {\n  after = [sheet]\n}\n");
+    let d = dag(
+        "node s[i in 0..4] = quantum.orbital(n = 2, l = 1, m = 0, grid = 32 + i) {\n  emit = [static]\n}\nnode views[i in 0..4] = plot.heatmap(field = s[i].density) {\n  emit = [static]\n}\nnode sheet = plot.contact_sheet(images = views[*].image) {\n  emit = [static]\n}\nnode last = export.vtk(field = s[0].density) {\n  after = [sheet]\n}\n",
+    );
     assert_eq!(d.vertex("sheet").unwrap().depends_on.len(), 4);
     assert!(d.vertex("last").unwrap().depends_on.contains(&"sheet".to_string()));
     // Inputs come first in the vertex order.
@@ -73,7 +85,9 @@ fn splat_and_after_make_edges() {
 
 #[test]
 fn the_ir_carries_what_the_runtime_needs() {
-    let d = dag("experiment e {\n  title = \"t\"\n  resources = { cpus = 2 }\n}\nnode a = quantum.orbital(n = 2, l = 1, m = 0) {\n  emit      = [static, series]\n  device    = [gpu, cpu]\n  backend   = slurm\n  resources = { mem = 8 GiB, time = 30 min }\n  retries   = 2\n}\n");
+    let d = dag(
+        "experiment e {\n  title = \"t\"\n  resources = { cpus = 2 }\n}\nnode a = quantum.orbital(n = 2, l = 1, m = 0) {\n  emit      = [static, series]\n  device    = [gpu, cpu]\n  backend   = slurm\n  resources = { mem = 8 GiB, time = 30 min }\n  retries   = 2\n}\n",
+    );
     let v = d.vertex("a").unwrap();
     assert_eq!(v.tool_version, "0.1.0");
     assert_eq!(v.device, vec!["gpu", "cpu"]);

@@ -126,14 +126,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic with the code's own severity.
     pub fn new(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            code,
-            severity: code.severity(),
-            message: message.into(),
-            span,
-            help: None,
-            related: Vec::new(),
-        }
+        Diagnostic { code, severity: code.severity(), message: message.into(), span, help: None, related: Vec::new() }
     }
 
     /// Adds a help line.

@@ -94,13 +94,15 @@ impl Printer<'_> {
             // Keep one blank line above a comment that had one.
             let before = &self.src[..c.span.start as usize];
             let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-            let prev_line_blank = before[..line_start.saturating_sub(1)]
-                .rsplit('\n')
-                .next()
-                .is_some_and(|l| l.trim().is_empty())
-                && line_start > 0;
+            let prev_line_blank =
+                before[..line_start.saturating_sub(1)].rsplit('\n').next().is_some_and(|l| l.trim().is_empty())
+                    && line_start > 0;
             let at_line_start = self.out.is_empty() || self.out.trim_end_matches(' ').ends_with('\n');
-            if prev_line_blank && !self.out.trim_end().is_empty() && !self.out.trim_end_matches([' ']).ends_with("\n\n") && at_line_start {
+            if prev_line_blank
+                && !self.out.trim_end().is_empty()
+                && !self.out.trim_end_matches([' ']).ends_with("\n\n")
+                && at_line_start
+            {
                 let trimmed_len = self.out.trim_end_matches(' ').len();
                 self.out.truncate(trimmed_len);
                 if !self.out.ends_with("{\n") {
@@ -160,7 +162,8 @@ impl Printer<'_> {
                 self.expr(&l.value);
             }
             Item::Fn(f) => {
-                let params: Vec<String> = f.params.iter().map(|p| format!("{}: {}", p.name.name, type_to_string(&p.ty))).collect();
+                let params: Vec<String> =
+                    f.params.iter().map(|p| format!("{}: {}", p.name.name, type_to_string(&p.ty))).collect();
                 self.out.push_str(&format!("fn {}({})", f.name.name, params.join(", ")));
                 if let Some(r) = &f.ret {
                     self.out.push_str(&format!(" -> {}", type_to_string(r)));
@@ -238,7 +241,8 @@ impl Printer<'_> {
 
     fn tool(&mut self, t: &Tool) {
         let params: Vec<String> = t.params.iter().map(tool_param).collect();
-        let outputs: Vec<String> = t.outputs.iter().map(|o| format!("{}: {}", o.name.name, type_to_string(&o.ty))).collect();
+        let outputs: Vec<String> =
+            t.outputs.iter().map(|o| format!("{}: {}", o.name.name, type_to_string(&o.ty))).collect();
         let one_line = format!("tool {}({}) -> ({})", t.path.text(), params.join(", "), outputs.join(", "));
         let docs = t.params.iter().any(|p| p.doc.is_some()) || t.outputs.iter().any(|o| o.doc.is_some());
         let params_span = t.params.first().map(|p| p.span.to(t.params.last().map_or(p.span, |l| l.span)));
@@ -266,7 +270,7 @@ impl Printer<'_> {
                 let out_docs = t.outputs.iter().any(|o| o.doc.is_some());
                 let outs_span = t.outputs[0].span.to(t.outputs[t.outputs.len() - 1].span);
                 let inline = format!(" -> ({})", outputs.join(", "));
-                if !out_docs && !self.has_comment_in(outs_span) && inline.len() + 1 <= MAX_WIDTH {
+                if !out_docs && !self.has_comment_in(outs_span) && inline.len() < MAX_WIDTH {
                     self.out.push_str(&inline);
                 } else {
                     self.out.push_str(" -> (");
@@ -292,13 +296,20 @@ impl Printer<'_> {
     fn node(&mut self, n: &Node) {
         self.out.push_str(&format!("node {}", n.name.name));
         if !n.binders.is_empty() {
-            let bs: Vec<String> = n.binders.iter().map(|b| format!("{} in {}", b.name.name, expr_to_string(&b.values))).collect();
+            let bs: Vec<String> =
+                n.binders.iter().map(|b| format!("{} in {}", b.name.name, expr_to_string(&b.values))).collect();
             self.out.push_str(&format!("[{}]", bs.join(", ")));
         }
         self.out.push_str(&format!(" = {}(", n.tool.text()));
-        let args: Vec<String> = n.args.iter().map(|a| format!("{} = {}", a.name.name, expr::expr_to_string_at(&a.value, self.indent + 1))).collect();
-        let line_len = self.out.rsplit('\n').next().map_or(0, str::len) + args.iter().map(|a| a.len() + 2).sum::<usize>() + 3;
-        let multiline = line_len > MAX_WIDTH || self.has_comment_in(n.args_span) || args.iter().any(|a| a.contains('\n'));
+        let args: Vec<String> = n
+            .args
+            .iter()
+            .map(|a| format!("{} = {}", a.name.name, expr::expr_to_string_at(&a.value, self.indent + 1)))
+            .collect();
+        let line_len =
+            self.out.rsplit('\n').next().map_or(0, str::len) + args.iter().map(|a| a.len() + 2).sum::<usize>() + 3;
+        let multiline =
+            line_len > MAX_WIDTH || self.has_comment_in(n.args_span) || args.iter().any(|a| a.contains('\n'));
         if multiline && !n.args.is_empty() {
             self.indent += 1;
             for (a, text) in n.args.iter().zip(&args) {
@@ -370,7 +381,8 @@ impl Printer<'_> {
                     let kw = if matches!(e, ReportEntry::Figure { .. }) { "figure" } else { "table" };
                     self.out.push_str(&format!("{kw:kw_width$} {}", node_ref(target)));
                     if !fields.is_empty() {
-                        let inline: Vec<String> = fields.iter().map(|f| format!("{} = {}", f.name.name, expr_to_string(&f.value))).collect();
+                        let inline: Vec<String> =
+                            fields.iter().map(|f| format!("{} = {}", f.name.name, expr_to_string(&f.value))).collect();
                         let candidate = format!(" {{ {} }}", inline.join(", "));
                         if candidate.len() + self.out.rsplit('\n').next().map_or(0, str::len) <= MAX_WIDTH
                             && !self.has_comment_in(*span)

@@ -25,5 +25,8 @@ fn keeps_every_comment() {
 #[test]
 fn normalises_spacing() {
     assert_eq!(fmt("let   x=1+2*3\n"), "let x = 1 + 2 * 3\n");
-    assert_eq!(fmt("node a=t.x(b=1){emit=[static],device=[gpu,cpu]}"), "node a = t.x(b = 1) {\n  emit   = [static]\n  device = [gpu, cpu]\n}\n");
+    assert_eq!(
+        fmt("node a=t.x(b=1){emit=[static],device=[gpu,cpu]}"),
+        "node a = t.x(b = 1) {\n  emit   = [static]\n  device = [gpu, cpu]\n}\n"
+    );
 }

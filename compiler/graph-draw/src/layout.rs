@@ -73,13 +73,15 @@ pub fn layout(dag: &Dag) -> Layout {
     }
     for sweep in 0..4 {
         let down = sweep % 2 == 0;
-        let order: Vec<usize> = if down { (1..layers_n).collect() } else { (0..layers_n.saturating_sub(1)).rev().collect() };
+        let order: Vec<usize> =
+            if down { (1..layers_n).collect() } else { (0..layers_n.saturating_sub(1)).rev().collect() };
         for li in order {
             let mut keyed: Vec<(f32, usize)> = layers[li]
                 .iter()
                 .map(|&v| {
                     let nb = if down { &preds[v] } else { &succs[v] };
-                    let key = if nb.is_empty() { pos[v] } else { nb.iter().map(|&u| pos[u]).sum::<f32>() / nb.len() as f32 };
+                    let key =
+                        if nb.is_empty() { pos[v] } else { nb.iter().map(|&u| pos[u]).sum::<f32>() / nb.len() as f32 };
                     (key, v)
                 })
                 .collect();
@@ -105,7 +107,14 @@ pub fn layout(dag: &Dag) -> Layout {
         let mut y = (height - col_h) / 2.0;
         for &v in l {
             let w = widths[v];
-            boxes[v] = Some(NodeBox { id: dag.vertices[v].id.clone(), tool: dag.vertices[v].tool.clone(), x: x + (layer_w[li] - w) / 2.0, y, w, h: BOX_H });
+            boxes[v] = Some(NodeBox {
+                id: dag.vertices[v].id.clone(),
+                tool: dag.vertices[v].tool.clone(),
+                x: x + (layer_w[li] - w) / 2.0,
+                y,
+                w,
+                h: BOX_H,
+            });
             y += BOX_H + GAP_Y;
         }
         x += layer_w[li] + GAP_X;

@@ -130,7 +130,14 @@ fn render(l: &Layout, states: &HashMap<String, String>) -> Option<Vec<u8>> {
             pm.fill_path(&path, &edge_paint, FillRule::Winding, t, None);
         }
         if let Some(label) = label {
-            draw_text(&mut pm, label, (x1 + x2) / 2.0 * scale, ((y1 + y2) / 2.0 - 4.0) * scale, 10.0 * scale, (0x55, 0x55, 0x66));
+            draw_text(
+                &mut pm,
+                label,
+                (x1 + x2) / 2.0 * scale,
+                ((y1 + y2) / 2.0 - 4.0) * scale,
+                10.0 * scale,
+                (0x55, 0x55, 0x66),
+            );
         }
     }
     for b in &l.boxes {

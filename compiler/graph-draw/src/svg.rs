@@ -41,7 +41,13 @@ pub fn to_svg_with_states(dag: &Dag, states: &HashMap<String, String>) -> String
             x2 - dx
         );
         if let Some(label) = label {
-            let _ = write!(s, r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#556" text-anchor="middle">{}</text>"##, (x1 + x2) / 2.0, (y1 + y2) / 2.0 - 4.0, esc(label));
+            let _ = write!(
+                s,
+                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#556" text-anchor="middle">{}</text>"##,
+                (x1 + x2) / 2.0,
+                (y1 + y2) / 2.0 - 4.0,
+                esc(label)
+            );
         }
     }
     for b in &l.boxes {

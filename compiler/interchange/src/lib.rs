@@ -104,10 +104,12 @@ pub fn export(text: &str) -> Result<Json, Vec<phx_syntax::SyntaxError>> {
                 m.insert("id".into(), json!(n.name.name));
                 m.insert("tool".into(), json!(n.tool.text()));
                 if !n.binders.is_empty() {
-                    let sweep: Map<String, Json> = n.binders.iter().map(|b| (b.name.name.clone(), enc.expr(&b.values))).collect();
+                    let sweep: Map<String, Json> =
+                        n.binders.iter().map(|b| (b.name.name.clone(), enc.expr(&b.values))).collect();
                     m.insert("sweep".into(), Json::Object(sweep));
                 }
-                let args: Map<String, Json> = n.args.iter().map(|a| (a.name.name.clone(), enc.expr(&a.value))).collect();
+                let args: Map<String, Json> =
+                    n.args.iter().map(|a| (a.name.name.clone(), enc.expr(&a.value))).collect();
                 m.insert("args".into(), Json::Object(args));
                 let mut props = Map::new();
                 for p in &n.props {
@@ -199,7 +201,8 @@ fn render_items(items: &[Item]) -> String {
 /// The item as parseable (not yet pretty) text.
 fn crude_item(item: &Item) -> String {
     use phx_fmt::{expr_to_string as e, string_lit, type_to_string as t};
-    let fields = |fs: &[Field]| fs.iter().map(|f| format!("{} = {}", f.name.name, e(&f.value))).collect::<Vec<_>>().join("\n");
+    let fields =
+        |fs: &[Field]| fs.iter().map(|f| format!("{} = {}", f.name.name, e(&f.value))).collect::<Vec<_>>().join("\n");
     match item {
         Item::Import(i) => format!("import {} as {}", string_lit(&i.path, 0), i.alias.name),
         Item::Experiment(x) => format!("experiment {} {{\n{}\n}}", x.name.name, fields(&x.fields)),
@@ -238,13 +241,26 @@ fn crude_item(item: &Item) -> String {
                 })
                 .collect();
             let os: Vec<String> = tool.outputs.iter().map(|o| format!("{}: {}", o.name.name, t(&o.ty))).collect();
-            format!("tool {}({}) -> ({}) {{\n{}\n}}", tool.path.text(), ps.join(", "), os.join(", "), fields(&tool.fields))
+            format!(
+                "tool {}({}) -> ({}) {{\n{}\n}}",
+                tool.path.text(),
+                ps.join(", "),
+                os.join(", "),
+                fields(&tool.fields)
+            )
         }
         Item::Node(n) => {
             let binders = if n.binders.is_empty() {
                 String::new()
             } else {
-                format!("[{}]", n.binders.iter().map(|b| format!("{} in {}", b.name.name, e(&b.values))).collect::<Vec<_>>().join(", "))
+                format!(
+                    "[{}]",
+                    n.binders
+                        .iter()
+                        .map(|b| format!("{} in {}", b.name.name, e(&b.values)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             };
             let args: Vec<String> = n.args.iter().map(|a| format!("{} = {}", a.name.name, e(&a.value))).collect();
             let props = if n.props.is_empty() { String::new() } else { format!(" {{\n{}\n}}", fields(&n.props)) };
@@ -280,7 +296,14 @@ fn crude_entries(entries: &[ReportEntry]) -> String {
                 let fs = if fields.is_empty() {
                     String::new()
                 } else {
-                    format!(" {{ {} }}", fields.iter().map(|f| format!("{} = {}", f.name.name, e(&f.value))).collect::<Vec<_>>().join(", "))
+                    format!(
+                        " {{ {} }}",
+                        fields
+                            .iter()
+                            .map(|f| format!("{} = {}", f.name.name, e(&f.value)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 };
                 let _ = writeln!(out, "{kw} {r}{fs}");
             }
@@ -309,7 +332,9 @@ impl Encoder<'_> {
             }
             ExprKind::Name(id) if self.params.contains(&id.name) => json!({"param": id.name}),
             ExprKind::Member { base, member } => match &base.kind {
-                ExprKind::Name(id) if self.nodes.contains(&id.name) => json!({"ref": format!("{}.{}", id.name, member.name)}),
+                ExprKind::Name(id) if self.nodes.contains(&id.name) => {
+                    json!({"ref": format!("{}.{}", id.name, member.name)})
+                }
                 _ => json!({"expr": phx_fmt::expr_to_string(e)}),
             },
             ExprKind::List(items) => Json::Array(items.iter().map(|i| self.expr(i)).collect()),
@@ -349,7 +374,8 @@ fn number_json(n: &NumberLit, negative: bool) -> Json {
 /// Writes `.phx` text from the JSON form, formatted canonically.
 pub fn import(json_text: &str) -> Result<String, ImportError> {
     let doc: Json = serde_json::from_str(json_text).map_err(|e| ImportError::NotJson(e.to_string()))?;
-    let root = doc.as_object().ok_or_else(|| shape("$", "expected an object with `experiment`, `params` and `nodes`"))?;
+    let root =
+        doc.as_object().ok_or_else(|| shape("$", "expected an object with `experiment`, `params` and `nodes`"))?;
     let known = ["experiment", "imports", "params", "lets", "fns", "tools", "nodes", "reports"];
     for k in root.keys() {
         if !known.contains(&k.as_str()) {
@@ -375,15 +401,25 @@ pub fn import(json_text: &str) -> Result<String, ImportError> {
                 continue;
             }
             check_ident(k, &format!("$.experiment.{k}"))?;
-            let text = if k == "policy" { enum_text(v, &format!("$.experiment.{k}"))? } else { value_text(v, &format!("$.experiment.{k}"))? };
+            let text = if k == "policy" {
+                enum_text(v, &format!("$.experiment.{k}"))?
+            } else {
+                value_text(v, &format!("$.experiment.{k}"))?
+            };
             let _ = writeln!(out, "  {k} = {text}");
         }
         out.push_str("}\n\n");
     }
     if let Some(imps) = root.get("imports") {
         for (i, imp) in imps.as_array().ok_or_else(|| shape("$.imports", "expected a list"))?.iter().enumerate() {
-            let path = imp.get("path").and_then(Json::as_str).ok_or_else(|| shape(&format!("$.imports[{i}].path"), "expected a string"))?;
-            let alias = imp.get("as").and_then(Json::as_str).ok_or_else(|| shape(&format!("$.imports[{i}].as"), "expected a name"))?;
+            let path = imp
+                .get("path")
+                .and_then(Json::as_str)
+                .ok_or_else(|| shape(&format!("$.imports[{i}].path"), "expected a string"))?;
+            let alias = imp
+                .get("as")
+                .and_then(Json::as_str)
+                .ok_or_else(|| shape(&format!("$.imports[{i}].as"), "expected a name"))?;
             check_ident(alias, &format!("$.imports[{i}].as"))?;
             let _ = writeln!(out, "import {} as {alias}", quote(path));
         }
@@ -392,7 +428,10 @@ pub fn import(json_text: &str) -> Result<String, ImportError> {
         for (name, p) in params.as_object().ok_or_else(|| shape("$.params", "expected an object"))? {
             let path = format!("$.params.{name}");
             check_ident(name, &path)?;
-            let ty = p.get("type").and_then(Json::as_str).ok_or_else(|| shape(&format!("{path}.type"), "expected a type such as \"Int\""))?;
+            let ty = p
+                .get("type")
+                .and_then(Json::as_str)
+                .ok_or_else(|| shape(&format!("{path}.type"), "expected a type such as \"Int\""))?;
             check_type(ty, &format!("{path}.type"))?;
             doc_lines(p.get("doc"), &mut out);
             match p.get("default") {
@@ -423,10 +462,15 @@ pub fn import(json_text: &str) -> Result<String, ImportError> {
     }
     for key in ["fns", "tools"] {
         if let Some(list) = root.get(key) {
-            for (i, f) in list.as_array().ok_or_else(|| shape(&format!("$.{key}"), "expected a list"))?.iter().enumerate() {
+            for (i, f) in
+                list.as_array().ok_or_else(|| shape(&format!("$.{key}"), "expected a list"))?.iter().enumerate()
+            {
                 let path = format!("$.{key}[{i}]");
                 doc_lines(f.get("doc"), &mut out);
-                let src = f.get("source").and_then(Json::as_str).ok_or_else(|| shape(&format!("{path}.source"), "expected the item's source text"))?;
+                let src = f
+                    .get("source")
+                    .and_then(Json::as_str)
+                    .ok_or_else(|| shape(&format!("{path}.source"), "expected the item's source text"))?;
                 let want = if key == "fns" { ItemKind::Fn } else { ItemKind::Tool };
                 check_source(src, want, &path)?;
                 let _ = writeln!(out, "{src}\n");
@@ -437,15 +481,24 @@ pub fn import(json_text: &str) -> Result<String, ImportError> {
         for (i, n) in nodes.as_array().ok_or_else(|| shape("$.nodes", "expected a list"))?.iter().enumerate() {
             let path = format!("$.nodes[{i}]");
             let m = n.as_object().ok_or_else(|| shape(&path, "expected an object"))?;
-            let id = m.get("id").and_then(Json::as_str).ok_or_else(|| shape(&format!("{path}.id"), "expected the node's name"))?;
+            let id = m
+                .get("id")
+                .and_then(Json::as_str)
+                .ok_or_else(|| shape(&format!("{path}.id"), "expected the node's name"))?;
             check_ident(id, &format!("{path}.id"))?;
-            let tool = m.get("tool").and_then(Json::as_str).ok_or_else(|| shape(&format!("{path}.tool"), "expected a tool such as \"quantum.orbital\""))?;
+            let tool = m
+                .get("tool")
+                .and_then(Json::as_str)
+                .ok_or_else(|| shape(&format!("{path}.tool"), "expected a tool such as \"quantum.orbital\""))?;
             for seg in tool.split('.') {
                 check_ident(seg, &format!("{path}.tool"))?;
             }
             for k in m.keys() {
                 if !["id", "tool", "args", "emit", "device", "backend", "sweep", "props", "doc"].contains(&k.as_str()) {
-                    return Err(shape(&format!("{path}.{k}"), "unknown key; node keys are id, tool, args, emit, device, backend, sweep, props, doc"));
+                    return Err(shape(
+                        &format!("{path}.{k}"),
+                        "unknown key; node keys are id, tool, args, emit, device, backend, sweep, props, doc",
+                    ));
                 }
             }
             doc_lines(m.get("doc"), &mut out);
@@ -488,23 +541,36 @@ pub fn import(json_text: &str) -> Result<String, ImportError> {
         for (i, r) in list.as_array().ok_or_else(|| shape("$.reports", "expected a list"))?.iter().enumerate() {
             let path = format!("$.reports[{i}]");
             doc_lines(r.get("doc"), &mut out);
-            let src = r.get("source").and_then(Json::as_str).ok_or_else(|| shape(&format!("{path}.source"), "expected the report's source text"))?;
+            let src = r
+                .get("source")
+                .and_then(Json::as_str)
+                .ok_or_else(|| shape(&format!("{path}.source"), "expected the report's source text"))?;
             check_source(src, ItemKind::Report, &path)?;
             let _ = writeln!(out, "{src}\n");
         }
     }
-    phx_fmt::format_source(&out).map_err(|errs| ImportError::Syntax(errs.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ")))
+    phx_fmt::format_source(&out)
+        .map_err(|errs| ImportError::Syntax(errs.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ")))
 }
 
 fn check_ident(s: &str, path: &str) -> Result<(), ImportError> {
     let mut chars = s.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok && !["true", "false", "if", "else"].contains(&s) { Ok(()) } else { Err(shape(path, format!("`{s}` is not a valid name"))) }
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok && !["true", "false", "if", "else"].contains(&s) {
+        Ok(())
+    } else {
+        Err(shape(path, format!("`{s}` is not a valid name")))
+    }
 }
 
 fn check_type(s: &str, path: &str) -> Result<(), ImportError> {
     let parsed = phx_syntax::parse_chunk(&format!("param x: {s}"));
-    if parsed.errors.is_empty() && parsed.items.len() == 1 { Ok(()) } else { Err(shape(path, format!("`{s}` is not a type"))) }
+    if parsed.errors.is_empty() && parsed.items.len() == 1 {
+        Ok(())
+    } else {
+        Err(shape(path, format!("`{s}` is not a type")))
+    }
 }
 
 fn check_source(src: &str, want: ItemKind, path: &str) -> Result<(), ImportError> {
@@ -519,7 +585,8 @@ fn check_source(src: &str, want: ItemKind, path: &str) -> Result<(), ImportError
 }
 
 fn quote(s: &str) -> String {
-    let lit = StringLit { parts: vec![StringPart::Text(s.to_string())], triple: false, span: phx_syntax::Span::default() };
+    let lit =
+        StringLit { parts: vec![StringPart::Text(s.to_string())], triple: false, span: phx_syntax::Span::default() };
     phx_fmt::string_lit(&lit, 0)
 }
 
@@ -577,7 +644,8 @@ fn value_text(v: &Json, path: &str) -> Result<String, ImportError> {
                 return expr_checked(e, &format!("{path}.expr"));
             }
             if let (Some(value), Some(unit)) = (m.get("value"), m.get("unit")) {
-                let unit = unit.as_str().ok_or_else(|| shape(&format!("{path}.unit"), "expected a unit such as \"bohr\""))?;
+                let unit =
+                    unit.as_str().ok_or_else(|| shape(&format!("{path}.unit"), "expected a unit such as \"bohr\""))?;
                 let num = match value {
                     Json::Number(n) => number_text(n),
                     _ => return Err(shape(&format!("{path}.value"), "expected a number")),
@@ -586,12 +654,16 @@ fn value_text(v: &Json, path: &str) -> Result<String, ImportError> {
                     Some(d) => (true, d.to_string()),
                     None => (false, num.clone()),
                 };
-                let single = unit.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && unit.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+                let single = unit.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && unit.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
                 let u = if single { unit.to_string() } else { format!("[{unit}]") };
                 let text = format!("{}{digits} {u}", if neg { "-" } else { "" });
                 return expr_checked(&text, path);
             }
-            Err(shape(path, "expected a value: a number, string, bool, list, {\"value\", \"unit\"}, {\"param\"}, {\"ref\"} or {\"expr\"}"))
+            Err(shape(
+                path,
+                "expected a value: a number, string, bool, list, {\"value\", \"unit\"}, {\"param\"}, {\"ref\"} or {\"expr\"}",
+            ))
         }
     }
 }

@@ -95,8 +95,12 @@ pub fn check_param(p: &Param, override_expr: Option<&Expr>, env: &dyn Env) -> (V
         (None, Some(d)) => (d, format!("the default of `{}`", p.name.name)),
         (None, None) => {
             diags.push(
-                Diagnostic::new(Code::MissingArg, p.name.span, format!("the param `{}` has no default and no value was given", p.name.name))
-                    .with_help(format!("give it a default, or run with `--set {}=VALUE`", p.name.name)),
+                Diagnostic::new(
+                    Code::MissingArg,
+                    p.name.span,
+                    format!("the param `{}` has no default and no value was given", p.name.name),
+                )
+                .with_help(format!("give it a default, or run with `--set {}=VALUE`", p.name.name)),
             );
             return (Value::Error, diags);
         }
@@ -112,7 +116,11 @@ pub fn check_param(p: &Param, override_expr: Option<&Expr>, env: &dyn Env) -> (V
         diags.push(d);
     }
     if !v.is_static() && !v.has_error() {
-        diags.push(Diagnostic::new(Code::TypeMismatch, span, format!("{context} must be known before anything runs, but `{v}` is a node's output")));
+        diags.push(Diagnostic::new(
+            Code::TypeMismatch,
+            span,
+            format!("{context} must be known before anything runs, but `{v}` is a node's output"),
+        ));
         return (Value::Error, diags);
     }
     match coerce(v, &ty) {
@@ -125,7 +133,12 @@ pub fn check_param(p: &Param, override_expr: Option<&Expr>, env: &dyn Env) -> (V
 }
 
 /// Evaluates a `let`.
-pub fn check_let(value: &Expr, ty: Option<&phx_syntax::ast::TypeExpr>, name: &str, env: &dyn Env) -> (Value, Vec<Diagnostic>) {
+pub fn check_let(
+    value: &Expr,
+    ty: Option<&phx_syntax::ast::TypeExpr>,
+    name: &str,
+    env: &dyn Env,
+) -> (Value, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let ty = ty.map(|t| resolve_type(t, &mut diags));
     let mut ev = Eval::new(env);
@@ -133,8 +146,12 @@ pub fn check_let(value: &Expr, ty: Option<&phx_syntax::ast::TypeExpr>, name: &st
     diags.extend(ev.diags);
     if !v.is_static() && !v.has_error() {
         diags.push(
-            Diagnostic::new(Code::TypeMismatch, value.span, format!("`let {name}` must be known at compile time, but `{v}` is a node's output"))
-                .with_help("pass the output straight to the node that uses it"),
+            Diagnostic::new(
+                Code::TypeMismatch,
+                value.span,
+                format!("`let {name}` must be known at compile time, but `{v}` is a node's output"),
+            )
+            .with_help("pass the output straight to the node that uses it"),
         );
         return (Value::Error, diags);
     }
@@ -165,16 +182,25 @@ pub fn sweep_bindings(node: &Node, env: &dyn Env, diags: &mut Vec<Diagnostic>) -
             Value::Error => lists.push((b.name.name.clone(), vec![Value::Error])),
             other => {
                 diags.push(
-                    Diagnostic::new(Code::TypeMismatch, b.values.span, format!("a sweep needs a list of values, found {} `{other}`", other.ty()))
-                        .with_help("write a list `[a, b]`, a range `1..4` or `linspace(a, b, n)`"),
+                    Diagnostic::new(
+                        Code::TypeMismatch,
+                        b.values.span,
+                        format!("a sweep needs a list of values, found {} `{other}`", other.ty()),
+                    )
+                    .with_help("write a list `[a, b]`, a range `1..4` or `linspace(a, b, n)`"),
                 );
                 lists.push((b.name.name.clone(), vec![Value::Error]));
             }
         }
     }
-    let total: usize = lists.iter().map(|(_, l)| l.len()).try_fold(1usize, |acc, n| acc.checked_mul(n)).unwrap_or(usize::MAX);
+    let total: usize =
+        lists.iter().map(|(_, l)| l.len()).try_fold(1usize, |acc, n| acc.checked_mul(n)).unwrap_or(usize::MAX);
     if total > crate::eval::MAX_LIST {
-        diags.push(Diagnostic::new(Code::Constraint, node.name.span, format!("this sweep makes {total} nodes; at most {} are allowed", crate::eval::MAX_LIST)));
+        diags.push(Diagnostic::new(
+            Code::Constraint,
+            node.name.span,
+            format!("this sweep makes {total} nodes; at most {} are allowed", crate::eval::MAX_LIST),
+        ));
         return Some(Vec::new());
     }
     // Cartesian product, the first binder varying slowest.
@@ -231,7 +257,10 @@ pub fn check_node(node: &Node, env: &dyn Env, opts: CheckOptions) -> CheckedNode
         let names = env.tool_names();
         let help = did_you_mean(&tool_name, names.iter().map(String::as_str))
             .or_else(|| Some("`phx schema` lists every tool".to_string()));
-        diags.push(Diagnostic::new(Code::UnknownTool, node.tool.span, format!("unknown tool `{tool_name}`")).with_help_opt(help));
+        diags.push(
+            Diagnostic::new(Code::UnknownTool, node.tool.span, format!("unknown tool `{tool_name}`"))
+                .with_help_opt(help),
+        );
         // Still resolve the arguments' names, so unknown names surface.
         let mut ev = Eval::new(env);
         for a in &node.args {
@@ -245,14 +274,25 @@ pub fn check_node(node: &Node, env: &dyn Env, opts: CheckOptions) -> CheckedNode
     let mut seen: Vec<&str> = Vec::new();
     for a in &node.args {
         if seen.contains(&a.name.name.as_str()) {
-            diags.push(Diagnostic::new(Code::DuplicateName, a.name.span, format!("the argument `{}` is given twice", a.name.name)));
+            diags.push(Diagnostic::new(
+                Code::DuplicateName,
+                a.name.span,
+                format!("the argument `{}` is given twice", a.name.name),
+            ));
         }
         seen.push(&a.name.name);
         if schema.param(&a.name.name).is_none() {
             let names: Vec<&str> = schema.params.iter().map(|p| p.name.as_str()).collect();
             let help = did_you_mean(&a.name.name, names.iter().copied())
                 .unwrap_or_else(|| format!("`{}` takes: {}", schema.name, names.join(", ")));
-            diags.push(Diagnostic::new(Code::UnknownArg, a.name.span, format!("`{}` has no parameter `{}`", schema.name, a.name.name)).with_help(help));
+            diags.push(
+                Diagnostic::new(
+                    Code::UnknownArg,
+                    a.name.span,
+                    format!("`{}` has no parameter `{}`", schema.name, a.name.name),
+                )
+                .with_help(help),
+            );
         }
     }
     let missing: Vec<String> = schema
@@ -264,15 +304,30 @@ pub fn check_node(node: &Node, env: &dyn Env, opts: CheckOptions) -> CheckedNode
     if !missing.is_empty() {
         let plural = if missing.len() == 1 { "" } else { "s" };
         diags.push(
-            Diagnostic::new(Code::MissingArg, node.args_span, format!("`{}` needs the argument{plural} {}", schema.name, missing.join(", ")))
-                .with_help(format!("add {}", missing.iter().map(|m| m.trim_matches('`').split(':').next().unwrap_or("").to_string() + " = ...").collect::<Vec<_>>().join(", "))),
+            Diagnostic::new(
+                Code::MissingArg,
+                node.args_span,
+                format!("`{}` needs the argument{plural} {}", schema.name, missing.join(", ")),
+            )
+            .with_help(format!(
+                "add {}",
+                missing
+                    .iter()
+                    .map(|m| m.trim_matches('`').split(':').next().unwrap_or("").to_string() + " = ...")
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         );
     }
     for p in &node.props {
         if !NODE_PROPS.iter().any(|(n, _)| *n == p.name.name) {
-            let help = did_you_mean(&p.name.name, NODE_PROPS.iter().map(|(n, _)| *n))
-                .unwrap_or_else(|| format!("node properties: {}", NODE_PROPS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")));
-            diags.push(Diagnostic::new(Code::UnknownArg, p.name.span, format!("a node has no property `{}`", p.name.name)).with_help(help));
+            let help = did_you_mean(&p.name.name, NODE_PROPS.iter().map(|(n, _)| *n)).unwrap_or_else(|| {
+                format!("node properties: {}", NODE_PROPS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
+            });
+            diags.push(
+                Diagnostic::new(Code::UnknownArg, p.name.span, format!("a node has no property `{}`", p.name.name))
+                    .with_help(help),
+            );
         }
     }
 
@@ -281,7 +336,8 @@ pub fn check_node(node: &Node, env: &dyn Env, opts: CheckOptions) -> CheckedNode
     let rows = rows.unwrap_or_else(|| vec![Vec::new()]);
     let mut instances = Vec::with_capacity(rows.len());
     for (i, bindings) in rows.into_iter().enumerate() {
-        let (id, index) = if is_sweep { (format!("{}[{i}]", node.name.name), Some(i)) } else { (node.name.name.clone(), None) };
+        let (id, index) =
+            if is_sweep { (format!("{}[{i}]", node.name.name), Some(i)) } else { (node.name.name.clone(), None) };
         let inst = check_instance(node, &schema, env, opts, id, index, bindings, &mut diags);
         instances.push(inst);
     }
@@ -342,7 +398,14 @@ fn check_instance(
 }
 
 /// Checks `where` and `cap` conditions; returns the caps that were lifted.
-fn check_conditions(node: &Node, schema: &ToolSchema, args: &[(String, Value)], lift: bool, note: &str, diags: &mut Vec<Diagnostic>) -> Vec<String> {
+fn check_conditions(
+    node: &Node,
+    schema: &ToolSchema,
+    args: &[(String, Value)],
+    lift: bool,
+    note: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<String> {
     let mut lifted = Vec::new();
     for p in &schema.params {
         for c in &p.conditions {
@@ -356,11 +419,8 @@ fn check_conditions(node: &Node, schema: &ToolSchema, args: &[(String, Value)], 
                 continue;
             }
             let span = node.args.iter().find(|a| a.name.name == p.name).map_or(node.args_span, |a| a.value.span);
-            let mentioned: Vec<String> = args
-                .iter()
-                .filter(|(n, _)| mentions(&c.expr, n))
-                .map(|(n, v)| format!("{n} = {v}"))
-                .collect();
+            let mentioned: Vec<String> =
+                args.iter().filter(|(n, _)| mentions(&c.expr, n)).map(|(n, v)| format!("{n} = {v}")).collect();
             let values = mentioned.join(", ");
             match c.kind {
                 ConditionKind::Where => diags.push(
@@ -466,10 +526,19 @@ fn eval_props(node: &Node, schema: &ToolSchema, ev: &mut Eval, note: &str) -> No
                 if let ExprKind::List(items) = &f.value.kind {
                     for (item, e) in items.iter().zip(enum_strings(&v)) {
                         if !schema.emits.contains(&e) {
-                            let can = if schema.emits.is_empty() { "nothing".to_string() } else { schema.emits.join(", ") };
+                            let can =
+                                if schema.emits.is_empty() { "nothing".to_string() } else { schema.emits.join(", ") };
                             ev.diags.push(
-                                Diagnostic::new(Code::UnsupportedEmit, item.span, format!("`{}` cannot emit `{e}`; it can emit {can}", schema.name))
-                                    .with_help(if schema.emits.is_empty() { "remove the `emit` property".to_string() } else { format!("use one of: {}", schema.emits.join(", ")) }),
+                                Diagnostic::new(
+                                    Code::UnsupportedEmit,
+                                    item.span,
+                                    format!("`{}` cannot emit `{e}`; it can emit {can}", schema.name),
+                                )
+                                .with_help(if schema.emits.is_empty() {
+                                    "remove the `emit` property".to_string()
+                                } else {
+                                    format!("use one of: {}", schema.emits.join(", "))
+                                }),
                             );
                         }
                     }
@@ -482,8 +551,16 @@ fn eval_props(node: &Node, schema: &ToolSchema, ev: &mut Eval, note: &str) -> No
                     for (item, d) in items.iter().zip(enum_strings(&v)) {
                         if !schema.devices.contains(&d) {
                             ev.diags.push(
-                                Diagnostic::new(Code::UnsupportedDevice, item.span, format!("`{}` cannot run on `{d}`; it runs on {}", schema.name, schema.devices.join(", ")))
-                                    .with_help(format!("use one of: {}", schema.devices.join(", "))),
+                                Diagnostic::new(
+                                    Code::UnsupportedDevice,
+                                    item.span,
+                                    format!(
+                                        "`{}` cannot run on `{d}`; it runs on {}",
+                                        schema.name,
+                                        schema.devices.join(", ")
+                                    ),
+                                )
+                                .with_help(format!("use one of: {}", schema.devices.join(", "))),
                             );
                         }
                     }
@@ -502,7 +579,11 @@ fn eval_props(node: &Node, schema: &ToolSchema, ev: &mut Eval, note: &str) -> No
             "retries" => {
                 if let Value::Int(n) = prop_value(ev, f, &Ty::Int, note) {
                     if !(0..=100).contains(&n) {
-                        ev.diags.push(Diagnostic::new(Code::Constraint, f.value.span, format!("`retries` must be between 0 and 100, found {n}")));
+                        ev.diags.push(Diagnostic::new(
+                            Code::Constraint,
+                            f.value.span,
+                            format!("`retries` must be between 0 and 100, found {n}"),
+                        ));
                     } else {
                         props.retries = n as u32;
                     }
@@ -511,7 +592,11 @@ fn eval_props(node: &Node, schema: &ToolSchema, ev: &mut Eval, note: &str) -> No
             "timeout" => {
                 if let Value::Quantity { si, .. } = prop_value(ev, f, &Ty::Quantity(Some(phx_units::Dim::TIME)), note) {
                     if si <= 0.0 {
-                        ev.diags.push(Diagnostic::new(Code::Constraint, f.value.span, "`timeout` must be positive".to_string()));
+                        ev.diags.push(Diagnostic::new(
+                            Code::Constraint,
+                            f.value.span,
+                            "`timeout` must be positive".to_string(),
+                        ));
                     } else {
                         props.timeout_s = Some(si);
                     }
@@ -537,7 +622,11 @@ fn eval_props(node: &Node, schema: &ToolSchema, ev: &mut Eval, note: &str) -> No
                     match item {
                         Value::Node(id) => props.after.push(id),
                         Value::Error => {}
-                        other => ev.diags.push(Diagnostic::new(Code::TypeMismatch, f.value.span, format!("`after` lists nodes, found {} `{other}`", other.ty()))),
+                        other => ev.diags.push(Diagnostic::new(
+                            Code::TypeMismatch,
+                            f.value.span,
+                            format!("`after` lists nodes, found {} `{other}`", other.ty()),
+                        )),
                     }
                 }
             }
@@ -546,11 +635,26 @@ fn eval_props(node: &Node, schema: &ToolSchema, ev: &mut Eval, note: &str) -> No
     }
     if !emit_given && !schema.emits.is_empty() {
         ev.diags.push(
-            Diagnostic::new(Code::MissingEmit, node.name.span, format!("the node `{}` uses `{}`, which can emit {}, but declares no `emit`", node.name.name, schema.name, schema.emits.join(", ")))
-                .with_help(format!("add `emit = [{}]` to the node's properties (or the subset you want)", schema.emits.join(", "))),
+            Diagnostic::new(
+                Code::MissingEmit,
+                node.name.span,
+                format!(
+                    "the node `{}` uses `{}`, which can emit {}, but declares no `emit`",
+                    node.name.name,
+                    schema.name,
+                    schema.emits.join(", ")
+                ),
+            )
+            .with_help(format!(
+                "add `emit = [{}]` to the node's properties (or the subset you want)",
+                schema.emits.join(", ")
+            )),
         );
     }
-    if props.allow_large && props.timeout_s == Some(STDLIB_TIMEOUT_S) && !node.props.iter().any(|p| p.name.name == "timeout") {
+    if props.allow_large
+        && props.timeout_s == Some(STDLIB_TIMEOUT_S)
+        && !node.props.iter().any(|p| p.name.name == "timeout")
+    {
         props.timeout_s = None;
     }
     props
@@ -642,7 +746,11 @@ pub fn check_experiment(fields: &[Field], env: &dyn Env) -> (Vec<(String, Value)
     let mut out: Vec<(String, Value)> = Vec::new();
     for f in fields {
         if out.iter().any(|(n, _)| *n == f.name.name) {
-            ev.diags.push(Diagnostic::new(Code::DuplicateName, f.name.span, format!("the field `{}` is given twice", f.name.name)));
+            ev.diags.push(Diagnostic::new(
+                Code::DuplicateName,
+                f.name.span,
+                format!("the field `{}` is given twice", f.name.name),
+            ));
             continue;
         }
         let ty = match f.name.name.as_str() {
@@ -652,9 +760,13 @@ pub fn check_experiment(fields: &[Field], env: &dyn Env) -> (Vec<(String, Value)
             "max_parallel" => Ty::Int,
             "resources" => Ty::Record,
             other => {
-                let help = did_you_mean(other, EXPERIMENT_FIELDS.iter().map(|(n, _)| *n))
-                    .unwrap_or_else(|| format!("fields: {}", EXPERIMENT_FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")));
-                ev.diags.push(Diagnostic::new(Code::UnknownArg, f.name.span, format!("an experiment has no field `{other}`")).with_help(help));
+                let help = did_you_mean(other, EXPERIMENT_FIELDS.iter().map(|(n, _)| *n)).unwrap_or_else(|| {
+                    format!("fields: {}", EXPERIMENT_FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
+                });
+                ev.diags.push(
+                    Diagnostic::new(Code::UnknownArg, f.name.span, format!("an experiment has no field `{other}`"))
+                        .with_help(help),
+                );
                 continue;
             }
         };
@@ -670,7 +782,11 @@ pub fn check_experiment(fields: &[Field], env: &dyn Env) -> (Vec<(String, Value)
         if let (Value::Int(n), "max_parallel") = (&v, f.name.name.as_str())
             && *n < 1
         {
-            ev.diags.push(Diagnostic::new(Code::Constraint, f.value.span, format!("`max_parallel` must be at least 1, found {n}")));
+            ev.diags.push(Diagnostic::new(
+                Code::Constraint,
+                f.value.span,
+                format!("`max_parallel` must be at least 1, found {n}"),
+            ));
         }
         out.push((f.name.name.clone(), v));
     }
@@ -697,7 +813,13 @@ pub fn check_report(report: &Report, env: &dyn Env) -> (Vec<ReportRef>, Vec<Diag
 
 const REPORT_FIELDS: [&str; 5] = ["title", "authors", "abstract", "bibliography", "date"];
 
-fn check_entries(entries: &[ReportEntry], env: &dyn Env, diags: &mut Vec<Diagnostic>, refs: &mut Vec<ReportRef>, top: bool) {
+fn check_entries(
+    entries: &[ReportEntry],
+    env: &dyn Env,
+    diags: &mut Vec<Diagnostic>,
+    refs: &mut Vec<ReportRef>,
+    top: bool,
+) {
     for e in entries {
         match e {
             ReportEntry::Field(f) => {
@@ -706,8 +828,12 @@ fn check_entries(entries: &[ReportEntry], env: &dyn Env, diags: &mut Vec<Diagnos
                 diags.extend(ev.diags);
                 if !top || !REPORT_FIELDS.contains(&f.name.name.as_str()) {
                     diags.push(
-                        Diagnostic::new(Code::UnknownArg, f.name.span, format!("a report{} has no field `{}`", if top { "" } else { " section" }, f.name.name))
-                            .with_help_opt(did_you_mean(&f.name.name, REPORT_FIELDS)),
+                        Diagnostic::new(
+                            Code::UnknownArg,
+                            f.name.span,
+                            format!("a report{} has no field `{}`", if top { "" } else { " section" }, f.name.name),
+                        )
+                        .with_help_opt(did_you_mean(&f.name.name, REPORT_FIELDS)),
                     );
                     continue;
                 }
@@ -716,7 +842,15 @@ fn check_entries(entries: &[ReportEntry], env: &dyn Env, diags: &mut Vec<Diagnos
                     _ => matches!(v, Value::Str(_) | Value::Error),
                 };
                 if !ok {
-                    diags.push(Diagnostic::new(Code::TypeMismatch, f.value.span, format!("the report's `{}` must be {}", f.name.name, if f.name.name == "authors" { "a list of strings" } else { "a string" })));
+                    diags.push(Diagnostic::new(
+                        Code::TypeMismatch,
+                        f.value.span,
+                        format!(
+                            "the report's `{}` must be {}",
+                            f.name.name,
+                            if f.name.name == "authors" { "a list of strings" } else { "a string" }
+                        ),
+                    ));
                 }
             }
             ReportEntry::Section { heading, entries, .. } => {
@@ -735,8 +869,12 @@ fn check_entries(entries: &[ReportEntry], env: &dyn Env, diags: &mut Vec<Diagnos
                 let Some(Global::Node(sig)) = env.global(&target.node.name) else {
                     let names = env.names();
                     diags.push(
-                        Diagnostic::new(Code::UnknownName, target.node.span, format!("no node is named `{}`", target.node.name))
-                            .with_help_opt(did_you_mean(&target.node.name, names.iter().map(String::as_str))),
+                        Diagnostic::new(
+                            Code::UnknownName,
+                            target.node.span,
+                            format!("no node is named `{}`", target.node.name),
+                        )
+                        .with_help_opt(did_you_mean(&target.node.name, names.iter().map(String::as_str))),
                     );
                     continue;
                 };
@@ -745,8 +883,15 @@ fn check_entries(entries: &[ReportEntry], env: &dyn Env, diags: &mut Vec<Diagnos
                 {
                     let outs: Vec<&str> = sig.outputs.iter().map(|(n, _)| n.as_str()).collect();
                     diags.push(
-                        Diagnostic::new(Code::UnknownOutput, out.span, format!("node `{}` ({}) has no output `{}`", sig.name, sig.tool, out.name))
-                            .with_help_opt(did_you_mean(&out.name, outs.iter().copied()).or_else(|| Some(format!("outputs: {}", outs.join(", "))))),
+                        Diagnostic::new(
+                            Code::UnknownOutput,
+                            out.span,
+                            format!("node `{}` ({}) has no output `{}`", sig.name, sig.tool, out.name),
+                        )
+                        .with_help_opt(
+                            did_you_mean(&out.name, outs.iter().copied())
+                                .or_else(|| Some(format!("outputs: {}", outs.join(", ")))),
+                        ),
                     );
                     continue;
                 }
@@ -756,8 +901,16 @@ fn check_entries(entries: &[ReportEntry], env: &dyn Env, diags: &mut Vec<Diagnos
                 for f in fields {
                     if !allowed.contains(&f.name.name.as_str()) {
                         ev.diags.push(
-                            Diagnostic::new(Code::UnknownArg, f.name.span, format!("a {} has no field `{}`", if is_figure { "figure" } else { "table" }, f.name.name))
-                                .with_help_opt(did_you_mean(&f.name.name, allowed.iter().copied())),
+                            Diagnostic::new(
+                                Code::UnknownArg,
+                                f.name.span,
+                                format!(
+                                    "a {} has no field `{}`",
+                                    if is_figure { "figure" } else { "table" },
+                                    f.name.name
+                                ),
+                            )
+                            .with_help_opt(did_you_mean(&f.name.name, allowed.iter().copied())),
                         );
                         continue;
                     }
@@ -766,7 +919,8 @@ fn check_entries(entries: &[ReportEntry], env: &dyn Env, diags: &mut Vec<Diagnos
                 }
                 diags.extend(ev.diags);
                 if is_figure {
-                    let visual: Vec<&String> = sig.emits.iter().filter(|e| *e == "static" || *e == "animation").collect();
+                    let visual: Vec<&String> =
+                        sig.emits.iter().filter(|e| *e == "static" || *e == "animation").collect();
                     if visual.is_empty() {
                         let emits = if sig.emits.is_empty() { "nothing".to_string() } else { sig.emits.join(", ") };
                         diags.push(
@@ -777,14 +931,27 @@ fn check_entries(entries: &[ReportEntry], env: &dyn Env, diags: &mut Vec<Diagnos
                 } else {
                     match &target.output {
                         None => diags.push(
-                            Diagnostic::new(Code::UnknownOutput, target.span, format!("a table names an output: `{}.OUTPUT`", sig.name))
-                                .with_help_opt(sig.outputs.iter().find(|(_, t)| *t == Ty::Series).map(|(n, _)| format!("write `table {}.{n}`", sig.name))),
+                            Diagnostic::new(
+                                Code::UnknownOutput,
+                                target.span,
+                                format!("a table names an output: `{}.OUTPUT`", sig.name),
+                            )
+                            .with_help_opt(
+                                sig.outputs
+                                    .iter()
+                                    .find(|(_, t)| *t == Ty::Series)
+                                    .map(|(n, _)| format!("write `table {}.{n}`", sig.name)),
+                            ),
                         ),
                         Some(out) => {
                             if let Some((_, ty)) = sig.outputs.iter().find(|(n, _)| *n == out.name)
                                 && *ty != Ty::Series
                             {
-                                diags.push(Diagnostic::new(Code::TypeMismatch, out.span, format!("a table shows a Series, but `{}.{}` is {ty}", sig.name, out.name)));
+                                diags.push(Diagnostic::new(
+                                    Code::TypeMismatch,
+                                    out.span,
+                                    format!("a table shows a Series, but `{}.{}` is {ty}", sig.name, out.name),
+                                ));
                             }
                         }
                     }
@@ -795,8 +962,16 @@ fn check_entries(entries: &[ReportEntry], env: &dyn Env, diags: &mut Vec<Diagnos
                     diags.extend(ev.diags);
                     match (v, sig.sweep) {
                         (Value::Int(i), Some(n)) if i >= 0 && (i as usize) < n => {}
-                        (Value::Int(i), Some(n)) => diags.push(Diagnostic::new(Code::TypeMismatch, idx.span, format!("`{}` has {n} instances; index {i} is out of range", sig.name))),
-                        (_, None) => diags.push(Diagnostic::new(Code::TypeMismatch, idx.span, format!("`{}` is not a sweep, so it cannot be indexed", sig.name))),
+                        (Value::Int(i), Some(n)) => diags.push(Diagnostic::new(
+                            Code::TypeMismatch,
+                            idx.span,
+                            format!("`{}` has {n} instances; index {i} is out of range", sig.name),
+                        )),
+                        (_, None) => diags.push(Diagnostic::new(
+                            Code::TypeMismatch,
+                            idx.span,
+                            format!("`{}` is not a sweep, so it cannot be indexed", sig.name),
+                        )),
                         _ => {}
                     }
                 }

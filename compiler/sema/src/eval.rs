@@ -85,7 +85,11 @@ impl<'a> Eval<'a> {
                 None => Value::Float(n.value),
             },
             ExprKind::Quantity { number, unit } => match phx_units::resolve(&unit.factors) {
-                Ok(r) => Value::Quantity { si: number.value * r.factor, dim: r.dim, written: Some((number.value, unit.text())) },
+                Ok(r) => Value::Quantity {
+                    si: number.value * r.factor,
+                    dim: r.dim,
+                    written: Some((number.value, unit.text())),
+                },
                 Err(err) => {
                     self.diags.push(crate::types::unknown_unit(&err, unit.span));
                     Value::Error
@@ -116,7 +120,12 @@ impl<'a> Eval<'a> {
                 ExprKind::Name(id) => match self.env.global(&id.name) {
                     Some(Global::Node(sig)) => match sig.sweep {
                         Some(n) => Value::List((0..n).map(|i| Value::Node(format!("{}[{i}]", id.name))).collect()),
-                        None => self.error(Code::TypeMismatch, e.span, format!("`{}` is not a sweep, so `[*]` does not apply", id.name), Some(format!("write `{}`", id.name))),
+                        None => self.error(
+                            Code::TypeMismatch,
+                            e.span,
+                            format!("`{}` is not a sweep, so `[*]` does not apply", id.name),
+                            Some(format!("write `{}`", id.name)),
+                        ),
                     },
                     _ => self.error(Code::TypeMismatch, e.span, "`[*]` applies to a sweep node".into(), None),
                 },
@@ -132,7 +141,12 @@ impl<'a> Eval<'a> {
                 let mut out: Vec<(String, Value)> = Vec::new();
                 for f in fields {
                     if out.iter().any(|(n, _)| *n == f.name.name) {
-                        self.error(Code::DuplicateName, f.name.span, format!("the field `{}` is given twice", f.name.name), None);
+                        self.error(
+                            Code::DuplicateName,
+                            f.name.span,
+                            format!("the field `{}` is given twice", f.name.name),
+                            None,
+                        );
                         continue;
                     }
                     let v = self.eval(&f.value, None);
@@ -146,11 +160,9 @@ impl<'a> Eval<'a> {
                     (_, Value::Error) => Value::Error,
                     (UnaryOp::Neg, Value::Int(i)) => Value::Int(i.wrapping_neg()),
                     (UnaryOp::Neg, Value::Float(f)) => Value::Float(-f),
-                    (UnaryOp::Neg, Value::Quantity { si, dim, written }) => Value::Quantity {
-                        si: -si,
-                        dim: *dim,
-                        written: written.as_ref().map(|(w, u)| (-w, u.clone())),
-                    },
+                    (UnaryOp::Neg, Value::Quantity { si, dim, written }) => {
+                        Value::Quantity { si: -si, dim: *dim, written: written.as_ref().map(|(w, u)| (-w, u.clone())) }
+                    }
                     (UnaryOp::Not, Value::Bool(b)) => Value::Bool(!b),
                     _ => {
                         let what = if *op == UnaryOp::Neg { "`-` needs a number" } else { "`!` needs a Bool" };
@@ -186,12 +198,22 @@ impl<'a> Eval<'a> {
                         let end = if *inclusive { y.saturating_add(1) } else { *y };
                         let len = end.saturating_sub(*x).max(0) as u64;
                         if len > MAX_LIST as u64 {
-                            return self.error(Code::Constraint, e.span, format!("this range has {len} values; at most {MAX_LIST} are allowed"), None);
+                            return self.error(
+                                Code::Constraint,
+                                e.span,
+                                format!("this range has {len} values; at most {MAX_LIST} are allowed"),
+                                None,
+                            );
                         }
                         Value::List((*x..end).map(Value::Int).collect())
                     }
                     (Value::Error, _) | (_, Value::Error) => Value::Error,
-                    _ => self.error(Code::TypeMismatch, e.span, format!("a range needs Int bounds, found {} and {}", a.ty(), b.ty()), Some("use `linspace(a, b, n)` for floats".into())),
+                    _ => self.error(
+                        Code::TypeMismatch,
+                        e.span,
+                        format!("a range needs Int bounds, found {} and {}", a.ty(), b.ty()),
+                        Some("use `linspace(a, b, n)` for floats".into()),
+                    ),
                 }
             }
             ExprKind::If { cond, then, otherwise } => {
@@ -201,10 +223,20 @@ impl<'a> Eval<'a> {
                     Value::Bool(false) => match otherwise.as_deref() {
                         Some(Else::If(x)) => self.eval(x, expected),
                         Some(Else::Block(b)) => self.block(b, expected),
-                        None => self.error(Code::TypeMismatch, e.span, "this `if` has no `else` branch and its condition is false".into(), Some("add `else { ... }`".into())),
+                        None => self.error(
+                            Code::TypeMismatch,
+                            e.span,
+                            "this `if` has no `else` branch and its condition is false".into(),
+                            Some("add `else { ... }`".into()),
+                        ),
                     },
                     Value::Error => Value::Error,
-                    other => self.error(Code::TypeMismatch, cond.span, format!("an `if` condition must be Bool, found {}", describe(&other)), None),
+                    other => self.error(
+                        Code::TypeMismatch,
+                        cond.span,
+                        format!("an `if` condition must be Bool, found {}", describe(&other)),
+                        None,
+                    ),
                 }
             }
         }
@@ -226,7 +258,12 @@ impl<'a> Eval<'a> {
             return None;
         }
         if !v.is_static() {
-            self.error(Code::TypeMismatch, span, format!("`{v}` is run-time data and cannot be written into a string at compile time"), None);
+            self.error(
+                Code::TypeMismatch,
+                span,
+                format!("`{v}` is run-time data and cannot be written into a string at compile time"),
+                None,
+            );
             return None;
         }
         match (spec, v) {
@@ -235,7 +272,12 @@ impl<'a> Eval<'a> {
             (Some(unit), Value::Quantity { si, dim, .. }) => match phx_units::resolve_text(unit) {
                 Ok(r) if r.dim == *dim => Some(format_f64(si / r.factor)),
                 Ok(r) => {
-                    self.error(Code::UnitMismatch, span, format!("cannot write {} in `{unit}`, which is {}", describe(v), r.dim), None);
+                    self.error(
+                        Code::UnitMismatch,
+                        span,
+                        format!("cannot write {} in `{unit}`, which is {}", describe(v), r.dim),
+                        None,
+                    );
                     None
                 }
                 Err(e) => {
@@ -249,7 +291,12 @@ impl<'a> Eval<'a> {
                 {
                     return Some(format!("{f:.prec$}"));
                 }
-                self.error(Code::TypeMismatch, span, format!("the format `{spec}` does not apply to {}", describe(v)), Some("a unit (`{x:eV}`) applies to quantities, `.N` to numbers".into()));
+                self.error(
+                    Code::TypeMismatch,
+                    span,
+                    format!("the format `{spec}` does not apply to {}", describe(v)),
+                    Some("a unit (`{x:eV}`) applies to quantities, `.N` to numbers".into()),
+                );
                 None
             }
         }
@@ -274,7 +321,12 @@ impl<'a> Eval<'a> {
                 };
             }
             Some(Global::Module) => {
-                return self.error(Code::TypeMismatch, span, format!("`{name}` is an imported module, not a value"), Some(format!("name one of its items: `{name}.ITEM`")));
+                return self.error(
+                    Code::TypeMismatch,
+                    span,
+                    format!("`{name}` is an imported module, not a value"),
+                    Some(format!("name one of its items: `{name}.ITEM`")),
+                );
             }
             None => {}
         }
@@ -287,7 +339,12 @@ impl<'a> Eval<'a> {
         if let Some(kind) = expected.and_then(Ty::enum_kind) {
             let help = did_you_mean(name, kind.variants().iter().copied())
                 .unwrap_or_else(|| format!("expected one of: {}", kind.variants().join(", ")));
-            return self.error(Code::UnknownName, span, format!("`{name}` is not a valid {}; expected one of: {}", kind.name(), kind.variants().join(", ")), Some(help));
+            return self.error(
+                Code::UnknownName,
+                span,
+                format!("`{name}` is not a valid {}; expected one of: {}", kind.name(), kind.variants().join(", ")),
+                Some(help),
+            );
         }
         let names = self.all_names();
         let help = did_you_mean(name, names.iter().map(String::as_str));
@@ -304,72 +361,117 @@ impl<'a> Eval<'a> {
                     Code::TypeMismatch,
                     whole,
                     format!("`{node}` is a sweep of {} nodes; say which", sig.sweep.unwrap_or(0)),
-                    Some(format!("write `{node}[0].{output}` for one instance or `{node}[*].{output}` for the list of all")),
+                    Some(format!(
+                        "write `{node}[0].{output}` for one instance or `{node}[*].{output}` for the list of all"
+                    )),
                 );
             }
             (None, Instances::One(_)) | (None, Instances::All(_)) => {
-                return self.error(Code::TypeMismatch, whole, format!("`{node}` is not a sweep, so it cannot be indexed"), Some(format!("write `{node}.{output}`")));
+                return self.error(
+                    Code::TypeMismatch,
+                    whole,
+                    format!("`{node}` is not a sweep, so it cannot be indexed"),
+                    Some(format!("write `{node}.{output}`")),
+                );
             }
             (Some(n), Instances::One(i)) if i >= n => {
-                return self.error(Code::TypeMismatch, whole, format!("`{node}` has {n} instances; index {i} is out of range"), Some(format!("use an index from 0 to {}", n.saturating_sub(1))));
+                return self.error(
+                    Code::TypeMismatch,
+                    whole,
+                    format!("`{node}` has {n} instances; index {i} is out of range"),
+                    Some(format!("use an index from 0 to {}", n.saturating_sub(1))),
+                );
             }
             (Some(n), Instances::All(_)) => Instances::All(n),
             (_, i) => i,
         };
         match sig.outputs.iter().find(|(n, _)| n == output) {
-            Some((_, ty)) => Value::Output(OutputRef { node: node.to_string(), instances, output: output.to_string(), ty: ty.clone() }),
+            Some((_, ty)) => Value::Output(OutputRef {
+                node: node.to_string(),
+                instances,
+                output: output.to_string(),
+                ty: ty.clone(),
+            }),
             None => {
                 let outs: Vec<&str> = sig.outputs.iter().map(|(n, _)| n.as_str()).collect();
                 let help = did_you_mean(output, outs.iter().copied())
                     .unwrap_or_else(|| format!("`{}` has the outputs: {}", sig.tool, outs.join(", ")));
-                self.error(Code::UnknownOutput, output_span, format!("node `{node}` ({}) has no output `{output}`", sig.tool), Some(help))
+                self.error(
+                    Code::UnknownOutput,
+                    output_span,
+                    format!("node `{node}` ({}) has no output `{output}`", sig.tool),
+                    Some(help),
+                )
             }
         }
     }
 
     fn member(&mut self, base: &Expr, member: &str, member_span: Span, whole: Span) -> Value {
         match &base.kind {
-            ExprKind::Name(id) if self.local(&id.name).is_none() => {
-                match self.env.global(&id.name) {
-                    Some(Global::Node(_)) => return self.node_output(&id.name, Instances::Single, member, member_span, whole),
-                    Some(Global::Module) => {
-                        return match self.env.member(&id.name, member) {
-                            Some(Global::Value(v)) => v,
-                            Some(Global::Fn(f)) => Value::Fn(f),
-                            Some(_) => self.error(Code::TypeMismatch, member_span, format!("`{}.{member}` is not a value", id.name), None),
-                            None => {
-                                let names = self.env.module_names(&id.name);
-                                let help = did_you_mean(member, names.iter().map(String::as_str));
-                                self.error(Code::UnknownName, member_span, format!("the module `{}` has no `{member}`", id.name), help)
-                            }
-                        };
-                    }
-                    None if id.name == "constants" => {
-                        return match phx_units::constant(member) {
-                            Some(c) => Value::Quantity {
-                                si: c.value,
-                                dim: c.dim,
-                                written: None,
-                            },
-                            None => {
-                                let help = did_you_mean(member, phx_units::CONSTANTS.iter().map(|c| c.name))
-                                    .or_else(|| Some(format!("known constants: {}", phx_units::CONSTANTS.iter().map(|c| c.name).collect::<Vec<_>>().join(", "))));
-                                self.error(Code::UnknownName, member_span, format!("unknown constant `constants.{member}`"), help)
-                            }
-                        };
-                    }
-                    _ => {}
+            ExprKind::Name(id) if self.local(&id.name).is_none() => match self.env.global(&id.name) {
+                Some(Global::Node(_)) => {
+                    return self.node_output(&id.name, Instances::Single, member, member_span, whole);
                 }
-            }
+                Some(Global::Module) => {
+                    return match self.env.member(&id.name, member) {
+                        Some(Global::Value(v)) => v,
+                        Some(Global::Fn(f)) => Value::Fn(f),
+                        Some(_) => self.error(
+                            Code::TypeMismatch,
+                            member_span,
+                            format!("`{}.{member}` is not a value", id.name),
+                            None,
+                        ),
+                        None => {
+                            let names = self.env.module_names(&id.name);
+                            let help = did_you_mean(member, names.iter().map(String::as_str));
+                            self.error(
+                                Code::UnknownName,
+                                member_span,
+                                format!("the module `{}` has no `{member}`", id.name),
+                                help,
+                            )
+                        }
+                    };
+                }
+                None if id.name == "constants" => {
+                    return match phx_units::constant(member) {
+                        Some(c) => Value::Quantity { si: c.value, dim: c.dim, written: None },
+                        None => {
+                            let help =
+                                did_you_mean(member, phx_units::CONSTANTS.iter().map(|c| c.name)).or_else(|| {
+                                    Some(format!(
+                                        "known constants: {}",
+                                        phx_units::CONSTANTS.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+                                    ))
+                                });
+                            self.error(
+                                Code::UnknownName,
+                                member_span,
+                                format!("unknown constant `constants.{member}`"),
+                                help,
+                            )
+                        }
+                    };
+                }
+                _ => {}
+            },
             ExprKind::Index { base: inner, index } => {
                 if let ExprKind::Name(id) = &inner.kind
                     && matches!(self.env.global(&id.name), Some(Global::Node(_)))
                 {
                     let i = self.eval(index, Some(&Ty::Int));
                     return match i {
-                        Value::Int(i) if i >= 0 => self.node_output(&id.name, Instances::One(i as usize), member, member_span, whole),
+                        Value::Int(i) if i >= 0 => {
+                            self.node_output(&id.name, Instances::One(i as usize), member, member_span, whole)
+                        }
                         Value::Error => Value::Error,
-                        other => self.error(Code::TypeMismatch, index.span, format!("a node index must be a non-negative Int, found {}", describe(&other)), None),
+                        other => self.error(
+                            Code::TypeMismatch,
+                            index.span,
+                            format!("a node index must be a non-negative Int, found {}", describe(&other)),
+                            None,
+                        ),
                     };
                 }
             }
@@ -392,7 +494,12 @@ impl<'a> Eval<'a> {
                 }
             },
             Value::Error => Value::Error,
-            other => self.error(Code::TypeMismatch, member_span, format!("{} has no member `{member}`", describe(&other)), None),
+            other => self.error(
+                Code::TypeMismatch,
+                member_span,
+                format!("{} has no member `{member}`", describe(&other)),
+                None,
+            ),
         }
     }
 
@@ -404,10 +511,25 @@ impl<'a> Eval<'a> {
             let i = self.eval(index, Some(&Ty::Int));
             return match (i, sig.sweep) {
                 (Value::Int(i), Some(n)) if i >= 0 && (i as usize) < n => Value::Node(format!("{}[{i}]", id.name)),
-                (Value::Int(i), Some(n)) => self.error(Code::TypeMismatch, whole, format!("`{}` has {n} instances; index {i} is out of range", id.name), None),
+                (Value::Int(i), Some(n)) => self.error(
+                    Code::TypeMismatch,
+                    whole,
+                    format!("`{}` has {n} instances; index {i} is out of range", id.name),
+                    None,
+                ),
                 (Value::Error, _) => Value::Error,
-                (_, None) => self.error(Code::TypeMismatch, whole, format!("`{}` is not a sweep, so it cannot be indexed", id.name), None),
-                (other, _) => self.error(Code::TypeMismatch, index.span, format!("a node index must be an Int, found {}", describe(&other)), None),
+                (_, None) => self.error(
+                    Code::TypeMismatch,
+                    whole,
+                    format!("`{}` is not a sweep, so it cannot be indexed", id.name),
+                    None,
+                ),
+                (other, _) => self.error(
+                    Code::TypeMismatch,
+                    index.span,
+                    format!("a node index must be an Int, found {}", describe(&other)),
+                    None,
+                ),
             };
         }
         let b = self.eval(base, None);
@@ -417,12 +539,22 @@ impl<'a> Eval<'a> {
                 let len = items.len() as i64;
                 let k2 = if *k < 0 { len + k } else { *k };
                 if k2 < 0 || k2 >= len {
-                    return self.error(Code::TypeMismatch, whole, format!("index {k} is out of range for a list of {len}"), None);
+                    return self.error(
+                        Code::TypeMismatch,
+                        whole,
+                        format!("index {k} is out of range for a list of {len}"),
+                        None,
+                    );
                 }
                 items[k2 as usize].clone()
             }
             (Value::Error, _) | (_, Value::Error) => Value::Error,
-            _ => self.error(Code::TypeMismatch, whole, format!("cannot index {} with {}", describe(&b), describe(&i)), None),
+            _ => self.error(
+                Code::TypeMismatch,
+                whole,
+                format!("cannot index {} with {}", describe(&b), describe(&i)),
+                None,
+            ),
         }
     }
 
@@ -431,7 +563,12 @@ impl<'a> Eval<'a> {
             Some(f) => Some(f),
             None => {
                 if !matches!(v, Value::Error) {
-                    self.error(Code::TypeMismatch, span, format!("{what} needs a plain number, found {}", describe(v)), None);
+                    self.error(
+                        Code::TypeMismatch,
+                        span,
+                        format!("{what} needs a plain number, found {}", describe(v)),
+                        None,
+                    );
                 }
                 None
             }
@@ -444,7 +581,12 @@ impl<'a> Eval<'a> {
             return Value::Error;
         }
         let arity_err = |me: &mut Self, n: usize| {
-            me.error(Code::TypeMismatch, span, format!("`{name}` takes {n} argument{}, found {}", if n == 1 { "" } else { "s" }, vals.len()), None)
+            me.error(
+                Code::TypeMismatch,
+                span,
+                format!("`{name}` takes {n} argument{}, found {}", if n == 1 { "" } else { "s" }, vals.len()),
+                None,
+            )
         };
         match name {
             "linspace" => {
@@ -452,16 +594,36 @@ impl<'a> Eval<'a> {
                     return arity_err(self, 3);
                 }
                 let (Some((a, da)), Some((b, db))) = (quantity_parts(&vals[0].0), quantity_parts(&vals[1].0)) else {
-                    return self.error(Code::TypeMismatch, span, "`linspace(a, b, n)` needs numbers or quantities for `a` and `b`".into(), None);
+                    return self.error(
+                        Code::TypeMismatch,
+                        span,
+                        "`linspace(a, b, n)` needs numbers or quantities for `a` and `b`".into(),
+                        None,
+                    );
                 };
                 if da != db {
-                    return self.error(Code::UnitMismatch, span, format!("`linspace` bounds differ in dimension: {} and {}", da, db), None);
+                    return self.error(
+                        Code::UnitMismatch,
+                        span,
+                        format!("`linspace` bounds differ in dimension: {} and {}", da, db),
+                        None,
+                    );
                 }
                 let Value::Int(n) = vals[2].0 else {
-                    return self.error(Code::TypeMismatch, vals[2].1, format!("`linspace` needs an Int count, found {}", describe(&vals[2].0)), None);
+                    return self.error(
+                        Code::TypeMismatch,
+                        vals[2].1,
+                        format!("`linspace` needs an Int count, found {}", describe(&vals[2].0)),
+                        None,
+                    );
                 };
                 if n < 1 || n as usize > MAX_LIST {
-                    return self.error(Code::Constraint, vals[2].1, format!("`linspace` count must be between 1 and {MAX_LIST}, found {n}"), None);
+                    return self.error(
+                        Code::Constraint,
+                        vals[2].1,
+                        format!("`linspace` count must be between 1 and {MAX_LIST}, found {n}"),
+                        None,
+                    );
                 }
                 let unit = match &vals[0].0 {
                     Value::Quantity { written: Some((w, u)), si, .. } if *w != 0.0 => Some((si / w, u.clone())),
@@ -483,12 +645,19 @@ impl<'a> Eval<'a> {
             "len" => match vals.as_slice() {
                 [(Value::List(items), _)] => Value::Int(items.len() as i64),
                 [(Value::Str(s), _)] => Value::Int(s.chars().count() as i64),
-                [(other, s)] => self.error(Code::TypeMismatch, *s, format!("`len` needs a list or a string, found {}", describe(other)), None),
+                [(other, s)] => self.error(
+                    Code::TypeMismatch,
+                    *s,
+                    format!("`len` needs a list or a string, found {}", describe(other)),
+                    None,
+                ),
                 _ => arity_err(self, 1),
             },
             "arity" => match vals.as_slice() {
                 [(Value::Fn(f), _)] => Value::Int(f.arity as i64),
-                [(other, s)] => self.error(Code::TypeMismatch, *s, format!("`arity` needs a fn, found {}", describe(other)), None),
+                [(other, s)] => {
+                    self.error(Code::TypeMismatch, *s, format!("`arity` needs a fn, found {}", describe(other)), None)
+                }
                 _ => arity_err(self, 1),
             },
             "float" => match vals.as_slice() {
@@ -496,7 +665,9 @@ impl<'a> Eval<'a> {
                 _ => arity_err(self, 1),
             },
             "int" | "round" => match vals.as_slice() {
-                [(v, s)] => self.number_arg(v, *s, name).map_or(Value::Error, |f| Value::Int(if name == "round" { f.round() } else { f.trunc() } as i64)),
+                [(v, s)] => self
+                    .number_arg(v, *s, name)
+                    .map_or(Value::Error, |f| Value::Int(if name == "round" { f.round() } else { f.trunc() } as i64)),
                 _ => arity_err(self, 1),
             },
             "abs" | "min" | "max" | "sqrt" if vals.iter().any(|(v, _)| matches!(v, Value::Quantity { .. })) => {
@@ -531,7 +702,8 @@ impl<'a> Eval<'a> {
                         // The fn has errors of its own, reported on it.
                         return Value::Error;
                     }
-                    let mut cands: Vec<String> = crate::fnir::Builtin::ALL.iter().map(|(_, n, _)| n.to_string()).collect();
+                    let mut cands: Vec<String> =
+                        crate::fnir::Builtin::ALL.iter().map(|(_, n, _)| n.to_string()).collect();
                     cands.extend(["linspace", "len", "arity", "float", "int", "round"].map(String::from));
                     cands.extend(self.env.names());
                     let help = did_you_mean(name, cands.iter().map(String::as_str));
@@ -569,7 +741,9 @@ impl<'a> Eval<'a> {
             ("abs", [(x, d)]) => normalize(Value::Quantity { si: x.abs(), dim: *d, written: None }),
             ("sqrt", [(x, d)]) => match d.pow_ratio(1, 2) {
                 Some(d2) => normalize(Value::Quantity { si: x.sqrt(), dim: d2, written: None }),
-                None => self.error(Code::UnitMismatch, span, format!("the square root of {d} has no whole dimension"), None),
+                None => {
+                    self.error(Code::UnitMismatch, span, format!("the square root of {d} has no whole dimension"), None)
+                }
             },
             ("min" | "max", [(x, dx), (y, dy)]) => {
                 if dx != dy {
@@ -578,7 +752,12 @@ impl<'a> Eval<'a> {
                 let v = if name == "min" { x.min(*y) } else { x.max(*y) };
                 normalize(Value::Quantity { si: v, dim: *dx, written: None })
             }
-            _ => self.error(Code::TypeMismatch, span, format!("`{name}` takes {} argument(s)", if name == "abs" || name == "sqrt" { 1 } else { 2 }), None),
+            _ => self.error(
+                Code::TypeMismatch,
+                span,
+                format!("`{name}` takes {} argument(s)", if name == "abs" || name == "sqrt" { 1 } else { 2 }),
+                None,
+            ),
         }
     }
 
@@ -587,12 +766,22 @@ impl<'a> Eval<'a> {
             return Value::Error;
         }
         if !a.is_static() || !b.is_static() {
-            return self.error(Code::TypeMismatch, span, format!("`{}` cannot compute with run-time data at compile time", op.symbol()), Some("pass the output to a tool that computes with it".into()));
+            return self.error(
+                Code::TypeMismatch,
+                span,
+                format!("`{}` cannot compute with run-time data at compile time", op.symbol()),
+                Some("pass the output to a tool that computes with it".into()),
+            );
         }
         match op {
             BinaryOp::And | BinaryOp::Or => match (&a, &b) {
                 (Value::Bool(x), Value::Bool(y)) => Value::Bool(if op == BinaryOp::And { *x && *y } else { *x || *y }),
-                _ => self.error(Code::TypeMismatch, span, format!("`{}` needs Bool operands, found {} and {}", op.symbol(), a.ty(), b.ty()), None),
+                _ => self.error(
+                    Code::TypeMismatch,
+                    span,
+                    format!("`{}` needs Bool operands, found {} and {}", op.symbol(), a.ty(), b.ty()),
+                    None,
+                ),
             },
             BinaryOp::Add if matches!((&a, &b), (Value::Str(_), Value::Str(_))) => match (a, b) {
                 (Value::Str(x), Value::Str(y)) => Value::Str(x + &y),
@@ -631,23 +820,38 @@ impl<'a> Eval<'a> {
                             return self.error(
                                 Code::UnitMismatch,
                                 span,
-                                format!("cannot {} {} and {}", if op == BinaryOp::Add { "add" } else { "subtract" }, describe(&a), describe(&b)),
+                                format!(
+                                    "cannot {} {} and {}",
+                                    if op == BinaryOp::Add { "add" } else { "subtract" },
+                                    describe(&a),
+                                    describe(&b)
+                                ),
                                 Some("both sides of `+` and `-` need the same dimension".into()),
                             );
                         }
                         (if op == BinaryOp::Add { x + y } else { x - y }, dx)
                     }
-                    BinaryOp::Mul => (x * y, dx.mul(dy)),
-                    BinaryOp::Div => (x / y, dx.div(dy)),
+                    BinaryOp::Mul => (x * y, dx * dy),
+                    BinaryOp::Div => (x / y, dx / dy),
                     BinaryOp::Rem => {
                         if dx != dy {
-                            return self.error(Code::UnitMismatch, span, format!("`%` of {} and {}", describe(&a), describe(&b)), None);
+                            return self.error(
+                                Code::UnitMismatch,
+                                span,
+                                format!("`%` of {} and {}", describe(&a), describe(&b)),
+                                None,
+                            );
                         }
                         (x % y, dx)
                     }
                     BinaryOp::Pow => {
                         if !dy.is_none() {
-                            return self.error(Code::UnitMismatch, lb, format!("an exponent must be a plain number, found {}", describe(&b)), None);
+                            return self.error(
+                                Code::UnitMismatch,
+                                lb,
+                                format!("an exponent must be a plain number, found {}", describe(&b)),
+                                None,
+                            );
                         }
                         if dx.is_none() {
                             (x.powf(y), Dim::NONE)
@@ -656,10 +860,22 @@ impl<'a> Eval<'a> {
                         } else if (y * 2.0).fract() == 0.0 {
                             match dx.pow_ratio((y * 2.0) as i32, 2) {
                                 Some(d) => (x.powf(y), d),
-                                None => return self.error(Code::UnitMismatch, span, format!("{} to the power {y} has no whole dimension", describe(&a)), None),
+                                None => {
+                                    return self.error(
+                                        Code::UnitMismatch,
+                                        span,
+                                        format!("{} to the power {y} has no whole dimension", describe(&a)),
+                                        None,
+                                    );
+                                }
                             }
                         } else {
-                            return self.error(Code::UnitMismatch, span, format!("{} to the power {y} has no whole dimension", describe(&a)), None);
+                            return self.error(
+                                Code::UnitMismatch,
+                                span,
+                                format!("{} to the power {y} has no whole dimension", describe(&a)),
+                                None,
+                            );
                         }
                     }
                     BinaryOp::And | BinaryOp::Or => unreachable!("handled above"),
@@ -685,13 +901,23 @@ impl<'a> Eval<'a> {
             _ => match (quantity_parts(a), quantity_parts(b)) {
                 (Some((x, dx)), Some((y, dy))) => {
                     if dx != dy {
-                        self.error(Code::UnitMismatch, span, format!("cannot compare {} with {}", describe(a), describe(b)), None);
+                        self.error(
+                            Code::UnitMismatch,
+                            span,
+                            format!("cannot compare {} with {}", describe(a), describe(b)),
+                            None,
+                        );
                         return None;
                     }
                     x.partial_cmp(&y)
                 }
                 _ => {
-                    self.error(Code::TypeMismatch, span, format!("cannot compare {} with {} using `{}`", describe(a), describe(b), op.symbol()), None);
+                    self.error(
+                        Code::TypeMismatch,
+                        span,
+                        format!("cannot compare {} with {} using `{}`", describe(a), describe(b), op.symbol()),
+                        None,
+                    );
                     return None;
                 }
             },

@@ -182,7 +182,9 @@ impl FExpr {
         match self {
             FExpr::Const(FVal::Int(_)) => FTy::Int,
             FExpr::Const(FVal::Float(_)) | FExpr::ToFloat(_) => FTy::Float,
-            FExpr::Const(FVal::Bool(_)) | FExpr::Not(_) | FExpr::Compare(..) | FExpr::And(..) | FExpr::Or(..) => FTy::Bool,
+            FExpr::Const(FVal::Bool(_)) | FExpr::Not(_) | FExpr::Compare(..) | FExpr::And(..) | FExpr::Or(..) => {
+                FTy::Bool
+            }
             FExpr::Slot(_, t) | FExpr::Neg(_, t) | FExpr::If(_, _, _, t) | FExpr::Call(_, t, _) => *t,
             FExpr::Arith(op, t, _, _) => match op {
                 ArithOp::Div | ArithOp::Pow => FTy::Float,
@@ -362,12 +364,12 @@ fn eval_expr(e: &FExpr, slots: &mut Vec<FVal>) -> FVal {
             let b = eval_expr(b, slots);
             FVal::Bool(compare(*op, a, b))
         }
-        FExpr::And(a, b) => {
-            FVal::Bool(matches!(eval_expr(a, slots), FVal::Bool(true)) && matches!(eval_expr(b, slots), FVal::Bool(true)))
-        }
-        FExpr::Or(a, b) => {
-            FVal::Bool(matches!(eval_expr(a, slots), FVal::Bool(true)) || matches!(eval_expr(b, slots), FVal::Bool(true)))
-        }
+        FExpr::And(a, b) => FVal::Bool(
+            matches!(eval_expr(a, slots), FVal::Bool(true)) && matches!(eval_expr(b, slots), FVal::Bool(true)),
+        ),
+        FExpr::Or(a, b) => FVal::Bool(
+            matches!(eval_expr(a, slots), FVal::Bool(true)) || matches!(eval_expr(b, slots), FVal::Bool(true)),
+        ),
         FExpr::If(c, a, b, _) => {
             if matches!(eval_expr(c, slots), FVal::Bool(true)) {
                 eval_expr(a, slots)
@@ -410,15 +412,15 @@ fn eval_expr(e: &FExpr, slots: &mut Vec<FVal>) -> FVal {
 /// Integer and float arithmetic with the language's semantics: integer
 /// operations wrap, `x % 0` on integers is 0, `/` and `^` are always float.
 pub fn arith(op: ArithOp, t: FTy, a: FVal, b: FVal) -> FVal {
-    if t == FTy::Int {
-        if let (FVal::Int(x), FVal::Int(y)) = (a, b) {
-            match op {
-                ArithOp::Add => return FVal::Int(x.wrapping_add(y)),
-                ArithOp::Sub => return FVal::Int(x.wrapping_sub(y)),
-                ArithOp::Mul => return FVal::Int(x.wrapping_mul(y)),
-                ArithOp::Rem => return FVal::Int(if y == 0 { 0 } else { x.wrapping_rem(y) }),
-                ArithOp::Div | ArithOp::Pow => {}
-            }
+    if t == FTy::Int
+        && let (FVal::Int(x), FVal::Int(y)) = (a, b)
+    {
+        match op {
+            ArithOp::Add => return FVal::Int(x.wrapping_add(y)),
+            ArithOp::Sub => return FVal::Int(x.wrapping_sub(y)),
+            ArithOp::Mul => return FVal::Int(x.wrapping_mul(y)),
+            ArithOp::Rem => return FVal::Int(if y == 0 { 0 } else { x.wrapping_rem(y) }),
+            ArithOp::Div | ArithOp::Pow => {}
         }
     }
     let (x, y) = (a.as_f64(), b.as_f64());
@@ -597,7 +599,12 @@ impl Lowerer<'_> {
                     }
                     UnaryOp::Not => {
                         if x.ty() != FTy::Bool {
-                            self.err(operand.span, Code::TypeMismatch, format!("`!` needs a Bool, found {}", x.ty().name()), None);
+                            self.err(
+                                operand.span,
+                                Code::TypeMismatch,
+                                format!("`!` needs a Bool, found {}", x.ty().name()),
+                                None,
+                            );
                             return None;
                         }
                         Some(FExpr::Not(Box::new(x)))
@@ -612,7 +619,12 @@ impl Lowerer<'_> {
                     BinaryOp::And | BinaryOp::Or => {
                         for (x, span) in [(&a, lhs.span), (&b, rhs.span)] {
                             if x.ty() != FTy::Bool {
-                                self.err(span, Code::TypeMismatch, format!("`{}` needs Bool operands, found {}", op.symbol(), x.ty().name()), None);
+                                self.err(
+                                    span,
+                                    Code::TypeMismatch,
+                                    format!("`{}` needs Bool operands, found {}", op.symbol(), x.ty().name()),
+                                    None,
+                                );
                                 return None;
                             }
                         }
@@ -633,7 +645,8 @@ impl Lowerer<'_> {
                             BinaryOp::Rem => ArithOp::Rem,
                             _ => ArithOp::Pow,
                         };
-                        let int = a.ty() == FTy::Int && b.ty() == FTy::Int && !matches!(aop, ArithOp::Div | ArithOp::Pow);
+                        let int =
+                            a.ty() == FTy::Int && b.ty() == FTy::Int && !matches!(aop, ArithOp::Div | ArithOp::Pow);
                         if int {
                             Some(FExpr::Arith(aop, FTy::Int, Box::new(a), Box::new(b)))
                         } else {
@@ -651,14 +664,24 @@ impl Lowerer<'_> {
                     let (pt, nt) = (prev.ty(), next.ty());
                     let link = if pt == FTy::Bool || nt == FTy::Bool {
                         if pt != nt || !matches!(op, CompareOp::Eq | CompareOp::Ne) {
-                            self.err(prev_span.to(rhs.span), Code::TypeMismatch, format!("cannot compare {} with {} using `{}`", pt.name(), nt.name(), op.symbol()), None);
+                            self.err(
+                                prev_span.to(rhs.span),
+                                Code::TypeMismatch,
+                                format!("cannot compare {} with {} using `{}`", pt.name(), nt.name(), op.symbol()),
+                                None,
+                            );
                             return None;
                         }
                         FExpr::Compare(*op, FTy::Bool, Box::new(prev), Box::new(next.clone()))
                     } else if pt == FTy::Int && nt == FTy::Int {
                         FExpr::Compare(*op, FTy::Int, Box::new(prev), Box::new(next.clone()))
                     } else {
-                        FExpr::Compare(*op, FTy::Float, Box::new(Self::float(prev)), Box::new(Self::float(next.clone())))
+                        FExpr::Compare(
+                            *op,
+                            FTy::Float,
+                            Box::new(Self::float(prev)),
+                            Box::new(Self::float(next.clone())),
+                        )
                     };
                     acc = Some(match acc {
                         None => link,
@@ -672,12 +695,22 @@ impl Lowerer<'_> {
             ExprKind::If { cond, then, otherwise } => {
                 let c = self.expr(cond, locals)?;
                 if c.ty() != FTy::Bool {
-                    self.err(cond.span, Code::TypeMismatch, format!("an `if` condition must be Bool, found {}", c.ty().name()), None);
+                    self.err(
+                        cond.span,
+                        Code::TypeMismatch,
+                        format!("an `if` condition must be Bool, found {}", c.ty().name()),
+                        None,
+                    );
                     return None;
                 }
                 let a = self.block(then, locals)?;
                 let Some(other) = otherwise else {
-                    self.err(e.span, Code::TypeMismatch, "an `if` in a `fn` needs an `else` branch".into(), Some("add `else { ... }`".into()));
+                    self.err(
+                        e.span,
+                        Code::TypeMismatch,
+                        "an `if` in a `fn` needs an `else` branch".into(),
+                        Some("add `else { ... }`".into()),
+                    );
                     return None;
                 };
                 let b = match other.as_ref() {
@@ -689,9 +722,19 @@ impl Lowerer<'_> {
                     return Some(FExpr::If(Box::new(c), Box::new(a), Box::new(b), ta));
                 }
                 if ta != FTy::Bool && tb != FTy::Bool {
-                    return Some(FExpr::If(Box::new(c), Box::new(Self::float(a)), Box::new(Self::float(b)), FTy::Float));
+                    return Some(FExpr::If(
+                        Box::new(c),
+                        Box::new(Self::float(a)),
+                        Box::new(Self::float(b)),
+                        FTy::Float,
+                    ));
                 }
-                self.err(e.span, Code::TypeMismatch, format!("the branches of this `if` give {} and {}", ta.name(), tb.name()), None);
+                self.err(
+                    e.span,
+                    Code::TypeMismatch,
+                    format!("the branches of this `if` give {} and {}", ta.name(), tb.name()),
+                    None,
+                );
                 None
             }
             ExprKind::Call { callee, args } => self.call(e, callee, args, locals),
@@ -699,13 +742,22 @@ impl Lowerer<'_> {
                 self.err(
                     e.span,
                     Code::UnitMismatch,
-                    format!("a `fn` computes with plain numbers; `{}` carries the unit `{}`", self.snippet(e), unit.text()),
+                    format!(
+                        "a `fn` computes with plain numbers; `{}` carries the unit `{}`",
+                        self.snippet(e),
+                        unit.text()
+                    ),
                     Some("write the number in the unit the function assumes (e.g. atomic units)".into()),
                 );
                 None
             }
             _ => {
-                self.err(e.span, Code::TypeMismatch, "this expression is not allowed in a `fn` (numbers, Bool, arithmetic, `if` and calls only)".into(), None);
+                self.err(
+                    e.span,
+                    Code::TypeMismatch,
+                    "this expression is not allowed in a `fn` (numbers, Bool, arithmetic, `if` and calls only)".into(),
+                    None,
+                );
                 None
             }
         }
@@ -751,18 +803,38 @@ impl Lowerer<'_> {
         }
     }
 
-    fn call(&mut self, e: &Expr, callee: &ast::DottedPath, args: &[ast::CallArg], locals: &mut Vec<(String, u32, FTy)>) -> Option<FExpr> {
+    fn call(
+        &mut self,
+        e: &Expr,
+        callee: &ast::DottedPath,
+        args: &[ast::CallArg],
+        locals: &mut Vec<(String, u32, FTy)>,
+    ) -> Option<FExpr> {
         let name = callee.text();
         let mut vals = Vec::new();
         for a in args {
             if let Some(n) = &a.name {
-                self.err(n.span, Code::UnknownArg, format!("`{name}` takes positional arguments, not `{}`", n.name), None);
+                self.err(
+                    n.span,
+                    Code::UnknownArg,
+                    format!("`{name}` takes positional arguments, not `{}`", n.name),
+                    None,
+                );
             }
             vals.push((self.expr(&a.value, locals)?, a.value.span));
         }
         if let Some((b, arity)) = Builtin::by_name(&name) {
             if vals.len() != arity {
-                self.err(e.span, Code::TypeMismatch, format!("`{name}` takes {arity} argument{}, found {}", if arity == 1 { "" } else { "s" }, vals.len()), None);
+                self.err(
+                    e.span,
+                    Code::TypeMismatch,
+                    format!(
+                        "`{name}` takes {arity} argument{}, found {}",
+                        if arity == 1 { "" } else { "s" },
+                        vals.len()
+                    ),
+                    None,
+                );
                 return None;
             }
             let mut out = Vec::new();
@@ -784,11 +856,21 @@ impl Lowerer<'_> {
         };
         if self.stack.contains(&name) {
             let chain = self.stack.join(" -> ");
-            self.err(e.span, Code::Cycle, format!("`{name}` is called recursively ({chain} -> {name}); a `fn` may not recurse"), Some("write the recursion as a loop-free formula".into()));
+            self.err(
+                e.span,
+                Code::Cycle,
+                format!("`{name}` is called recursively ({chain} -> {name}); a `fn` may not recurse"),
+                Some("write the recursion as a loop-free formula".into()),
+            );
             return None;
         }
         if vals.len() != item.params.len() {
-            self.err(e.span, Code::TypeMismatch, format!("`{name}` takes {} arguments, found {}", item.params.len(), vals.len()), None);
+            self.err(
+                e.span,
+                Code::TypeMismatch,
+                format!("`{name}` takes {} arguments, found {}", item.params.len(), vals.len()),
+                None,
+            );
             return None;
         }
         // Inline: bind each argument to a fresh slot, then lower the body
@@ -801,7 +883,12 @@ impl Lowerer<'_> {
                 (FTy::Float, FTy::Int) => Self::float(v),
                 (a, b) if a == b => v,
                 (a, b) => {
-                    self.err(span, Code::TypeMismatch, format!("`{name}` expects {} for `{}`, found {}", a.name(), p.name.name, b.name()), None);
+                    self.err(
+                        span,
+                        Code::TypeMismatch,
+                        format!("`{name}` expects {} for `{}`, found {}", a.name(), p.name.name, b.name()),
+                        None,
+                    );
                     return None;
                 }
             };

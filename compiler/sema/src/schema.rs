@@ -99,8 +99,17 @@ fn enum_list(e: &Expr, kind: EnumKind, diags: &mut Vec<Diagnostic>) -> Vec<Strin
         match &item.kind {
             ExprKind::Name(id) if kind.variants().contains(&id.name.as_str()) => out.push(id.name.clone()),
             ExprKind::Name(id) => diags.push(
-                Diagnostic::new(Code::UnknownName, id.span, format!("`{}` is not a valid {}; expected one of: {}", id.name, kind.name(), kind.variants().join(", ")))
-                    .with_help_opt(did_you_mean(&id.name, kind.variants().iter().copied())),
+                Diagnostic::new(
+                    Code::UnknownName,
+                    id.span,
+                    format!(
+                        "`{}` is not a valid {}; expected one of: {}",
+                        id.name,
+                        kind.name(),
+                        kind.variants().join(", ")
+                    ),
+                )
+                .with_help_opt(did_you_mean(&id.name, kind.variants().iter().copied())),
             ),
             _ => diags.push(Diagnostic::new(Code::TypeMismatch, item.span, format!("expected a {}", kind.name()))),
         }
@@ -114,7 +123,11 @@ pub fn build_schema(tool: &Tool, builtin: bool, file: &str, env: &dyn Env) -> (T
     let mut params: Vec<ParamSchema> = Vec::new();
     for p in &tool.params {
         if params.iter().any(|q| q.name == p.name.name) {
-            diags.push(Diagnostic::new(Code::DuplicateName, p.name.span, format!("the parameter `{}` is declared twice", p.name.name)));
+            diags.push(Diagnostic::new(
+                Code::DuplicateName,
+                p.name.span,
+                format!("the parameter `{}` is declared twice", p.name.name),
+            ));
             continue;
         }
         let ty = resolve_type(&p.ty, &mut diags);
@@ -125,11 +138,19 @@ pub fn build_schema(tool: &Tool, builtin: bool, file: &str, env: &dyn Env) -> (T
             match coerce(v, &ty) {
                 Ok(v) => v,
                 Err(Misfit::Type(m)) => {
-                    diags.push(Diagnostic::new(Code::TypeMismatch, d.span, format!("the default of `{}`: {m}", p.name.name)));
+                    diags.push(Diagnostic::new(
+                        Code::TypeMismatch,
+                        d.span,
+                        format!("the default of `{}`: {m}", p.name.name),
+                    ));
                     Value::Error
                 }
                 Err(Misfit::Unit(m)) => {
-                    diags.push(Diagnostic::new(Code::UnitMismatch, d.span, format!("the default of `{}`: {m}", p.name.name)));
+                    diags.push(Diagnostic::new(
+                        Code::UnitMismatch,
+                        d.span,
+                        format!("the default of `{}`: {m}", p.name.name),
+                    ));
                     Value::Error
                 }
             }
@@ -152,7 +173,11 @@ pub fn build_schema(tool: &Tool, builtin: bool, file: &str, env: &dyn Env) -> (T
     let mut outputs: Vec<OutputSchema> = Vec::new();
     for o in &tool.outputs {
         if outputs.iter().any(|q| q.name == o.name.name) {
-            diags.push(Diagnostic::new(Code::DuplicateName, o.name.span, format!("the output `{}` is declared twice", o.name.name)));
+            diags.push(Diagnostic::new(
+                Code::DuplicateName,
+                o.name.span,
+                format!("the output `{}` is declared twice", o.name.name),
+            ));
             continue;
         }
         let ty = resolve_type(&o.ty, &mut diags);
@@ -185,14 +210,22 @@ pub fn build_schema(tool: &Tool, builtin: bool, file: &str, env: &dyn Env) -> (T
                         schema.image = Some(text);
                     }
                 }
-                _ => diags.push(Diagnostic::new(Code::TypeMismatch, f.value.span, format!("`{}` must be a plain string", f.name.name))),
+                _ => diags.push(Diagnostic::new(
+                    Code::TypeMismatch,
+                    f.value.span,
+                    format!("`{}` must be a plain string", f.name.name),
+                )),
             },
             "run" => match &f.value.kind {
                 ExprKind::Str(s) => {
                     check_template(s, &schema, &mut diags);
                     schema.run = Some(template_text(s));
                 }
-                _ => diags.push(Diagnostic::new(Code::TypeMismatch, f.value.span, "`run` must be a string template".to_string())),
+                _ => diags.push(Diagnostic::new(
+                    Code::TypeMismatch,
+                    f.value.span,
+                    "`run` must be a string template".to_string(),
+                )),
             },
             "timeout" | "resources" => {}
             other => diags.push(
@@ -203,8 +236,14 @@ pub fn build_schema(tool: &Tool, builtin: bool, file: &str, env: &dyn Env) -> (T
     }
     if !builtin && schema.run.is_none() {
         diags.push(
-            Diagnostic::new(Code::MissingArg, tool.path.span, format!("the tool `{}` has no `run` command", schema.name))
-                .with_help("add `run = \"command {param} --out {output}\"`; only the standard library's tools are built in"),
+            Diagnostic::new(
+                Code::MissingArg,
+                tool.path.span,
+                format!("the tool `{}` has no `run` command", schema.name),
+            )
+            .with_help(
+                "add `run = \"command {param} --out {output}\"`; only the standard library's tools are built in",
+            ),
         );
     }
     (schema, diags)
@@ -236,22 +275,39 @@ fn check_template(s: &phx_syntax::ast::StringLit, schema: &ToolSchema, diags: &m
     for part in &s.parts {
         let StringPart::Interp { expr, spec } = part else { continue };
         let ExprKind::Name(id) = &expr.kind else {
-            diags.push(Diagnostic::new(Code::Syntax, expr.span, "a `run` placeholder names one parameter or output: `{name}` or `{name:unit}`".to_string()));
+            diags.push(Diagnostic::new(
+                Code::Syntax,
+                expr.span,
+                "a `run` placeholder names one parameter or output: `{name}` or `{name:unit}`".to_string(),
+            ));
             continue;
         };
         let param = schema.param(&id.name);
         let output = schema.output(&id.name);
         if param.is_none() && output.is_none() {
-            let names: Vec<&str> = schema.params.iter().map(|p| p.name.as_str()).chain(schema.outputs.iter().map(|o| o.name.as_str())).collect();
+            let names: Vec<&str> = schema
+                .params
+                .iter()
+                .map(|p| p.name.as_str())
+                .chain(schema.outputs.iter().map(|o| o.name.as_str()))
+                .collect();
             diags.push(
-                Diagnostic::new(Code::UnknownName, id.span, format!("the placeholder `{{{}}}` names no parameter or output of `{}`", id.name, schema.name))
-                    .with_help_opt(did_you_mean(&id.name, names)),
+                Diagnostic::new(
+                    Code::UnknownName,
+                    id.span,
+                    format!("the placeholder `{{{}}}` names no parameter or output of `{}`", id.name, schema.name),
+                )
+                .with_help_opt(did_you_mean(&id.name, names)),
             );
             continue;
         }
         if let Some(unit) = spec {
             let Some(p) = param else {
-                diags.push(Diagnostic::new(Code::TypeMismatch, id.span, format!("`{{{}:{unit}}}`: an output is a path and takes no unit", id.name)));
+                diags.push(Diagnostic::new(
+                    Code::TypeMismatch,
+                    id.span,
+                    format!("`{{{}:{unit}}}`: an output is a path and takes no unit", id.name),
+                ));
                 continue;
             };
             match (phx_units::resolve_text(unit), &p.ty) {
@@ -261,7 +317,11 @@ fn check_template(s: &phx_syntax::ast::StringLit, schema: &ToolSchema, diags: &m
                     format!("`{{{}:{unit}}}` writes `{}` ({d}) in `{unit}`, which is {}", id.name, id.name, r.dim),
                 )),
                 (Ok(_), Ty::Quantity(_)) => {}
-                (Ok(_), other) => diags.push(Diagnostic::new(Code::TypeMismatch, expr.span, format!("`{}` is {other}, not a quantity, so `:{unit}` does not apply", id.name))),
+                (Ok(_), other) => diags.push(Diagnostic::new(
+                    Code::TypeMismatch,
+                    expr.span,
+                    format!("`{}` is {other}, not a quantity, so `:{unit}` does not apply", id.name),
+                )),
                 (Err(e), _) => diags.push(crate::types::unknown_unit(&e, expr.span)),
             }
         }

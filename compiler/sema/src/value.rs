@@ -66,7 +66,11 @@ pub enum Value {
     Str(String),
     /// A quantity: its value in SI, its dimension, and how it was written
     /// (value and unit), so it can be shown and converted back exactly.
-    Quantity { si: f64, dim: Dim, written: Option<(f64, String)> },
+    Quantity {
+        si: f64,
+        dim: Dim,
+        written: Option<(f64, String)>,
+    },
     List(Vec<Value>),
     Record(Vec<(String, Value)>),
     Enum(EnumKind, String),

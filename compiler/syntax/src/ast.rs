@@ -319,25 +319,10 @@ pub struct Report {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReportEntry {
     Field(Field),
-    Section {
-        heading: StringLit,
-        entries: Vec<ReportEntry>,
-        span: Span,
-    },
-    Text {
-        text: StringLit,
-        span: Span,
-    },
-    Figure {
-        target: NodeRef,
-        fields: Vec<Field>,
-        span: Span,
-    },
-    Table {
-        target: NodeRef,
-        fields: Vec<Field>,
-        span: Span,
-    },
+    Section { heading: StringLit, entries: Vec<ReportEntry>, span: Span },
+    Text { text: StringLit, span: Span },
+    Figure { target: NodeRef, fields: Vec<Field>, span: Span },
+    Table { target: NodeRef, fields: Vec<Field>, span: Span },
 }
 
 impl ReportEntry {
@@ -425,11 +410,7 @@ impl UnitExpr {
     /// The unit as written in source: bracketed when it needs to be.
     pub fn source_text(&self) -> String {
         let text = self.text();
-        if self.bracketed || self.factors.len() != 1 || self.factors[0].1 != 1 {
-            format!("[{text}]")
-        } else {
-            text
-        }
+        if self.bracketed || self.factors.len() != 1 || self.factors[0].1 != 1 { format!("[{text}]") } else { text }
     }
 }
 
@@ -454,27 +435,59 @@ pub struct NumberLit {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
     Number(NumberLit),
-    Quantity { number: NumberLit, unit: UnitExpr },
+    Quantity {
+        number: NumberLit,
+        unit: UnitExpr,
+    },
     Str(StringLit),
     Bool(bool),
     Name(Ident),
     /// `a.b`: output `b` of node `a`, or member `b` of `a`.
-    Member { base: Box<Expr>, member: Ident },
+    Member {
+        base: Box<Expr>,
+        member: Ident,
+    },
     /// `a[i]`.
-    Index { base: Box<Expr>, index: Box<Expr> },
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `a[*]`.
-    Splat { base: Box<Expr> },
+    Splat {
+        base: Box<Expr>,
+    },
     /// `f(x, y)` or `linspace(a, b, n)`.
-    Call { callee: DottedPath, args: Vec<CallArg> },
+    Call {
+        callee: DottedPath,
+        args: Vec<CallArg>,
+    },
     List(Vec<Expr>),
     Record(Vec<Field>),
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `a < b <= c`: a chain of comparisons, true when every link holds.
-    Compare { first: Box<Expr>, rest: Vec<(CompareOp, Expr)> },
+    Compare {
+        first: Box<Expr>,
+        rest: Vec<(CompareOp, Expr)>,
+    },
     /// `a..b` or `a..=b`.
-    Range { lo: Box<Expr>, hi: Box<Expr>, inclusive: bool },
-    If { cond: Box<Expr>, then: Block, otherwise: Option<Box<Else>> },
+    Range {
+        lo: Box<Expr>,
+        hi: Box<Expr>,
+        inclusive: bool,
+    },
+    If {
+        cond: Box<Expr>,
+        then: Block,
+        otherwise: Option<Box<Else>>,
+    },
     Paren(Box<Expr>),
 }
 

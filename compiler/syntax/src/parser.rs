@@ -72,10 +72,7 @@ pub fn decode(bytes: &[u8]) -> (String, Option<SyntaxError>) {
 /// Parses a whole file, chunk by chunk, with spans relative to the file.
 pub fn parse_file(text: &str) -> ParsedFile {
     let scanned = scan::scan(text);
-    let mut out = ParsedFile {
-        comments: scanned.comments,
-        ..ParsedFile::default()
-    };
+    let mut out = ParsedFile { comments: scanned.comments, ..ParsedFile::default() };
     for chunk in &scanned.chunks {
         let parsed = parse_chunk(&text[chunk.span.range()]);
         let base = chunk.span.start;
@@ -427,7 +424,8 @@ impl Builder<'_> {
                     }
                 }
                 let tool = tool.expect("grammar: node tool");
-                let args_span = self.paren_span(tool.span.end as usize, args_span.map_or(tool.span.end as usize, |a| a.end as usize));
+                let args_span = self
+                    .paren_span(tool.span.end as usize, args_span.map_or(tool.span.end as usize, |a| a.end as usize));
                 Item::Node(Node { doc: None, name, binders, tool, args, props, args_span, span })
             }
             Rule::report_item => {
@@ -470,7 +468,8 @@ impl Builder<'_> {
             match p.as_rule() {
                 Rule::expr => default = Some(self.expr(p)),
                 Rule::where_clause | Rule::cap_clause => {
-                    let kind = if p.as_rule() == Rule::where_clause { ConditionKind::Where } else { ConditionKind::Cap };
+                    let kind =
+                        if p.as_rule() == Rule::where_clause { ConditionKind::Where } else { ConditionKind::Cap };
                     let span = span_of(&p);
                     let mut ci = p.into_inner();
                     ci.next();
@@ -829,11 +828,7 @@ pub fn dedent(raw: &str) -> String {
         .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
         .min()
         .unwrap_or(0);
-    lines
-        .iter()
-        .map(|l| if l.len() >= indent { &l[indent..] } else { l.trim_start() })
-        .collect::<Vec<_>>()
-        .join("\n")
+    lines.iter().map(|l| if l.len() >= indent { &l[indent..] } else { l.trim_start() }).collect::<Vec<_>>().join("\n")
 }
 
 /// Moves every span of `item` right by `by` bytes.

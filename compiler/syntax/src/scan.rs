@@ -13,16 +13,7 @@ pub const MAX_NESTING: u32 = 128;
 /// An item may hold at most this many operator characters.
 pub const MAX_OPERATORS: u32 = 50_000;
 
-const ITEM_KEYWORDS: [&str; 8] = [
-    "import",
-    "experiment",
-    "param",
-    "let",
-    "fn",
-    "tool",
-    "node",
-    "report",
-];
+const ITEM_KEYWORDS: [&str; 8] = ["import", "experiment", "param", "let", "fn", "tool", "node", "report"];
 
 /// A comment found in the text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,9 +55,7 @@ fn is_ident_byte(b: u8) -> bool {
 fn keyword_at(bytes: &[u8], at: usize) -> Option<&'static str> {
     ITEM_KEYWORDS.into_iter().find(|kw| {
         let end = at + kw.len();
-        bytes.len() >= end
-            && &bytes[at..end] == kw.as_bytes()
-            && bytes.get(end).is_none_or(|b| !is_ident_byte(*b))
+        bytes.len() >= end && &bytes[at..end] == kw.as_bytes() && bytes.get(end).is_none_or(|b| !is_ident_byte(*b))
     })
 }
 
@@ -189,11 +178,7 @@ pub fn scan(text: &str) -> Scan {
     stats.push((chunk_max_depth, chunk_ops));
     boundaries.push(bytes.len());
     for (w, (max_depth, operators)) in boundaries.windows(2).zip(stats) {
-        out.chunks.push(ChunkBounds {
-            span: Span::new(w[0], w[1]),
-            max_depth,
-            operators,
-        });
+        out.chunks.push(ChunkBounds { span: Span::new(w[0], w[1]), max_depth, operators });
     }
     out
 }
@@ -212,7 +197,11 @@ mod tests {
         let chunks = chunk_texts(text);
         assert_eq!(
             chunks,
-            vec!["param a: Int = 1\n", "/// doc\nnode b = t.x() {\n  let = 3\n}\n", "fn f() -> Float { let x = 1; x }\n"]
+            vec![
+                "param a: Int = 1\n",
+                "/// doc\nnode b = t.x() {\n  let = 3\n}\n",
+                "fn f() -> Float { let x = 1; x }\n"
+            ]
         );
     }
 

@@ -7,6 +7,8 @@ fn spec_examples_parse() {
         let parsed = parse_file(&text);
         assert!(parsed.errors.is_empty(), "{path}: {:#?}", parsed.errors);
         eprintln!("{path}: {} items", parsed.items.len());
-        for item in &parsed.items { eprintln!("  {:?} {} doc={:?}", item.kind(), item.name(), item.doc()); }
+        for item in &parsed.items {
+            eprintln!("  {:?} {} doc={:?}", item.kind(), item.name(), item.doc());
+        }
     }
 }

@@ -40,20 +40,6 @@ impl Dim {
     pub const CHARGE: Dim = Dim([0, 0, 1, 1, 0, 0, 0, 0, 0]);
     pub const FREQUENCY: Dim = Dim([0, 0, -1, 0, 0, 0, 0, 0, 0]);
 
-    /// The product of two dimensions.
-    pub fn mul(self, other: Dim) -> Dim {
-        let mut out = self.0;
-        for (o, b) in out.iter_mut().zip(other.0) {
-            *o = o.saturating_add(b);
-        }
-        Dim(out)
-    }
-
-    /// The quotient of two dimensions.
-    pub fn div(self, other: Dim) -> Dim {
-        self.mul(other.powi(-1))
-    }
-
     /// This dimension raised to an integer power.
     pub fn powi(self, p: i32) -> Dim {
         let mut out = self.0;
@@ -110,6 +96,28 @@ impl Dim {
             out.push_str(&d);
         }
         out
+    }
+}
+
+impl std::ops::Mul for Dim {
+    type Output = Dim;
+
+    /// The product of two dimensions: exponents add.
+    fn mul(self, other: Dim) -> Dim {
+        let mut out = self.0;
+        for (o, b) in out.iter_mut().zip(other.0) {
+            *o = o.saturating_add(b);
+        }
+        Dim(out)
+    }
+}
+
+impl std::ops::Div for Dim {
+    type Output = Dim;
+
+    /// The quotient of two dimensions: exponents subtract.
+    fn div(self, other: Dim) -> Dim {
+        self * other.powi(-1)
     }
 }
 
@@ -182,7 +190,7 @@ pub fn resolve(factors: &[(String, i32)]) -> Result<Resolved, UnknownUnit> {
             return Err(UnknownUnit { name: name.clone(), suggestion: suggest_unit(name) });
         };
         factor *= def.factor.powi(*power);
-        dim = dim.mul(def.dim.powi(*power));
+        dim = dim * def.dim.powi(*power);
     }
     Ok(Resolved { factor, dim })
 }

@@ -2,7 +2,6 @@
 
 use crate::Dim;
 
-
 /// A unit: its name, its factor to SI and its dimension.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UnitDef {
@@ -62,7 +61,7 @@ pub static UNITS: &[UnitDef] = &[
     u!("a0", BOHR, L, "Bohr radius (CODATA 2022)"),
     u!("au_length", BOHR, L, "atomic unit of length"),
     u!("ly", 9.4607304725808e15, L, "light year"),
-    u!("pc", 3.0856775814913673e16, L, "parsec"),
+    u!("pc", 3.085_677_581_491_367e16, L, "parsec"),
     u!("AU", 1.495978707e11, L, "astronomical unit"),
     // Mass
     u!("kg", 1.0, M, "kilogram"),

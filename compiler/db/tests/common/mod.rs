@@ -11,7 +11,10 @@ pub struct MemLoader(pub HashMap<String, String>);
 
 impl FileLoader for MemLoader {
     fn load(&self, path: &str) -> Result<Vec<u8>, String> {
-        self.0.get(path).map(|s| s.clone().into_bytes()).ok_or_else(|| "No such file or directory (os error 2)".to_string())
+        self.0
+            .get(path)
+            .map(|s| s.clone().into_bytes())
+            .ok_or_else(|| "No such file or directory (os error 2)".to_string())
     }
 }
 

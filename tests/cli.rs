@@ -1,0 +1,248 @@
+//! End-to-end tests: the real `phx` binary on real files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn phx(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_phx")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("phx runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn examples() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("examples")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "phx"))
+        .map(|p| p.display().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_example_checks_clean() {
+    let all = examples();
+    assert!(all.len() >= 6, "{all:?}");
+    for ex in all {
+        let o = phx(&["check", &ex, "--format", "json"]);
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{ex}: {e}\n{}", stdout(&o)));
+        let diags = doc["diagnostics"].as_array().unwrap();
+        let errors: Vec<_> = diags.iter().filter(|d| d["severity"] == "error").collect();
+        assert!(errors.is_empty(), "{ex}: {errors:#?}");
+        assert_eq!(o.status.code(), Some(0), "{ex}");
+        // Only the example that lifts caps on purpose may warn, and only so.
+        for d in diags {
+            assert_eq!(d["code"], "phx::allow-large", "{ex}: {d}");
+            assert!(ex.ends_with("wavepacket.phx"));
+        }
+        assert!(doc["nodes"].as_u64().unwrap() >= 3, "{ex}");
+    }
+}
+
+#[test]
+fn examples_use_every_construct() {
+    let all: String = examples().iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+    for construct in ["experiment ", "param ", "let ", "fn ", "tool ", "node ", "report ", "import ", "section ", "text ", "figure ", "table ", " in ", "[*]", "linspace(", "..=", "allow_large", "run ", "\"\"\"", "after ", "constants.", "[m", "resources", "backend", "if "] {
+        assert!(all.contains(construct), "no example uses `{construct}`");
+    }
+}
+
+fn spec_programs() -> Vec<String> {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/language.md");
+    let text = std::fs::read_to_string(&spec).unwrap_or_else(|e| panic!("the spec at {} is needed: {e}", spec.display()));
+    text.split("```phx\n").skip(1).map(|b| b.split("```").next().unwrap().to_string()).collect()
+}
+
+#[test]
+fn the_spec_examples_check_clean() {
+    let programs = spec_programs();
+    assert!(programs.len() >= 2);
+    for (i, p) in programs.iter().enumerate() {
+        let f = tmp(&format!("spec{i}.phx"), p);
+        let o = phx(&["check", f.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "spec example {i}:\n{}{}", stdout(&o), stderr(&o));
+    }
+    // The first program is examples/hydrogen_2p.phx, word for word.
+    assert_eq!(programs[0], std::fs::read_to_string("examples/hydrogen_2p.phx").unwrap());
+}
+
+#[test]
+fn check_json_has_the_spec_shape_and_exit_code() {
+    let f = tmp("bad.phx", "param extent: Length = 3 eV\nnode a = quantum.orbital(n = 2, l = 1, m = 0, extent = extent) {\n  emit = [static]\n}\n");
+    let o = phx(&["check", f.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let d = &doc["diagnostics"][0];
+    for key in ["code", "severity", "message", "file", "line", "column", "end_line", "end_column", "help"] {
+        assert!(d.get(key).is_some(), "missing {key}: {d}");
+    }
+    assert_eq!(d["code"], "phx::unit-mismatch");
+    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(1), Some(24)));
+    assert_eq!((d["end_line"].as_u64(), d["end_column"].as_u64()), (Some(1), Some(28)));
+    assert_eq!(doc["nodes"], 1);
+    assert_eq!(doc["edges"], 0);
+}
+
+#[test]
+fn check_text_renders_source_underline_code_and_help() {
+    let f = tmp("typo.phx", "node a = quantum.orbitl(n = 2, l = 1, m = 0) {\n  emit = [static]\n}\n");
+    let o = phx(&["check", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("phx::unknown-tool"), "{err}");
+    assert!(err.contains("node a = quantum.orbitl"), "{err}");
+    assert!(err.contains("──────"), "{err}");
+    assert!(err.contains("did you mean `quantum.orbital`?"), "{err}");
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    let f = tmp("utf8.phx", "/// Ångström and ψ in a doc comment.\nlet greeting = \"ψψψ\" + unknown\n");
+    let o = phx(&["check", f.to_str().unwrap(), "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let d = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "phx::unknown-name").unwrap().clone();
+    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(2), Some(24)));
+}
+
+#[test]
+fn fmt_check_and_rewrite() {
+    let f = tmp("fmt.phx", "param   grid:Int=64\nnode a=quantum.orbital(n=2,l=1,m=0,grid=grid){emit=[static]}\n");
+    let path = f.to_str().unwrap();
+    assert_eq!(phx(&["fmt", "--check", path]).status.code(), Some(1));
+    assert_eq!(phx(&["fmt", path]).status.code(), Some(0));
+    assert_eq!(phx(&["fmt", "--check", path]).status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "param grid: Int = 64\n\nnode a = quantum.orbital(n = 2, l = 1, m = 0, grid = grid) {\n  emit = [static]\n}\n");
+    let broken = tmp("broken.phx", "node a = (\n");
+    let before = std::fs::read_to_string(&broken).unwrap();
+    assert_eq!(phx(&["fmt", broken.to_str().unwrap()]).status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&broken).unwrap(), before, "a file with syntax errors is left alone");
+}
+
+#[test]
+fn graph_in_every_format() {
+    let ex = "examples/hydrogen_2p.phx";
+    let dot = stdout(&phx(&["graph", ex, "--format", "dot"]));
+    assert!(dot.starts_with("digraph phx {") && dot.contains("\"density\" -> \"slice\""), "{dot}");
+    let mermaid = stdout(&phx(&["graph", ex, "--format", "mermaid"]));
+    assert!(mermaid.starts_with("flowchart LR") && mermaid.contains("density -->|density| slice"), "{mermaid}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&phx(&["graph", ex, "--format", "json"]))).unwrap();
+    assert_eq!(json["nodes"].as_array().unwrap().len(), 4);
+    assert_eq!(json["edges"].as_array().unwrap().len(), 2);
+    assert_eq!(json["nodes"][0]["static_key"].as_str().unwrap().len(), 64);
+    let svg = stdout(&phx(&["graph", ex, "--format", "svg"]));
+    assert!(svg.starts_with("<svg") && svg.contains("quantum.orbital") && svg.trim_end().ends_with("</svg>"));
+    let png = tmp("g.png", "");
+    assert_eq!(phx(&["graph", ex, "--format", "png", "-o", png.to_str().unwrap()]).status.code(), Some(0));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(bytes.len() > 2000, "the PNG has content");
+}
+
+#[test]
+fn set_overrides_change_the_dag() {
+    let key = |args: &[&str]| -> String {
+        let mut all = vec!["graph", "examples/hydrogen_2p.phx", "--format", "json"];
+        all.extend_from_slice(args);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&phx(&all))).unwrap();
+        v["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "density").unwrap()["static_key"].as_str().unwrap().to_string()
+    };
+    assert_ne!(key(&[]), key(&["--set", "grid=128"]));
+    assert_eq!(key(&[]), key(&["--set", "grid=96"]));
+    let o = phx(&["check", "examples/hydrogen_2p.phx", "--set", "grid=\"big\""]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = phx(&["check", "examples/hydrogen_2p.phx", "--set", "gird=10"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("did you mean `grid`?"), "{}", stderr(&o));
+    let o = phx(&["check", "examples/hydrogen_2p.phx", "--set", "grid=200"]);
+    assert_eq!(o.status.code(), Some(1), "a cap");
+    let o = phx(&["check", "examples/hydrogen_2p.phx", "--set", "grid=200", "--allow-large"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("phx::allow-large"));
+}
+
+#[test]
+fn schema_formats() {
+    let json: serde_json::Value = serde_json::from_str(&stdout(&phx(&["schema", "--format", "json"]))).unwrap();
+    let tools = json["tools"].as_array().unwrap();
+    let stdlib_spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/stdlib.md")).unwrap();
+    let named: Vec<&str> = stdlib_spec.lines().filter_map(|l| l.strip_prefix("| `")).filter_map(|l| l.split('`').next()).collect();
+    assert_eq!(named.len(), 25);
+    for n in &named {
+        assert!(tools.iter().any(|t| t["name"] == *n), "the stdlib spec's `{n}` is not declared");
+    }
+    assert_eq!(tools.len(), named.len());
+    let md = stdout(&phx(&["schema", "--format", "md"]));
+    for t in tools {
+        assert!(md.contains(&format!("## `{}`", t["name"].as_str().unwrap())));
+    }
+    let llm = stdout(&phx(&["schema", "--format", "llm"]));
+    assert!(llm.len() < 24_000, "the llm form must fit a prompt: {} bytes", llm.len());
+    assert!(llm.contains("experiment hydrogen_2p") && llm.contains("experiment harmonic_scan"));
+    assert!(llm.contains("quantum.orbital(n: Int, l: Int, m: Int, Z: Int = 1, grid: Int = 64, extent: Length = 20 bohr)"));
+    let one: serde_json::Value = serde_json::from_str(&stdout(&phx(&["schema", "quantum.orbital", "--format", "json"]))).unwrap();
+    assert_eq!(one["emits"], serde_json::json!(["static", "series", "animation"]));
+    let o = phx(&["schema", "quantum.orbitl"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("did you mean `quantum.orbital`?"));
+}
+
+#[test]
+fn export_then_import_gives_the_same_dag() {
+    for ex in ["examples/hydrogen_2p.phx", "examples/orbitals_sweep.phx", "examples/md_lab.phx"] {
+        let json = stdout(&phx(&["export", "--json", ex]));
+        let jf = tmp("dag.json", &json);
+        let out = tmp("imported.phx", "");
+        let o = phx(&["import", jf.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let keys = |p: &str| -> Vec<(String, String)> {
+            let v: serde_json::Value = serde_json::from_str(&stdout(&phx(&["graph", p, "--format", "json"]))).unwrap();
+            v["nodes"].as_array().unwrap().iter().map(|n| (n["id"].as_str().unwrap().to_string(), n["static_key"].as_str().unwrap().to_string())).collect()
+        };
+        assert_eq!(keys(ex), keys(out.to_str().unwrap()), "{ex}");
+    }
+    let bad = tmp("bad.json", "{\"nodes\": [{\"id\": 3}]}");
+    let o = phx(&["import", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("$.nodes[0].id"), "{}", stderr(&o));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(phx(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(phx(&["check"]).status.code(), Some(2));
+    assert_eq!(phx(&["check", "does-not-exist.phx"]).status.code(), Some(2));
+    assert_eq!(phx(&["check", "examples/hydrogen_2p.phx", "--set", "novalue"]).status.code(), Some(2));
+    assert_eq!(phx(&["graph", "examples/hydrogen_2p.phx", "--format", "pdf"]).status.code(), Some(2));
+}
+
+#[test]
+fn garbage_input_is_an_error_not_a_crash() {
+    let mut bytes = b"node a = \xff\xfe\x00 quantum.orbital(".to_vec();
+    bytes.extend(std::iter::repeat_n(b'(', 50_000));
+    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("garbage.phx");
+    std::fs::write(&p, &bytes).unwrap();
+    for cmd in [vec!["check"], vec!["fmt", "--check"], vec!["graph"], vec!["export", "--json"]] {
+        let mut args = cmd.clone();
+        args.push(p.to_str().unwrap());
+        let o = phx(&args);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{cmd:?}");
+    }
+}
