@@ -4,7 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn phx(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_phx")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("phx runs")
+    Command::new(env!("CARGO_BIN_EXE_phx"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("phx runs")
 }
 
 fn stdout(o: &Output) -> String {
@@ -40,7 +44,8 @@ fn every_example_checks_clean() {
     assert!(all.len() >= 6, "{all:?}");
     for ex in all {
         let o = phx(&["check", &ex, "--format", "json"]);
-        let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{ex}: {e}\n{}", stdout(&o)));
+        let doc: serde_json::Value =
+            serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{ex}: {e}\n{}", stdout(&o)));
         let diags = doc["diagnostics"].as_array().unwrap();
         let errors: Vec<_> = diags.iter().filter(|d| d["severity"] == "error").collect();
         assert!(errors.is_empty(), "{ex}: {errors:#?}");
@@ -57,14 +62,41 @@ fn every_example_checks_clean() {
 #[test]
 fn examples_use_every_construct() {
     let all: String = examples().iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
-    for construct in ["experiment ", "param ", "let ", "fn ", "tool ", "node ", "report ", "import ", "section ", "text ", "figure ", "table ", " in ", "[*]", "linspace(", "..=", "allow_large", "run ", "\"\"\"", "after ", "constants.", "[m", "resources", "backend", "if "] {
+    for construct in [
+        "experiment ",
+        "param ",
+        "let ",
+        "fn ",
+        "tool ",
+        "node ",
+        "report ",
+        "import ",
+        "section ",
+        "text ",
+        "figure ",
+        "table ",
+        " in ",
+        "[*]",
+        "linspace(",
+        "..=",
+        "allow_large",
+        "run ",
+        "\"\"\"",
+        "after ",
+        "constants.",
+        "[m",
+        "resources",
+        "backend",
+        "if ",
+    ] {
         assert!(all.contains(construct), "no example uses `{construct}`");
     }
 }
 
 fn spec_programs() -> Vec<String> {
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/language.md");
-    let text = std::fs::read_to_string(&spec).unwrap_or_else(|e| panic!("the spec at {} is needed: {e}", spec.display()));
+    let text =
+        std::fs::read_to_string(&spec).unwrap_or_else(|e| panic!("the spec at {} is needed: {e}", spec.display()));
     text.split("```phx\n").skip(1).map(|b| b.split("```").next().unwrap().to_string()).collect()
 }
 
@@ -83,7 +115,10 @@ fn the_spec_examples_check_clean() {
 
 #[test]
 fn check_json_has_the_spec_shape_and_exit_code() {
-    let f = tmp("bad.phx", "param extent: Length = 3 eV\nnode a = quantum.orbital(n = 2, l = 1, m = 0, extent = extent) {\n  emit = [static]\n}\n");
+    let f = tmp(
+        "bad.phx",
+        "param extent: Length = 3 eV\nnode a = quantum.orbital(n = 2, l = 1, m = 0, extent = extent) {\n  emit = [static]\n}\n",
+    );
     let o = phx(&["check", f.to_str().unwrap(), "--format", "json"]);
     assert_eq!(o.status.code(), Some(1));
     let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -126,7 +161,10 @@ fn fmt_check_and_rewrite() {
     assert_eq!(phx(&["fmt", "--check", path]).status.code(), Some(1));
     assert_eq!(phx(&["fmt", path]).status.code(), Some(0));
     assert_eq!(phx(&["fmt", "--check", path]).status.code(), Some(0));
-    assert_eq!(std::fs::read_to_string(&f).unwrap(), "param grid: Int = 64\n\nnode a = quantum.orbital(n = 2, l = 1, m = 0, grid = grid) {\n  emit = [static]\n}\n");
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        "param grid: Int = 64\n\nnode a = quantum.orbital(n = 2, l = 1, m = 0, grid = grid) {\n  emit = [static]\n}\n"
+    );
     let broken = tmp("broken.phx", "node a = (\n");
     let before = std::fs::read_to_string(&broken).unwrap();
     assert_eq!(phx(&["fmt", broken.to_str().unwrap()]).status.code(), Some(1));
@@ -159,7 +197,10 @@ fn set_overrides_change_the_dag() {
         let mut all = vec!["graph", "examples/hydrogen_2p.phx", "--format", "json"];
         all.extend_from_slice(args);
         let v: serde_json::Value = serde_json::from_str(&stdout(&phx(&all))).unwrap();
-        v["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "density").unwrap()["static_key"].as_str().unwrap().to_string()
+        v["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "density").unwrap()["static_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     assert_ne!(key(&[]), key(&["--set", "grid=128"]));
     assert_eq!(key(&[]), key(&["--set", "grid=96"]));
@@ -179,8 +220,10 @@ fn set_overrides_change_the_dag() {
 fn schema_formats() {
     let json: serde_json::Value = serde_json::from_str(&stdout(&phx(&["schema", "--format", "json"]))).unwrap();
     let tools = json["tools"].as_array().unwrap();
-    let stdlib_spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/stdlib.md")).unwrap();
-    let named: Vec<&str> = stdlib_spec.lines().filter_map(|l| l.strip_prefix("| `")).filter_map(|l| l.split('`').next()).collect();
+    let stdlib_spec =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/stdlib.md")).unwrap();
+    let named: Vec<&str> =
+        stdlib_spec.lines().filter_map(|l| l.strip_prefix("| `")).filter_map(|l| l.split('`').next()).collect();
     assert_eq!(named.len(), 25);
     for n in &named {
         assert!(tools.iter().any(|t| t["name"] == *n), "the stdlib spec's `{n}` is not declared");
@@ -193,8 +236,11 @@ fn schema_formats() {
     let llm = stdout(&phx(&["schema", "--format", "llm"]));
     assert!(llm.len() < 24_000, "the llm form must fit a prompt: {} bytes", llm.len());
     assert!(llm.contains("experiment hydrogen_2p") && llm.contains("experiment harmonic_scan"));
-    assert!(llm.contains("quantum.orbital(n: Int, l: Int, m: Int, Z: Int = 1, grid: Int = 64, extent: Length = 20 bohr)"));
-    let one: serde_json::Value = serde_json::from_str(&stdout(&phx(&["schema", "quantum.orbital", "--format", "json"]))).unwrap();
+    assert!(
+        llm.contains("quantum.orbital(n: Int, l: Int, m: Int, Z: Int = 1, grid: Int = 64, extent: Length = 20 bohr)")
+    );
+    let one: serde_json::Value =
+        serde_json::from_str(&stdout(&phx(&["schema", "quantum.orbital", "--format", "json"]))).unwrap();
     assert_eq!(one["emits"], serde_json::json!(["static", "series", "animation"]));
     let o = phx(&["schema", "quantum.orbitl"]);
     assert_eq!(o.status.code(), Some(1));
@@ -211,7 +257,12 @@ fn export_then_import_gives_the_same_dag() {
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let keys = |p: &str| -> Vec<(String, String)> {
             let v: serde_json::Value = serde_json::from_str(&stdout(&phx(&["graph", p, "--format", "json"]))).unwrap();
-            v["nodes"].as_array().unwrap().iter().map(|n| (n["id"].as_str().unwrap().to_string(), n["static_key"].as_str().unwrap().to_string())).collect()
+            v["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| (n["id"].as_str().unwrap().to_string(), n["static_key"].as_str().unwrap().to_string()))
+                .collect()
         };
         assert_eq!(keys(ex), keys(out.to_str().unwrap()), "{ex}");
     }
