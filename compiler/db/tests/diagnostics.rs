@@ -137,7 +137,7 @@ fn cases() -> Vec<Case> {
             Code::Unused,
             "unused",
             &format!("let spare = 3\nnode a = {ORBITAL} {{\n  emit = [static]\n}}\n"),
-            &format!("let spare = 3\nnode a = quantum.orbital(n = spare, l = 1, m = 0) {{\n  emit = [static]\n}}\n"),
+            "let spare = 3\nnode a = quantum.orbital(n = spare, l = 1, m = 0) {\n  emit = [static]\n}\n",
         ),
     ]
 }

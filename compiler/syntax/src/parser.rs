@@ -109,25 +109,24 @@ pub fn parse_chunk(text: &str) -> ParsedChunk {
             }],
         };
     }
-    match PhxGrammar::parse(Rule::file, text) {
-        Ok(mut pairs) => {
-            let builder = Builder { text, errors: RefCell::new(Vec::new()) };
-            let file = pairs.next();
-            let mut items = Vec::new();
-            if let Some(file) = file {
-                for pair in file.into_inner() {
-                    if pair.as_rule() == Rule::EOI {
-                        continue;
-                    }
-                    let mut item = builder.item(pair);
-                    item.set_doc(doc_before(text, item.span().start as usize));
-                    items.push(item);
-                }
+    let builder = Builder { text, errors: RefCell::new(Vec::new()) };
+    let (pairs, mut errors) = match PhxGrammar::parse(Rule::file, text) {
+        Ok(pairs) => (Some(pairs), Vec::new()),
+        Err(err) => (PhxGrammar::parse(Rule::items_prefix, text).ok(), vec![convert_error(text, err)]),
+    };
+    let mut items = Vec::new();
+    if let Some(root) = pairs.and_then(|mut p| p.next()) {
+        for pair in root.into_inner() {
+            if pair.as_rule() == Rule::EOI {
+                continue;
             }
-            ParsedChunk { items, errors: builder.errors.into_inner() }
+            let mut item = builder.item(pair);
+            item.set_doc(doc_before(text, item.span().start as usize));
+            items.push(item);
         }
-        Err(err) => ParsedChunk { items: Vec::new(), errors: vec![convert_error(text, err)] },
     }
+    errors.extend(builder.errors.into_inner());
+    ParsedChunk { items, errors }
 }
 
 fn first_token_span(text: &str) -> Span {
