@@ -49,6 +49,8 @@ pub fn run(a: Args) -> u8 {
                 ));
             }
         }
+        common::release_at_exit(checked);
+        common::release_at_exit(loaded);
     }
     let _ = warnings;
     if a.format == TextOrJson::Json {

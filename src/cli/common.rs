@@ -139,3 +139,10 @@ pub fn write_atomic(path: &str, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     })
 }
+
+/// Lets a large value go without running its destructors: the process is
+/// about to exit, and the OS reclaims memory far faster than dropping every
+/// syntax tree and memo one by one.
+pub fn release_at_exit<T>(value: T) {
+    std::mem::forget(value);
+}

@@ -59,5 +59,7 @@ pub fn run(a: Args) -> u8 {
     if let Err(code) = common::write_output(a.output.as_deref(), &bytes) {
         return code;
     }
+    common::release_at_exit(checked);
+    common::release_at_exit(loaded);
     if errors.is_empty() { exit::OK } else { exit::INVALID }
 }

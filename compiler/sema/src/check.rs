@@ -407,9 +407,11 @@ fn check_conditions(
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<String> {
     let mut lifted = Vec::new();
+    // One evaluator for every condition: the arguments are its locals.
+    let mut ev = Eval { env: &EmptyEnv, locals: args.to_vec(), diags: Vec::new() };
     for p in &schema.params {
         for c in &p.conditions {
-            let mut ev = Eval { env: &EmptyEnv, locals: args.to_vec(), diags: Vec::new() };
+            ev.diags.clear();
             let holds = ev.eval(&c.expr, Some(&Ty::Bool));
             // A condition over run-time data cannot be decided now.
             if !ev.diags.is_empty() || !matches!(holds, Value::Bool(_)) {

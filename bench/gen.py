@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Writes large .phx programs for the compiler benchmarks.
+
+  gen.py sweep N     one sweep node with N instances (plus a consumer per 1000)
+  gen.py explicit N  N explicit nodes in chains of 10 (each reads the one before)
+  gen.py lines N     about N lines: explicit nodes, 5 lines each
+"""
+import sys
+
+HEADER = '''experiment bench {
+  title = "generated"
+}
+
+param extent: Length = 20 bohr
+
+'''
+
+
+def sweep(n: int) -> str:
+    out = [HEADER]
+    out.append(f"node orb[i in 0..{n}] = quantum.orbital(n = 2, l = 1, m = 0, grid = 32 + i % 64, extent = extent) {{\n  emit = [static]\n}}\n\n")
+    for j in range(0, n, 1000):
+        out.append(f"node view{j} = plot.heatmap(field = orb[{j}].density, plane = \"xz\") {{\n  emit = [static]\n}}\n\n")
+    return "".join(out)
+
+
+def explicit(n: int) -> str:
+    out = [HEADER]
+    for i in range(n):
+        if i % 10 == 0:
+            out.append(f"node n{i} = quantum.orbital(n = 2, l = 1, m = 0, grid = {32 + i % 64}, extent = extent) {{\n  emit = [static]\n}}\n\n")
+        elif i % 10 == 1:
+            out.append(f"node n{i} = plot.heatmap(field = n{i - 1}.density, plane = \"xz\") {{\n  emit = [static]\n}}\n\n")
+        else:
+            out.append(f"node n{i} = plot.contact_sheet(images = [n{i - 1}.image], columns = {1 + i % 4}) {{\n  emit = [static]\n}}\n\n")
+    return "".join(out)
+
+
+def main() -> None:
+    kind, n = sys.argv[1], int(sys.argv[2])
+    if kind == "sweep":
+        sys.stdout.write(sweep(n))
+    elif kind == "explicit":
+        sys.stdout.write(explicit(n))
+    elif kind == "lines":
+        sys.stdout.write(explicit(max(1, n // 4)))
+    else:
+        sys.exit(f"unknown kind {kind}")
+
+
+if __name__ == "__main__":
+    main()
