@@ -8,7 +8,8 @@ use phx_db::Database;
 
 fn generate(kind: &str, n: usize) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/gen.py");
-    let out = Command::new("python3").arg(script).arg(kind).arg(n.to_string()).output().expect("python3 runs bench/gen.py");
+    let out =
+        Command::new("python3").arg(script).arg(kind).arg(n.to_string()).output().expect("python3 runs bench/gen.py");
     assert!(out.status.success());
     String::from_utf8(out.stdout).expect("utf-8")
 }

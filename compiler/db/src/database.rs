@@ -190,6 +190,21 @@ impl Database {
         }
     }
 
+    /// The compile-time value of a `param` or `let` of `file`.
+    pub fn value_of(&self, file: SourceFile, name: &str) -> Option<phx_sema::Value> {
+        use phx_sema::{Env, Global};
+        match crate::env::DbEnv::new(self, file).global(name)? {
+            Global::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The lowered IR of a `fn` of `file` (`None` when it has errors).
+    pub fn fn_ir(&self, file: SourceFile, name: &str) -> Option<Arc<phx_sema::fnir::FnIr>> {
+        use phx_sema::Env;
+        crate::env::DbEnv::new(self, file).fn_ir(name)
+    }
+
     /// Checks a file: diagnostics (absolute spans) and the DAG.
     pub fn check(&self, file: SourceFile) -> Arc<CheckedFile> {
         queries::checked_file(self, file).clone()

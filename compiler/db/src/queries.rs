@@ -109,6 +109,15 @@ impl IndexEntry {
 pub struct ItemIndex {
     pub entries: Vec<IndexEntry>,
     pub errors: Vec<SyntaxError>,
+    /// `(kind, name, ordinal)` to the entry's position, for O(1) lookups.
+    pub by_key: HashMap<(ItemKind, String, u32), usize>,
+}
+
+impl ItemIndex {
+    /// The entry of an item.
+    pub fn entry(&self, kind: ItemKind, name: &str, dup: u32) -> Option<&IndexEntry> {
+        self.by_key.get(&(kind, name.to_string(), dup)).map(|&i| &self.entries[i])
+    }
 }
 
 /// The namespace an item's name lives in.
@@ -144,6 +153,7 @@ pub fn item_index(db: &dyn salsa::Database, file: SourceFile) -> Arc<ItemIndex> 
                 .or_insert(0);
             let dup = *slot;
             *slot += 1;
+            index.by_key.insert((kind, name.clone(), dup), index.entries.len());
             index.entries.push(IndexEntry {
                 kind,
                 name,
@@ -166,7 +176,7 @@ pub fn item_ast<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Option<Ar
     let file = id.file(db);
     let index = item_index(db, file);
     let (kind, name, dup) = (id.kind(db), id.name(db), id.dup(db));
-    let entry = index.entries.iter().find(|e| e.kind == kind && e.dup == dup && &e.name == name)?;
+    let entry = index.entry(kind, name, dup)?;
     let (_, chunk) = chunks(db, file).get(entry.chunk)?;
     parse_chunk(db, *chunk).items.get(entry.pos).cloned().map(Arc::new)
 }
