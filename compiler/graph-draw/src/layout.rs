@@ -1,4 +1,7 @@
-//! A layered layout of the DAG, left to right.
+//! A layered (Sugiyama-style) layout of the DAG, left to right: layers by
+//! longest path, a dummy vertex wherever an edge skips a layer (so long
+//! edges are ordered and routed like nodes, never through a box), and
+//! crossings reduced by barycentre sweeps.
 
 use std::collections::HashMap;
 
@@ -8,6 +11,8 @@ use phx_dag::Dag;
 pub const CHAR_W: f32 = 7.3;
 /// Height of a node box.
 pub const BOX_H: f32 = 44.0;
+/// Height of the slot a long edge takes in a layer it passes through.
+const DUMMY_H: f32 = 12.0;
 const GAP_X: f32 = 70.0;
 const GAP_Y: f32 = 22.0;
 const MARGIN: f32 = 20.0;
@@ -23,35 +28,48 @@ pub struct NodeBox {
     pub h: f32,
 }
 
+/// One routed edge: the points it passes through, from the source's right
+/// side to the target's left side.
+#[derive(Clone, Debug)]
+pub struct EdgePath {
+    pub from: usize,
+    pub to: usize,
+    pub label: Option<String>,
+    pub points: Vec<(f32, f32)>,
+}
+
 /// A placed graph.
 #[derive(Clone, Debug, Default)]
 pub struct Layout {
     pub boxes: Vec<NodeBox>,
-    /// `(from box, to box, label)`.
-    pub edges: Vec<(usize, usize, Option<String>)>,
+    pub edges: Vec<EdgePath>,
     pub width: f32,
     pub height: f32,
 }
 
-/// Places the vertices of `dag`: layer by longest path from the sources,
-/// order within a layer by four barycentre sweeps.
+/// A place in a layer: a vertex, or a dummy that a long edge passes through.
+struct Slot {
+    layer: usize,
+    w: f32,
+    h: f32,
+}
+
+/// Places the vertices of `dag`.
 pub fn layout(dag: &Dag) -> Layout {
     let n = dag.vertices.len();
     let index: HashMap<&str, usize> = dag.vertices.iter().enumerate().map(|(i, v)| (v.id.as_str(), i)).collect();
+    let mut edges_in: Vec<(usize, usize, Option<String>)> = Vec::new();
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut edges = Vec::new();
     for e in &dag.edges {
         if let (Some(&a), Some(&b)) = (index.get(e.from.as_str()), index.get(e.to.as_str()))
             && a != b
         {
             preds[b].push(a);
-            succs[a].push(b);
-            edges.push((a, b, e.output.clone()));
+            edges_in.push((a, b, e.output.clone()));
         }
     }
     // Vertices come in topological order, so one pass gives longest paths
-    // (a back edge from a cycle is simply ignored).
+    // (a back edge from a cycle is ignored for layering).
     let mut layer = vec![0usize; n];
     for i in 0..n {
         for &p in &preds[i] {
@@ -60,26 +78,57 @@ pub fn layout(dag: &Dag) -> Layout {
             }
         }
     }
-    let layers_n = layer.iter().copied().max().map_or(0, |m| m + 1);
-    let mut layers: Vec<Vec<usize>> = vec![Vec::new(); layers_n];
-    for (i, l) in layer.iter().enumerate() {
-        layers[*l].push(i);
+    let mut slots: Vec<Slot> = (0..n)
+        .map(|i| {
+            let v = &dag.vertices[i];
+            let w = (v.id.chars().count().max(v.tool.chars().count()) as f32 * CHAR_W + 24.0).max(90.0);
+            Slot { layer: layer[i], w, h: BOX_H }
+        })
+        .collect();
+    // Each edge becomes a chain of slots; long edges get dummies.
+    let mut chains: Vec<Vec<usize>> = Vec::with_capacity(edges_in.len());
+    for (a, b, _) in &edges_in {
+        let mut chain = vec![*a];
+        if layer[*b] > layer[*a] + 1 {
+            for l in layer[*a] + 1..layer[*b] {
+                slots.push(Slot { layer: l, w: 0.0, h: DUMMY_H });
+                chain.push(slots.len() - 1);
+            }
+        }
+        chain.push(*b);
+        chains.push(chain);
     }
-    let mut pos = vec![0f32; n];
+    let s = slots.len();
+    let mut up: Vec<Vec<usize>> = vec![Vec::new(); s];
+    let mut down: Vec<Vec<usize>> = vec![Vec::new(); s];
+    for chain in &chains {
+        for w in chain.windows(2) {
+            if slots[w[1]].layer == slots[w[0]].layer + 1 {
+                down[w[0]].push(w[1]);
+                up[w[1]].push(w[0]);
+            }
+        }
+    }
+    let layers_n = slots.iter().map(|x| x.layer).max().map_or(0, |m| m + 1);
+    let mut layers: Vec<Vec<usize>> = vec![Vec::new(); layers_n];
+    for (i, sl) in slots.iter().enumerate() {
+        layers[sl.layer].push(i);
+    }
+    let mut pos = vec![0f32; s];
     for l in &layers {
         for (k, &v) in l.iter().enumerate() {
             pos[v] = k as f32;
         }
     }
-    for sweep in 0..4 {
-        let down = sweep % 2 == 0;
+    for sweep in 0..8 {
+        let downward = sweep % 2 == 0;
         let order: Vec<usize> =
-            if down { (1..layers_n).collect() } else { (0..layers_n.saturating_sub(1)).rev().collect() };
+            if downward { (1..layers_n).collect() } else { (0..layers_n.saturating_sub(1)).rev().collect() };
         for li in order {
             let mut keyed: Vec<(f32, usize)> = layers[li]
                 .iter()
                 .map(|&v| {
-                    let nb = if down { &preds[v] } else { &succs[v] };
+                    let nb = if downward { &up[v] } else { &down[v] };
                     let key =
                         if nb.is_empty() { pos[v] } else { nb.iter().map(|&u| pos[u]).sum::<f32>() / nb.len() as f32 };
                     (key, v)
@@ -92,56 +141,142 @@ pub fn layout(dag: &Dag) -> Layout {
             }
         }
     }
-    let widths: Vec<f32> = dag
-        .vertices
-        .iter()
-        .map(|v| (v.id.chars().count().max(v.tool.chars().count()) as f32 * CHAR_W + 24.0).max(90.0))
-        .collect();
-    let layer_w: Vec<f32> = layers.iter().map(|l| l.iter().map(|&v| widths[v]).fold(0.0, f32::max)).collect();
-    let tallest = layers.iter().map(Vec::len).max().unwrap_or(0) as f32;
-    let height = MARGIN * 2.0 + tallest * BOX_H + (tallest - 1.0).max(0.0) * GAP_Y;
-    let mut boxes: Vec<Option<NodeBox>> = vec![None; n];
+    // Coordinates: columns as wide as their widest box, centred vertically.
+    let col_h = |l: &Vec<usize>| -> f32 {
+        l.iter().map(|&v| slots[v].h).sum::<f32>() + (l.len() as f32 - 1.0).max(0.0) * GAP_Y
+    };
+    let height = layers.iter().map(col_h).fold(0.0, f32::max) + 2.0 * MARGIN;
+    let layer_w: Vec<f32> = layers.iter().map(|l| l.iter().map(|&v| slots[v].w).fold(0.0, f32::max)).collect();
+    let mut xy = vec![(0f32, 0f32); s];
     let mut x = MARGIN;
     for (li, l) in layers.iter().enumerate() {
-        let col_h = l.len() as f32 * BOX_H + (l.len() as f32 - 1.0).max(0.0) * GAP_Y;
-        let mut y = (height - col_h) / 2.0;
+        let mut y = (height - col_h(l)) / 2.0;
         for &v in l {
-            let w = widths[v];
-            boxes[v] = Some(NodeBox {
-                id: dag.vertices[v].id.clone(),
-                tool: dag.vertices[v].tool.clone(),
-                x: x + (layer_w[li] - w) / 2.0,
-                y,
-                w,
-                h: BOX_H,
-            });
-            y += BOX_H + GAP_Y;
+            xy[v] = (x + (layer_w[li] - slots[v].w) / 2.0, y);
+            y += slots[v].h + GAP_Y;
         }
         x += layer_w[li] + GAP_X;
     }
     let width = if layers_n == 0 { MARGIN * 2.0 + 200.0 } else { x - GAP_X + MARGIN };
-    Layout { boxes: boxes.into_iter().flatten().collect(), edges, width, height: height.max(80.0) }
+    let mut boxes: Vec<NodeBox> = Vec::with_capacity(n);
+    for i in 0..n {
+        let v = &dag.vertices[i];
+        boxes.push(NodeBox { id: v.id.clone(), tool: v.tool.clone(), x: xy[i].0, y: xy[i].1, w: slots[i].w, h: BOX_H });
+    }
+    let mut edges = Vec::with_capacity(chains.len());
+    for (chain, (a, b, label)) in chains.iter().zip(edges_in) {
+        let mut points = Vec::with_capacity(chain.len());
+        let (fa, fb) = (&boxes[a], &boxes[b]);
+        points.push((fa.x + fa.w, fa.y + fa.h / 2.0));
+        for &d in &chain[1..chain.len() - 1] {
+            // A dummy's column is as wide as the layer; pass straight through it.
+            let li = slots[d].layer;
+            let col_x = xy[d].0 - (layer_w[li] - slots[d].w) / 2.0;
+            let cy = xy[d].1 + DUMMY_H / 2.0;
+            points.push((col_x, cy));
+            points.push((col_x + layer_w[li], cy));
+        }
+        points.push((fb.x, fb.y + fb.h / 2.0));
+        edges.push(EdgePath { from: a, to: b, label, points });
+    }
+    Layout { boxes, edges, width, height: height.max(80.0) }
 }
 
-/// How many pairs of edges cross between adjacent layers (a layout measure
-/// the tests keep low).
+/// How many pairs of edge segments cross between adjacent columns (a
+/// measure of the layout that tests keep low).
 pub fn crossings(l: &Layout) -> usize {
+    let mut segs: Vec<((f32, f32), (f32, f32))> = Vec::new();
+    for e in &l.edges {
+        for w in e.points.windows(2) {
+            if (w[1].0 - w[0].0).abs() > 1.0 {
+                segs.push((w[0], w[1]));
+            }
+        }
+    }
     let mut count = 0;
-    let seg: Vec<(f32, f32, f32, f32)> = l
-        .edges
-        .iter()
-        .map(|(a, b, _)| {
-            let (s, t) = (&l.boxes[*a], &l.boxes[*b]);
-            (s.x + s.w, s.y + s.h / 2.0, t.x, t.y + t.h / 2.0)
-        })
-        .collect();
-    for i in 0..seg.len() {
-        for j in i + 1..seg.len() {
-            let (a, b) = (seg[i], seg[j]);
-            if (a.0 - b.0).abs() < 1.0 && (a.2 - b.2).abs() < 1.0 && (a.1 - b.1) * (a.3 - b.3) < 0.0 {
+    for i in 0..segs.len() {
+        for j in i + 1..segs.len() {
+            let (a, b) = (segs[i], segs[j]);
+            let same_span = (a.0.0 - b.0.0).abs() < 1.0 && (a.1.0 - b.1.0).abs() < 1.0;
+            if same_span && (a.0.1 - b.0.1) * (a.1.1 - b.1.1) < 0.0 {
                 count += 1;
             }
         }
     }
     count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phx_dag::{Edge, Vertex};
+
+    fn vertex(id: &str) -> Vertex {
+        Vertex {
+            id: id.into(),
+            node: id.into(),
+            index: None,
+            tool: "plot.line".into(),
+            tool_version: "0".into(),
+            builtin: true,
+            run: None,
+            image: None,
+            bindings: Vec::new(),
+            args: Vec::new(),
+            outputs: Vec::new(),
+            emit: Vec::new(),
+            device: Vec::new(),
+            backend: None,
+            resources: Vec::new(),
+            retries: 0,
+            timeout_s: None,
+            allow_large: false,
+            cache: true,
+            caps_lifted: Vec::new(),
+            depends_on: Vec::new(),
+            static_key: String::new(),
+        }
+    }
+
+    fn dag(ids: &[&str], edges: &[(&str, &str)]) -> Dag {
+        Dag {
+            experiment: None,
+            params: Vec::new(),
+            vertices: ids.iter().map(|i| vertex(i)).collect(),
+            edges: edges
+                .iter()
+                .map(|(a, b)| Edge { from: a.to_string(), to: b.to_string(), output: Some("o".into()), arg: None })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn crossing_edges_are_untangled() {
+        // Listed so that the first layer's order, taken as is, crosses every edge.
+        let d = dag(&["a", "b", "c", "x", "y", "z"], &[("a", "z"), ("b", "y"), ("c", "x")]);
+        assert_eq!(crossings(&layout(&d)), 0);
+    }
+
+    #[test]
+    fn long_edges_do_not_pass_through_boxes() {
+        let d = dag(&["a", "b", "c", "d"], &[("a", "b"), ("b", "c"), ("c", "d"), ("a", "d")]);
+        let l = layout(&d);
+        let long = l.edges.iter().find(|e| l.boxes[e.from].id == "a" && l.boxes[e.to].id == "d").unwrap();
+        assert!(long.points.len() > 2, "the long edge is routed through dummies");
+        for b in &l.boxes {
+            for &(x, y) in &long.points[1..long.points.len() - 1] {
+                let inside = x > b.x + 1.0 && x < b.x + b.w - 1.0 && y > b.y && y < b.y + b.h;
+                assert!(!inside, "a waypoint lies inside `{}`", b.id);
+            }
+        }
+    }
+
+    #[test]
+    fn every_box_fits_the_canvas() {
+        let d = dag(&["a", "b", "c"], &[("a", "b"), ("a", "c")]);
+        let l = layout(&d);
+        for b in &l.boxes {
+            assert!(b.x >= 0.0 && b.y >= 0.0 && b.x + b.w <= l.width && b.y + b.h <= l.height);
+        }
+    }
 }

@@ -57,6 +57,12 @@ fn rounded_rect(x: f32, y: f32, w: f32, h: f32, r: f32) -> Option<tiny_skia::Pat
     pb.finish()
 }
 
+fn text_width(text: &str, size: f32) -> f32 {
+    let Some(f) = font() else { return 0.0 };
+    let scaled = f.as_scaled(PxScale::from(size));
+    text.chars().map(|c| scaled.h_advance(f.glyph_id(c))).sum()
+}
+
 fn draw_text(pm: &mut Pixmap, text: &str, cx: f32, baseline: f32, size: f32, rgb: (u8, u8, u8)) {
     let Some(f) = font() else { return };
     let scaled = f.as_scaled(PxScale::from(size));
@@ -107,20 +113,30 @@ fn render(l: &Layout, states: &HashMap<String, String>) -> Option<Vec<u8>> {
     pm.fill(Color::WHITE);
     let t = Transform::from_scale(scale, scale);
     let edge_paint = paint((0x66, 0x66, 0x77));
-    for (a, b, label) in &l.edges {
-        let (f, to) = (&l.boxes[*a], &l.boxes[*b]);
-        let (x1, y1, x2, y2) = (f.x + f.w, f.y + f.h / 2.0, to.x, to.y + to.h / 2.0);
-        let dx = (x2 - x1) / 2.0;
+    for e in &l.edges {
         let mut pb = PathBuilder::new();
-        pb.move_to(x1, y1);
-        pb.cubic_to(x1 + dx, y1, x2 - dx, y2, x2 - 6.0, y2);
+        let (sx, sy) = e.points[0];
+        pb.move_to(sx, sy);
+        let last = e.points.len() - 1;
+        for (i, w) in e.points.windows(2).enumerate() {
+            let ((x1, y1), (x2, y2)) = (w[0], w[1]);
+            // Stop short of the arrow head on the last piece.
+            let x2 = if i + 1 == last { x2 - 6.0 } else { x2 };
+            if (y1 - y2).abs() < 0.1 {
+                pb.line_to(x2, y2);
+            } else {
+                let dx = (x2 - x1) / 2.0;
+                pb.cubic_to(x1 + dx, y1, x2 - dx, y2, x2, y2);
+            }
+        }
         if let Some(path) = pb.finish() {
             let mut stroke = Stroke { width: 1.4, ..Stroke::default() };
-            if label.is_none() {
+            if e.label.is_none() {
                 stroke.dash = StrokeDash::new(vec![5.0, 4.0], 0.0);
             }
             pm.stroke_path(&path, &edge_paint, &stroke, t, None);
         }
+        let (x2, y2) = e.points[last];
         let mut head = PathBuilder::new();
         head.move_to(x2, y2);
         head.line_to(x2 - 8.0, y2 - 4.0);
@@ -129,15 +145,11 @@ fn render(l: &Layout, states: &HashMap<String, String>) -> Option<Vec<u8>> {
         if let Some(path) = head.finish() {
             pm.fill_path(&path, &edge_paint, FillRule::Winding, t, None);
         }
-        if let Some(label) = label {
-            draw_text(
-                &mut pm,
-                label,
-                (x1 + x2) / 2.0 * scale,
-                ((y1 + y2) / 2.0 - 4.0) * scale,
-                10.0 * scale,
-                (0x55, 0x55, 0x66),
-            );
+        if let Some(label) = &e.label {
+            // Just right of the source, above the line, as in the SVG.
+            let (x1, y1) = e.points[0];
+            let half = text_width(label, 10.0 * scale) / 2.0;
+            draw_text(&mut pm, label, (x1 + 6.0) * scale + half, (y1 - 5.0) * scale, 10.0 * scale, (0x55, 0x55, 0x66));
         }
     }
     for b in &l.boxes {

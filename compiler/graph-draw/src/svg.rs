@@ -12,6 +12,23 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// An SVG path through `points`: straight runs through dummy columns,
+/// S-curves with horizontal tangents between columns.
+fn path_data(points: &[(f32, f32)]) -> String {
+    let mut d = String::new();
+    let _ = write!(d, "M {:.1} {:.1}", points[0].0, points[0].1);
+    for w in points.windows(2) {
+        let ((x1, y1), (x2, y2)) = (w[0], w[1]);
+        if (y1 - y2).abs() < 0.1 {
+            let _ = write!(d, " L {x2:.1} {y2:.1}");
+        } else {
+            let dx = (x2 - x1) / 2.0;
+            let _ = write!(d, " C {:.1} {y1:.1}, {:.1} {y2:.1}, {x2:.1} {y2:.1}", x1 + dx, x2 - dx);
+        }
+    }
+    d
+}
+
 /// The DAG as SVG, every node `planned`.
 pub fn to_svg(dag: &Dag) -> String {
     to_svg_with_states(dag, &HashMap::new())
@@ -29,23 +46,21 @@ pub fn to_svg_with_states(dag: &Dag, states: &HashMap<String, String>) -> String
     );
     s.push_str(r##"<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#667"/></marker></defs>"##);
     s.push_str(r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
-    for (a, b, label) in &l.edges {
-        let (f, t) = (&l.boxes[*a], &l.boxes[*b]);
-        let (x1, y1, x2, y2) = (f.x + f.w, f.y + f.h / 2.0, t.x, t.y + t.h / 2.0);
-        let dx = (x2 - x1) / 2.0;
-        let dash = if label.is_none() { r#" stroke-dasharray="5 4""# } else { "" };
+    for e in &l.edges {
+        let dash = if e.label.is_none() { r#" stroke-dasharray="5 4""# } else { "" };
         let _ = write!(
             s,
-            r##"<path d="M {x1:.1} {y1:.1} C {:.1} {y1:.1}, {:.1} {y2:.1}, {x2:.1} {y2:.1}" fill="none" stroke="#667" stroke-width="1.4"{dash} marker-end="url(#arrow)"/>"##,
-            x1 + dx,
-            x2 - dx
+            r##"<path d="{}" fill="none" stroke="#667" stroke-width="1.4"{dash} marker-end="url(#arrow)"/>"##,
+            path_data(&e.points)
         );
-        if let Some(label) = label {
+        if let Some(label) = &e.label {
+            // Just right of the source, above the line: labels never pile up mid-air.
+            let (x1, y1) = e.points[0];
             let _ = write!(
                 s,
-                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#556" text-anchor="middle">{}</text>"##,
-                (x1 + x2) / 2.0,
-                (y1 + y2) / 2.0 - 4.0,
+                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#556">{}</text>"##,
+                x1 + 6.0,
+                y1 - 5.0,
                 esc(label)
             );
         }
