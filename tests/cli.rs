@@ -297,3 +297,18 @@ fn garbage_input_is_an_error_not_a_crash() {
         assert!(!stderr(&o).contains("panicked"), "{cmd:?}");
     }
 }
+
+#[test]
+fn png_of_a_huge_graph_is_refused_with_a_reason() {
+    let f = tmp(
+        "huge.phx",
+        "node s[i in 0..3000] = quantum.orbital(n = 2, l = 1, m = 0, grid = 32 + i % 64) {\n  emit = [static]\n}\n",
+    );
+    let out = tmp("huge.png", "");
+    let o = phx(&["graph", f.to_str().unwrap(), "--format", "png", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("too large for a legible PNG"), "{}", stderr(&o));
+    let svg = phx(&["graph", f.to_str().unwrap(), "--format", "svg"]);
+    assert_eq!(svg.status.code(), Some(0));
+    assert_eq!(stdout(&svg).matches("<g><title>").count(), 3000);
+}

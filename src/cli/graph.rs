@@ -53,7 +53,13 @@ pub fn run(a: Args) -> u8 {
                 eprintln!("error: PNG is binary; write it to a file with `-o graph.png`");
                 return exit::USAGE;
             }
-            phx_graph_draw::to_png(dag)
+            match phx_graph_draw::to_png(dag) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    eprintln!("error: {e}\n  help: use `--format svg`, or check a smaller part of the program");
+                    return exit::INVALID;
+                }
+            }
         }
     };
     if let Err(code) = common::write_output(a.output.as_deref(), &bytes) {

@@ -623,6 +623,10 @@ pub fn unused(db: &dyn salsa::Database, file: SourceFile) -> Arc<BTreeSet<String
         own.remove(&e.name);
         used.extend(own);
     }
+    // A file without nodes is a library: its items are there for importers.
+    if !index.entries.iter().any(|e| e.kind == ItemKind::Node) {
+        return Arc::new(BTreeSet::new());
+    }
     Arc::new(declared.difference(&used).cloned().collect())
 }
 

@@ -248,3 +248,9 @@ fn set_overrides_are_type_and_unit_checked() {
         assert_eq!(errors == 0, ok, "--set extent={value}");
     }
 }
+
+#[test]
+fn libraries_do_not_warn_about_unused_items() {
+    let d = check("/// A library: nothing here is used locally.\nlet grid = 64\nfn f(x: Float) -> Float { x }\n");
+    assert!(d.is_empty(), "{d:#?}");
+}

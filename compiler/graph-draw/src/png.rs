@@ -94,22 +94,34 @@ fn draw_text(pm: &mut Pixmap, text: &str, cx: f32, baseline: f32, size: f32, rgb
     }
 }
 
+/// The longest side of a PNG, in pixels.
+pub const MAX_SIDE: f32 = 8_000.0;
+
 /// The DAG as PNG bytes, every node `planned`.
-pub fn to_png(dag: &Dag) -> Vec<u8> {
+pub fn to_png(dag: &Dag) -> Result<Vec<u8>, String> {
     to_png_with_states(dag, &HashMap::new())
 }
 
-/// The DAG as PNG bytes, each node filled by its state.
-pub fn to_png_with_states(dag: &Dag, states: &HashMap<String, String>) -> Vec<u8> {
+/// The DAG as PNG bytes, each node filled by its state. A graph too large
+/// to draw legibly is refused with the reason.
+pub fn to_png_with_states(dag: &Dag, states: &HashMap<String, String>) -> Result<Vec<u8>, String> {
     let l = layout(dag);
-    render(&l, states).unwrap_or_default()
+    render(&l, states)
 }
 
-fn render(l: &Layout, states: &HashMap<String, String>) -> Option<Vec<u8>> {
-    // Very large graphs are drawn smaller rather than refused.
-    let max_side = 16_000.0;
-    let scale = SCALE.min(max_side / l.width.max(1.0)).min(max_side / l.height.max(1.0)).max(0.05);
-    let mut pm = Pixmap::new((l.width * scale).ceil().max(1.0) as u32, (l.height * scale).ceil().max(1.0) as u32)?;
+fn render(l: &Layout, states: &HashMap<String, String>) -> Result<Vec<u8>, String> {
+    // Large graphs are drawn smaller, down to a quarter of full size.
+    let scale = SCALE.min(MAX_SIDE / l.width.max(1.0)).min(MAX_SIDE / l.height.max(1.0));
+    if scale < 0.25 {
+        return Err(format!(
+            "the graph ({} nodes, {:.0} by {:.0} points) is too large for a legible PNG; draw it as SVG",
+            l.boxes.len(),
+            l.width,
+            l.height
+        ));
+    }
+    let mut pm = Pixmap::new((l.width * scale).ceil().max(1.0) as u32, (l.height * scale).ceil().max(1.0) as u32)
+        .ok_or_else(|| "cannot allocate the image".to_string())?;
     pm.fill(Color::WHITE);
     let t = Transform::from_scale(scale, scale);
     let edge_paint = paint((0x66, 0x66, 0x77));
@@ -165,5 +177,5 @@ fn render(l: &Layout, states: &HashMap<String, String>) -> Option<Vec<u8>> {
         draw_text(&mut pm, &b.id, (b.x + b.w / 2.0) * scale, (b.y + 19.0) * scale, 12.0 * scale, (0x22, 0x22, 0x22));
         draw_text(&mut pm, &b.tool, (b.x + b.w / 2.0) * scale, (b.y + 35.0) * scale, 11.0 * scale, accent);
     }
-    pm.encode_png().ok()
+    pm.encode_png().map_err(|e| format!("cannot encode the PNG: {e}"))
 }
