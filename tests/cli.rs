@@ -312,3 +312,17 @@ fn png_of_a_huge_graph_is_refused_with_a_reason() {
     assert_eq!(svg.status.code(), Some(0));
     assert_eq!(stdout(&svg).matches("<g><title>").count(), 3000);
 }
+
+#[test]
+fn errors_in_imported_files_are_shown_where_they_are() {
+    let dir = std::env::temp_dir().join(format!("phx-cli-imports-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    std::fs::write(dir.join("lib/consts.phx"), "let grid = 1 m + 1 s\n").unwrap();
+    std::fs::write(dir.join("main.phx"), "import \"lib/consts.phx\" as c\nnode a = quantum.orbital(n = 2, l = 1, m = 0, grid = c.grid) {\n  emit = [static]\n}\n").unwrap();
+    let o = phx(&["check", dir.join("main.phx").to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let files: Vec<&str> = doc["diagnostics"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap()).collect();
+    assert!(files.iter().any(|f| f.ends_with("lib/consts.phx")), "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with("main.phx")), "{files:?}");
+}

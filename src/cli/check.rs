@@ -27,6 +27,17 @@ pub fn run(a: Args) -> u8 {
         };
         let checked = loaded.db.check(loaded.file);
         let text = loaded.file.text(&loaded.db);
+        // Errors inside imported files, shown where they are.
+        for imported in loaded.db.imported_files(loaded.file) {
+            let theirs: Vec<_> =
+                loaded.db.check(imported).diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+            let (ipath, itext) = (imported.path(&loaded.db), imported.text(&loaded.db));
+            errors += theirs.len();
+            match a.format {
+                TextOrJson::Json => all.extend(common::json_diagnostics(&theirs, ipath, itext)),
+                TextOrJson::Text => common::print_diagnostics(&theirs, ipath, itext),
+            }
+        }
         nodes += checked.dag.vertices.len();
         edges += checked.dag.edges.len();
         errors += checked.diagnostics.iter().filter(|d| d.is_error()).count();

@@ -130,6 +130,12 @@ impl Database {
         file
     }
 
+    /// Every loaded file other than `root`, by path: the files it imports,
+    /// directly or not.
+    pub fn imported_files(&self, root: SourceFile) -> Vec<SourceFile> {
+        self.workspace().files(self).values().copied().filter(|f| *f != root && f.load_error(self).is_none()).collect()
+    }
+
     /// A loaded file by path.
     pub fn file(&self, path: &str) -> Option<SourceFile> {
         self.workspace().files(self).get(&normalize_path(Path::new(path))).copied()
