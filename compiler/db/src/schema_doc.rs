@@ -173,8 +173,16 @@ pub fn llm() -> String {
                 p.conditions.iter().filter(|c| c.kind == phx_syntax::ast::ConditionKind::Cap).map(|c| c.text.clone())
             })
             .collect();
+        let wheres: Vec<String> = t
+            .params
+            .iter()
+            .flat_map(|p| p.conditions.iter().filter(|c| c.kind == phx_syntax::ast::ConditionKind::Where).map(|c| c.text.clone()))
+            .collect();
         let emits = if t.emits.is_empty() { "-".to_string() } else { t.emits.join(" ") };
         let _ = write!(out, "- {}; emits {emits}; {}", t.signature(), t.devices.join(" "));
+        if !wheres.is_empty() {
+            let _ = write!(out, "; where {}", wheres.join(", "));
+        }
         if !caps.is_empty() {
             let _ = write!(out, "; caps {}", caps.join(", "));
         }
