@@ -25,7 +25,7 @@ pub fn run(a: Args) -> u8 {
         };
         let (text, bad_utf8) = phx_syntax::decode(&bytes);
         if let Some(err) = bad_utf8 {
-            let d = phx_diagnostics::Diagnostic::new(phx_diagnostics::Code::Syntax, err.span, err.message);
+            let d = phx_diagnostics::Diagnostic::from(err);
             common::print_diagnostics(&[d], path, &text);
             code = exit::INVALID;
             continue;
@@ -44,13 +44,7 @@ pub fn run(a: Args) -> u8 {
                 }
             }
             Err(errors) => {
-                let diags: Vec<_> = errors
-                    .into_iter()
-                    .map(|e| {
-                        phx_diagnostics::Diagnostic::new(phx_diagnostics::Code::Syntax, e.span, e.message)
-                            .with_help_opt(e.help)
-                    })
-                    .collect();
+                let diags: Vec<phx_diagnostics::Diagnostic> = errors.into_iter().map(Into::into).collect();
                 common::print_diagnostics(&diags, path, &text);
                 eprintln!("{path}: not formatted: it has syntax errors");
                 code = exit::INVALID;

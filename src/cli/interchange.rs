@@ -73,13 +73,7 @@ pub fn export(a: ExportArgs) -> u8 {
             }
         }
         Err(errors) => {
-            let diags: Vec<_> = errors
-                .into_iter()
-                .map(|e| {
-                    phx_diagnostics::Diagnostic::new(phx_diagnostics::Code::Syntax, e.span, e.message)
-                        .with_help_opt(e.help)
-                })
-                .collect();
+            let diags: Vec<phx_diagnostics::Diagnostic> = errors.into_iter().map(Into::into).collect();
             common::print_diagnostics(&diags, &a.file, &text);
             exit::INVALID
         }

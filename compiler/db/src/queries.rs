@@ -241,7 +241,7 @@ pub fn stdlib_diagnostics() -> Vec<(String, Diagnostic)> {
     for f in phx_stdlib_schemas::FILES {
         let parsed = phx_syntax::parse_file(f.text);
         for e in parsed.errors {
-            out.push((f.path.to_string(), Diagnostic::new(Code::Syntax, e.span, e.message)));
+            out.push((f.path.to_string(), Diagnostic::from(e)));
         }
         for item in parsed.items {
             if let Item::Tool(t) = item {
@@ -291,10 +291,17 @@ pub fn const_cycles(db: &dyn salsa::Database, file: SourceFile) -> Arc<BTreeSet<
         }
         deps.insert(e.name.clone(), names);
     }
-    // A name is on a cycle when it can reach itself.
+    Arc::new(on_cycles(&deps))
+}
+
+/// The keys of `graph` that can reach themselves along its edges.
+fn on_cycles<C>(graph: &BTreeMap<String, C>) -> BTreeSet<String>
+where
+    for<'a> &'a C: IntoIterator<Item = &'a String>,
+{
     let mut cyclic = BTreeSet::new();
-    for start in deps.keys() {
-        let mut stack: Vec<&String> = deps[start].iter().collect();
+    for (start, edges) in graph {
+        let mut stack: Vec<&String> = edges.into_iter().collect();
         let mut seen = BTreeSet::new();
         while let Some(n) = stack.pop() {
             if n == start {
@@ -302,13 +309,13 @@ pub fn const_cycles(db: &dyn salsa::Database, file: SourceFile) -> Arc<BTreeSet<
                 break;
             }
             if seen.insert(n.clone())
-                && let Some(next) = deps.get(n)
+                && let Some(next) = graph.get(n)
             {
-                stack.extend(next.iter());
+                stack.extend(next);
             }
         }
     }
-    Arc::new(cyclic)
+    cyclic
 }
 
 fn cycle_diag(db: &dyn salsa::Database, id: ItemId<'_>) -> Vec<Diagnostic> {
@@ -572,23 +579,7 @@ pub fn import_cycle_files(db: &dyn salsa::Database, ws: Workspace) -> Arc<BTreeS
     for (path, f) in files {
         graph.insert(path.clone(), import_paths(db, *f).iter().map(|(_, p)| p.clone()).collect());
     }
-    let mut on_cycle = BTreeSet::new();
-    for start in graph.keys() {
-        let mut stack: Vec<&String> = graph[start].iter().collect();
-        let mut seen = BTreeSet::new();
-        while let Some(n) = stack.pop() {
-            if n == start {
-                on_cycle.insert(start.clone());
-                break;
-            }
-            if seen.insert(n.clone())
-                && let Some(next) = graph.get(n)
-            {
-                stack.extend(next.iter());
-            }
-        }
-    }
-    Arc::new(on_cycle)
+    Arc::new(on_cycles(&graph))
 }
 
 /// The file an import alias names, when it loaded and is not on a cycle.
@@ -744,7 +735,7 @@ pub fn checked_file(db: &dyn salsa::Database, file: SourceFile) -> Arc<CheckedFi
     }
     let index = item_index(db, file);
     for e in &index.errors {
-        diags.push(Diagnostic::new(Code::Syntax, e.span, e.message.clone()).with_help_opt(e.help.clone()));
+        diags.push(Diagnostic::from(e.clone()));
     }
     let mut first_of: HashMap<(u8, String), Span> = HashMap::new();
     let unused = unused(db, file);

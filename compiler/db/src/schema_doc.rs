@@ -176,7 +176,9 @@ pub fn llm() -> String {
         let wheres: Vec<String> = t
             .params
             .iter()
-            .flat_map(|p| p.conditions.iter().filter(|c| c.kind == phx_syntax::ast::ConditionKind::Where).map(|c| c.text.clone()))
+            .flat_map(|p| {
+                p.conditions.iter().filter(|c| c.kind == phx_syntax::ast::ConditionKind::Where).map(|c| c.text.clone())
+            })
             .collect();
         let emits = if t.emits.is_empty() { "-".to_string() } else { t.emits.join(" ") };
         let _ = write!(out, "- {}; emits {emits}; {}", t.signature(), t.devices.join(" "));

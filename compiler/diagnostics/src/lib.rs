@@ -162,6 +162,13 @@ impl Diagnostic {
     }
 }
 
+impl From<phx_syntax::SyntaxError> for Diagnostic {
+    /// A syntax error as a `phx::syntax` diagnostic.
+    fn from(e: phx_syntax::SyntaxError) -> Diagnostic {
+        Diagnostic::new(Code::Syntax, e.span, e.message).with_help_opt(e.help)
+    }
+}
+
 /// A "did you mean" help line for the candidate closest to `name`.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     phx_units::closest(name, candidates).map(|c| format!("did you mean `{c}`?"))
