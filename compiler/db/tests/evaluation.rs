@@ -79,8 +79,8 @@ fn fn_ir_matches_closed_forms() {
     let mut db = Database::new();
     let f = db.set_file("main.phx", src.into());
     let psi = db.fn_ir(f, "psi").expect("psi lowers");
-    for (x, y, z) in [(0.0, 0.0, 1.0), (1.0, 2.0, -0.5), (3.0, -1.0, 2.0)] {
-        let r: f64 = (x * x + y * y + z * z as f64).sqrt();
+    for (x, y, z) in [(0.0f64, 0.0f64, 1.0f64), (1.0, 2.0, -0.5), (3.0, -1.0, 2.0)] {
+        let r: f64 = (x * x + y * y + z * z).sqrt();
         let want = z * (-r / 2.0).exp();
         assert_eq!(psi.eval_f64(&[x, y, z]), want);
     }

@@ -92,18 +92,18 @@ fn write(e: &Expr, indent: usize, out: &mut String) {
         ExprKind::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         ExprKind::Name(id) => out.push_str(&id.name),
         ExprKind::Member { base, member } => {
-            write(base, indent, out);
+            write_base(base, indent, out);
             out.push('.');
             out.push_str(&member.name);
         }
         ExprKind::Index { base, index } => {
-            write(base, indent, out);
+            write_base(base, indent, out);
             out.push('[');
             write(index, indent, out);
             out.push(']');
         }
         ExprKind::Splat { base } => {
-            write(base, indent, out);
+            write_base(base, indent, out);
             out.push_str("[*]");
         }
         ExprKind::Call { callee, args } => {
@@ -190,6 +190,18 @@ fn write(e: &Expr, indent: usize, out: &mut String) {
             write(inner, indent, out);
             out.push(')');
         }
+    }
+}
+
+/// The base of `x[i]`, `x.m` or `x[*]`. A number there is parenthesised:
+/// `9.81[m]` would read back as the quantity `9.81 [m]`.
+fn write_base(base: &Expr, indent: usize, out: &mut String) {
+    if matches!(base.kind, ExprKind::Number(_) | ExprKind::Quantity { .. }) {
+        out.push('(');
+        write(base, indent, out);
+        out.push(')');
+    } else {
+        write(base, indent, out);
     }
 }
 

@@ -30,3 +30,13 @@ fn normalises_spacing() {
         "node a = t.x(b = 1) {\n  emit   = [static]\n  device = [gpu, cpu]\n}\n"
     );
 }
+
+#[test]
+fn indexing_a_number_keeps_its_meaning() {
+    // A comment and a newline between a number and `[` make an index, not a
+    // quantity; printing must not turn it into `9.81[m / s]`.
+    let out = fmt("let g = 9.81 // c\n[m / s]\n");
+    assert!(out.contains("(9.81)[m / s]"), "{out}");
+    assert_eq!(fmt(&out), out);
+    assert_eq!(fmt("let g = 9.81 [m/s^2]\n"), "let g = 9.81 [m/s^2]\n");
+}
