@@ -206,14 +206,7 @@ impl Printer<'_> {
     }
 
     fn close_brace(&mut self) {
-        while self.out.ends_with(' ') {
-            self.out.pop();
-        }
-        if !self.out.ends_with('\n') {
-            self.out.push('\n');
-        }
-        self.pad();
-        self.out.push('}');
+        self.close_with('}');
     }
 
     /// `{ name = value ... }` with the `=` signs aligned; `end` is the
@@ -243,16 +236,14 @@ impl Printer<'_> {
         let params: Vec<String> = t.params.iter().map(tool_param).collect();
         let outputs: Vec<String> =
             t.outputs.iter().map(|o| format!("{}: {}", o.name.name, type_to_string(&o.ty))).collect();
-        let one_line = format!("tool {}({}) -> ({})", t.path.text(), params.join(", "), outputs.join(", "));
+        let mut one_line = format!("tool {}({})", t.path.text(), params.join(", "));
+        if !t.outputs.is_empty() {
+            one_line.push_str(&format!(" -> ({})", outputs.join(", ")));
+        }
         let docs = t.params.iter().any(|p| p.doc.is_some()) || t.outputs.iter().any(|o| o.doc.is_some());
-        let params_span = t.params.first().map(|p| p.span.to(t.params.last().map_or(p.span, |l| l.span)));
-        let commented = params_span.is_some_and(|s| self.has_comment_in(s));
+        let commented = self.has_comment_in(t.params_span) || t.outputs_span.is_some_and(|s| self.has_comment_in(s));
         if one_line.len() <= MAX_WIDTH && !docs && !commented {
             self.out.push_str(&one_line);
-            if t.outputs.is_empty() {
-                let cut = self.out.len() - " -> ()".len();
-                self.out.truncate(cut);
-            }
         } else {
             self.out.push_str(&format!("tool {}(", t.path.text()));
             self.indent += 1;
@@ -263,12 +254,12 @@ impl Printer<'_> {
                 self.out.push(',');
                 self.trailing_comment(p.span.end);
             }
-            self.indent -= 1;
             self.newline();
-            self.out.push(')');
-            if !t.outputs.is_empty() {
+            self.flush_comments_before(t.params_span.end.saturating_sub(1), false);
+            self.indent -= 1;
+            self.close_with(')');
+            if let (false, Some(outs_span)) = (t.outputs.is_empty(), t.outputs_span) {
                 let out_docs = t.outputs.iter().any(|o| o.doc.is_some());
-                let outs_span = t.outputs[0].span.to(t.outputs[t.outputs.len() - 1].span);
                 let inline = format!(" -> ({})", outputs.join(", "));
                 if !out_docs && !self.has_comment_in(outs_span) && inline.len() < MAX_WIDTH {
                     self.out.push_str(&inline);
@@ -281,9 +272,10 @@ impl Printer<'_> {
                         self.out.push_str(&format!("{}: {},", o.name.name, type_to_string(&o.ty)));
                         self.trailing_comment(o.span.end);
                     }
-                    self.indent -= 1;
                     self.newline();
-                    self.out.push(')');
+                    self.flush_comments_before(outs_span.end.saturating_sub(1), false);
+                    self.indent -= 1;
+                    self.close_with(')');
                 }
             }
         }
@@ -291,6 +283,18 @@ impl Printer<'_> {
             self.out.push(' ');
             self.field_block(&t.fields, t.span.end);
         }
+    }
+
+    /// Ends a multi-line list: the closing bracket on a line of its own.
+    fn close_with(&mut self, bracket: char) {
+        while self.out.ends_with(' ') {
+            self.out.pop();
+        }
+        if !self.out.ends_with('\n') {
+            self.out.push('\n');
+        }
+        self.pad();
+        self.out.push(bracket);
     }
 
     fn node(&mut self, n: &Node) {
@@ -322,14 +326,7 @@ impl Printer<'_> {
             self.newline();
             self.flush_comments_before(n.args_span.end.saturating_sub(1), false);
             self.indent -= 1;
-            while self.out.ends_with(' ') {
-                self.out.pop();
-            }
-            if !self.out.ends_with('\n') {
-                self.out.push('\n');
-            }
-            self.pad();
-            self.out.push(')');
+            self.close_with(')');
         } else {
             self.out.push_str(&args.join(", "));
             self.out.push(')');

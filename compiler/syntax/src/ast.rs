@@ -244,6 +244,10 @@ pub struct Tool {
     pub params: Vec<ToolParam>,
     pub outputs: Vec<ToolOutput>,
     pub fields: Vec<Field>,
+    /// The parameter list, `(` to `)`.
+    pub params_span: Span,
+    /// The output list, `(` to `)`, when there is one.
+    pub outputs_span: Option<Span>,
     pub span: Span,
 }
 

@@ -375,10 +375,18 @@ impl Builder<'_> {
                 let mut params = Vec::new();
                 let mut outputs = Vec::new();
                 let mut fields = Vec::new();
+                let mut params_end = None;
+                let mut outputs_end = None;
+                let mut has_outputs = false;
                 for p in inner {
                     match p.as_rule() {
-                        Rule::tool_params => params = p.into_inner().map(|tp| self.tool_param(tp)).collect(),
+                        Rule::tool_params => {
+                            params_end = Some(span_of(&p).end as usize);
+                            params = p.into_inner().map(|tp| self.tool_param(tp)).collect();
+                        }
                         Rule::tool_outputs => {
+                            has_outputs = true;
+                            outputs_end = Some(span_of(&p).end as usize);
                             for op in p.into_inner() {
                                 let span = span_of(&op);
                                 let mut oi = op.into_inner();
@@ -392,7 +400,13 @@ impl Builder<'_> {
                         _ => {}
                     }
                 }
-                Item::Tool(Tool { doc: None, path, params, outputs, fields, span })
+                let start = path.span.end as usize;
+                let params_span = self.paren_span(start, params_end.unwrap_or(start));
+                // `-> ()` has no outputs pair; look for the arrow's parenthesis.
+                let after = params_span.end as usize;
+                let arrow = self.text[after..].trim_start().starts_with("->");
+                let outputs_span = (has_outputs || arrow).then(|| self.paren_span(after, outputs_end.unwrap_or(after)));
+                Item::Tool(Tool { doc: None, path, params, outputs, fields, params_span, outputs_span, span })
             }
             Rule::node_item => {
                 let name = self.ident(inner.next().expect("grammar: node name"));

@@ -47,6 +47,10 @@ pub fn visit_spans_mut(item: &mut Item, f: &mut dyn FnMut(&mut Span)) {
         }
         Item::Tool(i) => {
             f(&mut i.span);
+            f(&mut i.params_span);
+            if let Some(o) = &mut i.outputs_span {
+                f(o);
+            }
             path(&mut i.path, f);
             for p in &mut i.params {
                 f(&mut p.span);
