@@ -6,7 +6,9 @@ mod common;
 mod fmt;
 mod graph;
 mod interchange;
+mod run;
 mod schema;
+mod store;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +42,17 @@ enum Command {
     Graph(graph::Args),
     /// The tool schemas and a language summary, for people and LLMs.
     Schema(schema::Args),
+    /// Run an experiment (cached nodes are not run again).
+    Run(run::Args),
+    /// Why a node would run again: each component of its cache key.
+    Explain(run::ExplainArgs),
+    /// Past runs, newest first.
+    Runs(run::RunsArgs),
+    /// One run's nodes, devices, durations and artifacts.
+    Show(run::ShowArgs),
+    /// Check or clean the object store.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Turn the JSON form of a DAG into `.phx` text.
     Import(interchange::ImportArgs),
     /// Turn a `.phx` file into the JSON form of its DAG.
@@ -61,6 +74,11 @@ pub fn main() -> u8 {
         Command::Fmt(a) => fmt::run(a),
         Command::Graph(a) => graph::run(a),
         Command::Schema(a) => schema::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Explain(a) => run::explain(a),
+        Command::Runs(a) => run::runs(a),
+        Command::Show(a) => run::show(a),
+        Command::Store(c) => store::run(c),
         Command::Import(a) => interchange::import(a),
         Command::Export(a) => interchange::export(a),
     }

@@ -58,6 +58,7 @@ pub fn dag_to_json(dag: &Dag) -> Json {
                 "image": v.image,
                 "bindings": Json::Object(v.bindings.iter().map(|(k, x)| (k.clone(), value_to_json(x))).collect()),
                 "args": Json::Object(v.args.iter().map(|(k, x)| (k.clone(), value_to_json(x))).collect()),
+                "param_types": Json::Object(v.param_types.iter().map(|(k, t)| (k.clone(), json!(t))).collect()),
                 "outputs": Json::Object(v.outputs.iter().map(|(k, t)| (k.clone(), json!(t))).collect()),
                 "emit": v.emit,
                 "device": v.device,

@@ -48,6 +48,8 @@ pub struct Vertex {
     pub bindings: Vec<(String, Value)>,
     /// Every parameter, defaults filled in; output references stay symbolic.
     pub args: Vec<(String, Value)>,
+    /// Each parameter's declared type, as written (`File`, `List[File]`).
+    pub param_types: Vec<(String, String)>,
     /// Each output of the tool, with its type's name.
     pub outputs: Vec<(String, String)>,
     pub emit: Vec<String>,
@@ -169,6 +171,7 @@ pub fn build(
                 image: tool.image.clone(),
                 bindings: inst.bindings.clone(),
                 args: inst.args.clone(),
+                param_types: tool.params.iter().map(|p| (p.name.clone(), p.ty.to_string())).collect(),
                 outputs: tool.outputs.iter().map(|o| (o.name.clone(), o.ty.to_string())).collect(),
                 emit: inst.props.emit.clone(),
                 device: inst.props.device.clone(),

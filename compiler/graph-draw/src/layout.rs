@@ -223,6 +223,7 @@ mod tests {
             image: None,
             bindings: Vec::new(),
             args: Vec::new(),
+            param_types: Vec::new(),
             outputs: Vec::new(),
             emit: Vec::new(),
             device: Vec::new(),

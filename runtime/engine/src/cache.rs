@@ -1,0 +1,242 @@
+//! Run cache keys (language spec, section 5) and the explanation of a miss.
+//!
+//! A key hashes its components: the cache format, the vertex's static key,
+//! the tool's name and version, every argument (canonical JSON, with input
+//! references replaced by the SHA-256 of the artifacts they resolve to), the
+//! code version of the tool's implementation, and the device kind. The
+//! components are stored with each entry, so a later miss can name exactly
+//! what changed, as Sprocket's call cache does.
+
+use std::collections::BTreeMap;
+
+use phx_dag::Vertex;
+use phx_sema::value::{Instances, Value, json_string};
+use serde_json::{Value as Json, json};
+use sha2::{Digest, Sha256};
+
+/// Bumped when the meaning of a key changes; old entries then miss.
+pub const CACHE_FORMAT: u32 = 1;
+
+/// One argument as the key sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArgComponent {
+    /// Canonical JSON, input references resolved to artifact hashes.
+    pub canonical: String,
+    /// How a person reads it (`64`, `24 bohr`, `density.density`).
+    pub display: String,
+}
+
+/// Everything a run cache key is made of.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Components {
+    pub static_key: String,
+    pub tool: String,
+    pub tool_version: String,
+    pub code_version: String,
+    pub device: String,
+    pub args: BTreeMap<String, ArgComponent>,
+    /// Input artifacts by argument: `(reference, sha256)`.
+    pub inputs: BTreeMap<String, Vec<(String, String)>>,
+}
+
+/// The artifact hashes of the outputs of finished vertices, by
+/// `(vertex id, output name)`.
+pub type OutputHashes = BTreeMap<(String, String), Vec<String>>;
+
+fn resolved(v: &Value, outputs: &OutputHashes, inputs: &mut Vec<(String, String)>) -> String {
+    match v {
+        Value::Output(r) => {
+            let ids = r.vertex_ids();
+            let mut hashes = Vec::new();
+            for id in &ids {
+                for h in outputs.get(&(id.clone(), r.output.clone())).cloned().unwrap_or_default() {
+                    inputs.push((format!("{id}.{}", r.output), h.clone()));
+                    hashes.push(json_string(&h));
+                }
+            }
+            match r.instances {
+                Instances::All(_) => format!("[{}]", hashes.join(",")),
+                _ if hashes.len() == 1 => hashes.remove(0),
+                _ => format!("[{}]", hashes.join(",")),
+            }
+        }
+        Value::List(items) if !v.is_static() => {
+            let parts: Vec<String> = items.iter().map(|x| resolved(x, outputs, inputs)).collect();
+            format!("[{}]", parts.join(","))
+        }
+        other => other.canonical_json(),
+    }
+}
+
+impl Components {
+    /// The components of a vertex about to run.
+    pub fn of(vertex: &Vertex, outputs: &OutputHashes, code_version: &str, device: &str) -> Components {
+        let mut args = BTreeMap::new();
+        let mut inputs = BTreeMap::new();
+        for (name, v) in &vertex.args {
+            let mut ins = Vec::new();
+            let canonical = resolved(v, outputs, &mut ins);
+            if !ins.is_empty() {
+                inputs.insert(name.clone(), ins);
+            }
+            args.insert(name.clone(), ArgComponent { canonical, display: v.to_string() });
+        }
+        Components {
+            static_key: vertex.static_key.clone(),
+            tool: vertex.tool.clone(),
+            tool_version: vertex.tool_version.clone(),
+            code_version: code_version.to_string(),
+            device: device.to_string(),
+            args,
+            inputs,
+        }
+    }
+
+    /// The components as JSON (stored with the cache entry).
+    pub fn to_json(&self) -> Json {
+        json!({
+            "format": CACHE_FORMAT,
+            "static_key": self.static_key,
+            "tool": self.tool,
+            "tool_version": self.tool_version,
+            "code_version": self.code_version,
+            "device": self.device,
+            "args": self.args.iter().map(|(k, a)| (k.clone(), json!({"canonical": a.canonical, "display": a.display}))).collect::<serde_json::Map<_, _>>(),
+            "inputs": self.inputs.iter().map(|(k, v)| (k.clone(), json!(v.iter().map(|(r, h)| json!({"ref": r, "sha256": h})).collect::<Vec<_>>()))).collect::<serde_json::Map<_, _>>(),
+        })
+    }
+
+    /// The run cache key: SHA-256 over the canonical components (display
+    /// texts left out: only meaning counts).
+    pub fn key(&self) -> String {
+        let mut doc = String::new();
+        doc.push_str(&format!("{{\"format\":{CACHE_FORMAT},\"static_key\":{},\"tool\":{},\"tool_version\":{},\"code_version\":{},\"device\":{},\"args\":{{", json_string(&self.static_key), json_string(&self.tool), json_string(&self.tool_version), json_string(&self.code_version), json_string(&self.device)));
+        for (i, (k, a)) in self.args.iter().enumerate() {
+            if i > 0 {
+                doc.push(',');
+            }
+            doc.push_str(&json_string(k));
+            doc.push(':');
+            doc.push_str(&a.canonical);
+        }
+        doc.push_str("}}");
+        let digest = Sha256::digest(doc.as_bytes());
+        phx_store::hex(&digest)
+    }
+}
+
+/// Why a key missed, compared with the newest entry of the same vertex:
+/// one line per changed component. Empty when the stored components equal
+/// these (then the miss was a forced re-run or a lost object).
+pub fn explain(previous: Option<&Json>, now: &Components) -> Vec<String> {
+    let Some(prev) = previous else {
+        return vec!["it has never run before".to_string()];
+    };
+    let mut out = Vec::new();
+    let s = |j: &Json, k: &str| j.get(k).and_then(Json::as_str).unwrap_or("").to_string();
+    if prev.get("format").and_then(Json::as_u64) != Some(u64::from(CACHE_FORMAT)) {
+        out.push("the cache format of phx changed".to_string());
+    }
+    if s(prev, "tool") != now.tool {
+        out.push(format!("the tool changed from {} to {}", s(prev, "tool"), now.tool));
+    } else if s(prev, "tool_version") != now.tool_version {
+        out.push(format!("tool {} version changed from {} to {}", now.tool, s(prev, "tool_version"), now.tool_version));
+    }
+    if s(prev, "code_version") != now.code_version {
+        out.push(format!(
+            "the implementation of {} changed (code version {} -> {})",
+            now.tool,
+            short(&s(prev, "code_version")),
+            short(&now.code_version)
+        ));
+    }
+    let empty = serde_json::Map::new();
+    let prev_args = prev.get("args").and_then(Json::as_object).unwrap_or(&empty);
+    let prev_inputs = prev.get("inputs").and_then(Json::as_object).unwrap_or(&empty);
+    for (name, a) in &now.args {
+        match prev_args.get(name) {
+            None => out.push(format!("argument {name} is new (now {})", a.display)),
+            Some(p) => {
+                let pc = p.get("canonical").and_then(Json::as_str).unwrap_or("");
+                if pc != a.canonical {
+                    let pd = p.get("display").and_then(Json::as_str).unwrap_or("");
+                    if now.inputs.contains_key(name) || prev_inputs.contains_key(name) {
+                        out.push(format!("input {} changed", a.display));
+                    } else if pd != a.display {
+                        out.push(format!("argument {name} changed from {pd} to {}", a.display));
+                    } else {
+                        out.push(format!("argument {name} changed ({pd}, at full precision)"));
+                    }
+                }
+            }
+        }
+    }
+    for name in prev_args.keys() {
+        if !now.args.contains_key(name) {
+            out.push(format!("argument {name} was removed"));
+        }
+    }
+    if s(prev, "device") != now.device {
+        out.push(format!("device changed from {} to {}", s(prev, "device"), now.device));
+    }
+    if out.is_empty() && s(prev, "static_key") != now.static_key {
+        out.push("the node's definition changed".to_string());
+    }
+    out
+}
+
+fn short(h: &str) -> String {
+    h.chars().take(12).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vertex(grid: i64) -> Vertex {
+        Vertex {
+            id: "density".into(),
+            node: "density".into(),
+            index: None,
+            tool: "lab.orbit".into(),
+            tool_version: "1".into(),
+            builtin: false,
+            run: Some("echo".into()),
+            image: None,
+            bindings: vec![],
+            args: vec![("grid".into(), Value::Int(grid))],
+            param_types: vec![("grid".into(), "Int".into())],
+            outputs: vec![],
+            emit: vec![],
+            device: vec!["cpu".into()],
+            backend: None,
+            resources: vec![],
+            retries: 0,
+            timeout_s: None,
+            allow_large: false,
+            cache: true,
+            caps_lifted: vec![],
+            depends_on: vec![],
+            static_key: format!("static-{grid}"),
+        }
+    }
+
+    #[test]
+    fn keys_follow_components() {
+        let a = Components::of(&vertex(48), &OutputHashes::new(), "c1", "cpu");
+        let b = Components::of(&vertex(48), &OutputHashes::new(), "c1", "cpu");
+        assert_eq!(a.key(), b.key());
+        assert_ne!(a.key(), Components::of(&vertex(64), &OutputHashes::new(), "c1", "cpu").key());
+        assert_ne!(a.key(), Components::of(&vertex(48), &OutputHashes::new(), "c2", "cpu").key());
+        assert_ne!(a.key(), Components::of(&vertex(48), &OutputHashes::new(), "c1", "gpu").key());
+    }
+
+    #[test]
+    fn misses_explain_themselves() {
+        let before = Components::of(&vertex(48), &OutputHashes::new(), "c1", "gpu").to_json();
+        let now = Components::of(&vertex(64), &OutputHashes::new(), "c1", "cpu");
+        let why = explain(Some(&before), &now);
+        assert_eq!(why, vec!["argument grid changed from 48 to 64", "device changed from gpu to cpu"]);
+        assert_eq!(explain(None, &now), vec!["it has never run before"]);
+    }
+}

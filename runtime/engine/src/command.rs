@@ -1,0 +1,379 @@
+//! Command-backed tools (language spec, section 7) and `shell.run`.
+//!
+//! The `run` template is filled in (paths of staged inputs, quantities in the
+//! unit a placeholder asks for, lists as shell words, output paths), written
+//! to a script file (so its length is no limit), and run by `/bin/sh` in the
+//! working folder, in a process group of its own: a timeout or a
+//! cancellation ends the whole group and nothing else.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use phx_sema::value::Value;
+use phx_units::format_f64;
+use sha2::{Digest, Sha256};
+use tokio::process::Command;
+
+use crate::tool::{BoxFuture, Invocation, Produced, ProducedOutput, StagedInput, Tool, ToolError, extension};
+
+/// How many lines of stderr a failed node's error carries.
+pub const STDERR_TAIL_LINES: usize = 20;
+
+/// A tool backed by a command template.
+pub struct CommandTool {
+    pub template: String,
+}
+
+/// `shell.run`: a free-form command with staged inputs and collected outputs.
+pub struct ShellRun;
+
+/// Quotes a word for `/bin/sh` when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_./:=+-,@%".contains(&b));
+    if safe { s.to_string() } else { format!("'{}'", s.replace('\'', "'\\''")) }
+}
+
+/// The relative path where a command writes an output.
+pub fn output_path(name: &str, kind: &str) -> PathBuf {
+    PathBuf::from("out").join(format!("{name}.{}", extension(kind)))
+}
+
+fn value_text(v: &Value, unit: Option<&str>, staged: Option<&Vec<StagedInput>>) -> Result<String, String> {
+    match v {
+        Value::Output(_) => {
+            let paths: Vec<String> =
+                staged.map(|s| s.iter().map(|i| shell_quote(&i.path.to_string_lossy())).collect()).unwrap_or_default();
+            Ok(paths.join(" "))
+        }
+        Value::List(items) => {
+            let mut words = Vec::new();
+            let mut staged_iter = staged.map(|s| s.iter());
+            for item in items {
+                match item {
+                    Value::Output(_) => {
+                        if let Some(it) = staged_iter.as_mut() {
+                            for s in it.by_ref().take(item_count(item)) {
+                                words.push(shell_quote(&s.path.to_string_lossy()));
+                            }
+                        }
+                    }
+                    other => words.push(shell_quote(&value_text(other, unit, None)?)),
+                }
+            }
+            Ok(words.join(" "))
+        }
+        Value::Quantity { si, dim, .. } => match unit {
+            Some(u) => {
+                let r = phx_units::resolve_text(u).map_err(|e| format!("unknown unit `{}`", e.name))?;
+                if r.dim != *dim {
+                    return Err(format!("cannot write {v} in `{u}`"));
+                }
+                Ok(format_f64(si / r.factor))
+            }
+            None => Ok(format_f64(*si)),
+        },
+        Value::Float(f) => Ok(format_f64(*f)),
+        Value::Int(i) => Ok(i.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Str(s) => Ok(s.clone()),
+        Value::Enum(_, s) => Ok(s.clone()),
+        Value::Fn(f) => Ok(f.name.clone()),
+        Value::Record(_) | Value::Node(_) | Value::Error => Err(format!("`{v}` cannot be written into a command")),
+    }
+}
+
+fn item_count(v: &Value) -> usize {
+    match v {
+        Value::Output(r) => r.vertex_ids().len(),
+        _ => 1,
+    }
+}
+
+/// Fills a `run` template for one vertex.
+pub fn render(template: &str, inv: &Invocation) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.push('}');
+            }
+            '{' => {
+                let mut inner = String::new();
+                for d in chars.by_ref() {
+                    if d == '}' {
+                        break;
+                    }
+                    inner.push(d);
+                }
+                let (name, unit) = match inner.split_once(':') {
+                    Some((n, u)) => (n.trim(), Some(u.trim())),
+                    None => (inner.trim(), None),
+                };
+                if let Some((_, v)) = inv.vertex.args.iter().find(|(n, _)| n == name) {
+                    out.push_str(&value_text(v, unit, inv.inputs.get(name))?);
+                } else if let Some((_, kind)) = inv.vertex.outputs.iter().find(|(n, _)| n == name) {
+                    out.push_str(&output_path(name, kind).to_string_lossy());
+                } else {
+                    return Err(format!("the placeholder `{{{inner}}}` names no parameter or output"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// The last lines of a file, for a failed node's error.
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn kill_group(pid: u32, signal: i32) {
+    // SAFETY: kill() on the negative pid signals exactly the process group
+    // that we created for this child (process_group(0)), nothing else.
+    unsafe {
+        libc::kill(-(pid as i32), signal);
+    }
+}
+
+/// Runs `/bin/sh SCRIPT` in `work_dir`; stdout and stderr go to files.
+pub async fn run_script(script: &str, inv: &Invocation<'_>) -> Result<i32, ToolError> {
+    let dir = inv.work_dir;
+    std::fs::create_dir_all(dir.join("out"))
+        .map_err(|e| ToolError::failed(format!("cannot prepare the working folder: {e}")))?;
+    let script_path = dir.join(".phx-run.sh");
+    std::fs::write(&script_path, format!("set -e\n{script}\n"))
+        .map_err(|e| ToolError::failed(format!("cannot write the command script: {e}")))?;
+    let stdout = std::fs::File::create(dir.join(".phx-stdout")).map_err(|e| ToolError::failed(e.to_string()))?;
+    let stderr = std::fs::File::create(dir.join(".phx-stderr")).map_err(|e| ToolError::failed(e.to_string()))?;
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg(".phx-run.sh")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr))
+        .env("PHX_NODE", &inv.vertex.id)
+        .env("PHX_DEVICE", inv.device)
+        .process_group(0)
+        .kill_on_drop(false);
+    let mut child = cmd.spawn().map_err(|e| ToolError::failed(format!("cannot start /bin/sh: {e}")))?;
+    let pid = child.id().unwrap_or(0);
+    let mut cancel = inv.cancel.clone();
+    let timeout = inv.timeout.unwrap_or(Duration::from_secs(u64::MAX / 4));
+    let ended = tokio::select! {
+        status = child.wait() => Ok(status),
+        _ = tokio::time::sleep(timeout) => Err(ToolError::Timeout(timeout)),
+        _ = async { while !*cancel.borrow() { if cancel.changed().await.is_err() { std::future::pending::<()>().await; } } } => Err(ToolError::Cancelled),
+    };
+    match ended {
+        Ok(status) => {
+            let status = status.map_err(|e| ToolError::failed(format!("waiting for the command failed: {e}")))?;
+            // Children the command left in its group do not outlive it.
+            kill_group(pid, libc::SIGKILL);
+            Ok(status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+        }
+        Err(e) => {
+            kill_group(pid, libc::SIGTERM);
+            if tokio::time::timeout(Duration::from_secs(2), child.wait()).await.is_err() {
+                kill_group(pid, libc::SIGKILL);
+                let _ = child.wait().await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Checks that an output exists, is a regular file, and stays inside the
+/// working folder (a symlink may not point out of it).
+pub fn checked_output(work_dir: &Path, rel: &Path, what: &str) -> Result<PathBuf, ToolError> {
+    let path = work_dir.join(rel);
+    let meta = std::fs::symlink_metadata(&path)
+        .map_err(|_| ToolError::failed(format!("the command wrote no {what} (expected at `{}`)", rel.display())))?;
+    let real = path
+        .canonicalize()
+        .map_err(|e| ToolError::failed(format!("{what} at `{}` cannot be read: {e}", rel.display())))?;
+    let root = work_dir.canonicalize().map_err(|e| ToolError::failed(e.to_string()))?;
+    if !real.starts_with(&root) {
+        return Err(ToolError::failed(format!(
+            "{what} at `{}` escapes the working folder (it points to `{}`)",
+            rel.display(),
+            real.display()
+        )));
+    }
+    if !meta.is_file() && !real.is_file() {
+        return Err(ToolError::failed(format!("{what} at `{}` is not a regular file", rel.display())));
+    }
+    Ok(real)
+}
+
+fn check_series(path: &Path, name: &str) -> Result<serde_json::Value, ToolError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ToolError::failed(format!("output `{name}` is not text: {e}")))?;
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("").trim();
+    if header.is_empty() {
+        return Err(ToolError::failed(format!("output `{name}` is a Series, read as CSV, but it has no header line")));
+    }
+    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    let rows = lines.filter(|l| !l.trim().is_empty()).count();
+    Ok(serde_json::json!({"columns": columns, "samples": rows, "dtype": "csv"}))
+}
+
+fn scalar_value(path: &Path, kind: &str, name: &str) -> Result<Option<serde_json::Value>, ToolError> {
+    let text = || {
+        std::fs::read_to_string(path)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| ToolError::failed(format!("output `{name}`: {e}")))
+    };
+    Ok(match kind {
+        "Float" => Some(serde_json::json!(
+            text()?.parse::<f64>().map_err(|_| ToolError::failed(format!("output `{name}` must hold a number")))?
+        )),
+        "Int" => Some(serde_json::json!(
+            text()?.parse::<i64>().map_err(|_| ToolError::failed(format!("output `{name}` must hold an integer")))?
+        )),
+        "Bool" => Some(serde_json::json!(
+            text()?
+                .parse::<bool>()
+                .map_err(|_| ToolError::failed(format!("output `{name}` must hold true or false")))?
+        )),
+        "String" => Some(serde_json::json!(text()?)),
+        _ => None,
+    })
+}
+
+/// Reads a declared output back: checked, with its metadata.
+pub fn collect(work_dir: &Path, name: &str, kind: &str, rel: &Path) -> Result<ProducedOutput, ToolError> {
+    let path = checked_output(work_dir, rel, &format!("output `{name}`"))?;
+    let meta = if kind == "Series" { check_series(&path, name)? } else { serde_json::json!({}) };
+    let value = scalar_value(&path, kind, name)?;
+    Ok(ProducedOutput { name: name.to_string(), path, kind: kind.to_string(), meta, value })
+}
+
+fn exit_failure(code: i32, work_dir: &Path) -> ToolError {
+    let tail = tail(&work_dir.join(".phx-stderr"), STDERR_TAIL_LINES);
+    let message = if code == 127 {
+        format!("the command exited with 127: a program was not found\n{tail}")
+    } else if tail.is_empty() {
+        format!("the command exited with {code}")
+    } else {
+        format!("the command exited with {code}:\n{tail}")
+    };
+    ToolError::Failed { message, exit_code: Some(code) }
+}
+
+impl Tool for CommandTool {
+    fn code_version(&self) -> String {
+        // The command's text is its code.
+        phx_store::hex(&Sha256::digest(self.template.as_bytes()))
+    }
+
+    fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
+        Box::pin(async move {
+            let script = render(&self.template, &inv).map_err(ToolError::failed)?;
+            let code = run_script(&script, &inv).await?;
+            if code != 0 {
+                return Err(exit_failure(code, inv.work_dir));
+            }
+            let mut outputs = Vec::new();
+            for (name, kind) in &inv.vertex.outputs {
+                outputs.push(collect(inv.work_dir, name, kind, &output_path(name, kind))?);
+            }
+            Ok(Produced { outputs, device: "cpu".into(), fallback: None, exit_code: Some(code) })
+        })
+    }
+}
+
+impl Tool for ShellRun {
+    fn code_version(&self) -> String {
+        "shell.run/1".into()
+    }
+
+    fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
+        Box::pin(async move {
+            let arg = |n: &str| inv.vertex.args.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+            let Some(Value::Str(command)) = arg("command") else {
+                return Err(ToolError::failed("`command` must be a string"));
+            };
+            // Inputs sit in the working folder under their own names.
+            for staged in inv.inputs.values().flatten() {
+                let name = staged.path.file_name().map(PathBuf::from).unwrap_or_default();
+                let dest = inv.work_dir.join(&name);
+                if !dest.exists() {
+                    std::fs::hard_link(inv.work_dir.join(&staged.path), &dest)
+                        .or_else(|_| std::fs::copy(inv.work_dir.join(&staged.path), &dest).map(|_| ()))
+                        .map_err(|e| ToolError::failed(format!("cannot stage `{}`: {e}", name.display())))?;
+                }
+            }
+            let code = run_script(&command, &inv).await?;
+            if code != 0 {
+                return Err(exit_failure(code, inv.work_dir));
+            }
+            let mut outputs = Vec::new();
+            let wanted: Vec<String> = match arg("outputs") {
+                Some(Value::List(items)) => {
+                    items.iter().filter_map(|v| if let Value::Str(s) = v { Some(s.clone()) } else { None }).collect()
+                }
+                _ => Vec::new(),
+            };
+            for rel in &wanted {
+                let mut o = collect(inv.work_dir, "files", "File", Path::new(rel))?;
+                o.meta = serde_json::json!({"path": rel});
+                outputs.push(o);
+            }
+            let stdout = inv.work_dir.join(".phx-stdout");
+            outputs.push(ProducedOutput {
+                name: "stdout".into(),
+                path: stdout,
+                kind: "File".into(),
+                meta: serde_json::json!({}),
+                value: None,
+            });
+            Ok(Produced { outputs, device: "cpu".into(), fallback: None, exit_code: Some(code) })
+        })
+    }
+}
+
+/// The tool registry: stdlib implementations by name; command-backed tools
+/// are made from their templates.
+#[derive(Default)]
+pub struct Registry {
+    builtin: BTreeMap<String, std::sync::Arc<dyn Tool>>,
+}
+
+impl Registry {
+    /// The tools this build implements.
+    pub fn standard() -> Registry {
+        let mut r = Registry::default();
+        r.builtin.insert("shell.run".into(), std::sync::Arc::new(ShellRun));
+        r
+    }
+
+    /// Adds (or replaces) a built-in implementation.
+    pub fn insert(&mut self, name: &str, tool: std::sync::Arc<dyn Tool>) {
+        self.builtin.insert(name.to_string(), tool);
+    }
+
+    /// The implementation for a vertex, or why there is none.
+    pub fn for_vertex(&self, v: &phx_dag::Vertex) -> Result<std::sync::Arc<dyn Tool>, String> {
+        if let Some(template) = &v.run {
+            return Ok(std::sync::Arc::new(CommandTool { template: template.clone() }));
+        }
+        self.builtin.get(&v.tool).cloned().ok_or_else(|| {
+            format!(
+                "this build of phx has no implementation of `{}` yet; command-backed tools and shell.run run today",
+                v.tool
+            )
+        })
+    }
+}

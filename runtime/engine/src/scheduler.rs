@@ -1,0 +1,913 @@
+//! The scheduler: runs the DAG IR on tokio. A vertex starts when its inputs
+//! exist; `--jobs` and each vertex's `resources.cpus` bound what runs at
+//! once; a cache hit (verified byte for byte) reuses outputs; a failure
+//! skips the vertex's descendants while independent branches finish; a
+//! cancellation ends running children and keeps every finished result.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use phx_dag::{Dag, Vertex};
+use phx_sema::value::Value;
+use phx_store::{CacheEntry, NewExecution, OutputRow, Store, StoreError, Verified};
+use serde_json::{Value as Json, json};
+use tokio::sync::watch;
+
+use crate::cache::{self, Components, OutputHashes};
+use crate::clock::now_rfc3339;
+use crate::command::Registry;
+use crate::tool::{Invocation, Produced, StagedInput, ToolError, extension, stage};
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The program's path as recorded (relative to the experiment folder).
+    pub file: String,
+    pub experiment_dir: PathBuf,
+    pub jobs: usize,
+    /// Node names or vertex ids to run (with their ancestors); empty: all.
+    pub targets: Vec<String>,
+    pub no_cache: bool,
+    pub dry_run: bool,
+    /// The run's settings, recorded with it.
+    pub settings: Json,
+}
+
+/// One output of a finished vertex.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputInfo {
+    pub name: String,
+    pub kind: String,
+    pub sha256: String,
+    pub path: PathBuf,
+    pub value: Option<Json>,
+    pub meta: Json,
+}
+
+/// What happened to one vertex.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeOutcome {
+    pub id: String,
+    pub node: String,
+    pub tool: String,
+    /// `succeeded`, `failed`, `cancelled`, `skipped`; in a dry run `cached`
+    /// or `would-run`.
+    pub status: String,
+    pub cached: bool,
+    pub device: Option<String>,
+    pub fallback: Option<String>,
+    pub duration_ms: u64,
+    pub attempts: u32,
+    pub outputs: Vec<OutputInfo>,
+    pub error: Option<String>,
+    /// Why it ran (or would run): the cache components that changed.
+    pub why: Vec<String>,
+}
+
+/// The whole run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunReport {
+    pub run_id: String,
+    pub status: String,
+    pub duration_ms: u64,
+    pub cache_hits: usize,
+    pub nodes: Vec<NodeOutcome>,
+}
+
+/// Progress events, for the terminal display and logs.
+#[derive(Clone, Debug)]
+pub enum Event {
+    Started { id: String, tool: String },
+    Finished(NodeOutcome),
+}
+
+/// Where a vertex would run, and why not on the device it asked for first.
+pub fn pick_device(v: &Vertex) -> (String, Option<String>) {
+    let wants_gpu = v.device.first().is_some_and(|d| d == "gpu");
+    if !wants_gpu {
+        return ("cpu".into(), None);
+    }
+    match crate::scheduler::cuda_driver() {
+        Err(reason) => ("cpu".into(), Some(reason)),
+        Ok(()) if v.run.is_some() => ("gpu".into(), None),
+        Ok(()) => ("cpu".into(), Some(format!("this build has no GPU implementation of {}", v.tool))),
+    }
+}
+
+/// Whether a CUDA driver library can be loaded (checked, never assumed).
+pub fn cuda_driver() -> Result<(), String> {
+    let name = c"libcuda.so.1";
+    // SAFETY: dlopen with a valid C string; the handle is closed at once.
+    let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL) };
+    if handle.is_null() {
+        return Err("no CUDA driver found (libcuda.so.1 is not installed)".into());
+    }
+    // SAFETY: the handle came from dlopen above.
+    unsafe { libc::dlclose(handle) };
+    Ok(())
+}
+
+fn selected(dag: &Dag, targets: &[String]) -> Result<HashSet<String>, String> {
+    if targets.is_empty() {
+        return Ok(dag.vertices.iter().map(|v| v.id.clone()).collect());
+    }
+    let mut want: Vec<String> = Vec::new();
+    for t in targets {
+        let hits: Vec<&Vertex> = dag.vertices.iter().filter(|v| v.id == *t || v.node == *t).collect();
+        if hits.is_empty() {
+            let names: Vec<&str> = dag.vertices.iter().map(|v| v.node.as_str()).collect();
+            let help = phx_units::closest(t, names).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+            return Err(format!("--target `{t}` names no node{help}"));
+        }
+        want.extend(hits.iter().map(|v| v.id.clone()));
+    }
+    let by_id: HashMap<&str, &Vertex> = dag.vertices.iter().map(|v| (v.id.as_str(), v)).collect();
+    let mut out = HashSet::new();
+    while let Some(id) = want.pop() {
+        if out.insert(id.clone())
+            && let Some(v) = by_id.get(id.as_str())
+        {
+            want.extend(v.depends_on.iter().cloned());
+        }
+    }
+    Ok(out)
+}
+
+fn cpus_of(v: &Vertex, jobs: usize) -> usize {
+    let cpus = v.resources.iter().find(|(k, _)| k == "cpus").and_then(|(_, v)| v.as_int()).unwrap_or(1);
+    (cpus.max(1) as usize).min(jobs.max(1))
+}
+
+/// A new run id: time-ordered and unique (`20261128T220501-1a2b3c`).
+pub fn new_run_id() -> String {
+    let t = now_rfc3339();
+    let compact: String = t.chars().filter(|c| c.is_ascii_digit() || *c == 'T').take(15).collect();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    format!("{compact}-{:06x}", (nanos ^ std::process::id()) & 0xff_ffff)
+}
+
+/// Literal files an argument names (`File`/`Path` parameters given a string).
+fn literal_files(v: &Vertex) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, value) in &v.args {
+        let ty = v.param_types.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str()).unwrap_or("");
+        if !(ty.contains("File") || ty.contains("Path")) {
+            continue;
+        }
+        match value {
+            Value::Str(s) => out.push((name.clone(), s.clone())),
+            Value::List(items) => out.extend(
+                items.iter().filter_map(|i| if let Value::Str(s) = i { Some((name.clone(), s.clone())) } else { None }),
+            ),
+            _ => {}
+        }
+    }
+    out
+}
+
+struct Shared {
+    store: Arc<Store>,
+    opts: RunOptions,
+    run_id: String,
+}
+
+/// Runs `dag` (or the part `opts.targets` asks for).
+pub async fn run(
+    dag: &Dag,
+    store: Arc<Store>,
+    registry: &Registry,
+    opts: RunOptions,
+    cancel: watch::Receiver<bool>,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let chosen = selected(dag, &opts.targets).map_err(RunError::Usage)?;
+    let run_id = new_run_id();
+    if !opts.dry_run {
+        store.db.close_abandoned_runs(&now_rfc3339())?;
+        store.objects.clean_temp();
+        let git = crate::provenance::git_state(&opts.experiment_dir);
+        store.db.insert_run(&phx_store::RunRow {
+            id: run_id.clone(),
+            file: opts.file.clone(),
+            started_at: now_rfc3339(),
+            finished_at: None,
+            status: "running".into(),
+            phx_version: crate::provenance::PHX_VERSION.into(),
+            host: crate::provenance::host(),
+            git_commit: git.as_ref().map(|g| g.0.clone()),
+            git_dirty: git.map(|g| g.1),
+            settings_json: opts.settings.to_string(),
+        })?;
+    }
+    let shared = Arc::new(Shared { store: store.clone(), opts: opts.clone(), run_id: run_id.clone() });
+    let jobs = opts.jobs.max(1);
+    let order: Vec<&Vertex> = dag.vertices.iter().filter(|v| chosen.contains(&v.id)).collect();
+    let mut outcomes: HashMap<String, NodeOutcome> = HashMap::new();
+    let mut hashes: OutputHashes = OutputHashes::new();
+    let mut waiting: Vec<&Vertex> = order.clone();
+    let mut running: tokio::task::JoinSet<(NodeOutcome, usize)> = tokio::task::JoinSet::new();
+    let mut busy = 0usize;
+    let mut cancel_rx = cancel.clone();
+
+    loop {
+        let cancelled = *cancel_rx.borrow();
+        // Start everything that is ready and fits.
+        let mut i = 0;
+        while i < waiting.len() {
+            let v = waiting[i];
+            let deps_done = v.depends_on.iter().all(|d| outcomes.contains_key(d) || !chosen.contains(d));
+            if !deps_done {
+                i += 1;
+                continue;
+            }
+            let failed_dep = v.depends_on.iter().find(|d| {
+                outcomes.get(*d).is_some_and(|o| !matches!(o.status.as_str(), "succeeded" | "cached" | "would-run"))
+            });
+            if cancelled || failed_dep.is_some() {
+                let status = if cancelled { "cancelled" } else { "skipped" };
+                let error = failed_dep.map(|d| format!("its input `{d}` did not succeed"));
+                let o = NodeOutcome {
+                    id: v.id.clone(),
+                    node: v.node.clone(),
+                    tool: v.tool.clone(),
+                    status: status.into(),
+                    cached: false,
+                    device: None,
+                    fallback: None,
+                    duration_ms: 0,
+                    attempts: 0,
+                    outputs: vec![],
+                    error: error.clone(),
+                    why: vec![],
+                };
+                if !opts.dry_run {
+                    let ne = new_execution(&shared, v, None, 0);
+                    store.db.record_execution(&ne, status, false, None, error.as_deref())?;
+                }
+                on_event(Event::Finished(o.clone()));
+                outcomes.insert(v.id.clone(), o);
+                waiting.remove(i);
+                continue;
+            }
+            let cpus = cpus_of(v, jobs);
+            if busy + cpus > jobs && busy > 0 {
+                i += 1;
+                continue;
+            }
+            waiting.remove(i);
+            // Decide: cached, or run.
+            let tool = match registry.for_vertex(v) {
+                Ok(t) => t,
+                Err(msg) => {
+                    let o = NodeOutcome {
+                        id: v.id.clone(),
+                        node: v.node.clone(),
+                        tool: v.tool.clone(),
+                        status: "failed".into(),
+                        cached: false,
+                        device: None,
+                        fallback: None,
+                        duration_ms: 0,
+                        attempts: 0,
+                        outputs: vec![],
+                        error: Some(msg.clone()),
+                        why: vec![],
+                    };
+                    if !opts.dry_run {
+                        store.db.record_execution(
+                            &new_execution(&shared, v, None, 0),
+                            "failed",
+                            false,
+                            None,
+                            Some(&msg),
+                        )?;
+                    }
+                    on_event(Event::Finished(o.clone()));
+                    outcomes.insert(v.id.clone(), o);
+                    continue;
+                }
+            };
+            let (device, fallback) = pick_device(v);
+            let literals = match hash_literals(&store, &opts.experiment_dir, v) {
+                Ok(l) => l,
+                Err(msg) => {
+                    let o = NodeOutcome {
+                        id: v.id.clone(),
+                        node: v.node.clone(),
+                        tool: v.tool.clone(),
+                        status: "failed".into(),
+                        cached: false,
+                        device: None,
+                        fallback: None,
+                        duration_ms: 0,
+                        attempts: 0,
+                        outputs: vec![],
+                        error: Some(msg.clone()),
+                        why: vec![],
+                    };
+                    if !opts.dry_run {
+                        store.db.record_execution(
+                            &new_execution(&shared, v, None, 0),
+                            "failed",
+                            false,
+                            None,
+                            Some(&msg),
+                        )?;
+                    }
+                    on_event(Event::Finished(o.clone()));
+                    outcomes.insert(v.id.clone(), o);
+                    continue;
+                }
+            };
+            let mut comps = Components::of(v, &hashes, &tool.code_version(), &device);
+            for (arg, path, sha) in &literals {
+                comps.inputs.entry(arg.clone()).or_default().push((path.clone(), sha.clone()));
+                if let Some(a) = comps.args.get_mut(arg) {
+                    a.canonical = format!("{}#{}", a.canonical, sha);
+                }
+            }
+            let key = comps.key();
+            let use_cache = !opts.no_cache && v.cache;
+            let mut why = Vec::new();
+            if use_cache {
+                match cache_hit(&store, &key)? {
+                    Hit::Valid(entry) => {
+                        let outputs = outputs_of_entry(&store, &entry);
+                        for o in &outputs {
+                            hashes.entry((v.id.clone(), base_name(&o.name))).or_default().push(o.sha256.clone());
+                        }
+                        let status = if opts.dry_run { "cached" } else { "succeeded" };
+                        let o = NodeOutcome {
+                            id: v.id.clone(),
+                            node: v.node.clone(),
+                            tool: v.tool.clone(),
+                            status: status.into(),
+                            cached: true,
+                            device: Some(device.clone()),
+                            fallback: fallback.clone(),
+                            duration_ms: 0,
+                            attempts: 0,
+                            outputs,
+                            error: None,
+                            why: vec![],
+                        };
+                        if !opts.dry_run {
+                            let ne = new_execution(&shared, v, Some(&key), 0);
+                            let id = store.db.record_execution(&ne, "succeeded", true, Some(&device), None)?;
+                            let rows: Vec<OutputRow> = o
+                                .outputs
+                                .iter()
+                                .map(|x| OutputRow {
+                                    name: x.name.clone(),
+                                    sha256: x.sha256.clone(),
+                                    kind: x.kind.clone(),
+                                    meta_json: x.meta.to_string(),
+                                })
+                                .collect();
+                            let sizes: Vec<i64> = rows
+                                .iter()
+                                .map(|r| store.db.artifact(&r.sha256).ok().flatten().map_or(0, |a| a.size))
+                                .collect();
+                            store.db.commit_outputs(id, &rows, &sizes, &[], None, &now_rfc3339())?;
+                        }
+                        on_event(Event::Finished(o.clone()));
+                        outcomes.insert(v.id.clone(), o);
+                        continue;
+                    }
+                    Hit::Corrupt(sha) => why.push(format!(
+                        "a cached output ({}) was corrupt or missing; it is recomputed",
+                        &sha[..12.min(sha.len())]
+                    )),
+                    Hit::None => {}
+                }
+                if why.is_empty() {
+                    let prev = store.db.latest_cache_entry(&opts.file, &v.id)?;
+                    let prev_json = prev.and_then(|p| serde_json::from_str::<Json>(&p.components_json).ok());
+                    why = cache::explain(prev_json.as_ref(), &comps);
+                    if why.is_empty() {
+                        why.push("its previous outputs are no longer in the store".into());
+                    }
+                }
+            } else {
+                why.push(if opts.no_cache {
+                    "--no-cache was given".into()
+                } else {
+                    "the node sets `cache = false`".into()
+                });
+            }
+            if opts.dry_run {
+                // In a plan, a node that would run makes its consumers run too.
+                let o = NodeOutcome {
+                    id: v.id.clone(),
+                    node: v.node.clone(),
+                    tool: v.tool.clone(),
+                    status: "would-run".into(),
+                    cached: false,
+                    device: Some(device),
+                    fallback,
+                    duration_ms: 0,
+                    attempts: 0,
+                    outputs: vec![],
+                    error: None,
+                    why,
+                };
+                on_event(Event::Finished(o.clone()));
+                outcomes.insert(v.id.clone(), o);
+                continue;
+            }
+            // Stage the inputs and run.
+            let inputs = match staged_inputs(v, &hashes, dag, &store, &literals) {
+                Ok(x) => x,
+                Err(msg) => {
+                    let o = NodeOutcome {
+                        id: v.id.clone(),
+                        node: v.node.clone(),
+                        tool: v.tool.clone(),
+                        status: "failed".into(),
+                        cached: false,
+                        device: None,
+                        fallback: None,
+                        duration_ms: 0,
+                        attempts: 0,
+                        outputs: vec![],
+                        error: Some(msg.clone()),
+                        why,
+                    };
+                    store.db.record_execution(
+                        &new_execution(&shared, v, Some(&key), 0),
+                        "failed",
+                        false,
+                        None,
+                        Some(&msg),
+                    )?;
+                    on_event(Event::Finished(o.clone()));
+                    outcomes.insert(v.id.clone(), o);
+                    continue;
+                }
+            };
+            busy += cpus;
+            on_event(Event::Started { id: v.id.clone(), tool: v.tool.clone() });
+            let task = Task {
+                shared: shared.clone(),
+                vertex: v.clone(),
+                tool,
+                inputs,
+                key,
+                comps,
+                device,
+                fallback,
+                why,
+                cancel: cancel.clone(),
+                parents: hashes_of_inputs(v, &hashes, &literals),
+            };
+            running.spawn(async move { (task.execute().await, cpus) });
+        }
+        if running.is_empty() {
+            if waiting.is_empty() {
+                break;
+            }
+            // Nothing runs and nothing can start: the rest waits on vertices
+            // outside the selection or on a cycle; skip them.
+            for v in waiting.drain(..) {
+                let o = NodeOutcome {
+                    id: v.id.clone(),
+                    node: v.node.clone(),
+                    tool: v.tool.clone(),
+                    status: "skipped".into(),
+                    cached: false,
+                    device: None,
+                    fallback: None,
+                    duration_ms: 0,
+                    attempts: 0,
+                    outputs: vec![],
+                    error: Some("its inputs cannot run".into()),
+                    why: vec![],
+                };
+                on_event(Event::Finished(o.clone()));
+                outcomes.insert(v.id.clone(), o);
+            }
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next() => {
+                if let Some(Ok((o, cpus))) = joined {
+                    busy -= cpus;
+                    for out in &o.outputs {
+                        hashes.entry((o.id.clone(), base_name(&out.name))).or_default().push(out.sha256.clone());
+                    }
+                    on_event(Event::Finished(o.clone()));
+                    outcomes.insert(o.id.clone(), o);
+                } else if let Some(Err(e)) = joined {
+                    return Err(RunError::Internal(format!("a node's task failed: {e}")));
+                }
+            }
+            _ = cancel_rx.changed() => {}
+        }
+    }
+
+    let nodes: Vec<NodeOutcome> = order.iter().filter_map(|v| outcomes.remove(&v.id)).collect();
+    let cancelled = *cancel.borrow();
+    let status = if cancelled {
+        "cancelled"
+    } else if nodes.iter().any(|n| matches!(n.status.as_str(), "failed" | "skipped" | "cancelled")) {
+        "failed"
+    } else {
+        "succeeded"
+    };
+    if !opts.dry_run {
+        store.db.finish_run(&run_id, status, &now_rfc3339())?;
+    }
+    Ok(RunReport {
+        run_id,
+        status: status.into(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        cache_hits: nodes.iter().filter(|n| n.cached).count(),
+        nodes,
+    })
+}
+
+/// Why a run could not be carried out at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// An output name without its list index (`files#2` is `files`).
+fn base_name(name: &str) -> String {
+    name.split('#').next().unwrap_or(name).to_string()
+}
+
+enum Hit {
+    Valid(CacheEntry),
+    Corrupt(String),
+    None,
+}
+
+/// A cache entry is served only if every object it names is present and
+/// hashes to its name; a bad one is removed and the entry dropped.
+fn cache_hit(store: &Store, key: &str) -> Result<Hit, StoreError> {
+    let Some(entry) = store.db.cache_entry(key)? else { return Ok(Hit::None) };
+    let outs: Json = serde_json::from_str(&entry.outputs_json).unwrap_or(Json::Null);
+    for o in outs.as_array().into_iter().flatten() {
+        let sha = o.get("sha256").and_then(Json::as_str).unwrap_or("");
+        if store.objects.verify(sha) != Verified::Ok {
+            let _ = store.objects.remove(sha);
+            store.db.drop_cache_entry(key)?;
+            return Ok(Hit::Corrupt(sha.to_string()));
+        }
+    }
+    Ok(Hit::Valid(entry))
+}
+
+fn outputs_of_entry(store: &Store, entry: &CacheEntry) -> Vec<OutputInfo> {
+    let outs: Json = serde_json::from_str(&entry.outputs_json).unwrap_or(Json::Null);
+    outs.as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            let sha = o.get("sha256").and_then(Json::as_str).unwrap_or("").to_string();
+            OutputInfo {
+                name: o.get("name").and_then(Json::as_str).unwrap_or("").to_string(),
+                kind: o.get("kind").and_then(Json::as_str).unwrap_or("").to_string(),
+                path: store.objects.path(&sha),
+                sha256: sha,
+                value: o.get("value").cloned().filter(|v| !v.is_null()),
+                meta: o.get("meta").cloned().unwrap_or(Json::Null),
+            }
+        })
+        .collect()
+}
+
+fn new_execution(shared: &Shared, v: &Vertex, key: Option<&str>, attempt: u32) -> NewExecution {
+    let args: serde_json::Map<String, Json> =
+        v.args.iter().map(|(k, x)| (k.clone(), phx_dag::value_to_json(x))).collect();
+    NewExecution {
+        run_id: shared.run_id.clone(),
+        vertex: v.id.clone(),
+        node: v.node.clone(),
+        tool: v.tool.clone(),
+        tool_version: v.tool_version.clone(),
+        static_key: v.static_key.clone(),
+        cache_key: key.map(str::to_string),
+        args_json: Json::Object(args).to_string(),
+        attempt: attempt.max(1),
+        started_at: now_rfc3339(),
+    }
+}
+
+/// Hashes the literal files a vertex names into the store:
+/// `(argument, path as written, sha256)`.
+fn hash_literals(store: &Store, dir: &Path, v: &Vertex) -> Result<Vec<(String, String, String)>, String> {
+    let mut out = Vec::new();
+    for (arg, rel) in literal_files(v) {
+        let p = dir.join(&rel);
+        let (sha, _) =
+            store.objects.put_file(&p).map_err(|e| format!("the file `{rel}` given as `{arg}` cannot be read: {e}"))?;
+        out.push((arg, rel, sha));
+    }
+    Ok(out)
+}
+
+fn hashes_of_inputs(v: &Vertex, hashes: &OutputHashes, literals: &[(String, String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (_, val) in &v.args {
+        let mut refs = Vec::new();
+        val.output_refs(&mut refs);
+        for r in refs {
+            for id in r.vertex_ids() {
+                out.extend(hashes.get(&(id, r.output.clone())).cloned().unwrap_or_default());
+            }
+        }
+    }
+    out.extend(literals.iter().map(|(_, _, s)| s.clone()));
+    out.sort();
+    out.dedup();
+    out
+}
+
+type Staging = Vec<(String, StagedInput, PathBuf)>;
+
+/// Which objects to stage where: `(argument, input, object path)`.
+fn staged_inputs(
+    v: &Vertex,
+    hashes: &OutputHashes,
+    dag: &Dag,
+    store: &Store,
+    literals: &[(String, String, String)],
+) -> Result<Staging, String> {
+    let mut out = Vec::new();
+    for (arg, val) in &v.args {
+        let mut refs = Vec::new();
+        val.output_refs(&mut refs);
+        let mut k = 0;
+        for r in refs {
+            for id in r.vertex_ids() {
+                let kind = dag
+                    .vertex(&id)
+                    .and_then(|u| u.outputs.iter().find(|(n, _)| *n == r.output).map(|(_, t)| t.clone()))
+                    .unwrap_or_else(|| "File".into());
+                let list = hashes
+                    .get(&(id.clone(), r.output.clone()))
+                    .ok_or_else(|| format!("the input `{id}.{}` has no artifact", r.output))?;
+                for sha in list {
+                    let name = format!("{arg}_{k}.{}", extension(&kind));
+                    k += 1;
+                    out.push((
+                        arg.clone(),
+                        StagedInput {
+                            reference: format!("{id}.{}", r.output),
+                            sha256: sha.clone(),
+                            kind: kind.clone(),
+                            path: PathBuf::from("in").join(&name),
+                        },
+                        store.objects.path(sha),
+                    ));
+                }
+            }
+        }
+    }
+    for (arg, rel, sha) in literals {
+        let base = Path::new(rel).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| sha.clone());
+        out.push((
+            arg.clone(),
+            StagedInput {
+                reference: rel.clone(),
+                sha256: sha.clone(),
+                kind: "File".into(),
+                path: PathBuf::from("in").join(&base),
+            },
+            store.objects.path(sha),
+        ));
+    }
+    Ok(out)
+}
+
+struct Task {
+    shared: Arc<Shared>,
+    vertex: Vertex,
+    tool: Arc<dyn crate::tool::Tool>,
+    inputs: Staging,
+    key: String,
+    comps: Components,
+    device: String,
+    fallback: Option<String>,
+    why: Vec<String>,
+    cancel: watch::Receiver<bool>,
+    parents: Vec<String>,
+}
+
+fn safe_dir_name(id: &str) -> String {
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+}
+
+impl Task {
+    async fn execute(self) -> NodeOutcome {
+        let v = &self.vertex;
+        let store = &self.shared.store;
+        let started = Instant::now();
+        let mut outcome = NodeOutcome {
+            id: v.id.clone(),
+            node: v.node.clone(),
+            tool: v.tool.clone(),
+            status: "failed".into(),
+            cached: false,
+            device: Some(self.device.clone()),
+            fallback: self.fallback.clone(),
+            duration_ms: 0,
+            attempts: 0,
+            outputs: vec![],
+            error: None,
+            why: self.why.clone(),
+        };
+        let attempts = 1 + v.retries;
+        for attempt in 1..=attempts {
+            outcome.attempts = attempt;
+            let exec_id = match store.db.start_execution(&new_execution(&self.shared, v, Some(&self.key), attempt)) {
+                Ok(id) => id,
+                Err(e) => {
+                    outcome.error = Some(format!("{e} ({})", e.hint()));
+                    break;
+                }
+            };
+            let t0 = Instant::now();
+            let result = self.attempt(attempt).await;
+            let ms = t0.elapsed().as_millis() as i64;
+            let now = now_rfc3339();
+            match result {
+                Ok(produced) => match self.commit(exec_id, &produced, &now) {
+                    Ok(outputs) => {
+                        let _ = store.db.finish_execution(
+                            exec_id,
+                            "succeeded",
+                            &now,
+                            ms,
+                            Some(&produced.device),
+                            produced.fallback.as_deref().or(self.fallback.as_deref()),
+                            produced.exit_code.map(i64::from),
+                            None,
+                        );
+                        outcome.status = "succeeded".into();
+                        outcome.outputs = outputs;
+                        outcome.device = Some(produced.device.clone());
+                        outcome.error = None;
+                        break;
+                    }
+                    Err(msg) => {
+                        let _ = store.db.finish_execution(
+                            exec_id,
+                            "failed",
+                            &now,
+                            ms,
+                            Some(&self.device),
+                            None,
+                            None,
+                            Some(&msg),
+                        );
+                        outcome.error = Some(msg);
+                    }
+                },
+                Err(ToolError::Cancelled) => {
+                    let _ = store.db.finish_execution(
+                        exec_id,
+                        "cancelled",
+                        &now,
+                        ms,
+                        Some(&self.device),
+                        None,
+                        None,
+                        Some("cancelled"),
+                    );
+                    outcome.status = "cancelled".into();
+                    outcome.error = Some("cancelled".into());
+                    break;
+                }
+                Err(e) => {
+                    let code =
+                        if let ToolError::Failed { exit_code, .. } = &e { exit_code.map(i64::from) } else { None };
+                    let msg = e.to_string();
+                    let _ = store.db.finish_execution(
+                        exec_id,
+                        "failed",
+                        &now,
+                        ms,
+                        Some(&self.device),
+                        None,
+                        code,
+                        Some(&msg),
+                    );
+                    outcome.error =
+                        Some(if attempts > 1 { format!("{msg} (attempt {attempt} of {attempts})") } else { msg });
+                }
+            }
+            if *self.cancel.borrow() {
+                break;
+            }
+        }
+        outcome.duration_ms = started.elapsed().as_millis() as u64;
+        outcome
+    }
+
+    async fn attempt(&self, attempt: u32) -> Result<Produced, ToolError> {
+        let v = &self.vertex;
+        let work = self
+            .shared
+            .store
+            .run_dir(&self.shared.run_id)
+            .join("work")
+            .join(format!("{}-{attempt}", safe_dir_name(&v.id)));
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work)
+            .map_err(|e| ToolError::failed(format!("cannot create the working folder `{}`: {e}", work.display())))?;
+        let mut by_arg: BTreeMap<String, Vec<StagedInput>> = BTreeMap::new();
+        for (arg, input, object) in &self.inputs {
+            let name = input.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let rel = stage(object, &work, &name)
+                .map_err(|e| ToolError::failed(format!("cannot stage input `{}`: {e}", input.reference)))?;
+            by_arg.entry(arg.clone()).or_default().push(StagedInput { path: rel, ..input.clone() });
+        }
+        let inv = Invocation {
+            vertex: v,
+            inputs: &by_arg,
+            work_dir: &work,
+            device: &self.device,
+            timeout: v.timeout_s.map(Duration::from_secs_f64),
+            cancel: self.cancel.clone(),
+        };
+        self.tool.run(inv).await
+    }
+
+    /// Moves outputs into the store and records them, their lineage and the
+    /// cache entry in one transaction.
+    fn commit(&self, exec_id: i64, produced: &Produced, now: &str) -> Result<Vec<OutputInfo>, String> {
+        let store = &self.shared.store;
+        let mut infos = Vec::new();
+        let mut rows = Vec::new();
+        let mut sizes = Vec::new();
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for o in &produced.outputs {
+            *counts.entry(o.name.as_str()).or_default() += 1;
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for o in &produced.outputs {
+            let (sha, size) = store.objects.put_file(&o.path).map_err(|e| format!("{e} ({})", e.hint()))?;
+            let n = seen.entry(o.name.as_str()).or_default();
+            // List outputs (`files`) keep every item, in order.
+            let name = if counts[o.name.as_str()] > 1 || o.name == "files" {
+                format!("{}#{n}", o.name)
+            } else {
+                o.name.clone()
+            };
+            *n += 1;
+            let mut meta = o.meta.clone();
+            if let Json::Object(m) = &mut meta {
+                m.insert("device".into(), json!(produced.device));
+                m.insert("sha256".into(), json!(sha));
+                m.insert("bytes".into(), json!(size));
+            }
+            rows.push(OutputRow {
+                name: name.clone(),
+                sha256: sha.clone(),
+                kind: o.kind.clone(),
+                meta_json: meta.to_string(),
+            });
+            sizes.push(size as i64);
+            infos.push(OutputInfo {
+                name,
+                kind: o.kind.clone(),
+                path: store.objects.path(&sha),
+                sha256: sha,
+                value: o.value.clone(),
+                meta,
+            });
+        }
+        let outputs_json = Json::Array(
+            infos
+                .iter()
+                .map(|i| json!({"name": i.name, "kind": i.kind, "sha256": i.sha256, "value": i.value, "meta": i.meta}))
+                .collect(),
+        );
+        let entry = (self.vertex.cache).then(|| CacheEntry {
+            cache_key: self.key.clone(),
+            file: self.shared.opts.file.clone(),
+            vertex: self.vertex.id.clone(),
+            tool: self.vertex.tool.clone(),
+            components_json: self.comps.to_json().to_string(),
+            outputs_json: outputs_json.to_string(),
+            execution_id: exec_id,
+            created_at: now.to_string(),
+        });
+        store
+            .db
+            .commit_outputs(exec_id, &rows, &sizes, &self.parents, entry.as_ref(), now)
+            .map_err(|e| format!("{e} ({})", e.hint()))?;
+        Ok(infos)
+    }
+}

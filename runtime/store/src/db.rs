@@ -1,0 +1,559 @@
+//! The SQLite database of the store: runs, node executions, artifacts,
+//! lineage edges and cache entries (with the components of their keys, so a
+//! miss can say what changed).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::StoreError;
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Each migration takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE runs (
+  id            TEXT PRIMARY KEY,
+  file          TEXT NOT NULL,
+  started_at    TEXT NOT NULL,
+  finished_at   TEXT,
+  status        TEXT NOT NULL,
+  phx_version   TEXT NOT NULL,
+  host          TEXT NOT NULL,
+  git_commit    TEXT,
+  git_dirty     INTEGER,
+  settings_json TEXT NOT NULL
+);
+CREATE TABLE executions (
+  id           INTEGER PRIMARY KEY,
+  run_id       TEXT NOT NULL REFERENCES runs(id),
+  vertex       TEXT NOT NULL,
+  node         TEXT NOT NULL,
+  tool         TEXT NOT NULL,
+  tool_version TEXT NOT NULL,
+  status       TEXT NOT NULL,
+  cached       INTEGER NOT NULL DEFAULT 0,
+  static_key   TEXT NOT NULL,
+  cache_key    TEXT,
+  device       TEXT,
+  fallback     TEXT,
+  backend      TEXT NOT NULL DEFAULT 'local',
+  job_id       TEXT,
+  started_at   TEXT,
+  finished_at  TEXT,
+  duration_ms  INTEGER,
+  attempt      INTEGER NOT NULL DEFAULT 1,
+  exit_code    INTEGER,
+  error        TEXT,
+  args_json    TEXT NOT NULL
+);
+CREATE INDEX executions_by_run ON executions(run_id);
+CREATE TABLE artifacts (
+  sha256     TEXT PRIMARY KEY,
+  kind       TEXT NOT NULL,
+  size       INTEGER NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE outputs (
+  execution_id INTEGER NOT NULL REFERENCES executions(id),
+  name         TEXT NOT NULL,
+  sha256       TEXT NOT NULL,
+  kind         TEXT NOT NULL,
+  meta_json    TEXT NOT NULL,
+  PRIMARY KEY (execution_id, name)
+);
+CREATE INDEX outputs_by_sha ON outputs(sha256);
+CREATE TABLE lineage (
+  child  TEXT NOT NULL,
+  parent TEXT NOT NULL,
+  PRIMARY KEY (child, parent)
+);
+CREATE INDEX lineage_by_parent ON lineage(parent);
+CREATE TABLE cache_entries (
+  cache_key       TEXT PRIMARY KEY,
+  file            TEXT NOT NULL,
+  vertex          TEXT NOT NULL,
+  tool            TEXT NOT NULL,
+  components_json TEXT NOT NULL,
+  outputs_json    TEXT NOT NULL,
+  execution_id    INTEGER NOT NULL,
+  created_at      TEXT NOT NULL
+);
+CREATE INDEX cache_by_vertex ON cache_entries(file, vertex, created_at);
+"#];
+
+/// One run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRow {
+    pub id: String,
+    pub file: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub phx_version: String,
+    pub host: String,
+    pub git_commit: Option<String>,
+    pub git_dirty: Option<bool>,
+    pub settings_json: String,
+}
+
+/// A node execution as it starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewExecution {
+    pub run_id: String,
+    pub vertex: String,
+    pub node: String,
+    pub tool: String,
+    pub tool_version: String,
+    pub static_key: String,
+    pub cache_key: Option<String>,
+    pub args_json: String,
+    pub attempt: u32,
+    pub started_at: String,
+}
+
+/// A node execution, finished or not.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecutionRow {
+    pub id: i64,
+    pub run_id: String,
+    pub vertex: String,
+    pub node: String,
+    pub tool: String,
+    pub tool_version: String,
+    pub status: String,
+    pub cached: bool,
+    pub static_key: String,
+    pub cache_key: Option<String>,
+    pub device: Option<String>,
+    pub fallback: Option<String>,
+    pub backend: String,
+    pub job_id: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub attempt: i64,
+    pub exit_code: Option<i64>,
+    pub error: Option<String>,
+    pub args_json: String,
+}
+
+/// One named output of an execution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputRow {
+    pub name: String,
+    pub sha256: String,
+    pub kind: String,
+    pub meta_json: String,
+}
+
+/// An artifact (a stored object with a kind).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArtifactRow {
+    pub sha256: String,
+    pub kind: String,
+    pub size: i64,
+    pub created_at: String,
+}
+
+/// A cache entry: the key, its components, and the outputs it stands for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheEntry {
+    pub cache_key: String,
+    pub file: String,
+    pub vertex: String,
+    pub tool: String,
+    pub components_json: String,
+    pub outputs_json: String,
+    pub execution_id: i64,
+    pub created_at: String,
+}
+
+/// The database, safe to share between the scheduler's tasks.
+pub struct Db {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+fn row_execution(r: &rusqlite::Row) -> rusqlite::Result<ExecutionRow> {
+    Ok(ExecutionRow {
+        id: r.get(0)?,
+        run_id: r.get(1)?,
+        vertex: r.get(2)?,
+        node: r.get(3)?,
+        tool: r.get(4)?,
+        tool_version: r.get(5)?,
+        status: r.get(6)?,
+        cached: r.get::<_, i64>(7)? != 0,
+        static_key: r.get(8)?,
+        cache_key: r.get(9)?,
+        device: r.get(10)?,
+        fallback: r.get(11)?,
+        backend: r.get(12)?,
+        job_id: r.get(13)?,
+        started_at: r.get(14)?,
+        finished_at: r.get(15)?,
+        duration_ms: r.get(16)?,
+        attempt: r.get(17)?,
+        exit_code: r.get(18)?,
+        error: r.get(19)?,
+        args_json: r.get(20)?,
+    })
+}
+
+const EXECUTION_COLUMNS: &str = "id, run_id, vertex, node, tool, tool_version, status, cached, static_key, cache_key, device, fallback, backend, job_id, started_at, finished_at, duration_ms, attempt, exit_code, error, args_json";
+
+fn row_run(r: &rusqlite::Row) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        id: r.get(0)?,
+        file: r.get(1)?,
+        started_at: r.get(2)?,
+        finished_at: r.get(3)?,
+        status: r.get(4)?,
+        phx_version: r.get(5)?,
+        host: r.get(6)?,
+        git_commit: r.get(7)?,
+        git_dirty: r.get::<_, Option<i64>>(8)?.map(|d| d != 0),
+        settings_json: r.get(9)?,
+    })
+}
+
+const RUN_COLUMNS: &str =
+    "id, file, started_at, finished_at, status, phx_version, host, git_commit, git_dirty, settings_json";
+
+fn row_cache(r: &rusqlite::Row) -> rusqlite::Result<CacheEntry> {
+    Ok(CacheEntry {
+        cache_key: r.get(0)?,
+        file: r.get(1)?,
+        vertex: r.get(2)?,
+        tool: r.get(3)?,
+        components_json: r.get(4)?,
+        outputs_json: r.get(5)?,
+        execution_id: r.get(6)?,
+        created_at: r.get(7)?,
+    })
+}
+
+const CACHE_COLUMNS: &str = "cache_key, file, vertex, tool, components_json, outputs_json, execution_id, created_at";
+
+impl Db {
+    /// Opens the database, applying any migrations it lacks.
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
+        let err = |source| StoreError::Db { path: path.to_path_buf(), source };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        let db = Db { path: path.to_path_buf(), conn: Mutex::new(conn) };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Db { path: self.path.clone(), source }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard).map_err(|e| self.err(e))
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let version: i64 = self.with(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema { path: self.path.clone(), found: version, supported: SCHEMA_VERSION });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            self.with(|c| {
+                let tx = c.transaction()?;
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+                tx.commit()
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The schema version on disk.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.with(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+    }
+
+    /// Records a run as started.
+    pub fn insert_run(&self, r: &RunRow) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params![
+                    r.id,
+                    r.file,
+                    r.started_at,
+                    r.finished_at,
+                    r.status,
+                    r.phx_version,
+                    r.host,
+                    r.git_commit,
+                    r.git_dirty.map(i64::from),
+                    r.settings_json
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Records how a run ended.
+    pub fn finish_run(&self, id: &str, status: &str, finished_at: &str) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute("UPDATE runs SET status = ?2, finished_at = ?3 WHERE id = ?1", params![id, status, finished_at])
+                .map(|_| ())
+        })
+    }
+
+    /// Runs that never finished (their process died): marked cancelled.
+    pub fn close_abandoned_runs(&self, finished_at: &str) -> Result<usize, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "UPDATE executions SET status = 'cancelled', finished_at = ?1, error = 'the run was interrupted' WHERE status = 'running'",
+                params![finished_at],
+            )?;
+            let n = tx.execute("UPDATE runs SET status = 'cancelled', finished_at = ?1 WHERE status = 'running'", params![finished_at])?;
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
+    /// All runs, newest first.
+    pub fn runs(&self) -> Result<Vec<RunRow>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, id DESC"))?;
+            st.query_map([], row_run)?.collect()
+        })
+    }
+
+    /// One run by id, or by a unique prefix of its id.
+    pub fn run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE id LIKE ?1 || '%' ORDER BY started_at DESC LIMIT 2"
+            ))?;
+            let rows: Vec<RunRow> = st.query_map(params![id], row_run)?.collect::<rusqlite::Result<_>>()?;
+            Ok(if rows.len() == 1 { rows.into_iter().next() } else { rows.into_iter().find(|r| r.id == id) })
+        })
+    }
+
+    /// Records an execution as running; returns its id.
+    pub fn start_execution(&self, e: &NewExecution) -> Result<i64, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO executions (run_id, vertex, node, tool, tool_version, status, static_key, cache_key, args_json, attempt, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10)",
+                params![e.run_id, e.vertex, e.node, e.tool, e.tool_version, e.static_key, e.cache_key, e.args_json, e.attempt, e.started_at],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Records an execution that did not run (cached, or skipped).
+    pub fn record_execution(
+        &self,
+        e: &NewExecution,
+        status: &str,
+        cached: bool,
+        device: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO executions (run_id, vertex, node, tool, tool_version, status, cached, static_key, cache_key, args_json, attempt, started_at, finished_at, duration_ms, device, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 0, ?13, ?14)",
+                params![e.run_id, e.vertex, e.node, e.tool, e.tool_version, status, i64::from(cached), e.static_key, e.cache_key, e.args_json, e.attempt, e.started_at, device, error],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Records how an execution ended.
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish_execution(
+        &self,
+        id: i64,
+        status: &str,
+        finished_at: &str,
+        duration_ms: i64,
+        device: Option<&str>,
+        fallback: Option<&str>,
+        exit_code: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE executions SET status = ?2, finished_at = ?3, duration_ms = ?4, device = ?5, fallback = ?6, exit_code = ?7, error = ?8 WHERE id = ?1",
+                params![id, status, finished_at, duration_ms, device, fallback, exit_code, error],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Records a successful execution's outputs, their artifacts and lineage,
+    /// and the cache entry, in one transaction: either all of it is there
+    /// or none of it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit_outputs(
+        &self,
+        execution_id: i64,
+        outputs: &[OutputRow],
+        sizes: &[i64],
+        parents: &[String],
+        cache: Option<&CacheEntry>,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for (o, size) in outputs.iter().zip(sizes) {
+                tx.execute(
+                    "INSERT OR IGNORE INTO artifacts (sha256, kind, size, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![o.sha256, o.kind, size, now],
+                )?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO outputs (execution_id, name, sha256, kind, meta_json) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![execution_id, o.name, o.sha256, o.kind, o.meta_json],
+                )?;
+                for p in parents {
+                    if *p != o.sha256 {
+                        tx.execute("INSERT OR IGNORE INTO lineage (child, parent) VALUES (?1, ?2)", params![o.sha256, p])?;
+                    }
+                }
+            }
+            if let Some(ce) = cache {
+                tx.execute(
+                    &format!("INSERT OR REPLACE INTO cache_entries ({CACHE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                    params![ce.cache_key, ce.file, ce.vertex, ce.tool, ce.components_json, ce.outputs_json, ce.execution_id, ce.created_at],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// The executions of a run, in the order they were recorded.
+    pub fn executions(&self, run_id: &str) -> Result<Vec<ExecutionRow>, StoreError> {
+        self.with(|c| {
+            let mut st =
+                c.prepare(&format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE run_id = ?1 ORDER BY id"))?;
+            st.query_map(params![run_id], row_execution)?.collect()
+        })
+    }
+
+    /// One execution by id.
+    pub fn execution(&self, id: i64) -> Result<Option<ExecutionRow>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?1"),
+                params![id],
+                row_execution,
+            )
+            .optional()
+        })
+    }
+
+    /// The outputs of an execution.
+    pub fn outputs(&self, execution_id: i64) -> Result<Vec<OutputRow>, StoreError> {
+        self.with(|c| {
+            let mut st =
+                c.prepare("SELECT name, sha256, kind, meta_json FROM outputs WHERE execution_id = ?1 ORDER BY name")?;
+            st.query_map(params![execution_id], |r| {
+                Ok(OutputRow { name: r.get(0)?, sha256: r.get(1)?, kind: r.get(2)?, meta_json: r.get(3)? })
+            })?
+            .collect()
+        })
+    }
+
+    /// The cache entry with this key.
+    pub fn cache_entry(&self, key: &str) -> Result<Option<CacheEntry>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {CACHE_COLUMNS} FROM cache_entries WHERE cache_key = ?1"),
+                params![key],
+                row_cache,
+            )
+            .optional()
+        })
+    }
+
+    /// The newest cache entry of a vertex of a file (to explain a miss).
+    pub fn latest_cache_entry(&self, file: &str, vertex: &str) -> Result<Option<CacheEntry>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {CACHE_COLUMNS} FROM cache_entries WHERE file = ?1 AND vertex = ?2 ORDER BY created_at DESC, execution_id DESC LIMIT 1"),
+                params![file, vertex],
+                row_cache,
+            )
+            .optional()
+        })
+    }
+
+    /// Drops a cache entry (its object was found corrupt or missing).
+    pub fn drop_cache_entry(&self, key: &str) -> Result<(), StoreError> {
+        self.with(|c| c.execute("DELETE FROM cache_entries WHERE cache_key = ?1", params![key]).map(|_| ()))
+    }
+
+    /// One artifact.
+    pub fn artifact(&self, sha256: &str) -> Result<Option<ArtifactRow>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT sha256, kind, size, created_at FROM artifacts WHERE sha256 = ?1",
+                params![sha256],
+                |r| Ok(ArtifactRow { sha256: r.get(0)?, kind: r.get(1)?, size: r.get(2)?, created_at: r.get(3)? }),
+            )
+            .optional()
+        })
+    }
+
+    /// Artifacts whose hash starts with `prefix`.
+    pub fn artifacts_by_prefix(&self, prefix: &str) -> Result<Vec<ArtifactRow>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT sha256, kind, size, created_at FROM artifacts WHERE sha256 LIKE ?1 || '%' ORDER BY sha256 LIMIT 20")?;
+            st.query_map(params![prefix], |r| Ok(ArtifactRow { sha256: r.get(0)?, kind: r.get(1)?, size: r.get(2)?, created_at: r.get(3)? }))?
+                .collect()
+        })
+    }
+
+    /// The direct parents and children of an artifact.
+    pub fn lineage_of(&self, sha256: &str) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        self.with(|c| {
+            let mut p = c.prepare("SELECT parent FROM lineage WHERE child = ?1 ORDER BY parent")?;
+            let parents = p.query_map(params![sha256], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+            let mut ch = c.prepare("SELECT child FROM lineage WHERE parent = ?1 ORDER BY child")?;
+            let children = ch.query_map(params![sha256], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok((parents, children))
+        })
+    }
+
+    /// The executions that produced an artifact (newest first).
+    pub fn producers(&self, sha256: &str) -> Result<Vec<(ExecutionRow, String)>, StoreError> {
+        self.with(|c| {
+            let cols: Vec<String> = EXECUTION_COLUMNS.split(", ").map(|x| format!("e.{x}")).collect();
+            let mut st = c.prepare(&format!(
+                "SELECT {}, o.name FROM outputs o JOIN executions e ON e.id = o.execution_id WHERE o.sha256 = ?1 ORDER BY e.id DESC",
+                cols.join(", ")
+            ))?;
+            st.query_map(params![sha256], |r| Ok((row_execution(r)?, r.get(21)?)))?.collect()
+        })
+    }
+
+    /// Every object hash that a run output or cache entry refers to.
+    pub fn referenced_objects(&self) -> Result<BTreeSet<String>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT sha256 FROM outputs UNION SELECT sha256 FROM artifacts")?;
+            st.query_map([], |r| r.get(0))?.collect()
+        })
+    }
+
+    /// Forgets an artifact whose object is gone (gc of unreferenced data).
+    pub fn forget_artifact(&self, sha256: &str) -> Result<(), StoreError> {
+        self.with(|c| c.execute("DELETE FROM artifacts WHERE sha256 = ?1", params![sha256]).map(|_| ()))
+    }
+}

@@ -1,0 +1,110 @@
+//! The store of an experiment folder: immutable objects named by their
+//! SHA-256 under `.phx/objects/`, and one SQLite database (`.phx/phx.db`) of
+//! runs, node executions, artifacts, lineage and cache entries.
+//!
+//! Writes are atomic: an object is written to a temporary file in the same
+//! file system, fsynced, and renamed into place, so a reader never sees half
+//! an object and a crash at any moment leaves either nothing or the whole
+//! object. The database runs in WAL mode with a busy timeout, and its schema
+//! moves forward by numbered migrations.
+
+mod db;
+mod objects;
+
+pub use db::{ArtifactRow, CacheEntry, Db, ExecutionRow, NewExecution, OutputRow, RunRow, SCHEMA_VERSION};
+pub use objects::{ObjectStore, Verified, hash_file, hex};
+
+use std::path::{Path, PathBuf};
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot {action} `{path}`: {source}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("the store database `{path}` failed: {source}")]
+    Db { path: PathBuf, source: rusqlite::Error },
+    #[error("the store database `{path}` has schema version {found}, newer than this phx understands ({supported})")]
+    NewerSchema { path: PathBuf, found: i64, supported: i64 },
+    #[error("object {sha256} is corrupt: its bytes hash to {actual}")]
+    Corrupt { sha256: String, actual: String },
+    #[error("object {0} is not in the store")]
+    Missing(String),
+}
+
+impl StoreError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> StoreError {
+        StoreError::Io { action, path: path.to_path_buf(), source }
+    }
+
+    /// A one-line hint for a person: what to do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            StoreError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC) => {
+                "the disk is full: free space, or run `phx store gc` to drop unreferenced objects"
+            }
+            StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                "the store is not writable: check the permissions of the experiment folder's `.phx/`"
+            }
+            StoreError::Io { .. } => "check that the experiment folder is on a writable, local file system",
+            StoreError::Db { .. } => "another phx may hold the database; if none runs, `phx store verify` checks it",
+            StoreError::NewerSchema { .. } => "use the phx version that wrote this store, or a newer one",
+            StoreError::Corrupt { .. } => "the object will be recomputed on the next run; `phx store verify` lists all",
+            StoreError::Missing(_) => "`phx store verify` checks the store; the next run recomputes what is missing",
+        }
+    }
+}
+
+/// Held while a run uses the store; released when dropped (or when the
+/// process dies, however it dies).
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// The `.phx/` folder of an experiment and everything in it.
+pub struct Store {
+    pub root: PathBuf,
+    pub objects: ObjectStore,
+    pub db: Db,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `experiment_dir/.phx`.
+    pub fn open(experiment_dir: &Path) -> Result<Store, StoreError> {
+        let root = experiment_dir.join(".phx");
+        for sub in ["", "objects", "tmp", "runs"] {
+            let dir = root.join(sub);
+            std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
+        }
+        let objects = ObjectStore::new(root.join("objects"), root.join("tmp"));
+        let db = Db::open(&root.join("phx.db"))?;
+        Ok(Store { root, objects, db })
+    }
+
+    /// Takes the folder's run lock: two `phx run` in one folder never
+    /// interleave. When another process holds it, `on_wait` is called once
+    /// and the call blocks until the lock is free.
+    pub fn lock(&self, on_wait: &dyn Fn()) -> Result<RunLock, StoreError> {
+        use std::os::fd::AsRawFd;
+        let path = self.root.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::io("open", &path, e))?;
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            on_wait();
+            // SAFETY: as above; this call blocks until the holder exits.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                return Err(StoreError::io("lock", &path, std::io::Error::last_os_error()));
+            }
+        }
+        Ok(RunLock { _file: file })
+    }
+
+    /// The folder of one run (logs, working folders).
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.root.join("runs").join(run_id)
+    }
+}

@@ -1,0 +1,291 @@
+//! Content-addressed objects: `objects/ab/abcdef...` named by SHA-256.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::StoreError;
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// SHA-256 of a file's bytes, streamed.
+pub fn hash_file(path: &Path) -> Result<(String, u64), StoreError> {
+    let mut f = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| StoreError::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex(&hasher.finalize()), size))
+}
+
+/// The result of re-hashing one object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verified {
+    Ok,
+    Corrupt { actual: String },
+    Unreadable(String),
+}
+
+/// The object directory.
+#[derive(Clone, Debug)]
+pub struct ObjectStore {
+    dir: PathBuf,
+    tmp: PathBuf,
+}
+
+fn sync_dir(dir: &Path) {
+    // Makes the rename durable; a failure here is not worth failing a run.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+impl ObjectStore {
+    /// An object store in `dir`, staging writes in `tmp` (same file system).
+    pub fn new(dir: PathBuf, tmp: PathBuf) -> ObjectStore {
+        ObjectStore { dir, tmp }
+    }
+
+    /// Where the object with this hash lives.
+    pub fn path(&self, sha256: &str) -> PathBuf {
+        let prefix = sha256.get(..2).unwrap_or("xx");
+        self.dir.join(prefix).join(sha256)
+    }
+
+    /// Whether the object is present.
+    pub fn contains(&self, sha256: &str) -> bool {
+        self.path(sha256).is_file()
+    }
+
+    /// Stores bytes; returns their hash.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<String, StoreError> {
+        let sha = hex(&Sha256::digest(bytes));
+        if self.contains(&sha) {
+            return Ok(sha);
+        }
+        let tmp = self.temp_path();
+        let mut f = File::create(&tmp).map_err(|e| StoreError::io("create", &tmp, e))?;
+        let written = f.write_all(bytes).and_then(|_| f.sync_all());
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(StoreError::io("write", &tmp, e));
+        }
+        drop(f);
+        self.install(&tmp, &sha)?;
+        Ok(sha)
+    }
+
+    /// Stores a file's bytes (copied, streamed, hashed on the way); returns
+    /// the hash and size.
+    pub fn put_file(&self, src: &Path) -> Result<(String, u64), StoreError> {
+        let tmp = self.temp_path();
+        let result = (|| -> Result<(String, u64), StoreError> {
+            let mut input = File::open(src).map_err(|e| StoreError::io("open", src, e))?;
+            let mut out = File::create(&tmp).map_err(|e| StoreError::io("create", &tmp, e))?;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut size = 0u64;
+            loop {
+                let n = input.read(&mut buf).map_err(|e| StoreError::io("read", src, e))?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n]).map_err(|e| StoreError::io("write", &tmp, e))?;
+                size += n as u64;
+            }
+            out.sync_all().map_err(|e| StoreError::io("sync", &tmp, e))?;
+            Ok((hex(&hasher.finalize()), size))
+        })();
+        match result {
+            Ok((sha, size)) => {
+                if self.contains(&sha) {
+                    let _ = std::fs::remove_file(&tmp);
+                } else {
+                    self.install(&tmp, &sha)?;
+                }
+                Ok((sha, size))
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    fn temp_path(&self) -> PathBuf {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        self.tmp.join(format!("obj-{}-{n}", std::process::id()))
+    }
+
+    /// Renames a complete, synced temporary file into place, read-only.
+    fn install(&self, tmp: &Path, sha: &str) -> Result<(), StoreError> {
+        let dest = self.path(sha);
+        let dir = dest.parent().unwrap_or(&self.dir).to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
+        let mut perms = std::fs::metadata(tmp).map_err(|e| StoreError::io("stat", tmp, e))?.permissions();
+        perms.set_readonly(true);
+        let _ = std::fs::set_permissions(tmp, perms);
+        std::fs::rename(tmp, &dest).map_err(|e| {
+            let _ = std::fs::remove_file(tmp);
+            StoreError::io("rename into", &dest, e)
+        })?;
+        sync_dir(&dir);
+        Ok(())
+    }
+
+    /// Re-hashes one object.
+    pub fn verify(&self, sha256: &str) -> Verified {
+        match hash_file(&self.path(sha256)) {
+            Ok((actual, _)) if actual == sha256 => Verified::Ok,
+            Ok((actual, _)) => Verified::Corrupt { actual },
+            Err(e) => Verified::Unreadable(e.to_string()),
+        }
+    }
+
+    /// Every object hash present on disk.
+    pub fn list(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let rd = match std::fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(StoreError::io("list", &self.dir, e)),
+        };
+        for prefix in rd.flatten() {
+            if !prefix.path().is_dir() {
+                continue;
+            }
+            for obj in
+                std::fs::read_dir(prefix.path()).map_err(|e| StoreError::io("list", &prefix.path(), e))?.flatten()
+            {
+                if let Some(name) = obj.file_name().to_str()
+                    && name.len() == 64
+                    && name.bytes().all(|b| b.is_ascii_hexdigit())
+                {
+                    out.push(name.to_string());
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes an object (for `gc`, and to drop a corrupt one).
+    pub fn remove(&self, sha256: &str) -> Result<(), StoreError> {
+        let p = self.path(sha256);
+        match std::fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("remove", &p, e)),
+        }
+    }
+
+    /// Removes leftover temporary files of processes that are gone (a killed
+    /// run leaves them; they were never visible as objects).
+    pub fn clean_temp(&self) -> usize {
+        let Ok(rd) = std::fs::read_dir(&self.tmp) else { return 0 };
+        let mut removed = 0;
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.split('-').nth(1).and_then(|p| p.parse::<i32>().ok());
+            // SAFETY: kill with signal 0 only asks whether the process exists.
+            let alive = pid.is_some_and(|p| p == std::process::id() as i32 || unsafe { libc::kill(p, 0) } == 0);
+            if !alive && std::fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempdir::Dir, ObjectStore) {
+        let d = tempdir::Dir::new();
+        std::fs::create_dir_all(d.0.join("o")).unwrap();
+        std::fs::create_dir_all(d.0.join("t")).unwrap();
+        let s = ObjectStore::new(d.0.join("o"), d.0.join("t"));
+        (d, s)
+    }
+
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                use std::sync::atomic::{AtomicU64, Ordering};
+                static N: AtomicU64 = AtomicU64::new(0);
+                let p = std::env::temp_dir().join(format!(
+                    "phx-store-test-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn objects_are_named_by_their_hash_and_read_only() {
+        let (_d, s) = store();
+        let sha = s.put_bytes(b"hello").unwrap();
+        assert_eq!(sha, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert!(std::fs::metadata(s.path(&sha)).unwrap().permissions().readonly());
+        assert_eq!(s.verify(&sha), Verified::Ok);
+        assert_eq!(s.put_bytes(b"hello").unwrap(), sha, "idempotent");
+        assert_eq!(s.list().unwrap(), vec![sha]);
+        assert_eq!(std::fs::read_dir(&s.tmp).unwrap().count(), 0, "no temporary file left");
+    }
+
+    #[test]
+    fn a_flipped_byte_is_found() {
+        let (_d, s) = store();
+        let sha = s.put_bytes(b"some bytes").unwrap();
+        let p = s.path(&sha);
+        let mut perms = std::fs::metadata(&p).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(&p, perms).unwrap();
+        std::fs::write(&p, b"some bytez").unwrap();
+        assert!(matches!(s.verify(&sha), Verified::Corrupt { .. }));
+    }
+
+    #[test]
+    fn files_stream_into_the_store() {
+        let (d, s) = store();
+        let src = d.0.join("input.bin");
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&src, &data).unwrap();
+        let (sha, size) = s.put_file(&src).unwrap();
+        assert_eq!(size, data.len() as u64);
+        assert_eq!(sha, hex(&Sha256::digest(&data)));
+        assert_eq!(std::fs::read(s.path(&sha)).unwrap(), data);
+    }
+}

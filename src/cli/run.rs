@@ -1,0 +1,446 @@
+//! `phx run`, `phx explain`, `phx runs`, `phx show`: the runtime's commands.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use phx_runtime::command::Registry;
+use phx_runtime::scheduler::{Event, NodeOutcome, RunOptions, RunReport};
+use phx_store::Store;
+use serde_json::{Value as Json, json};
+
+use super::common::{self, CompileOpts, TextOrJson};
+use super::exit;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The experiment to run.
+    file: String,
+    #[command(flatten)]
+    opts: CompileOpts,
+    /// How many nodes run at once (default: the machine's cores).
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+    /// Run only this node and its ancestors (repeatable).
+    #[arg(long)]
+    target: Vec<String>,
+    /// Print the plan (each node cached or to run, and why); run nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Ignore the cache (outputs are still stored).
+    #[arg(long)]
+    no_cache: bool,
+    /// `local_first`, `remote_first` or `auto` (only local runs in this build).
+    #[arg(long)]
+    policy: Option<String>,
+    /// `local`, `slurm` or `k8s` (only local runs in this build).
+    #[arg(long)]
+    backend: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    format: TextOrJson,
+}
+
+/// The experiment folder: the nearest folder holding `phx.toml`, from the
+/// file's folder upwards; else the file's folder.
+pub fn experiment_dir(file: &Path) -> PathBuf {
+    let start = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let start = start.canonicalize().unwrap_or(start);
+    let mut dir = start.as_path();
+    loop {
+        if dir.join("phx.toml").is_file() {
+            return dir.to_path_buf();
+        }
+        match dir.parent() {
+            Some(p) => dir = p,
+            None => return start,
+        }
+    }
+}
+
+fn relative_file(file: &Path, dir: &Path) -> String {
+    let abs = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+    abs.strip_prefix(dir).map(|p| p.display().to_string()).unwrap_or_else(|_| abs.display().to_string())
+}
+
+fn open_store(dir: &Path) -> Result<Arc<Store>, u8> {
+    Store::open(dir).map(Arc::new).map_err(|e| {
+        eprintln!("error: {e}\n  help: {}", e.hint());
+        exit::ENVIRONMENT
+    })
+}
+
+fn cancel_on_signals(rt: &tokio::runtime::Runtime) -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    rt.spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("phx: stopping: no new nodes start; running ones are ended and recorded as cancelled");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+fn short(s: &str) -> &str {
+    &s[..12.min(s.len())]
+}
+
+fn outcome_line(o: &NodeOutcome) -> String {
+    let mut line = match o.status.as_str() {
+        "succeeded" if o.cached => format!("cached    {} ({})", o.id, o.tool),
+        "succeeded" => format!(
+            "done      {} ({}) in {} ms on {}",
+            o.id,
+            o.tool,
+            o.duration_ms,
+            o.device.as_deref().unwrap_or("cpu")
+        ),
+        "would-run" => format!("would run {} ({}): {}", o.id, o.tool, o.why.join("; ")),
+        "cached" => format!("cached    {} ({})", o.id, o.tool),
+        other => format!("{other:<9} {} ({})", o.id, o.tool),
+    };
+    if let Some(f) = &o.fallback {
+        line.push_str(&format!("\n          warning[phx::device-fallback]: ran on the CPU: {f}"));
+    }
+    if let Some(e) = &o.error {
+        for (i, l) in e.lines().enumerate() {
+            line.push_str(if i == 0 { "\n          error: " } else { "\n            " });
+            line.push_str(l);
+        }
+    }
+    line
+}
+
+/// The JSON of a run (CLI spec, `phx run --format json`).
+pub fn report_json(r: &RunReport, file: &str, dir: &Path) -> Json {
+    let rel =
+        |p: &Path| p.strip_prefix(dir).map(|x| x.display().to_string()).unwrap_or_else(|_| p.display().to_string());
+    let nodes: Vec<Json> = r
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut outputs = serde_json::Map::new();
+            let mut statics = Vec::new();
+            let mut series = Vec::new();
+            for o in &n.outputs {
+                let mut m = serde_json::Map::new();
+                m.insert("kind".into(), json!(o.kind));
+                m.insert("sha256".into(), json!(o.sha256));
+                m.insert("path".into(), json!(rel(&o.path)));
+                if let Some(v) = &o.value {
+                    m.insert("value".into(), v.clone());
+                }
+                match o.kind.as_str() {
+                    "Series" => series.push(json!(rel(&o.path))),
+                    "Image" => statics.push(json!({"png": rel(&o.path), "svg": null})),
+                    _ => {}
+                }
+                outputs.insert(o.name.clone(), Json::Object(m));
+            }
+            json!({
+                "id": n.id, "tool": n.tool, "status": n.status, "cached": n.cached,
+                "device": n.device, "fallback": n.fallback, "backend": "local", "job_id": null,
+                "duration_ms": n.duration_ms, "attempts": n.attempts, "outputs": outputs,
+                "visuals": {"static": statics, "series": series},
+                "error": n.error, "why": n.why,
+            })
+        })
+        .collect();
+    json!({"run_id": r.run_id, "status": r.status, "file": file, "duration_ms": r.duration_ms, "cache_hits": r.cache_hits, "report": null, "nodes": nodes})
+}
+
+pub fn run(a: Args) -> u8 {
+    for (flag, value) in [("--backend", &a.backend), ("--policy", &a.policy)] {
+        if let Some(v) = value {
+            let allowed: &[&str] =
+                if flag == "--backend" { &["local", "slurm", "k8s"] } else { &["local_first", "remote_first", "auto"] };
+            if !allowed.contains(&v.as_str()) {
+                eprintln!("error: `{flag} {v}` is not one of: {}", allowed.join(", "));
+                return exit::USAGE;
+            }
+        }
+    }
+    if let Some(b) = a.backend.as_deref().filter(|b| *b != "local") {
+        eprintln!(
+            "error: the {b} backend is not available in this build of phx\n  help: run with `--backend local` (the default)"
+        );
+        return exit::ENVIRONMENT;
+    }
+    let loaded = match common::load(&a.file, &a.opts) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let checked = loaded.db.check(loaded.file);
+    let text = loaded.file.text(&loaded.db);
+    common::print_diagnostics(&checked.diagnostics, &loaded.path, text);
+    if checked.has_errors() {
+        eprintln!("{}: not run: it has errors", loaded.path);
+        return exit::INVALID;
+    }
+    let dir = experiment_dir(Path::new(&a.file));
+    let store = match open_store(&dir) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let _lock = if a.dry_run {
+        None
+    } else {
+        match store.lock(&|| eprintln!("phx: another run holds {}; waiting for it to finish", store.root.display())) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("error: {e}\n  help: {}", e.hint());
+                return exit::ENVIRONMENT;
+            }
+        }
+    };
+    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+    let file = relative_file(Path::new(&a.file), &dir);
+    let opts = RunOptions {
+        file: file.clone(),
+        experiment_dir: dir.clone(),
+        jobs,
+        targets: a.target.clone(),
+        no_cache: a.no_cache,
+        dry_run: a.dry_run,
+        settings: json!({"set": a.opts.set, "allow_large": a.opts.allow_large, "jobs": jobs, "targets": a.target, "no_cache": a.no_cache, "policy": a.policy, "backend": "local"}),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(jobs.clamp(1, 8)).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the scheduler: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let cancel = cancel_on_signals(&rt);
+    let registry = Registry::standard();
+    let total = checked.dag.vertices.len();
+    let live = std::io::stderr().is_terminal();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let on_event = |e: Event| match e {
+        Event::Started { id, tool } => {
+            if live || a.format == TextOrJson::Text {
+                eprintln!("start     {id} ({tool})");
+            }
+        }
+        Event::Finished(o) => {
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            eprintln!("[{n}/{total}] {}", outcome_line(&o));
+        }
+    };
+    let report = rt.block_on(phx_runtime::run(&checked.dag, store.clone(), &registry, opts, cancel, &on_event));
+    let report = match report {
+        Ok(r) => r,
+        Err(phx_runtime::scheduler::RunError::Usage(msg)) => {
+            eprintln!("error: {msg}");
+            return exit::USAGE;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    match a.format {
+        TextOrJson::Json => common::print_json(&report_json(&report, &file, &dir)),
+        TextOrJson::Text => {
+            let ran = report.nodes.iter().filter(|n| n.status == "succeeded" && !n.cached).count();
+            let failed = report.nodes.iter().filter(|n| n.status == "failed").count();
+            let skipped = report.nodes.iter().filter(|n| matches!(n.status.as_str(), "skipped" | "cancelled")).count();
+            let verb = if a.dry_run { "plan" } else { "run" };
+            common::out(&format!(
+                "{verb} {}: {} in {} ms: {ran} ran, {} cached, {failed} failed, {skipped} skipped or cancelled\n",
+                report.run_id, report.status, report.duration_ms, report.cache_hits
+            ));
+        }
+    }
+    let ok = report.status == "succeeded";
+    common::release_at_exit(checked);
+    common::release_at_exit(loaded);
+    if ok { exit::OK } else { exit::INVALID }
+}
+
+#[derive(clap::Args)]
+pub struct ExplainArgs {
+    /// The experiment.
+    file: String,
+    /// The node (all instances of a sweep).
+    node: String,
+    #[command(flatten)]
+    opts: CompileOpts,
+    #[arg(long, value_enum, default_value_t)]
+    format: TextOrJson,
+}
+
+/// `phx explain FILE NODE`: why a node would run again.
+pub fn explain(a: ExplainArgs) -> u8 {
+    let loaded = match common::load(&a.file, &a.opts) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let checked = loaded.db.check(loaded.file);
+    if checked.has_errors() {
+        common::print_diagnostics(&checked.diagnostics, &loaded.path, loaded.file.text(&loaded.db));
+        return exit::INVALID;
+    }
+    let dir = experiment_dir(Path::new(&a.file));
+    let store = match open_store(&dir) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let opts = RunOptions {
+        file: relative_file(Path::new(&a.file), &dir),
+        experiment_dir: dir,
+        jobs: 1,
+        targets: vec![a.node.clone()],
+        no_cache: false,
+        dry_run: true,
+        settings: json!({}),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let (_tx, cancel) = tokio::sync::watch::channel(false);
+    let report = match rt.block_on(phx_runtime::run(&checked.dag, store, &Registry::standard(), opts, cancel, &|_| {}))
+    {
+        Ok(r) => r,
+        Err(phx_runtime::scheduler::RunError::Usage(msg)) => {
+            eprintln!("error: {msg}");
+            return exit::USAGE;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let mine: Vec<&NodeOutcome> = report.nodes.iter().filter(|n| n.node == a.node || n.id == a.node).collect();
+    if a.format == TextOrJson::Json {
+        let nodes: Vec<Json> = mine
+            .iter()
+            .map(|n| json!({"id": n.id, "tool": n.tool, "cached": n.status == "cached", "why": n.why}))
+            .collect();
+        common::print_json(&json!({"node": a.node, "instances": nodes}));
+        return exit::OK;
+    }
+    let mut text = String::new();
+    for n in mine {
+        if n.status == "cached" {
+            text.push_str(&format!(
+                "{} ({}): cached; every key component is unchanged, so it will not run\n",
+                n.id, n.tool
+            ));
+        } else {
+            text.push_str(&format!("{} ({}) will run:\n", n.id, n.tool));
+            for w in &n.why {
+                text.push_str(&format!("  - {w}\n"));
+            }
+        }
+    }
+    common::out(&text);
+    exit::OK
+}
+
+#[derive(clap::Args)]
+pub struct RunsArgs {
+    /// The experiment folder (default: the current folder).
+    #[arg(long, default_value = ".")]
+    dir: String,
+    #[arg(long, value_enum, default_value_t)]
+    format: TextOrJson,
+}
+
+/// `phx runs`: past runs, newest first.
+pub fn runs(a: RunsArgs) -> u8 {
+    let store = match open_store(Path::new(&a.dir)) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let rows = match store.db.runs() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    if a.format == TextOrJson::Json {
+        let list: Vec<Json> = rows
+            .iter()
+            .map(|r| json!({"run_id": r.id, "file": r.file, "status": r.status, "started_at": r.started_at, "finished_at": r.finished_at, "host": r.host, "git_commit": r.git_commit, "git_dirty": r.git_dirty}))
+            .collect();
+        common::print_json(&json!({"runs": list}));
+        return exit::OK;
+    }
+    let mut text = format!("{:<22} {:<10} {:<24} {}\n", "RUN", "STATUS", "STARTED", "FILE");
+    for r in rows {
+        text.push_str(&format!("{:<22} {:<10} {:<24} {}\n", r.id, r.status, r.started_at, r.file));
+    }
+    common::out(&text);
+    exit::OK
+}
+
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    /// A run id (or a unique prefix of one).
+    run: String,
+    #[arg(long, default_value = ".")]
+    dir: String,
+    #[arg(long, value_enum, default_value_t)]
+    format: TextOrJson,
+}
+
+/// `phx show RUN`: one run's nodes, devices, durations, artifacts.
+pub fn show(a: ShowArgs) -> u8 {
+    let store = match open_store(Path::new(&a.dir)) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let Ok(Some(run)) = store.db.run(&a.run) else {
+        eprintln!("error: no run `{}` in {}\n  help: `phx runs` lists them", a.run, store.root.display());
+        return exit::INVALID;
+    };
+    let execs = store.db.executions(&run.id).unwrap_or_default();
+    let mut nodes = Vec::new();
+    let mut text =
+        format!("run {} ({}) of {}, started {}, host {}\n", run.id, run.status, run.file, run.started_at, run.host);
+    if let Some(c) = &run.git_commit {
+        text.push_str(&format!("git {}{}\n", short(c), if run.git_dirty == Some(true) { " (dirty)" } else { "" }));
+    }
+    for e in &execs {
+        let outs = store.db.outputs(e.id).unwrap_or_default();
+        text.push_str(&format!(
+            "  {:<24} {:<10} {:<6} {:>7} ms  {}{}\n",
+            e.vertex,
+            e.status,
+            e.device.as_deref().unwrap_or("-"),
+            e.duration_ms.unwrap_or(0),
+            if e.cached { "cached " } else { "" },
+            outs.iter().map(|o| format!("{}={}", o.name, short(&o.sha256))).collect::<Vec<_>>().join(" ")
+        ));
+        if let Some(err) = &e.error {
+            text.push_str(&format!("      error: {}\n", err.lines().next().unwrap_or("")));
+        }
+        nodes.push(json!({
+            "id": e.vertex, "tool": e.tool, "status": e.status, "cached": e.cached, "device": e.device, "fallback": e.fallback,
+            "backend": e.backend, "job_id": e.job_id, "duration_ms": e.duration_ms, "attempt": e.attempt, "error": e.error,
+            "outputs": outs.iter().map(|o| (o.name.clone(), json!({"kind": o.kind, "sha256": o.sha256}))).collect::<serde_json::Map<_, _>>(),
+        }));
+    }
+    match a.format {
+        TextOrJson::Json => common::print_json(
+            &json!({"run_id": run.id, "status": run.status, "file": run.file, "started_at": run.started_at, "finished_at": run.finished_at, "nodes": nodes}),
+        ),
+        TextOrJson::Text => common::out(&text),
+    }
+    exit::OK
+}

@@ -1,0 +1,85 @@
+//! `phx store verify` and `phx store gc`.
+
+use std::path::Path;
+
+use phx_store::{Store, Verified};
+
+use super::common;
+use super::exit;
+
+#[derive(clap::Subcommand)]
+pub enum StoreCommand {
+    /// Re-hash every stored object; exit 1 on any mismatch, naming it.
+    Verify {
+        #[arg(long, default_value = ".")]
+        dir: String,
+    },
+    /// Remove objects that no run output refers to.
+    Gc {
+        #[arg(long, default_value = ".")]
+        dir: String,
+    },
+}
+
+pub fn run(c: StoreCommand) -> u8 {
+    let (StoreCommand::Verify { dir } | StoreCommand::Gc { dir }) = &c;
+    let store = match Store::open(Path::new(dir)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}\n  help: {}", e.hint());
+            return exit::ENVIRONMENT;
+        }
+    };
+    let objects = match store.objects.list() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    match c {
+        StoreCommand::Verify { .. } => {
+            let mut bad = 0;
+            for sha in &objects {
+                match store.objects.verify(sha) {
+                    Verified::Ok => {}
+                    Verified::Corrupt { actual } => {
+                        bad += 1;
+                        eprintln!("corrupt: {sha} (its bytes hash to {actual})");
+                    }
+                    Verified::Unreadable(e) => {
+                        bad += 1;
+                        eprintln!("unreadable: {sha}: {e}");
+                    }
+                }
+            }
+            let referenced = store.db.referenced_objects().unwrap_or_default();
+            let present: std::collections::BTreeSet<&String> = objects.iter().collect();
+            let mut missing = 0;
+            for sha in &referenced {
+                if !present.contains(sha) {
+                    missing += 1;
+                    eprintln!("missing: {sha} (recorded, but not in the store; the next run recomputes it)");
+                }
+            }
+            common::out(&format!(
+                "{} objects checked: {} corrupt or unreadable, {missing} missing\n",
+                objects.len(),
+                bad
+            ));
+            if bad > 0 { exit::INVALID } else { exit::OK }
+        }
+        StoreCommand::Gc { .. } => {
+            let referenced = store.db.referenced_objects().unwrap_or_default();
+            let mut removed = 0;
+            for sha in &objects {
+                if !referenced.contains(sha) && store.objects.remove(sha).is_ok() {
+                    removed += 1;
+                }
+            }
+            let temp = store.objects.clean_temp();
+            common::out(&format!("removed {removed} unreferenced objects and {temp} leftover temporary files\n"));
+            exit::OK
+        }
+    }
+}
