@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes large .phx programs for the compiler benchmarks.
 
-  gen.py sweep N     one sweep node with N instances (plus a consumer per 1000)
+  gen.py sweep N     one sweep node with N instances, a consumer per 1000, and
+                     one gather over all of them
   gen.py explicit N  N explicit nodes in chains of 10 (each reads the one before)
   gen.py lines N     about N lines: explicit nodes, 5 lines each
 """
@@ -21,6 +22,8 @@ def sweep(n: int) -> str:
     out.append(f"node orb[i in 0..{n}] = quantum.orbital(n = 2, l = 1, m = 0, grid = 32 + i % 64, extent = extent) {{\n  emit = [static]\n}}\n\n")
     for j in range(0, n, 1000):
         out.append(f"node view{j} = plot.heatmap(field = orb[{j}].density, plane = \"xz\") {{\n  emit = [static]\n}}\n\n")
+    # One gather over every instance: an edge per instance into one vertex.
+    out.append("node everything = data.stack(inputs = orb[*].radial) {\n  emit = [series]\n}\n")
     return "".join(out)
 
 

@@ -10,6 +10,7 @@ pub use json::{dag_to_json, value_to_json};
 pub use render::{to_dot, to_mermaid};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -45,13 +46,15 @@ pub struct Vertex {
     pub builtin: bool,
     pub run: Option<String>,
     pub image: Option<String>,
-    pub bindings: Vec<(String, Value)>,
+    pub bindings: Arc<[(String, Value)]>,
     /// Every parameter, defaults filled in; output references stay symbolic.
-    pub args: Vec<(String, Value)>,
-    /// Each parameter's declared type, as written (`File`, `List[File]`).
-    pub param_types: Vec<(String, String)>,
-    /// Each output of the tool, with its type's name.
-    pub outputs: Vec<(String, String)>,
+    pub args: Arc<[(String, Value)]>,
+    /// Each parameter's declared type, as written (`File`, `List[File]`);
+    /// shared by every instance of a node.
+    pub param_types: Arc<[(String, String)]>,
+    /// Each output of the tool, with its type's name; shared by every
+    /// instance of a node.
+    pub outputs: Arc<[(String, String)]>,
     pub emit: Vec<String>,
     pub device: Vec<String>,
     pub backend: Option<String>,
@@ -128,9 +131,16 @@ pub fn build(
     let mut edges: Vec<Edge> = Vec::new();
     for node in nodes {
         let Some(tool) = &node.tool else { continue };
+        let param_types: Arc<[(String, String)]> =
+            tool.params.iter().map(|p| (p.name.clone(), p.ty.to_string())).collect();
+        let outputs: Arc<[(String, String)]> =
+            tool.outputs.iter().map(|o| (o.name.clone(), o.ty.to_string())).collect();
         for inst in &node.instances {
             let mut depends_on: Vec<String> = Vec::new();
-            for (arg, v) in &inst.args {
+            // Membership in a set: a gather over a large sweep has one
+            // dependency per instance.
+            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+            for (arg, v) in inst.args.iter() {
                 let mut refs = Vec::new();
                 v.output_refs(&mut refs);
                 for r in refs {
@@ -141,7 +151,7 @@ pub fn build(
                             output: Some(r.output.clone()),
                             arg: Some(arg.clone()),
                         });
-                        if !depends_on.contains(&from) {
+                        if seen.insert(from.clone()) {
                             depends_on.push(from);
                         }
                     }
@@ -149,7 +159,7 @@ pub fn build(
             }
             for a in &inst.props.after {
                 edges.push(Edge { from: a.clone(), to: inst.id.clone(), output: None, arg: None });
-                if !depends_on.contains(a) {
+                if seen.insert(a.clone()) {
                     depends_on.push(a.clone());
                 }
             }
@@ -171,8 +181,8 @@ pub fn build(
                 image: tool.image.clone(),
                 bindings: inst.bindings.clone(),
                 args: inst.args.clone(),
-                param_types: tool.params.iter().map(|p| (p.name.clone(), p.ty.to_string())).collect(),
-                outputs: tool.outputs.iter().map(|o| (o.name.clone(), o.ty.to_string())).collect(),
+                param_types: param_types.clone(),
+                outputs: outputs.clone(),
                 emit: inst.props.emit.clone(),
                 device: inst.props.device.clone(),
                 backend: inst.props.backend.clone(),
@@ -392,16 +402,19 @@ fn write_ref(r: &OutputRef, keys: &HashMap<String, String>, out: &mut String) {
 /// The static key of a vertex: SHA-256 over the canonical JSON of the tool's
 /// name and version, its arguments and its inputs' static keys.
 pub fn static_key(v: &Vertex, keys: &HashMap<String, String>) -> String {
+    // The vertices whose outputs the arguments read (not `after`).
+    let mut read: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for (_, a) in v.args.iter() {
+        let mut refs = Vec::new();
+        a.output_refs(&mut refs);
+        for r in refs {
+            read.extend(r.vertex_ids());
+        }
+    }
     let mut inputs: Vec<(String, String)> = v
         .depends_on
         .iter()
-        .filter(|d| {
-            v.args.iter().any(|(_, a)| {
-                let mut refs = Vec::new();
-                a.output_refs(&mut refs);
-                refs.iter().any(|r| r.vertex_ids().contains(d))
-            })
-        })
+        .filter(|d| read.contains(*d))
         .map(|d| (d.clone(), keys.get(d).cloned().unwrap_or_default()))
         .collect();
     inputs.sort();

@@ -68,7 +68,7 @@ fn sweeps_expand_in_order_with_cartesian_products() {
     let ids: Vec<&str> = d.vertices.iter().filter(|v| v.node == "s").map(|v| v.id.as_str()).collect();
     assert_eq!(ids.len(), 6);
     let s4 = d.vertex("s[4]").unwrap();
-    assert_eq!(s4.bindings, vec![("a".to_string(), Value::Int(2)), ("b".to_string(), Value::Int(20))]);
+    assert_eq!(s4.bindings.to_vec(), vec![("a".to_string(), Value::Int(2)), ("b".to_string(), Value::Int(20))]);
 }
 
 #[test]

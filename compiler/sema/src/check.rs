@@ -45,9 +45,10 @@ pub struct Instance {
     pub id: String,
     pub index: Option<usize>,
     /// The sweep binders' values.
-    pub bindings: Vec<(String, Value)>,
-    /// Every parameter of the tool, in schema order, defaults filled in.
-    pub args: Vec<(String, Value)>,
+    pub bindings: Arc<[(String, Value)]>,
+    /// Every parameter of the tool, in schema order, defaults filled in
+    /// (shared with the DAG's vertex, not copied).
+    pub args: Arc<[(String, Value)]>,
     pub props: NodeProps,
     /// The caps this instance exceeds and that `allow_large` lifted.
     pub caps_lifted: Vec<String>,
@@ -394,7 +395,7 @@ fn check_instance(
     diags.append(&mut ev.diags);
     let lift = props.allow_large || opts.allow_large;
     let caps_lifted = check_conditions(node, schema, &args, lift, &note, diags);
-    Instance { id, index, bindings, args, props, caps_lifted }
+    Instance { id, index, bindings: bindings.into(), args: args.into(), props, caps_lifted }
 }
 
 /// Checks `where` and `cap` conditions; returns the caps that were lifted.
@@ -992,7 +993,7 @@ fn check_entries(
 /// ids each depends on.
 pub fn instance_inputs(inst: &Instance) -> Vec<OutputRef> {
     let mut refs = Vec::new();
-    for (_, v) in &inst.args {
+    for (_, v) in inst.args.iter() {
         v.output_refs(&mut refs);
     }
     refs

@@ -73,7 +73,7 @@ impl Components {
     pub fn of(vertex: &Vertex, outputs: &OutputHashes, code_version: &str, device: &str) -> Components {
         let mut args = BTreeMap::new();
         let mut inputs = BTreeMap::new();
-        for (name, v) in &vertex.args {
+        for (name, v) in vertex.args.iter() {
             let mut ins = Vec::new();
             let canonical = resolved(v, outputs, &mut ins);
             if !ins.is_empty() {
@@ -203,10 +203,10 @@ mod tests {
             builtin: false,
             run: Some("echo".into()),
             image: None,
-            bindings: vec![],
-            args: vec![("grid".into(), Value::Int(grid))],
-            param_types: vec![("grid".into(), "Int".into())],
-            outputs: vec![],
+            bindings: vec![].into(),
+            args: vec![("grid".into(), Value::Int(grid))].into(),
+            param_types: vec![("grid".into(), "Int".into())].into(),
+            outputs: vec![].into(),
             emit: vec![],
             device: vec!["cpu".into()],
             backend: None,

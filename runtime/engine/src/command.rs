@@ -286,7 +286,7 @@ impl Tool for CommandTool {
                 return Err(exit_failure(code, inv.work_dir));
             }
             let mut outputs = Vec::new();
-            for (name, kind) in &inv.vertex.outputs {
+            for (name, kind) in inv.vertex.outputs.iter() {
                 outputs.push(collect(inv.work_dir, name, kind, &output_path(name, kind))?);
             }
             Ok(Produced { outputs, device: "cpu".into(), fallback: None, exit_code: Some(code) })

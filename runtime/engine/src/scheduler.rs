@@ -151,7 +151,7 @@ pub fn new_run_id() -> String {
 /// Literal files an argument names (`File`/`Path` parameters given a string).
 fn literal_files(v: &Vertex) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for (name, value) in &v.args {
+    for (name, value) in v.args.iter() {
         let ty = v.param_types.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str()).unwrap_or("");
         if !(ty.contains("File") || ty.contains("Path")) {
             continue;
@@ -618,7 +618,7 @@ fn hash_literals(store: &Store, dir: &Path, v: &Vertex) -> Result<Vec<(String, S
 
 fn hashes_of_inputs(v: &Vertex, hashes: &OutputHashes, literals: &[(String, String, String)]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for (_, val) in &v.args {
+    for (_, val) in v.args.iter() {
         let mut refs = Vec::new();
         val.output_refs(&mut refs);
         for r in refs {
@@ -644,7 +644,7 @@ fn staged_inputs(
     literals: &[(String, String, String)],
 ) -> Result<Staging, String> {
     let mut out = Vec::new();
-    for (arg, val) in &v.args {
+    for (arg, val) in v.args.iter() {
         let mut refs = Vec::new();
         val.output_refs(&mut refs);
         let mut k = 0;

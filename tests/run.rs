@@ -1,0 +1,267 @@
+//! End-to-end tests of `phx run` and the store: the real binary, real
+//! commands, a real SQLite database.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn phx_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_phx")).args(args).current_dir(dir).output().expect("phx runs")
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("phx-run-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn json_of(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap_or_else(|e| {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    })
+}
+
+fn statuses(doc: &serde_json::Value) -> Vec<(String, String, bool)> {
+    doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_str().unwrap().to_string(),
+                n["status"].as_str().unwrap().to_string(),
+                n["cached"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+const PIPE: &str = r#"experiment pipe {
+  title = "command pipeline"
+}
+
+param rows: Int = 3
+
+/// x and x^2 for x = 1..n; the width only goes to stderr.
+tool lab.squares(n: Int, width: Length = 1 nm) -> (table: Series) {
+  run   = "echo x,y > {table}; i=1; while [ $i -le {n} ]; do echo $i,$(( i * i )) >> {table}; i=$((i + 1)); done; echo width={width:nm} >&2"
+  emits = [series]
+}
+
+tool lab.gather(tables: List[Series]) -> (table: Series, count: Int) {
+  run   = "awk 'FNR > 1 || NR == 1' {tables} > {table}; echo {tables} | wc -w > {count}"
+  emits = [series]
+}
+
+node sq[w in [1, 2, 3]] = lab.squares(n = rows + w, width = w * 1 nm) {
+  emit = [series]
+}
+
+node other = lab.squares(n = 2) {
+  emit = [series]
+}
+
+node all = lab.gather(tables = sq[*].table) {
+  emit = [series]
+}
+"#;
+
+#[test]
+fn runs_then_hits_the_cache_then_reruns_only_what_changed() {
+    let d = fresh_dir("cache");
+    std::fs::write(d.join("pipe.phx"), PIPE).unwrap();
+    let first = phx_in(&d, &["run", "pipe.phx", "--format", "json"]);
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let doc = json_of(&first);
+    assert_eq!(doc["status"], "succeeded");
+    assert_eq!(doc["cache_hits"], 0);
+    let all = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "all").unwrap().clone();
+    assert_eq!(all["outputs"]["count"]["value"], 3, "a scalar output carries its value");
+    let table = std::fs::read_to_string(d.join(all["outputs"]["table"]["path"].as_str().unwrap())).unwrap();
+    assert_eq!(table.lines().count(), 1 + 4 + 5 + 6, "{table}");
+
+    // The second run runs nothing.
+    let second = json_of(&phx_in(&d, &["run", "pipe.phx", "--format", "json"]));
+    assert_eq!(second["cache_hits"], 5);
+    assert!(statuses(&second).iter().all(|(_, s, cached)| s == "succeeded" && *cached));
+
+    // One --set re-runs exactly the nodes it reaches, and explain says why.
+    let why =
+        String::from_utf8_lossy(&phx_in(&d, &["explain", "pipe.phx", "sq", "--set", "rows=4"]).stdout).into_owned();
+    assert!(why.contains("argument n changed from 4 to 5"), "{why}");
+    let third = json_of(&phx_in(&d, &["run", "pipe.phx", "--set", "rows=4", "--format", "json"]));
+    let ran: Vec<String> = statuses(&third).into_iter().filter(|(_, _, c)| !c).map(|(id, _, _)| id).collect();
+    assert_eq!(ran, vec!["sq[0]", "sq[1]", "sq[2]", "all"]);
+
+    // Runs are recorded with their nodes.
+    let runs = json_of(&phx_in(&d, &["runs", "--format", "json"]));
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 3);
+    let id = third["run_id"].as_str().unwrap();
+    let show = json_of(&phx_in(&d, &["show", id, "--format", "json"]));
+    assert_eq!(show["nodes"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn a_failing_node_skips_its_descendants_and_independent_nodes_finish() {
+    let d = fresh_dir("fail");
+    let prog = PIPE.replace(
+        "node all = lab.gather(tables = sq[*].table)",
+        "tool lab.broken(t: Series) -> (out: Series) {\n  run = \"echo something went wrong >&2; exit 3\"\n}\n\nnode bad = lab.broken(t = other.table)\n\nnode after_bad = lab.gather(tables = [bad.out]) {\n  emit = [series]\n}\n\nnode all = lab.gather(tables = sq[*].table)",
+    );
+    std::fs::write(d.join("pipe.phx"), prog).unwrap();
+    let o = phx_in(&d, &["run", "pipe.phx", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let doc = json_of(&o);
+    let st: std::collections::HashMap<String, String> = statuses(&doc).into_iter().map(|(id, s, _)| (id, s)).collect();
+    assert_eq!(st["bad"], "failed");
+    assert_eq!(st["after_bad"], "skipped");
+    assert_eq!(st["all"], "succeeded");
+    let bad = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "bad").unwrap().clone();
+    let err = bad["error"].as_str().unwrap();
+    assert!(err.contains("exited with 3") && err.contains("something went wrong"), "{err}");
+}
+
+#[test]
+fn bad_commands_fail_clearly() {
+    let d = fresh_dir("bad");
+    let prog = r#"tool lab.missing() -> (out: File) {
+  run = "no-such-program-phx --flag > {out}"
+}
+
+tool lab.silent() -> (out: Series) {
+  run = "true"
+}
+
+tool lab.escape() -> (out: File) {
+  run = "ln -s /etc/hostname {out}"
+}
+
+node a = lab.missing()
+
+node b = lab.silent()
+
+node c = lab.escape()
+"#;
+    std::fs::write(d.join("bad.phx"), prog).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "bad.phx", "--format", "json"]));
+    let err = |id: &str| {
+        doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap()["error"].as_str().unwrap().to_string()
+    };
+    assert!(err("a").contains("127") && err("a").contains("not found"), "{}", err("a"));
+    assert!(err("b").contains("wrote no output `out`"), "{}", err("b"));
+    assert!(err("c").contains("escapes the working folder"), "{}", err("c"));
+}
+
+#[test]
+fn a_corrupt_object_is_found_and_never_served() {
+    let d = fresh_dir("corrupt");
+    std::fs::write(d.join("pipe.phx"), PIPE).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "pipe.phx", "--format", "json"]));
+    let other = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "other").unwrap().clone();
+    let rel = other["outputs"]["table"]["path"].as_str().unwrap();
+    let obj = d.join(rel);
+    let mut perms = std::fs::metadata(&obj).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&obj, perms).unwrap();
+    let mut bytes = std::fs::read(&obj).unwrap();
+    bytes[0] ^= 0x01;
+    std::fs::write(&obj, &bytes).unwrap();
+
+    let verify = phx_in(&d, &["store", "verify"]);
+    assert_eq!(verify.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&verify.stderr).contains(other["outputs"]["table"]["sha256"].as_str().unwrap()));
+
+    let again = json_of(&phx_in(&d, &["run", "pipe.phx", "--format", "json"]));
+    let st: std::collections::HashMap<String, (String, bool)> =
+        statuses(&again).into_iter().map(|(id, s, c)| (id, (s, c))).collect();
+    assert_eq!(st["other"], ("succeeded".to_string(), false), "recomputed, not served");
+    assert_eq!(phx_in(&d, &["store", "verify"]).status.code(), Some(0));
+}
+
+#[test]
+fn ctrl_c_ends_running_children_and_keeps_finished_results() {
+    let d = fresh_dir("sigint");
+    let marker = format!("phx-sleep-marker-{}", std::process::id());
+    let prog = format!(
+        "tool lab.quick() -> (out: File) {{\n  run = \"echo done > {{out}}\"\n}}\n\ntool lab.slow() -> (out: File) {{\n  run = \"sh -c 'sleep 30; echo {marker}' > {{out}}\"\n}}\n\nnode fast = lab.quick()\n\nnode slow = lab.slow()\n"
+    );
+    std::fs::write(d.join("s.phx"), prog).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_phx"))
+        .args(["run", "s.phx", "--format", "json"])
+        .current_dir(&d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let start = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(start.elapsed().as_secs() < 10, "the run stops promptly");
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json_of(&out);
+    assert_eq!(doc["status"], "cancelled");
+    let st: std::collections::HashMap<String, String> = statuses(&doc).into_iter().map(|(id, s, _)| (id, s)).collect();
+    assert_eq!(st["fast"], "succeeded");
+    assert_eq!(st["slow"], "cancelled");
+    // The sleeping grandchild is gone: its whole process group was ended.
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&ps.stdout).lines().any(|l| l.contains(&marker) && l.contains("sleep")),
+        "a child survived"
+    );
+    // The finished node is kept: the next run reuses it.
+    let again = json_of(&phx_in(&d, &["run", "s.phx", "--format", "json", "--target", "fast"]));
+    assert_eq!(again["cache_hits"], 1);
+}
+
+#[test]
+fn killed_at_any_moment_a_run_resumes_without_redoing_finished_nodes() {
+    let d = fresh_dir("sigkill");
+    let prog = "tool lab.step(i: Int) -> (out: File) {\n  run = \"sleep 0.02; echo {i} > {out}\"\n}\n\nnode s[i in 0..24] = lab.step(i = i)\n\ntool lab.sum(parts: List[File]) -> (total: Int) {\n  run = \"cat {parts} | awk '{{ t += $1 }} END {{ print t }}' > {total}\"\n}\n\nnode total = lab.sum(parts = s[*].out)\n";
+    std::fs::write(d.join("k.phx"), prog).unwrap();
+    for attempt in 0..20u64 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_phx"))
+            .args(["run", "k.phx", "--jobs", "2"])
+            .current_dir(&d)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // A different moment each time: from start-up to the middle of the run.
+        std::thread::sleep(std::time::Duration::from_millis(5 + attempt * 13 % 170));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let done = json_of(&phx_in(&d, &["run", "k.phx", "--format", "json"]));
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let total =
+        done["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "total").unwrap()["outputs"]["total"]["value"]
+            .clone();
+    assert_eq!(total, serde_json::json!((0..24).sum::<i64>()));
+    assert_eq!(phx_in(&d, &["store", "verify"]).status.code(), Some(0), "no corrupt or partial object");
+    // No node finished twice: once a node's outputs are committed, later
+    // runs take them from the cache.
+    let db = completions_per_node(&d.join(".phx/phx.db"));
+    assert!(db.iter().all(|(_, n)| *n == 1), "a node ran to completion twice: {db:?}");
+    assert_eq!(db.len(), 25);
+}
+
+/// Completed, uncached executions per vertex, over every recorded run
+/// (read through `phx runs` and `phx show`).
+fn completions_per_node(db: &Path) -> Vec<(String, usize)> {
+    let dir = db.parent().unwrap().parent().unwrap();
+    let runs = json_of(&phx_in(dir, &["runs", "--format", "json"]));
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for r in runs["runs"].as_array().unwrap() {
+        let show = json_of(&phx_in(dir, &["show", r["run_id"].as_str().unwrap(), "--format", "json"]));
+        for n in show["nodes"].as_array().unwrap() {
+            if n["status"] == "succeeded" && n["cached"] == false {
+                *counts.entry(n["id"].as_str().unwrap().to_string()).or_default() += 1;
+            }
+        }
+    }
+    counts.into_iter().collect()
+}
