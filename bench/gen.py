@@ -5,6 +5,7 @@
                      one gather over all of them
   gen.py explicit N  N explicit nodes in chains of 10 (each reads the one before)
   gen.py lines N     about N lines: explicit nodes, 5 lines each
+  gen.py commands N  N trivial command nodes and one gather (for `phx run`)
 """
 import sys
 
@@ -39,12 +40,30 @@ def explicit(n: int) -> str:
     return "".join(out)
 
 
+def commands(n: int) -> str:
+    """N independent trivial command nodes and one gather over all of them."""
+    return f"""tool bench.touch(i: Int) -> (out: File) {{
+  run = "echo {{i}} > {{out}}"
+}}
+
+tool bench.gather(parts: List[File]) -> (total: Int) {{
+  run = "cat {{parts}} | awk '{{{{ t += $1 }}}} END {{{{ print t }}}}' > {{total}}"
+}}
+
+node t[i in 0..{n}] = bench.touch(i = i)
+
+node all = bench.gather(parts = t[*].out)
+"""
+
+
 def main() -> None:
     kind, n = sys.argv[1], int(sys.argv[2])
     if kind == "sweep":
         sys.stdout.write(sweep(n))
     elif kind == "explicit":
         sys.stdout.write(explicit(n))
+    elif kind == "commands":
+        sys.stdout.write(commands(n))
     elif kind == "lines":
         sys.stdout.write(explicit(max(1, n // 4)))
     else:

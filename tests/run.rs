@@ -265,3 +265,24 @@ fn completions_per_node(db: &Path) -> Vec<(String, usize)> {
     }
     counts.into_iter().collect()
 }
+
+#[test]
+fn the_command_pipeline_example_runs_end_to_end() {
+    let d = fresh_dir("example");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/command_pipeline.phx");
+    std::fs::copy(&src, d.join("command_pipeline.phx")).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "command_pipeline.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let summary = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "summary").unwrap().clone();
+    assert_eq!(summary["outputs"]["count"]["value"], 120);
+    let table = std::fs::read_to_string(d.join(summary["outputs"]["summary"]["path"].as_str().unwrap())).unwrap();
+    // Three frequencies; a damped cosine never exceeds 1 after t = 0.
+    let rows: Vec<f64> = table.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|x| *x > 0.5 && *x < 1.0), "{table}");
+    // A different damping re-runs the sweep and what reads it.
+    let again = json_of(&phx_in(&d, &["run", "command_pipeline.phx", "--set", "damping=0.5", "--format", "json"]));
+    assert_eq!(again["cache_hits"], 0);
+    let same = json_of(&phx_in(&d, &["run", "command_pipeline.phx", "--set", "damping=0.5", "--format", "json"]));
+    assert_eq!(same["cache_hits"], 5);
+}

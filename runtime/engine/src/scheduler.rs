@@ -211,6 +211,8 @@ pub async fn run(
     let mut running: tokio::task::JoinSet<(NodeOutcome, usize)> = tokio::task::JoinSet::new();
     let mut busy = 0usize;
     let mut cancel_rx = cancel.clone();
+    // Cache hits are recorded in batches: one transaction per pass.
+    let mut reused: Vec<(NewExecution, String, Vec<OutputRow>)> = Vec::new();
 
     loop {
         let cancelled = *cancel_rx.borrow();
@@ -355,8 +357,6 @@ pub async fn run(
                             why: vec![],
                         };
                         if !opts.dry_run {
-                            let ne = new_execution(&shared, v, Some(&key), 0);
-                            let id = store.db.record_execution(&ne, "succeeded", true, Some(&device), None)?;
                             let rows: Vec<OutputRow> = o
                                 .outputs
                                 .iter()
@@ -367,11 +367,7 @@ pub async fn run(
                                     meta_json: x.meta.to_string(),
                                 })
                                 .collect();
-                            let sizes: Vec<i64> = rows
-                                .iter()
-                                .map(|r| store.db.artifact(&r.sha256).ok().flatten().map_or(0, |a| a.size))
-                                .collect();
-                            store.db.commit_outputs(id, &rows, &sizes, &[], None, &now_rfc3339())?;
+                            reused.push((new_execution(&shared, v, Some(&key), 0), device.clone(), rows));
                         }
                         on_event(Event::Finished(o.clone()));
                         outcomes.insert(v.id.clone(), o);
@@ -465,6 +461,8 @@ pub async fn run(
             };
             running.spawn(async move { (task.execute().await, cpus) });
         }
+        store.db.record_cached(&reused)?;
+        reused.clear();
         if running.is_empty() {
             if waiting.is_empty() {
                 break;

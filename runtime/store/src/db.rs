@@ -249,6 +249,8 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        // 64 MiB of page cache: recording thousands of nodes does not spill.
+        conn.pragma_update(None, "cache_size", -65_536).map_err(err)?;
         let db = Db { path: path.to_path_buf(), conn: Mutex::new(conn) };
         db.migrate()?;
         Ok(db)
@@ -373,6 +375,31 @@ impl Db {
                 params![e.run_id, e.vertex, e.node, e.tool, e.tool_version, status, i64::from(cached), e.static_key, e.cache_key, e.args_json, e.attempt, e.started_at, device, error],
             )?;
             Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Records many reused (cached) executions and their outputs in one
+    /// transaction: a no-op re-run of thousands of nodes is one commit.
+    pub fn record_cached(&self, batch: &[(NewExecution, String, Vec<OutputRow>)]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut ins = tx.prepare_cached(
+                    "INSERT INTO executions (run_id, vertex, node, tool, tool_version, status, cached, static_key, cache_key, args_json, attempt, started_at, finished_at, duration_ms, device) VALUES (?1, ?2, ?3, ?4, ?5, 'succeeded', 1, ?6, ?7, ?8, ?9, ?10, ?10, 0, ?11)",
+                )?;
+                let mut out = tx.prepare_cached("INSERT OR REPLACE INTO outputs (execution_id, name, sha256, kind, meta_json) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+                for (e, device, outputs) in batch {
+                    ins.execute(params![e.run_id, e.vertex, e.node, e.tool, e.tool_version, e.static_key, e.cache_key, e.args_json, e.attempt, e.started_at, device])?;
+                    let id = tx.last_insert_rowid();
+                    for o in outputs {
+                        out.execute(params![id, o.name, o.sha256, o.kind, o.meta_json])?;
+                    }
+                }
+            }
+            tx.commit()
         })
     }
 

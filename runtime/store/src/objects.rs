@@ -23,7 +23,10 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn hash_file(path: &Path) -> Result<(String, u64), StoreError> {
     let mut f = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    // Sized by the file: most objects are small, and zeroing a large
+    // buffer for each would cost more than hashing them.
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut buf = vec![0u8; (len as usize).clamp(4096, 1 << 20)];
     let mut size = 0u64;
     loop {
         let n = f.read(&mut buf).map_err(|e| StoreError::io("read", path, e))?;
