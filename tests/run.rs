@@ -286,3 +286,75 @@ fn the_command_pipeline_example_runs_end_to_end() {
     let same = json_of(&phx_in(&d, &["run", "command_pipeline.phx", "--set", "damping=0.5", "--format", "json"]));
     assert_eq!(same["cache_hits"], 5);
 }
+
+#[test]
+fn artifacts_have_provenance_and_lineage() {
+    let d = fresh_dir("lineage");
+    std::fs::write(d.join("pipe.phx"), PIPE).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "pipe.phx", "--format", "json"]));
+    let all = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "all").unwrap().clone();
+    let table = all["outputs"]["table"]["sha256"].as_str().unwrap().to_string();
+    let lineage = json_of(&phx_in(&d, &["artifact", "lineage", &table[..10], "--format", "json"]));
+    assert_eq!(lineage["ancestors"].as_array().unwrap().len(), 3, "the three sq tables");
+    let sq0 =
+        doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "sq[0]").unwrap()["outputs"]["table"]["sha256"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let down = json_of(&phx_in(&d, &["artifact", "lineage", &sq0, "--format", "json"]));
+    assert!(down["descendants"].as_array().unwrap().iter().any(|x| x == &serde_json::json!(table)));
+    let show = json_of(&phx_in(&d, &["artifact", "show", &table, "--format", "json"]));
+    let p = &show["produced_by"][0];
+    assert_eq!(p["tool"], "lab.gather");
+    assert_eq!(p["backend"], "local");
+    assert!(p["host"].as_str().is_some_and(|h| !h.is_empty()));
+    assert_eq!(p["phx_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(phx_in(&d, &["artifact", "verify", &table]).status.code(), Some(0));
+    let dot =
+        String::from_utf8_lossy(&phx_in(&d, &["artifact", "lineage", &table, "--format", "dot"]).stdout).into_owned();
+    assert!(dot.starts_with("digraph lineage") && dot.matches("->").count() == 3, "{dot}");
+    let log = json_of(&phx_in(&d, &["artifact", "log", "sq", "--format", "json"]));
+    assert_eq!(log["artifacts"].as_array().unwrap().len(), 3);
+    // Lineage is deterministic: the same run elsewhere gives the same ids.
+    let d2 = fresh_dir("lineage2");
+    std::fs::write(d2.join("pipe.phx"), PIPE).unwrap();
+    let doc2 = json_of(&phx_in(&d2, &["run", "pipe.phx", "--format", "json"]));
+    let all2 = doc2["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "all").unwrap().clone();
+    assert_eq!(all2["outputs"]["table"]["sha256"].as_str().unwrap(), table);
+}
+
+#[test]
+fn init_makes_a_runnable_folder_and_doctor_reports() {
+    let d = fresh_dir("init");
+    let target = d.join("new-experiment");
+    let o = phx_in(&d, &["init", target.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(target.join("phx.toml").is_file());
+    let run = json_of(&phx_in(&d, &["run", target.join("experiment.phx").to_str().unwrap(), "--format", "json"]));
+    assert_eq!(run["status"], "succeeded");
+    assert!(target.join(".phx/phx.db").is_file(), "the store lives beside phx.toml");
+    assert_eq!(phx_in(&d, &["init", target.to_str().unwrap()]).status.code(), Some(2), "never overwrites");
+    let doc = json_of(&phx_in(&target, &["doctor", "--format", "json"]));
+    assert!(doc["cpus"].as_u64().unwrap() >= 1);
+    assert_eq!(doc["gpus"].as_array().unwrap().is_empty(), doc["no_gpu_reason"].is_string(), "{doc}");
+    assert!(doc["store"].as_str().unwrap().contains("1 runs"), "{doc}");
+}
+
+#[test]
+fn a_node_that_asks_for_a_gpu_records_why_it_ran_on_the_cpu() {
+    let d = fresh_dir("fallback");
+    let prog = "tool lab.gpu_job() -> (out: File) {\n  run    = \"echo $PHX_DEVICE > {out}\"\n  device = [gpu, cpu]\n}\n\nnode g = lab.gpu_job() {\n  device = [gpu, cpu]\n}\n";
+    std::fs::write(d.join("g.phx"), prog).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "g.phx", "--format", "json"]));
+    let g = &doc["nodes"][0];
+    let doctor = json_of(&phx_in(&d, &["doctor", "--format", "json"]));
+    if doctor["gpus"].as_array().unwrap().is_empty() {
+        assert_eq!(g["device"], "cpu");
+        assert_eq!(g["fallback"], doctor["no_gpu_reason"], "the reason goes into provenance");
+        let run_id = doc["run_id"].as_str().unwrap();
+        let show = json_of(&phx_in(&d, &["show", run_id, "--format", "json"]));
+        assert_eq!(show["nodes"][0]["fallback"], doctor["no_gpu_reason"]);
+    } else {
+        assert_eq!(g["device"], "gpu");
+    }
+}

@@ -1,6 +1,7 @@
 //! The commands. Each module is one command; `common` loads files and
 //! prints diagnostics.
 
+mod artifact;
 mod check;
 mod common;
 mod fmt;
@@ -8,6 +9,7 @@ mod graph;
 mod interchange;
 mod run;
 mod schema;
+mod setup;
 mod store;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +52,13 @@ enum Command {
     Runs(run::RunsArgs),
     /// One run's nodes, devices, durations and artifacts.
     Show(run::ShowArgs),
+    /// Artifact history, one artifact, its lineage, hash verification.
+    #[command(subcommand)]
+    Artifact(artifact::ArtifactCommand),
+    /// A new experiment folder with `phx.toml` and an example.
+    Init(setup::InitArgs),
+    /// What this machine offers: devices, backends, store health.
+    Doctor(setup::DoctorArgs),
     /// Check or clean the object store.
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -79,6 +88,9 @@ pub fn main() -> u8 {
         Command::Runs(a) => run::runs(a),
         Command::Show(a) => run::show(a),
         Command::Store(c) => store::run(c),
+        Command::Init(a) => setup::init(a),
+        Command::Doctor(a) => setup::doctor(a),
+        Command::Artifact(c) => artifact::run(c),
         Command::Import(a) => interchange::import(a),
         Command::Export(a) => interchange::export(a),
     }

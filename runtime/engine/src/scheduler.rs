@@ -84,29 +84,26 @@ pub enum Event {
 }
 
 /// Where a vertex would run, and why not on the device it asked for first.
-pub fn pick_device(v: &Vertex) -> (String, Option<String>) {
+/// `gpu` is the machine's answer (`Err` with the reason when it has none).
+pub fn pick_device(v: &Vertex, gpu: &Result<String, String>) -> (String, Option<String>) {
     let wants_gpu = v.device.first().is_some_and(|d| d == "gpu");
     if !wants_gpu {
         return ("cpu".into(), None);
     }
-    match crate::scheduler::cuda_driver() {
-        Err(reason) => ("cpu".into(), Some(reason)),
-        Ok(()) if v.run.is_some() => ("gpu".into(), None),
-        Ok(()) => ("cpu".into(), Some(format!("this build has no GPU implementation of {}", v.tool))),
+    match gpu {
+        Err(reason) => ("cpu".into(), Some(reason.clone())),
+        Ok(_) if v.run.is_some() => ("gpu".into(), None),
+        Ok(name) => ("cpu".into(), Some(format!("this build has no GPU implementation of {} (found {name})", v.tool))),
     }
 }
 
-/// Whether a CUDA driver library can be loaded (checked, never assumed).
-pub fn cuda_driver() -> Result<(), String> {
-    let name = c"libcuda.so.1";
-    // SAFETY: dlopen with a valid C string; the handle is closed at once.
-    let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL) };
-    if handle.is_null() {
-        return Err("no CUDA driver found (libcuda.so.1 is not installed)".into());
+/// The machine's GPU, detected once: its name, or why there is none.
+fn detect_gpu() -> Result<String, String> {
+    let d = phx_devices::detect();
+    match d.gpus.first() {
+        Some(g) => Ok(g.name.clone()),
+        None => Err(d.no_gpu_reason.unwrap_or_else(|| "no GPU".into())),
     }
-    // SAFETY: the handle came from dlopen above.
-    unsafe { libc::dlclose(handle) };
-    Ok(())
 }
 
 fn selected(dag: &Dag, targets: &[String]) -> Result<HashSet<String>, String> {
@@ -211,6 +208,8 @@ pub async fn run(
     let mut running: tokio::task::JoinSet<(NodeOutcome, usize)> = tokio::task::JoinSet::new();
     let mut busy = 0usize;
     let mut cancel_rx = cancel.clone();
+    // Detected only if some node asks for a GPU.
+    let gpu: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
     // Cache hits are recorded in batches: one transaction per pass.
     let mut reused: Vec<(NewExecution, String, Vec<OutputRow>)> = Vec::new();
 
@@ -292,7 +291,8 @@ pub async fn run(
                     continue;
                 }
             };
-            let (device, fallback) = pick_device(v);
+            let gpu = gpu.get_or_init(detect_gpu);
+            let (device, fallback) = pick_device(v, gpu);
             let literals = match hash_literals(&store, &opts.experiment_dir, v) {
                 Ok(l) => l,
                 Err(msg) => {
