@@ -7,6 +7,7 @@ mod common;
 mod fmt;
 mod graph;
 mod interchange;
+mod progress;
 mod run;
 mod schema;
 mod setup;

@@ -222,21 +222,14 @@ pub fn run(a: Args) -> u8 {
     };
     let cancel = cancel_on_signals(&rt);
     let registry = Registry::standard();
-    let total = checked.dag.vertices.len();
-    let live = std::io::stderr().is_terminal();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let on_event = |e: Event| match e {
-        Event::Started { id, tool } => {
-            if live || a.format == TextOrJson::Text {
-                eprintln!("start     {id} ({tool})");
-            }
-        }
-        Event::Finished(o) => {
-            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            eprintln!("[{n}/{total}] {}", outcome_line(&o));
-        }
-    };
+    let total =
+        phx_runtime::scheduler::selected(&checked.dag, &a.target).map_or(checked.dag.vertices.len(), |s| s.len());
+    let live =
+        std::io::stderr().is_terminal() && a.format == TextOrJson::Text && std::env::var_os("NO_COLOR").is_none();
+    let progress = super::progress::Progress::new(total.max(1), live);
+    let on_event = |e: Event| progress.event(e, outcome_line);
     let report = rt.block_on(phx_runtime::run(&checked.dag, store.clone(), &registry, opts, cancel, &on_event));
+    progress.finish();
     let report = match report {
         Ok(r) => r,
         Err(phx_runtime::scheduler::RunError::Usage(msg)) => {
@@ -255,6 +248,9 @@ pub fn run(a: Args) -> u8 {
             let failed = report.nodes.iter().filter(|n| n.status == "failed").count();
             let skipped = report.nodes.iter().filter(|n| matches!(n.status.as_str(), "skipped" | "cancelled")).count();
             let verb = if a.dry_run { "plan" } else { "run" };
+            if !a.dry_run && report.nodes.len() <= 200 {
+                common::out(&super::progress::summary_table(&report));
+            }
             common::out(&format!(
                 "{verb} {}: {} in {} ms: {ran} ran, {} cached, {failed} failed, {skipped} skipped or cancelled\n",
                 report.run_id, report.status, report.duration_ms, report.cache_hits

@@ -106,7 +106,8 @@ fn detect_gpu() -> Result<String, String> {
     }
 }
 
-fn selected(dag: &Dag, targets: &[String]) -> Result<HashSet<String>, String> {
+/// The vertices a run covers: the targets and their ancestors, or all.
+pub fn selected(dag: &Dag, targets: &[String]) -> Result<HashSet<String>, String> {
     if targets.is_empty() {
         return Ok(dag.vertices.iter().map(|v| v.id.clone()).collect());
     }
