@@ -10,6 +10,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // A file-size limit (ulimit -f) must surface as a write error with a
+    // message, not kill phx halfway through a write.
+    // SAFETY: setting a signal's disposition to "ignore" at start-up.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     // Deeply nested programs recurse deeply in the parser and evaluator;
     // a large stack keeps them from overflowing (the parser also refuses
     // nesting past a fixed depth).

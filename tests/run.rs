@@ -358,3 +358,71 @@ fn a_node_that_asks_for_a_gpu_records_why_it_ran_on_the_cpu() {
         assert_eq!(g["device"], "gpu");
     }
 }
+
+#[test]
+fn a_full_disk_fails_the_node_clearly_and_loses_nothing() {
+    let d = fresh_dir("full");
+    let prog = "tool lab.big() -> (out: File) {\n  run = \"head -c 3000000 /dev/zero > {out}\"\n}\n\ntool lab.small() -> (out: File) {\n  run = \"echo small > {out}\"\n}\n\nnode small = lab.small()\n\nnode big = lab.big() {\n  after = [small]\n}\n";
+    std::fs::write(d.join("f.phx"), prog).unwrap();
+    let store = d.join(".phx");
+    std::fs::create_dir_all(&store).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&store)
+        .status()
+        .is_ok_and(|s| s.success());
+    let out = if mounted {
+        phx_in(&d, &["run", "f.phx"])
+    } else {
+        // No mount allowed here: a file-size limit fails the same write.
+        Command::new("prlimit")
+            .args(["--fsize=1000000", env!("CARGO_BIN_EXE_phx"), "run", "f.phx"])
+            .current_dir(&d)
+            .output()
+            .unwrap()
+    };
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = out.status.code();
+    assert!(code == Some(1) || code == Some(3), "{code:?}: {err}");
+    assert!(err.contains("full") || err.contains("too large"), "the message says why: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    if mounted {
+        // More room: the run completes and nothing is corrupt.
+        assert!(Command::new("mount").args(["-o", "remount,size=64m"]).arg(&store).status().unwrap().success());
+    }
+    let again = json_of(&phx_in(&d, &["run", "f.phx", "--format", "json"]));
+    let verify = phx_in(&d, &["store", "verify"]).status.code();
+    if mounted {
+        let _ = Command::new("umount").arg(&store).status();
+    }
+    assert_eq!(again["status"], "succeeded", "{again}");
+    assert_eq!(verify, Some(0), "nothing half-written");
+}
+
+#[test]
+fn an_unusable_store_is_an_environment_error() {
+    let d = fresh_dir("unwritable");
+    std::fs::write(d.join("pipe.phx"), PIPE).unwrap();
+    // `.phx` is a file, so the store cannot be made (root ignores modes).
+    std::fs::write(d.join(".phx"), "not a folder").unwrap();
+    let o = phx_in(&d, &["run", "pipe.phx"]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(".phx") && err.contains("help:"), "{err}");
+}
+
+#[test]
+fn a_command_longer_than_one_argument_may_be_still_runs() {
+    // 20,000 words: far past the kernel's 128 KiB limit for one argument,
+    // since the command runs from a script file.
+    let d = fresh_dir("long");
+    let words: Vec<String> = (0..20_000).map(|i| format!("\"word-number-{i}\"")).collect();
+    let prog = format!(
+        "tool lab.count(words: List[String]) -> (n: Int) {{\n  run = \"echo {{words}} | wc -w > {{n}}\"\n}}\n\nnode c = lab.count(words = [{}])\n",
+        words.join(", ")
+    );
+    std::fs::write(d.join("long.phx"), prog).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "long.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    assert_eq!(doc["nodes"][0]["outputs"]["n"]["value"], 20_000);
+}

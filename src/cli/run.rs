@@ -236,6 +236,10 @@ pub fn run(a: Args) -> u8 {
             eprintln!("error: {msg}");
             return exit::USAGE;
         }
+        Err(phx_runtime::scheduler::RunError::Store(e)) => {
+            eprintln!("error: {e}\n  help: {}", e.hint());
+            return exit::ENVIRONMENT;
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return exit::ENVIRONMENT;

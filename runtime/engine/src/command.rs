@@ -260,8 +260,23 @@ pub fn collect(work_dir: &Path, name: &str, kind: &str, rel: &Path) -> Result<Pr
     Ok(ProducedOutput { name: name.to_string(), path, kind: kind.to_string(), meta, value })
 }
 
+/// Whether the file system holding `dir` has no room left.
+pub fn disk_full(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else { return false };
+    // SAFETY: statvfs fills a zeroed struct for a valid C path.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        libc::statvfs(c.as_ptr(), &mut st) == 0 && st.f_bavail == 0
+    }
+}
+
 fn exit_failure(code: i32, work_dir: &Path) -> ToolError {
-    let tail = tail(&work_dir.join(".phx-stderr"), STDERR_TAIL_LINES);
+    let mut tail = tail(&work_dir.join(".phx-stderr"), STDERR_TAIL_LINES);
+    if disk_full(work_dir) {
+        tail.push_str(if tail.is_empty() { "" } else { "\n" });
+        tail.push_str("the disk holding the working folder is full: free space, or run `phx store gc`");
+    }
     let message = if code == 127 {
         format!("the command exited with 127: a program was not found\n{tail}")
     } else if tail.is_empty() {

@@ -39,13 +39,18 @@ impl StoreError {
     /// A one-line hint for a person: what to do about it.
     pub fn hint(&self) -> &'static str {
         match self {
-            StoreError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC) => {
-                "the disk is full: free space, or run `phx store gc` to drop unreferenced objects"
+            StoreError::Io { source, .. }
+                if matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EFBIG | libc::EDQUOT)) =>
+            {
+                "the disk is full (or a size limit was reached): free space, or run `phx store gc` to drop unreferenced objects"
             }
             StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
                 "the store is not writable: check the permissions of the experiment folder's `.phx/`"
             }
             StoreError::Io { .. } => "check that the experiment folder is on a writable, local file system",
+            StoreError::Db { source, .. } if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+                "the disk is full: free space, then run again; finished nodes are kept"
+            }
             StoreError::Db { .. } => "another phx may hold the database; if none runs, `phx store verify` checks it",
             StoreError::NewerSchema { .. } => "use the phx version that wrote this store, or a newer one",
             StoreError::Corrupt { .. } => "the object will be recomputed on the next run; `phx store verify` lists all",
