@@ -104,7 +104,8 @@ impl ObjectStore {
             let mut input = File::open(src).map_err(|e| StoreError::io("open", src, e))?;
             let mut out = File::create(&tmp).map_err(|e| StoreError::io("create", &tmp, e))?;
             let mut hasher = Sha256::new();
-            let mut buf = vec![0u8; 1 << 20];
+            let len = input.metadata().map(|m| m.len()).unwrap_or(0);
+            let mut buf = vec![0u8; (len as usize).clamp(4096, 1 << 20)];
             let mut size = 0u64;
             loop {
                 let n = input.read(&mut buf).map_err(|e| StoreError::io("read", src, e))?;
