@@ -426,3 +426,131 @@ fn a_command_longer_than_one_argument_may_be_still_runs() {
     assert_eq!(doc["status"], "succeeded", "{doc}");
     assert_eq!(doc["nodes"][0]["outputs"]["n"]["value"], 20_000);
 }
+
+#[test]
+fn retries_timeouts_targets_and_jobs() {
+    let d = fresh_dir("sched");
+    let log = d.join("order.log");
+    let flaky = d.join("flaky-marker");
+    let prog = format!(
+        r#"tool lab.flaky(marker: String) -> (out: File) {{
+  run = "if [ -f {{marker}} ]; then echo ok > {{out}}; else touch {{marker}}; echo first try fails >&2; exit 1; fi"
+}}
+
+tool lab.sleepy() -> (out: File) {{
+  run = "sleep 37; echo never > {{out}}"
+}}
+
+tool lab.mark(i: Int, log: String) -> (out: File) {{
+  run = "echo start {{i}} >> {{log}}; sleep 0.2; echo end {{i}} >> {{log}}; echo {{i}} > {{out}}"
+}}
+
+node flaky = lab.flaky(marker = "{}") {{
+  retries = 1
+}}
+
+node stuck = lab.sleepy() {{
+  timeout = 1 s
+}}
+
+node m[i in 0..3] = lab.mark(i = i, log = "{}")
+
+node unrelated = lab.mark(i = 9, log = "{}")
+"#,
+        flaky.display(),
+        log.display(),
+        d.join("unrelated.log").display()
+    );
+    std::fs::write(d.join("s.phx"), prog).unwrap();
+    let start = std::time::Instant::now();
+    let doc = json_of(&phx_in(
+        &d,
+        &["run", "s.phx", "--jobs", "1", "--format", "json", "--target", "flaky", "--target", "stuck", "--target", "m"],
+    ));
+    assert!(start.elapsed().as_secs() < 20, "the timeout ended the sleeping node");
+    let node = |id: &str| doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).cloned();
+    assert_eq!(node("flaky").unwrap()["status"], "succeeded");
+    assert_eq!(node("flaky").unwrap()["attempts"], 2, "one retry");
+    let stuck = node("stuck").unwrap();
+    assert_eq!(stuck["status"], "failed");
+    assert!(stuck["error"].as_str().unwrap().contains("timed out"), "{stuck}");
+    assert!(node("unrelated").is_none(), "--target runs only the targets and their ancestors");
+    // --jobs 1: the sweep's nodes never overlap.
+    let order = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = order.lines().collect();
+    assert_eq!(lines.len(), 6, "{order}");
+    for pair in lines.chunks(2) {
+        assert!(
+            pair[0].starts_with("start") && pair[1].starts_with("end") && pair[0][6..] == pair[1][4..],
+            "overlap: {order}"
+        );
+    }
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&ps.stdout).lines().any(|l| l.trim() == "sleep 37"),
+        "the timed-out command's group is gone"
+    );
+}
+
+#[test]
+fn two_runs_in_one_folder_wait_for_each_other() {
+    let d = fresh_dir("lock");
+    let prog = "tool lab.slow(i: Int) -> (out: File) {\n  run = \"sleep 1; echo {i} > {out}\"\n}\n\nnode a = lab.slow(i = 1)\n\nnode b = lab.slow(i = 2)\n";
+    std::fs::write(d.join("l.phx"), prog).unwrap();
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_phx"))
+            .args(["run", "l.phx", "--format", "json"])
+            .current_dir(&d)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = spawn();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = spawn();
+    let (o1, o2) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
+    let (j1, j2) = (json_of(&o1), json_of(&o2));
+    assert_eq!(j1["status"], "succeeded");
+    assert_eq!(j2["status"], "succeeded");
+    assert!(String::from_utf8_lossy(&o2.stderr).contains("waiting"), "the second run says it waits");
+    assert_eq!(j2["cache_hits"], 2, "the second run finds the first one's results");
+    assert_eq!(phx_in(&d, &["store", "verify"]).status.code(), Some(0));
+}
+
+#[test]
+fn gc_removes_only_what_nothing_references() {
+    let d = fresh_dir("gc");
+    std::fs::write(d.join("pipe.phx"), PIPE).unwrap();
+    json_of(&phx_in(&d, &["run", "pipe.phx", "--format", "json"]));
+    // An orphan: a well-formed object that no run refers to.
+    let orphan = "0000000000000000000000000000000000000000000000000000000000000000";
+    let dir = d.join(".phx/objects/00");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(orphan), b"orphan").unwrap();
+    let o = phx_in(&d, &["store", "gc"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("removed 1 unreferenced"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(!dir.join(orphan).exists());
+    // Everything a run produced is still there and still served.
+    assert_eq!(phx_in(&d, &["store", "verify"]).status.code(), Some(0));
+    assert_eq!(json_of(&phx_in(&d, &["run", "pipe.phx", "--format", "json"]))["cache_hits"], 5);
+    // And explain lists every component, marking the changed one.
+    let why =
+        String::from_utf8_lossy(&phx_in(&d, &["explain", "pipe.phx", "other", "--set", "rows=9"]).stdout).into_owned();
+    assert!(why.contains("cached; every key component is unchanged"), "{why}");
+    // n = 4 would be a hit: sq[0] computed exactly that. 11 is new.
+    let prog2 = PIPE.replace("node other = lab.squares(n = 2)", "node other = lab.squares(n = 11)");
+    std::fs::write(d.join("pipe.phx"), prog2).unwrap();
+    let why = String::from_utf8_lossy(&phx_in(&d, &["explain", "pipe.phx", "other"]).stdout).into_owned();
+    assert!(
+        why.contains("* argument n = 11")
+            && why.contains("  argument width = 1 nm")
+            && why.contains("tool lab.squares"),
+        "{why}"
+    );
+}

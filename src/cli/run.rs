@@ -340,10 +340,35 @@ pub fn explain(a: ExplainArgs) -> u8 {
                 "{} ({}): cached; every key component is unchanged, so it will not run\n",
                 n.id, n.tool
             ));
-        } else {
-            text.push_str(&format!("{} ({}) will run:\n", n.id, n.tool));
-            for w in &n.why {
-                text.push_str(&format!("  - {w}\n"));
+            continue;
+        }
+        text.push_str(&format!("{} ({}) will run:\n", n.id, n.tool));
+        for w in &n.why {
+            text.push_str(&format!("  - {w}\n"));
+        }
+        if let Some(c) = &n.components {
+            text.push_str("  key components (* changed):\n");
+            let changed = |what: &str| n.why.iter().any(|w| w.contains(what));
+            let mark = |b: bool| if b { "*" } else { " " };
+            let s = |k: &str| c.get(k).and_then(Json::as_str).unwrap_or("").to_string();
+            text.push_str(&format!("  {} tool {} version {}\n", mark(changed("tool")), s("tool"), s("tool_version")));
+            text.push_str(&format!(
+                "  {} code version {}\n",
+                mark(changed("implementation")),
+                short(&s("code_version"))
+            ));
+            text.push_str(&format!("  {} device {}\n", mark(changed("device")), s("device")));
+            if let Some(args) = c.get("args").and_then(Json::as_object) {
+                for (name, a) in args {
+                    let shown = a.get("display").and_then(Json::as_str).unwrap_or("");
+                    let is_input = c.get("inputs").and_then(|i| i.get(name)).is_some();
+                    let hit = changed(&format!("argument {name} ")) || (is_input && changed(&format!("input {shown}")));
+                    text.push_str(&format!(
+                        "  {} {} {name} = {shown}\n",
+                        mark(hit),
+                        if is_input { "input" } else { "argument" }
+                    ));
+                }
             }
         }
     }

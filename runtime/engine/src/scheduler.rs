@@ -64,6 +64,29 @@ pub struct NodeOutcome {
     pub error: Option<String>,
     /// Why it ran (or would run): the cache components that changed.
     pub why: Vec<String>,
+    /// The components of its cache key (in a dry run), for `phx explain`.
+    pub components: Option<Json>,
+}
+
+impl NodeOutcome {
+    /// An outcome of `v` with `status` and nothing else known yet.
+    pub fn of(v: &Vertex, status: &str) -> NodeOutcome {
+        NodeOutcome {
+            id: v.id.clone(),
+            node: v.node.clone(),
+            tool: v.tool.clone(),
+            status: status.into(),
+            cached: false,
+            device: None,
+            fallback: None,
+            duration_ms: 0,
+            attempts: 0,
+            outputs: vec![],
+            error: None,
+            why: vec![],
+            components: None,
+        }
+    }
 }
 
 /// The whole run.
@@ -80,7 +103,7 @@ pub struct RunReport {
 #[derive(Clone, Debug)]
 pub enum Event {
     Started { id: String, tool: String },
-    Finished(NodeOutcome),
+    Finished(Box<NodeOutcome>),
 }
 
 /// Where a vertex would run, and why not on the device it asked for first.
@@ -231,25 +254,12 @@ pub async fn run(
             if cancelled || failed_dep.is_some() {
                 let status = if cancelled { "cancelled" } else { "skipped" };
                 let error = failed_dep.map(|d| format!("its input `{d}` did not succeed"));
-                let o = NodeOutcome {
-                    id: v.id.clone(),
-                    node: v.node.clone(),
-                    tool: v.tool.clone(),
-                    status: status.into(),
-                    cached: false,
-                    device: None,
-                    fallback: None,
-                    duration_ms: 0,
-                    attempts: 0,
-                    outputs: vec![],
-                    error: error.clone(),
-                    why: vec![],
-                };
+                let o = NodeOutcome { error: error.clone(), ..NodeOutcome::of(v, status) };
                 if !opts.dry_run {
                     let ne = new_execution(&shared, v, None, 0);
                     store.db.record_execution(&ne, status, false, None, error.as_deref())?;
                 }
-                on_event(Event::Finished(o.clone()));
+                on_event(Event::Finished(Box::new(o.clone())));
                 outcomes.insert(v.id.clone(), o);
                 waiting.remove(i);
                 continue;
@@ -264,20 +274,7 @@ pub async fn run(
             let tool = match registry.for_vertex(v) {
                 Ok(t) => t,
                 Err(msg) => {
-                    let o = NodeOutcome {
-                        id: v.id.clone(),
-                        node: v.node.clone(),
-                        tool: v.tool.clone(),
-                        status: "failed".into(),
-                        cached: false,
-                        device: None,
-                        fallback: None,
-                        duration_ms: 0,
-                        attempts: 0,
-                        outputs: vec![],
-                        error: Some(msg.clone()),
-                        why: vec![],
-                    };
+                    let o = NodeOutcome { error: Some(msg.clone()), ..NodeOutcome::of(v, "failed") };
                     if !opts.dry_run {
                         store.db.record_execution(
                             &new_execution(&shared, v, None, 0),
@@ -287,7 +284,7 @@ pub async fn run(
                             Some(&msg),
                         )?;
                     }
-                    on_event(Event::Finished(o.clone()));
+                    on_event(Event::Finished(Box::new(o.clone())));
                     outcomes.insert(v.id.clone(), o);
                     continue;
                 }
@@ -297,20 +294,7 @@ pub async fn run(
             let literals = match hash_literals(&store, &opts.experiment_dir, v) {
                 Ok(l) => l,
                 Err(msg) => {
-                    let o = NodeOutcome {
-                        id: v.id.clone(),
-                        node: v.node.clone(),
-                        tool: v.tool.clone(),
-                        status: "failed".into(),
-                        cached: false,
-                        device: None,
-                        fallback: None,
-                        duration_ms: 0,
-                        attempts: 0,
-                        outputs: vec![],
-                        error: Some(msg.clone()),
-                        why: vec![],
-                    };
+                    let o = NodeOutcome { error: Some(msg.clone()), ..NodeOutcome::of(v, "failed") };
                     if !opts.dry_run {
                         store.db.record_execution(
                             &new_execution(&shared, v, None, 0),
@@ -320,7 +304,7 @@ pub async fn run(
                             Some(&msg),
                         )?;
                     }
-                    on_event(Event::Finished(o.clone()));
+                    on_event(Event::Finished(Box::new(o.clone())));
                     outcomes.insert(v.id.clone(), o);
                     continue;
                 }
@@ -344,18 +328,11 @@ pub async fn run(
                         }
                         let status = if opts.dry_run { "cached" } else { "succeeded" };
                         let o = NodeOutcome {
-                            id: v.id.clone(),
-                            node: v.node.clone(),
-                            tool: v.tool.clone(),
-                            status: status.into(),
                             cached: true,
                             device: Some(device.clone()),
                             fallback: fallback.clone(),
-                            duration_ms: 0,
-                            attempts: 0,
                             outputs,
-                            error: None,
-                            why: vec![],
+                            ..NodeOutcome::of(v, status)
                         };
                         if !opts.dry_run {
                             let rows: Vec<OutputRow> = o
@@ -370,7 +347,7 @@ pub async fn run(
                                 .collect();
                             reused.push((new_execution(&shared, v, Some(&key), 0), device.clone(), rows));
                         }
-                        on_event(Event::Finished(o.clone()));
+                        on_event(Event::Finished(Box::new(o.clone())));
                         outcomes.insert(v.id.clone(), o);
                         continue;
                     }
@@ -398,20 +375,13 @@ pub async fn run(
             if opts.dry_run {
                 // In a plan, a node that would run makes its consumers run too.
                 let o = NodeOutcome {
-                    id: v.id.clone(),
-                    node: v.node.clone(),
-                    tool: v.tool.clone(),
-                    status: "would-run".into(),
-                    cached: false,
                     device: Some(device),
                     fallback,
-                    duration_ms: 0,
-                    attempts: 0,
-                    outputs: vec![],
-                    error: None,
                     why,
+                    components: Some(comps.to_json()),
+                    ..NodeOutcome::of(v, "would-run")
                 };
-                on_event(Event::Finished(o.clone()));
+                on_event(Event::Finished(Box::new(o.clone())));
                 outcomes.insert(v.id.clone(), o);
                 continue;
             }
@@ -419,20 +389,7 @@ pub async fn run(
             let inputs = match staged_inputs(v, &hashes, dag, &store, &literals) {
                 Ok(x) => x,
                 Err(msg) => {
-                    let o = NodeOutcome {
-                        id: v.id.clone(),
-                        node: v.node.clone(),
-                        tool: v.tool.clone(),
-                        status: "failed".into(),
-                        cached: false,
-                        device: None,
-                        fallback: None,
-                        duration_ms: 0,
-                        attempts: 0,
-                        outputs: vec![],
-                        error: Some(msg.clone()),
-                        why,
-                    };
+                    let o = NodeOutcome { error: Some(msg.clone()), why, ..NodeOutcome::of(v, "failed") };
                     store.db.record_execution(
                         &new_execution(&shared, v, Some(&key), 0),
                         "failed",
@@ -440,7 +397,7 @@ pub async fn run(
                         None,
                         Some(&msg),
                     )?;
-                    on_event(Event::Finished(o.clone()));
+                    on_event(Event::Finished(Box::new(o.clone())));
                     outcomes.insert(v.id.clone(), o);
                     continue;
                 }
@@ -471,21 +428,8 @@ pub async fn run(
             // Nothing runs and nothing can start: the rest waits on vertices
             // outside the selection or on a cycle; skip them.
             for v in waiting.drain(..) {
-                let o = NodeOutcome {
-                    id: v.id.clone(),
-                    node: v.node.clone(),
-                    tool: v.tool.clone(),
-                    status: "skipped".into(),
-                    cached: false,
-                    device: None,
-                    fallback: None,
-                    duration_ms: 0,
-                    attempts: 0,
-                    outputs: vec![],
-                    error: Some("its inputs cannot run".into()),
-                    why: vec![],
-                };
-                on_event(Event::Finished(o.clone()));
+                let o = NodeOutcome { error: Some("its inputs cannot run".into()), ..NodeOutcome::of(v, "skipped") };
+                on_event(Event::Finished(Box::new(o.clone())));
                 outcomes.insert(v.id.clone(), o);
             }
             break;
@@ -497,7 +441,7 @@ pub async fn run(
                     for out in &o.outputs {
                         hashes.entry((o.id.clone(), base_name(&out.name))).or_default().push(out.sha256.clone());
                     }
-                    on_event(Event::Finished(o.clone()));
+                    on_event(Event::Finished(Box::new(o.clone())));
                     outcomes.insert(o.id.clone(), o);
                 } else if let Some(Err(e)) = joined {
                     return Err(RunError::Internal(format!("a node's task failed: {e}")));
@@ -713,18 +657,10 @@ impl Task {
         let store = &self.shared.store;
         let started = Instant::now();
         let mut outcome = NodeOutcome {
-            id: v.id.clone(),
-            node: v.node.clone(),
-            tool: v.tool.clone(),
-            status: "failed".into(),
-            cached: false,
             device: Some(self.device.clone()),
             fallback: self.fallback.clone(),
-            duration_ms: 0,
-            attempts: 0,
-            outputs: vec![],
-            error: None,
             why: self.why.clone(),
+            ..NodeOutcome::of(v, "failed")
         };
         let attempts = 1 + v.retries;
         for attempt in 1..=attempts {
