@@ -373,7 +373,24 @@ pub async fn run(
                 });
             }
             if opts.dry_run {
-                // In a plan, a node that would run makes its consumers run too.
+                // In a plan, a node that would run makes its consumers run
+                // too; say that, rather than guess at hashes not yet made.
+                let upstream: Vec<&String> =
+                    v.depends_on.iter().filter(|d| outcomes.get(*d).is_some_and(|o| o.status == "would-run")).collect();
+                if !upstream.is_empty() {
+                    why.retain(|w| !w.starts_with("input "));
+                    let names: Vec<String> = upstream.iter().take(3).map(|d| format!("`{d}`")).collect();
+                    let more =
+                        if upstream.len() > 3 { format!(" and {} more", upstream.len() - 3) } else { String::new() };
+                    why.insert(
+                        0,
+                        format!(
+                            "its input{} {}{more} will be recomputed first",
+                            if upstream.len() == 1 { "" } else { "s" },
+                            names.join(", ")
+                        ),
+                    );
+                }
                 let o = NodeOutcome {
                     device: Some(device),
                     fallback,
