@@ -232,6 +232,7 @@ pub async fn run(
     let mut running: tokio::task::JoinSet<(NodeOutcome, usize)> = tokio::task::JoinSet::new();
     let mut busy = 0usize;
     let mut cancel_rx = cancel.clone();
+    let mut intact = Intact { known: store.db.verified_fingerprints()?, fresh: Vec::new() };
     // Detected only if some node asks for a GPU.
     let gpu: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
     // Cache hits are recorded in batches: one transaction per pass.
@@ -320,8 +321,9 @@ pub async fn run(
             let use_cache = !opts.no_cache && v.cache;
             let mut why = Vec::new();
             if use_cache {
-                match cache_hit(&store, &key)? {
+                match cache_hit(&store, &key, &mut intact)? {
                     Hit::Valid(entry) => {
+                        let entry_exec = entry.execution_id;
                         let outputs = outputs_of_entry(&store, &entry);
                         for o in &outputs {
                             hashes.entry((v.id.clone(), base_name(&o.name))).or_default().push(o.sha256.clone());
@@ -345,7 +347,9 @@ pub async fn run(
                                     meta_json: x.meta.to_string(),
                                 })
                                 .collect();
-                            reused.push((new_execution(&shared, v, Some(&key), 0), device.clone(), rows));
+                            // The arguments are in the cache entry's execution;
+                            // a reuse records only which entry it took.
+                            reused.push((reused_execution(&shared, v, &key, entry_exec), device.clone(), rows));
                         }
                         on_event(Event::Finished(Box::new(o.clone())));
                         outcomes.insert(v.id.clone(), o);
@@ -438,6 +442,10 @@ pub async fn run(
         }
         store.db.record_cached(&reused)?;
         reused.clear();
+        if !opts.dry_run {
+            store.db.record_verified(&intact.fresh)?;
+        }
+        intact.fresh.clear();
         if running.is_empty() {
             if waiting.is_empty() {
                 break;
@@ -511,14 +519,38 @@ enum Hit {
     None,
 }
 
+/// Objects known to be intact: fingerprints from their last hash check,
+/// and the new checks of this run (written in batches).
+struct Intact {
+    known: HashMap<String, phx_store::Fingerprint>,
+    fresh: Vec<(String, phx_store::Fingerprint)>,
+}
+
+impl Intact {
+    /// Whether the object hashes to its name: by fingerprint when its file
+    /// is unchanged since the last check, else by hashing it again.
+    fn check(&mut self, store: &Store, sha: &str) -> bool {
+        let Some(fp) = store.objects.fingerprint(sha) else { return false };
+        if self.known.get(sha) == Some(&fp) {
+            return true;
+        }
+        if store.objects.verify(sha) != Verified::Ok {
+            return false;
+        }
+        self.known.insert(sha.to_string(), fp);
+        self.fresh.push((sha.to_string(), fp));
+        true
+    }
+}
+
 /// A cache entry is served only if every object it names is present and
 /// hashes to its name; a bad one is removed and the entry dropped.
-fn cache_hit(store: &Store, key: &str) -> Result<Hit, StoreError> {
+fn cache_hit(store: &Store, key: &str, intact: &mut Intact) -> Result<Hit, StoreError> {
     let Some(entry) = store.db.cache_entry(key)? else { return Ok(Hit::None) };
     let outs: Json = serde_json::from_str(&entry.outputs_json).unwrap_or(Json::Null);
     for o in outs.as_array().into_iter().flatten() {
         let sha = o.get("sha256").and_then(Json::as_str).unwrap_or("");
-        if store.objects.verify(sha) != Verified::Ok {
+        if !intact.check(store, sha) {
             let _ = store.objects.remove(sha);
             store.db.drop_cache_entry(key)?;
             return Ok(Hit::Corrupt(sha.to_string()));
@@ -559,6 +591,23 @@ fn new_execution(shared: &Shared, v: &Vertex, key: Option<&str>, attempt: u32) -
         cache_key: key.map(str::to_string),
         args_json: Json::Object(args).to_string(),
         attempt: attempt.max(1),
+        started_at: now_rfc3339(),
+    }
+}
+
+/// The record of a reuse: like [`new_execution`], but the arguments are
+/// those of the execution the cache entry came from, so only that is kept.
+fn reused_execution(shared: &Shared, v: &Vertex, key: &str, from: i64) -> NewExecution {
+    NewExecution {
+        run_id: shared.run_id.clone(),
+        vertex: v.id.clone(),
+        node: v.node.clone(),
+        tool: v.tool.clone(),
+        tool_version: v.tool_version.clone(),
+        static_key: v.static_key.clone(),
+        cache_key: Some(key.to_string()),
+        args_json: format!("{{\"reused_execution\":{from}}}"),
+        attempt: 1,
         started_at: now_rfc3339(),
     }
 }

@@ -12,10 +12,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Each migration takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
   id            TEXT PRIMARY KEY,
   file          TEXT NOT NULL,
@@ -84,7 +85,17 @@ CREATE TABLE cache_entries (
   created_at      TEXT NOT NULL
 );
 CREATE INDEX cache_by_vertex ON cache_entries(file, vertex, created_at);
-"#];
+"#,
+    r#"
+CREATE TABLE verified (
+  sha256   TEXT PRIMARY KEY,
+  size     INTEGER NOT NULL,
+  ino      INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  ctime_ns INTEGER NOT NULL
+);
+"#,
+];
 
 /// One run.
 #[derive(Clone, Debug, PartialEq)]
@@ -576,6 +587,37 @@ impl Db {
         self.with(|c| {
             let mut st = c.prepare("SELECT sha256 FROM outputs UNION SELECT sha256 FROM artifacts")?;
             st.query_map([], |r| r.get(0))?.collect()
+        })
+    }
+
+    /// Every object's fingerprint at its last successful hash check.
+    pub fn verified_fingerprints(&self) -> Result<std::collections::HashMap<String, crate::Fingerprint>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT sha256, size, ino, mtime_ns, ctime_ns FROM verified")?;
+            st.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    crate::Fingerprint { size: r.get(1)?, ino: r.get(2)?, mtime_ns: r.get(3)?, ctime_ns: r.get(4)? },
+                ))
+            })?
+            .collect()
+        })
+    }
+
+    /// Records fingerprints of objects that just hashed correctly.
+    pub fn record_verified(&self, items: &[(String, crate::Fingerprint)]) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached("INSERT OR REPLACE INTO verified (sha256, size, ino, mtime_ns, ctime_ns) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+                for (sha, f) in items {
+                    st.execute(params![sha, f.size, f.ino, f.mtime_ns, f.ctime_ns])?;
+                }
+            }
+            tx.commit()
         })
     }
 

@@ -39,6 +39,18 @@ pub fn hash_file(path: &Path) -> Result<(String, u64), StoreError> {
     Ok((hex(&hasher.finalize()), size))
 }
 
+/// What the file system says about an object file: if none of it changed
+/// since the object last hashed correctly, its bytes did not change either
+/// (objects are read-only; a write or a chmod moves `ctime`, which no user
+/// can set back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub size: i64,
+    pub ino: i64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}
+
 /// The result of re-hashing one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verified {
@@ -156,6 +168,18 @@ impl ObjectStore {
         })?;
         sync_dir(&dir);
         Ok(())
+    }
+
+    /// The fingerprint of an object's file, if it exists.
+    pub fn fingerprint(&self, sha256: &str) -> Option<Fingerprint> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(self.path(sha256)).ok()?;
+        Some(Fingerprint {
+            size: m.size() as i64,
+            ino: m.ino() as i64,
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+        })
     }
 
     /// Re-hashes one object.
