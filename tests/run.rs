@@ -157,6 +157,9 @@ fn a_corrupt_object_is_found_and_never_served() {
     let d = fresh_dir("corrupt");
     std::fs::write(d.join("pipe.phx"), PIPE).unwrap();
     let doc = json_of(&phx_in(&d, &["run", "pipe.phx", "--format", "json"]));
+    // A second run serves hits and records the objects' fingerprints, so
+    // the corruption below must be seen through that shortcut.
+    assert_eq!(json_of(&phx_in(&d, &["run", "pipe.phx", "--format", "json"]))["cache_hits"], 5);
     let other = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "other").unwrap().clone();
     let rel = other["outputs"]["table"]["path"].as_str().unwrap();
     let obj = d.join(rel);

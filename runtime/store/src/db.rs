@@ -626,3 +626,36 @@ impl Db {
         self.with(|c| c.execute("DELETE FROM artifacts WHERE sha256 = ?1", params![sha256]).map(|_| ()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_store_migrates_and_keeps_its_data() {
+        let dir = std::env::temp_dir().join(format!("phx-migrate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("phx.db");
+        {
+            // A store as version 1 left it.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.execute(
+                "INSERT INTO runs (id, file, started_at, status, phx_version, host, settings_json) VALUES ('r1', 'a.phx', 't', 'succeeded', '0.1.0', 'h', '{}')",
+                [],
+            )
+            .unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(db.runs().unwrap().len(), 1, "the old run is still there");
+        assert!(db.verified_fingerprints().unwrap().is_empty(), "the new table exists");
+        // A store from a newer phx is refused, not damaged.
+        drop(db);
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        assert!(matches!(Db::open(&path), Err(StoreError::NewerSchema { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
