@@ -87,6 +87,7 @@ CREATE TABLE cache_entries (
 CREATE INDEX cache_by_vertex ON cache_entries(file, vertex, created_at);
 "#,
     r#"
+CREATE INDEX executions_running ON executions(status) WHERE status = 'running';
 CREATE TABLE verified (
   sha256   TEXT PRIMARY KEY,
   size     INTEGER NOT NULL,
@@ -511,13 +512,11 @@ impl Db {
 
     /// The cache entry with this key.
     pub fn cache_entry(&self, key: &str) -> Result<Option<CacheEntry>, StoreError> {
+        // Prepared once per connection: a run looks up every node's key.
         self.with(|c| {
-            c.query_row(
-                &format!("SELECT {CACHE_COLUMNS} FROM cache_entries WHERE cache_key = ?1"),
-                params![key],
-                row_cache,
-            )
-            .optional()
+            c.prepare_cached(&format!("SELECT {CACHE_COLUMNS} FROM cache_entries WHERE cache_key = ?1"))?
+                .query_row(params![key], row_cache)
+                .optional()
         })
     }
 
