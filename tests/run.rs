@@ -557,3 +557,23 @@ fn gc_removes_only_what_nothing_references() {
         "{why}"
     );
 }
+
+#[test]
+fn a_node_asking_for_all_cpus_runs_alone() {
+    let d = fresh_dir("cpus");
+    let log = d.join("order.log");
+    let prog = format!(
+        "tool lab.mark(i: Int, log: String) -> (out: File) {{\n  run = \"echo start {{i}} >> {{log}}; sleep 0.3; echo end {{i}} >> {{log}}; echo {{i}} > {{out}}\"\n}}\n\nnode small[i in 0..2] = lab.mark(i = i, log = \"{0}\")\n\nnode wide = lab.mark(i = 7, log = \"{0}\") {{\n  resources = {{ cpus = 2 }}\n}}\n",
+        log.display()
+    );
+    std::fs::write(d.join("c.phx"), prog).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "c.phx", "--jobs", "2", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded");
+    let order = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = order.lines().collect();
+    let s7 = lines.iter().position(|l| *l == "start 7").unwrap();
+    let e7 = lines.iter().position(|l| *l == "end 7").unwrap();
+    assert_eq!(e7, s7 + 1, "nothing starts or ends while the 2-cpu node runs:\n{order}");
+    // The two 1-cpu nodes may overlap each other.
+    assert_eq!(lines.len(), 6);
+}
