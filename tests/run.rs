@@ -577,3 +577,56 @@ fn a_node_asking_for_all_cpus_runs_alone() {
     // The two 1-cpu nodes may overlap each other.
     assert_eq!(lines.len(), 6);
 }
+
+#[test]
+fn stdlib_scalar_tools_run_and_give_exact_values() {
+    let d = fresh_dir("stdlib");
+    std::fs::write(d.join("data.csv"), "x,y\n1,2\n3,4\n").unwrap();
+    let prog = r#"fn s(x: Float) -> Float {
+  sin(x)
+}
+
+fn p(x: Float) -> Float {
+  x ^ 2 - 2
+}
+
+node area = cas.integrate(f = s, from = 0.0, to = pi, tol = 1e-12)
+
+node root = cas.solve(f = p, lo = 0.0, hi = 2.0)
+
+node hbar = constants.get(name = "hbar")
+
+node ang = units.convert(value = 24 bohr, to = "angstrom")
+
+node table = data.load_csv(path = "data.csv") {
+  emit = [series]
+}
+
+node both = data.stack(inputs = [table.table, table.table]) {
+  emit = [series]
+}
+
+node out = export.csv(data = both.table)
+"#;
+    std::fs::write(d.join("s.phx"), prog).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "s.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let value = |id: &str, out: &str| -> serde_json::Value {
+        doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap()["outputs"][out]["value"].clone()
+    };
+    assert!((value("area", "value").as_f64().unwrap() - 2.0).abs() < 1e-10);
+    assert!((value("root", "root").as_f64().unwrap() - std::f64::consts::SQRT_2).abs() < 1e-12);
+    assert_eq!(value("hbar", "value").as_f64().unwrap(), 6.62607015e-34 / (2.0 * std::f64::consts::PI));
+    assert_eq!(value("hbar", "unit"), "J*s");
+    assert!((value("ang", "value").as_f64().unwrap() - 24.0 * 0.529177210544).abs() < 1e-12);
+    let out = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "out").unwrap().clone();
+    let text = std::fs::read_to_string(d.join(out["outputs"]["file"]["path"].as_str().unwrap())).unwrap();
+    assert_eq!(text, "x,y\n1,2\n3,4\n1,2\n3,4\n");
+    // Editing the data file re-runs what reads it, and explain says so.
+    std::fs::write(d.join("data.csv"), "x,y\n5,6\n").unwrap();
+    let why = String::from_utf8_lossy(&phx_in(&d, &["explain", "s.phx", "table"]).stdout).into_owned();
+    assert!(why.contains("input \"data.csv\" changed"), "{why}");
+    let again = json_of(&phx_in(&d, &["run", "s.phx", "--format", "json"]));
+    let ran: Vec<String> = statuses(&again).into_iter().filter(|(_, _, c)| !c).map(|(id, _, _)| id).collect();
+    assert_eq!(ran, vec!["table", "both", "out"]);
+}

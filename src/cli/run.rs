@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use phx_runtime::command::Registry;
 use phx_runtime::scheduler::{Event, NodeOutcome, RunOptions, RunReport};
 use phx_store::Store;
 use serde_json::{Value as Json, json};
@@ -221,7 +220,7 @@ pub fn run(a: Args) -> u8 {
         }
     };
     let cancel = cancel_on_signals(&rt);
-    let registry = Registry::standard();
+    let registry = phx_stdlib::registry();
     let total =
         phx_runtime::scheduler::selected(&checked.dag, &a.target).map_or(checked.dag.vertices.len(), |s| s.len());
     let live =
@@ -312,18 +311,18 @@ pub fn explain(a: ExplainArgs) -> u8 {
         }
     };
     let (_tx, cancel) = tokio::sync::watch::channel(false);
-    let report = match rt.block_on(phx_runtime::run(&checked.dag, store, &Registry::standard(), opts, cancel, &|_| {}))
-    {
-        Ok(r) => r,
-        Err(phx_runtime::scheduler::RunError::Usage(msg)) => {
-            eprintln!("error: {msg}");
-            return exit::USAGE;
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ENVIRONMENT;
-        }
-    };
+    let report =
+        match rt.block_on(phx_runtime::run(&checked.dag, store, &phx_stdlib::registry(), opts, cancel, &|_| {})) {
+            Ok(r) => r,
+            Err(phx_runtime::scheduler::RunError::Usage(msg)) => {
+                eprintln!("error: {msg}");
+                return exit::USAGE;
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::ENVIRONMENT;
+            }
+        };
     let mine: Vec<&NodeOutcome> = report.nodes.iter().filter(|n| n.node == a.node || n.id == a.node).collect();
     if a.format == TextOrJson::Json {
         let nodes: Vec<Json> = mine

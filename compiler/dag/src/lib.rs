@@ -69,6 +69,9 @@ pub struct Vertex {
     /// SHA-256 of the tool, its version, its canonical arguments and the
     /// static keys of its inputs.
     pub static_key: String,
+    /// The lowered IR of every `fn` its arguments pass, by body hash: what a
+    /// tool evaluates (and what a worker elsewhere needs).
+    pub functions: Vec<(String, Arc<phx_sema::fnir::FnIr>)>,
 }
 
 /// Experiment-level settings carried into the IR.
@@ -194,6 +197,7 @@ pub fn build(
                 caps_lifted: inst.caps_lifted.clone(),
                 depends_on,
                 static_key: String::new(),
+                functions: Vec::new(),
             });
         }
     }

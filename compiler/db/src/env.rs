@@ -52,8 +52,16 @@ impl Env for DbEnv<'_> {
     }
 
     fn member(&self, module: &str, name: &str) -> Option<Global> {
-        // Imports bring in fns, lets, params and tools, never nodes.
-        self.module(module)?.global_of(name, false).filter(|g| !matches!(g, Global::Module))
+        // Imports bring in fns, lets, params and tools, never nodes. A fn
+        // keeps its module in its name, so its IR can be found again.
+        match self.module(module)?.global_of(name, false)? {
+            Global::Module => None,
+            Global::Fn(mut f) => {
+                f.name = format!("{module}.{}", f.name);
+                Some(Global::Fn(f))
+            }
+            other => Some(other),
+        }
     }
 
     fn names(&self) -> Vec<String> {

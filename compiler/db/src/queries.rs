@@ -703,8 +703,32 @@ pub fn dag_of(db: &dyn salsa::Database, file: SourceFile) -> Arc<FileDag> {
         }
     }
     let refs: Vec<&CheckedNode> = checked.iter().map(|c| c.as_ref()).collect();
-    let (dag, diags) = phx_dag::build(&refs, experiment, params, &spans);
+    let (mut dag, diags) = phx_dag::build(&refs, experiment, params, &spans);
+    // Attach the IR of every function an argument passes.
+    let env = DbEnv::new(db, file);
+    for v in &mut dag.vertices {
+        let mut names = Vec::new();
+        for (_, a) in v.args.iter() {
+            collect_fns(a, &mut names);
+        }
+        for f in names {
+            if let Some(ir) = phx_sema::Env::fn_ir(&env, &f.name)
+                && !v.functions.iter().any(|(h, _)| *h == f.hash)
+            {
+                v.functions.push((f.hash.clone(), ir));
+            }
+        }
+    }
     Arc::new(FileDag { dag: Arc::new(dag), diags })
+}
+
+fn collect_fns<'a>(v: &'a Value, out: &mut Vec<&'a FnRef>) {
+    match v {
+        Value::Fn(f) => out.push(f),
+        Value::List(items) => items.iter().for_each(|x| collect_fns(x, out)),
+        Value::Record(fields) => fields.iter().for_each(|(_, x)| collect_fns(x, out)),
+        _ => {}
+    }
 }
 
 /// A checked file: every diagnostic with absolute spans, sorted, and the DAG.

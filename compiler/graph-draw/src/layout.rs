@@ -236,6 +236,7 @@ mod tests {
             caps_lifted: Vec::new(),
             depends_on: Vec::new(),
             static_key: String::new(),
+            functions: Vec::new(),
         }
     }
 

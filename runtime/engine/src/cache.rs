@@ -218,6 +218,7 @@ mod tests {
             caps_lifted: vec![],
             depends_on: vec![],
             static_key: format!("static-{grid}"),
+            functions: Vec::new(),
         }
     }
 

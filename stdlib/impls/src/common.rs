@@ -1,0 +1,71 @@
+//! What the tools share: reading arguments, writing outputs.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use phx_runtime::command::{collect, output_path};
+use phx_runtime::tool::{Invocation, ProducedOutput, ToolError};
+use phx_sema::fnir::FnIr;
+use phx_sema::value::Value;
+
+/// An argument's value.
+pub fn arg<'a>(inv: &'a Invocation, name: &str) -> Result<&'a Value, ToolError> {
+    inv.vertex
+        .args
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .ok_or_else(|| ToolError::failed(format!("the argument `{name}` is missing")))
+}
+
+/// A plain number argument.
+pub fn float(inv: &Invocation, name: &str) -> Result<f64, ToolError> {
+    arg(inv, name)?.as_f64().ok_or_else(|| ToolError::failed(format!("`{name}` must be a number")))
+}
+
+/// A string argument.
+pub fn string(inv: &Invocation, name: &str) -> Result<String, ToolError> {
+    match arg(inv, name)? {
+        Value::Str(s) => Ok(s.clone()),
+        other => Err(ToolError::failed(format!("`{name}` must be a string, found {other}"))),
+    }
+}
+
+/// A function argument's IR.
+pub fn function(inv: &Invocation, name: &str) -> Result<Arc<FnIr>, ToolError> {
+    let Value::Fn(f) = arg(inv, name)? else {
+        return Err(ToolError::failed(format!("`{name}` must be a fn")));
+    };
+    inv.vertex
+        .functions
+        .iter()
+        .find(|(h, _)| *h == f.hash)
+        .map(|(_, ir)| ir.clone())
+        .ok_or_else(|| ToolError::failed(format!("the fn `{}` has no compiled body (it has errors)", f.name)))
+}
+
+/// Writes an output file and reads it back through the same checks as a
+/// command's outputs.
+pub fn write_output(inv: &Invocation, name: &str, bytes: &[u8]) -> Result<ProducedOutput, ToolError> {
+    let kind =
+        inv.vertex.outputs.iter().find(|(n, _)| n == name).map(|(_, k)| k.clone()).unwrap_or_else(|| "File".into());
+    let rel = output_path(name, &kind);
+    let path = inv.work_dir.join(&rel);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ToolError::failed(format!("cannot create `{}`: {e}", dir.display())))?;
+    }
+    std::fs::write(&path, bytes).map_err(|e| ToolError::failed(format!("cannot write output `{name}`: {e}")))?;
+    collect(inv.work_dir, name, &kind, &rel)
+}
+
+/// A float as output text: shortest round-trip digits.
+pub fn float_text(x: f64) -> String {
+    format!("{x:?}")
+}
+
+/// The staged path of a file input.
+pub fn input_path<'a>(inv: &'a Invocation, name: &str) -> Result<Vec<&'a Path>, ToolError> {
+    let staged = inv.inputs.get(name).ok_or_else(|| ToolError::failed(format!("the input `{name}` was not staged")))?;
+    Ok(staged.iter().map(|s| s.path.as_path()).collect())
+}

@@ -1,0 +1,37 @@
+//! The standard library's tools, implemented in Rust behind the runtime's
+//! [`Tool`] trait. The compiler knows their schemas (`stdlib/tools/*.phx`);
+//! this crate is what runs them. Each module is one namespace.
+
+mod cas;
+mod common;
+mod data;
+mod scalar;
+
+use std::sync::Arc;
+
+use phx_runtime::command::Registry;
+use phx_runtime::tool::Tool;
+
+/// Registers every tool this crate implements.
+pub fn register(reg: &mut Registry) {
+    let tools: [(&str, Arc<dyn Tool>); 7] = [
+        ("constants.get", Arc::new(scalar::ConstantsGet)),
+        ("units.convert", Arc::new(scalar::UnitsConvert)),
+        ("cas.integrate", Arc::new(cas::Integrate)),
+        ("cas.solve", Arc::new(cas::Solve)),
+        ("data.load_csv", Arc::new(data::LoadCsv)),
+        ("data.stack", Arc::new(data::Stack)),
+        ("export.csv", Arc::new(data::ExportCsv)),
+    ];
+    for (name, tool) in tools {
+        reg.insert(name, tool);
+    }
+}
+
+/// The registry of a full build: command-backed tools, `shell.run`, and
+/// everything this crate implements.
+pub fn registry() -> Registry {
+    let mut r = Registry::standard();
+    register(&mut r);
+    r
+}
