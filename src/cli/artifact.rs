@@ -80,6 +80,13 @@ fn resolve(store: &Store, id: &str) -> Result<String, u8> {
     }
 }
 
+/// The store of `dir` and the full hash that `id` names.
+fn open_resolved(dir: &str, id: &str) -> Result<(Store, String), u8> {
+    let store = open(dir)?;
+    let sha = resolve(&store, id)?;
+    Ok((store, sha))
+}
+
 fn label(store: &Store, sha: &str) -> String {
     match store.db.producers(sha).ok().and_then(|p| p.into_iter().next()) {
         Some((e, name)) => format!("{}.{name} ({})", e.vertex, &sha[..12]),
@@ -127,12 +134,8 @@ pub fn run(c: ArtifactCommand) -> u8 {
             exit::OK
         }
         ArtifactCommand::Show { id, dir, format } => {
-            let store = match open(&dir) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            let sha = match resolve(&store, &id) {
-                Ok(s) => s,
+            let (store, sha) = match open_resolved(&dir, &id) {
+                Ok(x) => x,
                 Err(code) => return code,
             };
             let a = store.db.artifact(&sha).ok().flatten();
@@ -185,12 +188,8 @@ pub fn run(c: ArtifactCommand) -> u8 {
             exit::OK
         }
         ArtifactCommand::Lineage { id, dir, format } => {
-            let store = match open(&dir) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            let sha = match resolve(&store, &id) {
-                Ok(s) => s,
+            let (store, sha) = match open_resolved(&dir, &id) {
+                Ok(x) => x,
                 Err(code) => return code,
             };
             // Breadth-first both ways; edges are content hash to content hash.
@@ -273,12 +272,8 @@ pub fn run(c: ArtifactCommand) -> u8 {
             exit::OK
         }
         ArtifactCommand::Verify { id, dir } => {
-            let store = match open(&dir) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            let sha = match resolve(&store, &id) {
-                Ok(s) => s,
+            let (store, sha) = match open_resolved(&dir, &id) {
+                Ok(x) => x,
                 Err(code) => return code,
             };
             match store.objects.verify(&sha) {

@@ -255,13 +255,7 @@ pub async fn run(
             if cancelled || failed_dep.is_some() {
                 let status = if cancelled { "cancelled" } else { "skipped" };
                 let error = failed_dep.map(|d| format!("its input `{d}` did not succeed"));
-                let o = NodeOutcome { error: error.clone(), ..NodeOutcome::of(v, status) };
-                if !opts.dry_run {
-                    let ne = new_execution(&shared, v, None, 0);
-                    store.db.record_execution(&ne, status, false, None, error.as_deref())?;
-                }
-                on_event(Event::Finished(Box::new(o.clone())));
-                outcomes.insert(v.id.clone(), o);
+                settle(&shared, on_event, &mut outcomes, v, NodeOutcome { error, ..NodeOutcome::of(v, status) }, None)?;
                 waiting.remove(i);
                 continue;
             }
@@ -275,18 +269,14 @@ pub async fn run(
             let tool = match registry.for_vertex(v) {
                 Ok(t) => t,
                 Err(msg) => {
-                    let o = NodeOutcome { error: Some(msg.clone()), ..NodeOutcome::of(v, "failed") };
-                    if !opts.dry_run {
-                        store.db.record_execution(
-                            &new_execution(&shared, v, None, 0),
-                            "failed",
-                            false,
-                            None,
-                            Some(&msg),
-                        )?;
-                    }
-                    on_event(Event::Finished(Box::new(o.clone())));
-                    outcomes.insert(v.id.clone(), o);
+                    settle(
+                        &shared,
+                        on_event,
+                        &mut outcomes,
+                        v,
+                        NodeOutcome { error: Some(msg), ..NodeOutcome::of(v, "failed") },
+                        None,
+                    )?;
                     continue;
                 }
             };
@@ -295,18 +285,14 @@ pub async fn run(
             let literals = match hash_literals(&store, &opts.experiment_dir, v) {
                 Ok(l) => l,
                 Err(msg) => {
-                    let o = NodeOutcome { error: Some(msg.clone()), ..NodeOutcome::of(v, "failed") };
-                    if !opts.dry_run {
-                        store.db.record_execution(
-                            &new_execution(&shared, v, None, 0),
-                            "failed",
-                            false,
-                            None,
-                            Some(&msg),
-                        )?;
-                    }
-                    on_event(Event::Finished(Box::new(o.clone())));
-                    outcomes.insert(v.id.clone(), o);
+                    settle(
+                        &shared,
+                        on_event,
+                        &mut outcomes,
+                        v,
+                        NodeOutcome { error: Some(msg), ..NodeOutcome::of(v, "failed") },
+                        None,
+                    )?;
                     continue;
                 }
             };
@@ -410,16 +396,8 @@ pub async fn run(
             let inputs = match staged_inputs(v, &hashes, dag, &store, &literals) {
                 Ok(x) => x,
                 Err(msg) => {
-                    let o = NodeOutcome { error: Some(msg.clone()), why, ..NodeOutcome::of(v, "failed") };
-                    store.db.record_execution(
-                        &new_execution(&shared, v, Some(&key), 0),
-                        "failed",
-                        false,
-                        None,
-                        Some(&msg),
-                    )?;
-                    on_event(Event::Finished(Box::new(o.clone())));
-                    outcomes.insert(v.id.clone(), o);
+                    let o = NodeOutcome { error: Some(msg), why, ..NodeOutcome::of(v, "failed") };
+                    settle(&shared, on_event, &mut outcomes, v, o, Some(&key))?;
                     continue;
                 }
             };
@@ -506,6 +484,30 @@ pub enum RunError {
     Usage(String),
     #[error("{0}")]
     Internal(String),
+}
+
+/// Records and announces the outcome of a vertex that does not run
+/// (skipped, cancelled, or failed before it could start).
+fn settle(
+    shared: &Shared,
+    on_event: &(dyn Fn(Event) + Sync),
+    outcomes: &mut HashMap<String, NodeOutcome>,
+    v: &Vertex,
+    o: NodeOutcome,
+    key: Option<&str>,
+) -> Result<(), StoreError> {
+    if !shared.opts.dry_run {
+        shared.store.db.record_execution(
+            &new_execution(shared, v, key, 0),
+            &o.status,
+            false,
+            None,
+            o.error.as_deref(),
+        )?;
+    }
+    on_event(Event::Finished(Box::new(o.clone())));
+    outcomes.insert(v.id.clone(), o);
+    Ok(())
 }
 
 /// An output name without its list index (`files#2` is `files`).
