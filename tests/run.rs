@@ -630,3 +630,47 @@ node out = export.csv(data = both.table)
     let ran: Vec<String> = statuses(&again).into_iter().filter(|(_, _, c)| !c).map(|(id, _, _)| id).collect();
     assert_eq!(ran, vec!["table", "both", "out"]);
 }
+
+#[test]
+fn the_hydrogen_density_and_field_nodes_run() {
+    let d = fresh_dir("h2p");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    std::fs::copy(root.join("hydrogen_2p.phx"), d.join("hydrogen_2p.phx")).unwrap();
+    let doc = json_of(&phx_in(
+        &d,
+        &["run", "hydrogen_2p.phx", "--format", "json", "--target", "density", "--target", "wave"],
+    ));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let density = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "density").unwrap().clone();
+    // The Field3D file: a header line of JSON, then 96^3 little-endian f64.
+    let bytes = std::fs::read(d.join(density["outputs"]["density"]["path"].as_str().unwrap())).unwrap();
+    let text_end = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(1).unwrap().0 + 1;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[11..text_end - 1]).unwrap();
+    assert_eq!(header["shape"], serde_json::json!([96, 96, 96]));
+    assert_eq!(bytes.len() - text_end, 96 * 96 * 96 * 8);
+    let step = 48.0 / 95.0;
+    let total: f64 = bytes[text_end..].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).sum::<f64>()
+        * step
+        * step
+        * step;
+    assert!((total - 1.0).abs() < 1e-3, "the 2p density integrates to {total}");
+    // The radial series: P(r) = r^2 R^2 integrates to 1 over the box's radius.
+    let csv = std::fs::read_to_string(d.join(density["outputs"]["radial"]["path"].as_str().unwrap())).unwrap();
+    let rows: Vec<(f64, f64)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+            (c[0], c[2])
+        })
+        .collect();
+    let area: f64 = rows.windows(2).map(|w| 0.5 * (w[1].0 - w[0].0) * (w[0].1 + w[1].1)).sum();
+    assert!((area - 1.0).abs() < 1e-3, "{area}");
+    assert!(density["fallback"].is_string() || density["device"] == "gpu");
+    // A second run is all cache hits.
+    let again = json_of(&phx_in(
+        &d,
+        &["run", "hydrogen_2p.phx", "--format", "json", "--target", "density", "--target", "wave"],
+    ));
+    assert_eq!(again["cache_hits"], 2);
+}

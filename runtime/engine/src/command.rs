@@ -384,11 +384,9 @@ impl Registry {
         if let Some(template) = &v.run {
             return Ok(std::sync::Arc::new(CommandTool { template: template.clone() }));
         }
-        self.builtin.get(&v.tool).cloned().ok_or_else(|| {
-            format!(
-                "this build of phx has no implementation of `{}` yet; command-backed tools and shell.run run today",
-                v.tool
-            )
-        })
+        self.builtin
+            .get(&v.tool)
+            .cloned()
+            .ok_or_else(|| format!("this build of phx has no implementation of `{}` yet", v.tool))
     }
 }

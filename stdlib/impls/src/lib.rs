@@ -5,6 +5,9 @@
 mod cas;
 mod common;
 mod data;
+pub mod field;
+pub mod orbital;
+mod quantum;
 mod scalar;
 
 use std::sync::Arc;
@@ -14,7 +17,9 @@ use phx_runtime::tool::Tool;
 
 /// Registers every tool this crate implements.
 pub fn register(reg: &mut Registry) {
-    let tools: [(&str, Arc<dyn Tool>); 7] = [
+    let tools: [(&str, Arc<dyn Tool>); 9] = [
+        ("quantum.orbital", Arc::new(quantum::Orbital)),
+        ("field.evaluate", Arc::new(quantum::Evaluate)),
         ("constants.get", Arc::new(scalar::ConstantsGet)),
         ("units.convert", Arc::new(scalar::UnitsConvert)),
         ("cas.integrate", Arc::new(cas::Integrate)),

@@ -1,0 +1,138 @@
+//! `quantum.orbital` and `field.evaluate`: fields on grids.
+
+use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
+use phx_sema::value::Value;
+
+use crate::common::{arg, function, write_output};
+use crate::field::Field;
+use crate::orbital;
+
+/// The Bohr radius, to turn a Length in SI into atomic units.
+const BOHR: f64 = 5.29177210544e-11;
+
+fn int(inv: &Invocation, name: &str) -> Result<i64, ToolError> {
+    arg(inv, name)?.as_int().ok_or_else(|| ToolError::failed(format!("`{name}` must be an integer")))
+}
+
+fn length_in_bohr(inv: &Invocation, name: &str) -> Result<f64, ToolError> {
+    match arg(inv, name)? {
+        Value::Quantity { si, .. } => Ok(si / BOHR),
+        other => other.as_f64().ok_or_else(|| ToolError::failed(format!("`{name}` must be a length"))),
+    }
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `quantum.orbital(n, l, m, Z, grid, extent)`.
+pub struct Orbital;
+
+impl Tool for Orbital {
+    fn code_version(&self) -> String {
+        "quantum.orbital/1 laguerre-legendre-recurrence".into()
+    }
+
+    fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
+        Box::pin(async move {
+            let (n, l, m, z) = (int(&inv, "n")?, int(&inv, "l")?, int(&inv, "m")?, int(&inv, "Z")?);
+            let grid = int(&inv, "grid")?;
+            let extent = length_in_bohr(&inv, "extent")?;
+            // The schema's conditions hold at compile time; a run-time value
+            // that breaks them is refused here too.
+            if n < 1 || l < 0 || l >= n || m.abs() > l || z < 1 || grid < 2 || extent <= 0.0 {
+                return Err(ToolError::failed(format!(
+                    "no orbital with n = {n}, l = {l}, m = {m}, Z = {z} on a grid of {grid}"
+                )));
+            }
+            if grid > 160 && !inv.vertex.allow_large {
+                return Err(ToolError::failed(format!(
+                    "grid = {grid} exceeds the cap grid <= 160; set allow_large = true to lift it"
+                )));
+            }
+            let (n, l, g) = (n as usize, l as usize, grid as usize);
+            let t0 = std::time::Instant::now();
+            let values = orbital::density_grid(n, l, m, z as f64, g, extent, threads());
+            let field = Field {
+                shape: vec![g, g, g],
+                lo: vec![-extent; 3],
+                hi: vec![extent; 3],
+                axis_unit: "bohr".into(),
+                value_unit: "bohr^-3".into(),
+                values,
+            };
+            let integral = field.integral();
+            let ms = t0.elapsed().as_millis() as u64;
+            let mut density = write_output(&inv, "density", &field.to_bytes())?;
+            density.meta = serde_json::json!({"dtype": "f64", "samples": g * g * g, "mesh": [g, g, g], "extent_bohr": extent, "grid_integral": integral, "duration_ms": ms});
+            let rows = 400;
+            let r_max = extent * 3f64.sqrt();
+            let mut csv = String::from("r,R_nl,P\n");
+            for i in 0..rows {
+                let r = r_max * i as f64 / (rows - 1) as f64;
+                let rr = orbital::radial(n, l, z as f64, r);
+                csv.push_str(&format!("{r:?},{rr:?},{:?}\n", r * r * rr * rr));
+            }
+            let radial = write_output(&inv, "radial", csv.as_bytes())?;
+            Ok(Produced { outputs: vec![density, radial], device: "cpu".into(), fallback: None, exit_code: None })
+        })
+    }
+}
+
+/// `field.evaluate(f, grid, extent)`: a `fn` of 1 to 3 Floats on a grid.
+pub struct Evaluate;
+
+impl Tool for Evaluate {
+    fn code_version(&self) -> String {
+        "field.evaluate/1 fnir-interpreter".into()
+    }
+
+    fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
+        Box::pin(async move {
+            let ir = function(&inv, "f")?;
+            let dims = ir.params.len();
+            if !(1..=3).contains(&dims) {
+                return Err(ToolError::failed(format!("`f` must take 1 to 3 arguments; `{}` takes {dims}", ir.name)));
+            }
+            let g = int(&inv, "grid")? as usize;
+            if g > 160 && !inv.vertex.allow_large {
+                return Err(ToolError::failed(format!(
+                    "grid = {g} exceeds the cap grid <= 160; set allow_large = true to lift it"
+                )));
+            }
+            let extent = length_in_bohr(&inv, "extent")?;
+            let step = 2.0 * extent / (g.max(2) - 1) as f64;
+            let total = g.pow(dims as u32);
+            let mut values = vec![0.0f64; total];
+            let per = total.div_ceil(threads()).max(1);
+            std::thread::scope(|s| {
+                for (c, chunk) in values.chunks_mut(per).enumerate() {
+                    let ir = &ir;
+                    s.spawn(move || {
+                        let mut point = [0.0f64; 3];
+                        for (k, out) in chunk.iter_mut().enumerate() {
+                            let mut idx = c * per + k;
+                            for p in point.iter_mut().take(dims) {
+                                *p = -extent + (idx % g) as f64 * step;
+                                idx /= g;
+                            }
+                            *out = ir.eval_f64(&point[..dims]);
+                        }
+                    });
+                }
+            });
+            let field = Field {
+                shape: vec![g; dims],
+                lo: vec![-extent; dims],
+                hi: vec![extent; dims],
+                axis_unit: "bohr".into(),
+                value_unit: "1".into(),
+                values,
+            };
+            let mut out = write_output(&inv, "values", &field.to_bytes())?;
+            out.kind = format!("Field{dims}D");
+            out.meta = serde_json::json!({"dtype": "f64", "samples": total, "mesh": vec![g; dims], "evaluator": "interpreter"});
+            Ok(Produced { outputs: vec![out], device: "cpu".into(), fallback: None, exit_code: None })
+        })
+    }
+}
