@@ -632,17 +632,17 @@ node out = export.csv(data = both.table)
 }
 
 #[test]
-fn the_hydrogen_density_and_field_nodes_run() {
+fn the_hydrogen_example_runs_end_to_end() {
     let d = fresh_dir("h2p");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     std::fs::copy(root.join("hydrogen_2p.phx"), d.join("hydrogen_2p.phx")).unwrap();
-    let doc = json_of(&phx_in(
-        &d,
-        &["run", "hydrogen_2p.phx", "--format", "json", "--target", "density", "--target", "wave"],
-    ));
+    let doc = json_of(&phx_in(&d, &["run", "hydrogen_2p.phx", "--format", "json"]));
     assert_eq!(doc["status"], "succeeded", "{doc}");
-    let density = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "density").unwrap().clone();
-    // The Field3D file: a header line of JSON, then 96^3 little-endian f64.
+    let node = |id: &str| doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap().clone();
+    assert_eq!(doc["nodes"].as_array().unwrap().len(), 4);
+
+    // The density: a Field3D file, a header line of JSON, then 96^3 f64.
+    let density = node("density");
     let bytes = std::fs::read(d.join(density["outputs"]["density"]["path"].as_str().unwrap())).unwrap();
     let text_end = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(1).unwrap().0 + 1;
     let header: serde_json::Value = serde_json::from_slice(&bytes[11..text_end - 1]).unwrap();
@@ -654,6 +654,8 @@ fn the_hydrogen_density_and_field_nodes_run() {
         * step
         * step;
     assert!((total - 1.0).abs() < 1e-3, "the 2p density integrates to {total}");
+    assert!(density["fallback"].is_string() || density["device"] == "gpu");
+
     // The radial series: P(r) = r^2 R^2 integrates to 1 over the box's radius.
     let csv = std::fs::read_to_string(d.join(density["outputs"]["radial"]["path"].as_str().unwrap())).unwrap();
     let rows: Vec<(f64, f64)> = csv
@@ -666,11 +668,29 @@ fn the_hydrogen_density_and_field_nodes_run() {
         .collect();
     let area: f64 = rows.windows(2).map(|w| 0.5 * (w[1].0 - w[0].0) * (w[0].1 + w[1].1)).sum();
     assert!((area - 1.0).abs() < 1e-3, "{area}");
-    assert!(density["fallback"].is_string() || density["device"] == "gpu");
+
+    // The xz slice: a PNG and an SVG (the graphics contract for `static`).
+    let slice = node("slice");
+    let png = std::fs::read(d.join(slice["outputs"]["image"]["path"].as_str().unwrap())).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(d.join(slice["outputs"]["image_svg"]["path"].as_str().unwrap())).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("bohr"), "axes carry units");
+    assert_eq!(slice["visuals"]["static"][0]["png"], slice["outputs"]["image"]["path"]);
+    assert_eq!(slice["visuals"]["static"][0]["svg"], slice["outputs"]["image_svg"]["path"]);
+
+    // The animation: MP4 where ffmpeg exists, else an animated GIF; a strip of thumbnails always.
+    let spin = node("spin");
+    let anim = std::fs::read(d.join(spin["outputs"]["animation"]["path"].as_str().unwrap())).unwrap();
+    let format = spin["visuals"]["animation"][0]["format"].as_str().unwrap().to_string();
+    match format.as_str() {
+        "gif" => assert!(anim.starts_with(b"GIF89a")),
+        "mp4" => assert_eq!(&anim[4..8], b"ftyp"),
+        other => panic!("unknown animation format {other}"),
+    }
+    let thumbs = std::fs::read(d.join(spin["outputs"]["animation_thumbnails"]["path"].as_str().unwrap())).unwrap();
+    assert_eq!(&thumbs[..4], b"\x89PNG");
+
     // A second run is all cache hits.
-    let again = json_of(&phx_in(
-        &d,
-        &["run", "hydrogen_2p.phx", "--format", "json", "--target", "density", "--target", "wave"],
-    ));
-    assert_eq!(again["cache_hits"], 2);
+    let again = json_of(&phx_in(&d, &["run", "hydrogen_2p.phx", "--format", "json"]));
+    assert_eq!(again["cache_hits"], 4);
 }

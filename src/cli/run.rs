@@ -130,6 +130,7 @@ pub fn report_json(r: &RunReport, file: &str, dir: &Path) -> Json {
             let mut outputs = serde_json::Map::new();
             let mut statics = Vec::new();
             let mut series = Vec::new();
+            let mut animations = Vec::new();
             for o in &n.outputs {
                 let mut m = serde_json::Map::new();
                 m.insert("kind".into(), json!(o.kind));
@@ -140,7 +141,11 @@ pub fn report_json(r: &RunReport, file: &str, dir: &Path) -> Json {
                 }
                 match o.kind.as_str() {
                     "Series" => series.push(json!(rel(&o.path))),
-                    "Image" => statics.push(json!({"png": rel(&o.path), "svg": null})),
+                    "Image" => {
+                        let svg = n.outputs.iter().find(|x| x.name == format!("{}_svg", o.name)).map(|x| rel(&x.path));
+                        statics.push(json!({"png": rel(&o.path), "svg": svg}));
+                    }
+                    "Animation" => animations.push(json!({"file": rel(&o.path), "format": o.meta.get("format")})),
                     _ => {}
                 }
                 outputs.insert(o.name.clone(), Json::Object(m));
@@ -149,7 +154,7 @@ pub fn report_json(r: &RunReport, file: &str, dir: &Path) -> Json {
                 "id": n.id, "tool": n.tool, "status": n.status, "cached": n.cached,
                 "device": n.device, "fallback": n.fallback, "backend": "local", "job_id": null,
                 "duration_ms": n.duration_ms, "attempts": n.attempts, "outputs": outputs,
-                "visuals": {"static": statics, "series": series},
+                "visuals": {"static": statics, "series": series, "animation": animations},
                 "error": n.error, "why": n.why,
             })
         })

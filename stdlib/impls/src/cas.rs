@@ -178,7 +178,7 @@ pub struct Integrate;
 
 impl Tool for Integrate {
     fn code_version(&self) -> String {
-        "cas.integrate/1 gk15-adaptive fnir-interpreter".into()
+        crate::code_version("cas.integrate")
     }
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
@@ -202,7 +202,7 @@ pub struct Solve;
 
 impl Tool for Solve {
     fn code_version(&self) -> String {
-        "cas.solve/1 brent fnir-interpreter".into()
+        crate::code_version("cas.solve")
     }
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {

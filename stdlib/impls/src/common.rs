@@ -69,3 +69,11 @@ pub fn input_path<'a>(inv: &'a Invocation, name: &str) -> Result<Vec<&'a Path>, 
     let staged = inv.inputs.get(name).ok_or_else(|| ToolError::failed(format!("the input `{name}` was not staged")))?;
     Ok(staged.iter().map(|s| s.path.as_path()).collect())
 }
+
+/// A file the tool wrote somewhere in its working folder, as an output.
+pub fn collect_file(inv: &Invocation, name: &str, kind: &str, path: &Path) -> Result<ProducedOutput, ToolError> {
+    let rel = path
+        .strip_prefix(inv.work_dir)
+        .map_err(|_| ToolError::failed(format!("`{}` is outside the working folder", path.display())))?;
+    collect(inv.work_dir, name, kind, rel)
+}

@@ -14,7 +14,7 @@ pub struct LoadCsv;
 
 impl Tool for LoadCsv {
     fn code_version(&self) -> String {
-        "data.load_csv/1".into()
+        crate::code_version("data.load_csv")
     }
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
@@ -32,7 +32,7 @@ pub struct Stack;
 
 impl Tool for Stack {
     fn code_version(&self) -> String {
-        "data.stack/1".into()
+        crate::code_version("data.stack")
     }
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
@@ -80,7 +80,7 @@ pub struct ExportCsv;
 
 impl Tool for ExportCsv {
     fn code_version(&self) -> String {
-        "export.csv/1".into()
+        crate::code_version("export.csv")
     }
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {

@@ -2,11 +2,13 @@
 //! [`Tool`] trait. The compiler knows their schemas (`stdlib/tools/*.phx`);
 //! this crate is what runs them. Each module is one namespace.
 
+mod animation;
 mod cas;
 mod common;
 mod data;
 pub mod field;
 pub mod orbital;
+pub mod plot;
 mod quantum;
 mod scalar;
 
@@ -15,9 +17,18 @@ use std::sync::Arc;
 use phx_runtime::command::Registry;
 use phx_runtime::tool::Tool;
 
+/// A tool's code version: its name and the hash of this crate's source, so
+/// a change to any implementation re-runs the nodes that used it (a stale
+/// cache hit would be worse than a needless re-run).
+pub fn code_version(tool: &str) -> String {
+    format!("{tool}@{}", env!("PHX_STDLIB_SOURCE_HASH"))
+}
+
 /// Registers every tool this crate implements.
 pub fn register(reg: &mut Registry) {
-    let tools: [(&str, Arc<dyn Tool>); 9] = [
+    let tools: [(&str, Arc<dyn Tool>); 11] = [
+        ("plot.animation", Arc::new(animation::Animation)),
+        ("plot.heatmap", Arc::new(plot::Heatmap)),
         ("quantum.orbital", Arc::new(quantum::Orbital)),
         ("field.evaluate", Arc::new(quantum::Evaluate)),
         ("constants.get", Arc::new(scalar::ConstantsGet)),

@@ -30,7 +30,7 @@ pub struct Orbital;
 
 impl Tool for Orbital {
     fn code_version(&self) -> String {
-        "quantum.orbital/1 laguerre-legendre-recurrence".into()
+        crate::code_version("quantum.orbital")
     }
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
@@ -84,7 +84,7 @@ pub struct Evaluate;
 
 impl Tool for Evaluate {
     fn code_version(&self) -> String {
-        "field.evaluate/1 fnir-interpreter".into()
+        crate::code_version("field.evaluate")
     }
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {

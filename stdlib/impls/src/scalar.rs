@@ -10,7 +10,7 @@ pub struct ConstantsGet;
 
 impl Tool for ConstantsGet {
     fn code_version(&self) -> String {
-        "constants.get/1 codata-2022".into()
+        crate::code_version("constants.get")
     }
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
@@ -38,7 +38,7 @@ pub struct UnitsConvert;
 
 impl Tool for UnitsConvert {
     fn code_version(&self) -> String {
-        "units.convert/1 codata-2022".into()
+        crate::code_version("units.convert")
     }
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
