@@ -694,3 +694,19 @@ fn the_hydrogen_example_runs_end_to_end() {
     let again = json_of(&phx_in(&d, &["run", "hydrogen_2p.phx", "--format", "json"]));
     assert_eq!(again["cache_hits"], 4);
 }
+
+#[test]
+fn in_process_tools_stop_at_their_timeout() {
+    let d = fresh_dir("inproc-timeout");
+    // 40 terms of sin, exp and cos per point on 250^3 points: many seconds
+    // of work, so only the timeout can end it early.
+    let prog = "fn f(x: Float, y: Float, z: Float) -> Float {\n  TERMS\n}\n\nnode big = field.evaluate(f = f, grid = 250) {\n  emit        = [static]\n  allow_large = true\n  timeout     = 300 ms\n}\n".replace("TERMS", "sin(x * 1.1) * exp(-y * 1.3) * cos(z + 1.7) + sin(x * 2.1) * exp(-y * 2.3) * cos(z + 2.7) + sin(x * 3.1) * exp(-y * 3.3) * cos(z + 3.7) + sin(x * 4.1) * exp(-y * 4.3) * cos(z + 4.7) + sin(x * 5.1) * exp(-y * 5.3) * cos(z + 5.7) + sin(x * 6.1) * exp(-y * 6.3) * cos(z + 6.7) + sin(x * 7.1) * exp(-y * 7.3) * cos(z + 7.7) + sin(x * 8.1) * exp(-y * 8.3) * cos(z + 8.7) + sin(x * 9.1) * exp(-y * 9.3) * cos(z + 9.7) + sin(x * 10.1) * exp(-y * 10.3) * cos(z + 10.7) + sin(x * 11.1) * exp(-y * 11.3) * cos(z + 11.7) + sin(x * 12.1) * exp(-y * 12.3) * cos(z + 12.7) + sin(x * 13.1) * exp(-y * 13.3) * cos(z + 13.7) + sin(x * 14.1) * exp(-y * 14.3) * cos(z + 14.7) + sin(x * 15.1) * exp(-y * 15.3) * cos(z + 15.7) + sin(x * 16.1) * exp(-y * 16.3) * cos(z + 16.7) + sin(x * 17.1) * exp(-y * 17.3) * cos(z + 17.7) + sin(x * 18.1) * exp(-y * 18.3) * cos(z + 18.7) + sin(x * 19.1) * exp(-y * 19.3) * cos(z + 19.7) + sin(x * 20.1) * exp(-y * 20.3) * cos(z + 20.7) + sin(x * 21.1) * exp(-y * 21.3) * cos(z + 21.7) + sin(x * 22.1) * exp(-y * 22.3) * cos(z + 22.7) + sin(x * 23.1) * exp(-y * 23.3) * cos(z + 23.7) + sin(x * 24.1) * exp(-y * 24.3) * cos(z + 24.7) + sin(x * 25.1) * exp(-y * 25.3) * cos(z + 25.7) + sin(x * 26.1) * exp(-y * 26.3) * cos(z + 26.7) + sin(x * 27.1) * exp(-y * 27.3) * cos(z + 27.7) + sin(x * 28.1) * exp(-y * 28.3) * cos(z + 28.7) + sin(x * 29.1) * exp(-y * 29.3) * cos(z + 29.7) + sin(x * 30.1) * exp(-y * 30.3) * cos(z + 30.7) + sin(x * 31.1) * exp(-y * 31.3) * cos(z + 31.7) + sin(x * 32.1) * exp(-y * 32.3) * cos(z + 32.7) + sin(x * 33.1) * exp(-y * 33.3) * cos(z + 33.7) + sin(x * 34.1) * exp(-y * 34.3) * cos(z + 34.7) + sin(x * 35.1) * exp(-y * 35.3) * cos(z + 35.7) + sin(x * 36.1) * exp(-y * 36.3) * cos(z + 36.7) + sin(x * 37.1) * exp(-y * 37.3) * cos(z + 37.7) + sin(x * 38.1) * exp(-y * 38.3) * cos(z + 38.7) + sin(x * 39.1) * exp(-y * 39.3) * cos(z + 39.7) + sin(x * 40.1) * exp(-y * 40.3) * cos(z + 40.7)");
+    std::fs::write(d.join("t.phx"), prog).unwrap();
+    let start = std::time::Instant::now();
+    let doc = json_of(&phx_in(&d, &["run", "t.phx", "--format", "json"]));
+    let elapsed = start.elapsed();
+    let big = &doc["nodes"][0];
+    assert_eq!(big["status"], "failed", "{doc}");
+    assert!(big["error"].as_str().unwrap().contains("timed out"), "{big}");
+    assert!(elapsed.as_secs() < 10, "it stopped near its deadline, not after the whole grid: {elapsed:?}");
+}

@@ -843,6 +843,7 @@ impl Task {
             device: &self.device,
             timeout: v.timeout_s.map(Duration::from_secs_f64),
             cancel: self.cancel.clone(),
+            deadline: v.timeout_s.map(|t| Instant::now() + Duration::from_secs_f64(t)),
         };
         self.tool.run(inv).await
     }

@@ -36,6 +36,28 @@ pub struct Invocation<'a> {
     pub timeout: Option<Duration>,
     /// Becomes `true` when the run is cancelled.
     pub cancel: watch::Receiver<bool>,
+    /// When the tool must have finished (from `timeout`).
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl Invocation<'_> {
+    /// Why the tool must stop now, if it must: the run was cancelled or the
+    /// node's time is up. In-process tools call this between slices of work
+    /// (their loops never yield to the scheduler, so it cannot stop them).
+    pub fn interrupted(&self) -> Option<ToolError> {
+        if *self.cancel.borrow() {
+            return Some(ToolError::Cancelled);
+        }
+        match (self.deadline, self.timeout) {
+            (Some(d), Some(t)) if std::time::Instant::now() >= d => Some(ToolError::Timeout(t)),
+            _ => None,
+        }
+    }
+
+    /// Whether the tool must stop now; for loops on worker threads.
+    pub fn should_stop(&self) -> bool {
+        self.interrupted().is_some()
+    }
 }
 
 /// One output a tool produced: a file in the working folder.

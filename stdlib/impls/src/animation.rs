@@ -92,8 +92,9 @@ fn view_radius(field: &Field) -> f64 {
     extent
 }
 
-/// Renders every frame, spread over the machine's cores.
-fn frames_of(field: &Field, motion: &str, frames: usize) -> Vec<Frame> {
+/// Renders every frame, spread over the machine's cores; `stop` is asked
+/// between frames.
+fn frames_of(field: &Field, motion: &str, frames: usize, stop: &(dyn Fn() -> bool + Sync)) -> Vec<Frame> {
     let e = view_radius(field);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out: Vec<Frame> = vec![Vec::new(); frames];
@@ -102,6 +103,9 @@ fn frames_of(field: &Field, motion: &str, frames: usize) -> Vec<Frame> {
         for (c, chunk) in out.chunks_mut(per).enumerate() {
             s.spawn(move || {
                 for (i, slot) in chunk.iter_mut().enumerate() {
+                    if stop() {
+                        return;
+                    }
                     *slot = render(field, motion, c * per + i, frames, e);
                 }
             });
@@ -214,7 +218,10 @@ impl Tool for Animation {
             let motion = string(&inv, "motion")?;
             let fps = arg(&inv, "fps")?.as_int().unwrap_or(24).clamp(1, 120) as u32;
             let t0 = std::time::Instant::now();
-            let frames = frames_of(&field, &motion, frames_n);
+            let frames = frames_of(&field, &motion, frames_n, &|| inv.should_stop());
+            if let Some(stop) = inv.interrupted() {
+                return Err(stop);
+            }
             let (format, file) = match encode_mp4(&frames, fps, inv.work_dir) {
                 Some(mp4) => ("mp4", mp4),
                 None => {

@@ -85,8 +85,20 @@ pub fn density(n: usize, l: usize, m: i64, z_charge: f64, x: f64, y: f64, z: f64
 }
 
 /// The density on a cube of `grid`^3 points spanning [-extent, extent]^3
-/// (bohr), x fastest, computed on `threads` threads by z-slices.
-pub fn density_grid(n: usize, l: usize, m: i64, z_charge: f64, grid: usize, extent: f64, threads: usize) -> Vec<f64> {
+/// (bohr), x fastest, computed on `threads` threads by z-slices. `stop` is
+/// asked between slices; when it says so, the work ends early (the caller
+/// then discards the partial grid).
+#[allow(clippy::too_many_arguments)]
+pub fn density_grid(
+    n: usize,
+    l: usize,
+    m: i64,
+    z_charge: f64,
+    grid: usize,
+    extent: f64,
+    threads: usize,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Vec<f64> {
     let step = 2.0 * extent / (grid.max(2) - 1) as f64;
     let coord = |i: usize| -extent + i as f64 * step;
     let mut values = vec![0.0f64; grid * grid * grid];
@@ -96,6 +108,9 @@ pub fn density_grid(n: usize, l: usize, m: i64, z_charge: f64, grid: usize, exte
         for (chunk_i, chunk) in values.chunks_mut(per * slice).enumerate() {
             s.spawn(move || {
                 for (k_local, plane) in chunk.chunks_mut(slice).enumerate() {
+                    if stop() {
+                        return;
+                    }
                     let zc = coord(chunk_i * per + k_local);
                     for j in 0..grid {
                         let yc = coord(j);
@@ -176,7 +191,7 @@ mod tests {
     #[test]
     fn the_2p_density_integrates_to_one_on_a_large_enough_grid() {
         let (grid, extent) = (96, 24.0);
-        let values = density_grid(2, 1, 0, 1.0, grid, extent, 2);
+        let values = density_grid(2, 1, 0, 1.0, grid, extent, 2, &|| false);
         let step = 2.0 * extent / (grid - 1) as f64;
         let total: f64 = values.iter().sum::<f64>() * step.powi(3);
         assert!((total - 1.0).abs() < 1e-3, "{total}");

@@ -52,7 +52,10 @@ impl Tool for Orbital {
             }
             let (n, l, g) = (n as usize, l as usize, grid as usize);
             let t0 = std::time::Instant::now();
-            let values = orbital::density_grid(n, l, m, z as f64, g, extent, threads());
+            let values = orbital::density_grid(n, l, m, z as f64, g, extent, threads(), &|| inv.should_stop());
+            if let Some(stop) = inv.interrupted() {
+                return Err(stop);
+            }
             let field = Field {
                 shape: vec![g, g, g],
                 lo: vec![-extent; 3],
@@ -107,10 +110,13 @@ impl Tool for Evaluate {
             let per = total.div_ceil(threads()).max(1);
             std::thread::scope(|s| {
                 for (c, chunk) in values.chunks_mut(per).enumerate() {
-                    let ir = &ir;
+                    let (ir, inv) = (&ir, &inv);
                     s.spawn(move || {
                         let mut point = [0.0f64; 3];
                         for (k, out) in chunk.iter_mut().enumerate() {
+                            if k % 4096 == 0 && inv.should_stop() {
+                                return;
+                            }
                             let mut idx = c * per + k;
                             for p in point.iter_mut().take(dims) {
                                 *p = -extent + (idx % g) as f64 * step;
@@ -121,6 +127,10 @@ impl Tool for Evaluate {
                     });
                 }
             });
+            // A stopped evaluation leaves a partial grid: never return it.
+            if let Some(stop) = inv.interrupted() {
+                return Err(stop);
+            }
             let field = Field {
                 shape: vec![g; dims],
                 lo: vec![-extent; dims],
