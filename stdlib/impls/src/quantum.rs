@@ -82,6 +82,23 @@ impl Tool for Orbital {
     }
 }
 
+/// Native code for a function, compiled once per body hash and process.
+fn jit_for(ir: &phx_sema::fnir::FnIr) -> Result<std::sync::Arc<phx_codegen::Compiled>, String> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<phx_codegen::Compiled>>>> = OnceLock::new();
+    let hash = ir.body_hash();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(c) = cache.lock().ok().and_then(|m| m.get(&hash).cloned()) {
+        return Ok(c);
+    }
+    let compiled = phx_codegen::compile(ir).map_err(|e| e.to_string())?;
+    if let Ok(mut m) = cache.lock() {
+        m.insert(hash, compiled.clone());
+    }
+    Ok(compiled)
+}
+
 /// `field.evaluate(f, grid, extent)`: a `fn` of 1 to 3 Floats on a grid.
 pub struct Evaluate;
 
@@ -107,22 +124,37 @@ impl Tool for Evaluate {
             let step = 2.0 * extent / (g.max(2) - 1) as f64;
             let total = g.pow(dims as u32);
             let mut values = vec![0.0f64; total];
+            let (jit, evaluator) = match jit_for(&ir) {
+                Ok(j) => (Some(j), "jit".to_string()),
+                Err(e) => (None, format!("interpreter (the JIT failed: {e})")),
+            };
             let per = total.div_ceil(threads()).max(1);
             std::thread::scope(|s| {
                 for (c, chunk) in values.chunks_mut(per).enumerate() {
-                    let (ir, inv) = (&ir, &inv);
+                    let (ir, inv, jit) = (&ir, &inv, &jit);
                     s.spawn(move || {
-                        let mut point = [0.0f64; 3];
-                        for (k, out) in chunk.iter_mut().enumerate() {
-                            if k % 4096 == 0 && inv.should_stop() {
+                        // Pieces of 64 Ki points: long enough that the loop
+                        // runs free, short enough to stop promptly.
+                        const PIECE: usize = 1 << 16;
+                        for (p, piece) in chunk.chunks_mut(PIECE).enumerate() {
+                            if inv.should_stop() {
                                 return;
                             }
-                            let mut idx = c * per + k;
-                            for p in point.iter_mut().take(dims) {
-                                *p = -extent + (idx % g) as f64 * step;
-                                idx /= g;
+                            let start = c * per + p * PIECE;
+                            match jit {
+                                Some(j) => j.fill_grid(piece, start, g, -extent, step),
+                                None => {
+                                    let mut point = [0.0f64; 3];
+                                    for (k, out) in piece.iter_mut().enumerate() {
+                                        let mut idx = start + k;
+                                        for q in point.iter_mut().take(dims) {
+                                            *q = -extent + (idx % g) as f64 * step;
+                                            idx /= g;
+                                        }
+                                        *out = ir.eval_f64(&point[..dims]);
+                                    }
+                                }
                             }
-                            *out = ir.eval_f64(&point[..dims]);
                         }
                     });
                 }
@@ -141,7 +173,8 @@ impl Tool for Evaluate {
             };
             let mut out = write_output(&inv, "values", &field.to_bytes())?;
             out.kind = format!("Field{dims}D");
-            out.meta = serde_json::json!({"dtype": "f64", "samples": total, "mesh": vec![g; dims], "evaluator": "interpreter"});
+            out.meta =
+                serde_json::json!({"dtype": "f64", "samples": total, "mesh": vec![g; dims], "evaluator": evaluator});
             Ok(Produced { outputs: vec![out], device: "cpu".into(), fallback: None, exit_code: None })
         })
     }
