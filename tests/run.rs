@@ -710,3 +710,38 @@ fn in_process_tools_stop_at_their_timeout() {
     assert!(big["error"].as_str().unwrap().contains("timed out"), "{big}");
     assert!(elapsed.as_secs() < 10, "it stopped near its deadline, not after the whole grid: {elapsed:?}");
 }
+
+#[test]
+fn the_harmonic_scan_finds_the_analytic_levels_and_plots_one_line_per_well() {
+    let d = fresh_dir("harmonic");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    std::fs::copy(root.join("harmonic_scan.phx"), d.join("harmonic_scan.phx")).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "harmonic_scan.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let node = |id: &str| doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap().clone();
+
+    // The stacked table: omega = 1 then omega = 2, E_n = (n + 1/2) omega.
+    let stacked = node("all_levels");
+    let csv = std::fs::read_to_string(d.join(stacked["outputs"]["table"]["path"].as_str().unwrap())).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("n,E"));
+    let rows: Vec<(f64, f64)> = lines
+        .map(|l| {
+            let (n, e) = l.split_once(',').unwrap();
+            (n.parse().unwrap(), e.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(rows.len(), 12, "{csv}");
+    for (i, (n, e)) in rows.iter().enumerate() {
+        let omega = if i < 6 { 1.0 } else { 2.0 };
+        let exact = (n + 0.5) * omega;
+        assert!((e - exact).abs() < 1e-4 * exact, "E_{n} for omega {omega}: {e} against {exact}");
+    }
+
+    // The plot: a PNG and an SVG whose legend names one curve per well.
+    let spectrum = node("spectrum");
+    let png = std::fs::read(d.join(spectrum["outputs"]["image"]["path"].as_str().unwrap())).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(d.join(spectrum["outputs"]["image_svg"]["path"].as_str().unwrap())).unwrap();
+    assert!(svg.contains("E #1") && svg.contains("E #2"), "one legend entry per stacked block");
+}

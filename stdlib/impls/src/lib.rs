@@ -6,6 +6,7 @@ mod animation;
 mod cas;
 mod common;
 mod data;
+pub mod eigen;
 pub mod field;
 pub mod orbital;
 pub mod plot;
@@ -26,7 +27,9 @@ pub fn code_version(tool: &str) -> String {
 
 /// Registers every tool this crate implements.
 pub fn register(reg: &mut Registry) {
-    let tools: [(&str, Arc<dyn Tool>); 11] = [
+    let tools: [(&str, Arc<dyn Tool>); 13] = [
+        ("plot.line", Arc::new(plot::Line)),
+        ("quantum.eigen1d", Arc::new(eigen::Eigen1d)),
         ("plot.animation", Arc::new(animation::Animation)),
         ("plot.heatmap", Arc::new(plot::Heatmap)),
         ("quantum.orbital", Arc::new(quantum::Orbital)),

@@ -250,3 +250,201 @@ impl Tool for Heatmap {
         })
     }
 }
+
+/// A table read from CSV: column names and numeric columns.
+pub struct Table {
+    pub names: Vec<String>,
+    pub columns: Vec<Vec<f64>>,
+}
+
+/// Parses a CSV table with a header line; non-numeric cells are NaN.
+pub fn read_table(text: &str) -> Result<Table, String> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next().ok_or("the table is empty")?;
+    let names: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
+    let mut columns = vec![Vec::new(); names.len()];
+    for line in lines {
+        for (i, cell) in line.split(',').enumerate().take(names.len()) {
+            columns[i].push(cell.trim().parse::<f64>().unwrap_or(f64::NAN));
+        }
+    }
+    Ok(Table { names, columns })
+}
+
+const LINE_COLORS: [RGBColor; 6] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0x8c, 0x56, 0x4b),
+];
+
+/// Splits `(x, y)` points into curves wherever x steps back, so that tables
+/// stacked row-wise (one block per sweep element) draw one line per block
+/// instead of a zigzag back to the start: gnuplot's blank-line convention.
+fn split_on_x_restart(pts: Vec<(f64, f64)>) -> Vec<Vec<(f64, f64)>> {
+    let mut curves: Vec<Vec<(f64, f64)>> = Vec::new();
+    for pt in pts {
+        match curves.last_mut() {
+            Some(curve) if curve.last().is_some_and(|last| pt.0 >= last.0) => curve.push(pt),
+            _ => curves.push(vec![pt]),
+        }
+    }
+    curves
+}
+
+/// The named curves to draw: each y column, split where x restarts; a split
+/// column's curves are numbered in table order ("E #1", "E #2", ...).
+fn curves(t: &Table, x: usize, ys: &[usize], log_y: bool) -> Vec<(String, Vec<(f64, f64)>)> {
+    let mut out = Vec::new();
+    for col in ys {
+        let pts: Vec<(f64, f64)> = t.columns[x]
+            .iter()
+            .zip(&t.columns[*col])
+            .filter(|(a, b)| a.is_finite() && b.is_finite() && (!log_y || **b > 0.0))
+            .map(|(a, b)| (*a, *b))
+            .collect();
+        let parts = split_on_x_restart(pts);
+        let numbered = parts.len() > 1;
+        for (i, part) in parts.into_iter().enumerate() {
+            let name = if numbered { format!("{} #{}", t.names[*col], i + 1) } else { t.names[*col].clone() };
+            out.push((name, part));
+        }
+    }
+    out
+}
+
+/// Draws lines of `ys` against `x` on any backend.
+pub fn draw_lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    t: &Table,
+    x: usize,
+    ys: &[usize],
+    title: &str,
+    log_y: bool,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    fonts();
+    root.fill(&WHITE)?;
+    let finite = |v: &&f64| v.is_finite() && (!log_y || **v > 0.0);
+    let (x0, x1) =
+        t.columns[x].iter().filter(finite).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    let (y0, y1) = ys
+        .iter()
+        .flat_map(|c| t.columns[*c].iter())
+        .filter(finite)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    if !(x0.is_finite() && y0.is_finite()) {
+        return Err("the table has no finite values to plot".into());
+    }
+    let pad = |a: f64, b: f64| if b > a { (b - a) * 0.05 } else { 1.0 };
+    let (x0, x1) = (x0, if x1 > x0 { x1 } else { x0 + 1.0 });
+    let mut builder = ChartBuilder::on(root);
+    let chart = builder.caption(title, ("sans-serif", 20)).margin(14).x_label_area_size(42).y_label_area_size(64);
+    let x_desc = t.names[x].clone();
+    let y_desc = if ys.len() == 1 { t.names[ys[0]].clone() } else { String::new() };
+    if log_y {
+        let mut c = chart.build_cartesian_2d(x0..x1, (y0..y1.max(y0 * 10.0)).log_scale())?;
+        c.configure_mesh().x_desc(x_desc).y_desc(y_desc).label_style(("sans-serif", 13)).draw()?;
+        for (k, (name, pts)) in curves(t, x, ys, true).into_iter().enumerate() {
+            let color = LINE_COLORS[k % LINE_COLORS.len()];
+            c.draw_series(LineSeries::new(pts, color.stroke_width(2)))?
+                .label(name)
+                .legend(move |(a, b)| PathElement::new(vec![(a, b), (a + 16, b)], color.stroke_width(2)));
+        }
+        c.configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()?;
+    } else {
+        let p = pad(y0, y1);
+        let mut c = chart.build_cartesian_2d(x0..x1, (y0 - p)..(y1 + p))?;
+        c.configure_mesh().x_desc(x_desc).y_desc(y_desc).label_style(("sans-serif", 13)).draw()?;
+        for (k, (name, pts)) in curves(t, x, ys, false).into_iter().enumerate() {
+            let color = LINE_COLORS[k % LINE_COLORS.len()];
+            c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
+                .label(name)
+                .legend(move |(a, b)| PathElement::new(vec![(a, b), (a + 16, b)], color.stroke_width(2)));
+            if pts.len() <= 40 {
+                c.draw_series(pts.into_iter().map(|pt| Circle::new(pt, 3, color.filled())))?;
+            }
+        }
+        c.configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// `plot.line(data, x, y, title, log_y)`.
+pub struct Line;
+
+impl Tool for Line {
+    fn code_version(&self) -> String {
+        crate::code_version("plot.line")
+    }
+
+    fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
+        Box::pin(async move {
+            let paths = input_path(&inv, "data")?;
+            let p = paths.first().ok_or_else(|| ToolError::failed("no table input"))?;
+            let text = std::fs::read_to_string(inv.work_dir.join(p))
+                .map_err(|e| ToolError::failed(format!("cannot read the table: {e}")))?;
+            let t = read_table(&text).map_err(ToolError::failed)?;
+            let find = |name: &str| {
+                t.names.iter().position(|n| n == name).ok_or_else(|| {
+                    ToolError::failed(format!("the table has no column `{name}`; it has {}", t.names.join(", ")))
+                })
+            };
+            let x_name = string(&inv, "x")?;
+            let x = if x_name.is_empty() { 0 } else { find(&x_name)? };
+            let ys: Vec<usize> = match arg(&inv, "y")? {
+                phx_sema::value::Value::List(items) if !items.is_empty() => items
+                    .iter()
+                    .map(|v| match v {
+                        phx_sema::value::Value::Str(s) => find(s),
+                        other => Err(ToolError::failed(format!("`y` lists column names, found {other}"))),
+                    })
+                    .collect::<Result<_, _>>()?,
+                _ => (0..t.names.len()).filter(|i| *i != x).collect(),
+            };
+            if ys.is_empty() {
+                return Err(ToolError::failed("the table has no column to plot against x"));
+            }
+            let title = string(&inv, "title")?;
+            let log_y = matches!(arg(&inv, "log_y")?, phx_sema::value::Value::Bool(true));
+            let (png, svg) = (inv.work_dir.join("line.png"), inv.work_dir.join("line.svg"));
+            let size = (680u32, 480u32);
+            draw_lines(&BitMapBackend::new(&png, size).into_drawing_area(), &t, x, &ys, &title, log_y)
+                .map_err(|e| ToolError::failed(format!("cannot draw the PNG: {e}")))?;
+            draw_lines(&SVGBackend::new(&svg, size).into_drawing_area(), &t, x, &ys, &title, log_y)
+                .map_err(|e| ToolError::failed(format!("cannot draw the SVG: {e}")))?;
+            let mut outputs = image_output(&inv, "image", &png, Some(&svg))?;
+            outputs[0].meta = serde_json::json!({"samples": t.columns[x].len(), "series": ys.len(), "dtype": "rgb8"});
+            Ok(Produced { outputs, device: "cpu".into(), fallback: None, exit_code: None })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curves_split_where_x_steps_back() {
+        let pts = vec![(0.0, 1.0), (1.0, 2.0), (1.0, 2.5), (0.0, 3.0), (2.0, 4.0), (-1.0, 0.0)];
+        let parts = split_on_x_restart(pts);
+        assert_eq!(
+            parts,
+            vec![vec![(0.0, 1.0), (1.0, 2.0), (1.0, 2.5)], vec![(0.0, 3.0), (2.0, 4.0)], vec![(-1.0, 0.0)]]
+        );
+        assert!(split_on_x_restart(Vec::new()).is_empty());
+    }
+}

@@ -83,7 +83,7 @@ impl Tool for Orbital {
 }
 
 /// Native code for a function, compiled once per body hash and process.
-fn jit_for(ir: &phx_sema::fnir::FnIr) -> Result<std::sync::Arc<phx_codegen::Compiled>, String> {
+pub(crate) fn jit_for(ir: &phx_sema::fnir::FnIr) -> Result<std::sync::Arc<phx_codegen::Compiled>, String> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
     static CACHE: OnceLock<Mutex<HashMap<String, Arc<phx_codegen::Compiled>>>> = OnceLock::new();
