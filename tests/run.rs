@@ -745,3 +745,47 @@ fn the_harmonic_scan_finds_the_analytic_levels_and_plots_one_line_per_well() {
     let svg = std::fs::read_to_string(d.join(spectrum["outputs"]["image_svg"]["path"].as_str().unwrap())).unwrap();
     assert!(svg.contains("E #1") && svg.contains("E #2"), "one legend entry per stacked block");
 }
+
+#[test]
+fn the_wavepacket_example_conserves_the_norm_and_animates_the_density() {
+    let d = fresh_dir("wavepacket");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    std::fs::create_dir_all(d.join("lib")).unwrap();
+    for f in ["wavepacket.phx", "lib/potentials.phx", "refs.bib"] {
+        std::fs::copy(root.join(f), d.join(f)).unwrap();
+    }
+    let doc = json_of(&phx_in(&d, &["run", "wavepacket.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let node = |id: &str| doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap().clone();
+    let read =
+        |n: &serde_json::Value, out: &str| std::fs::read(d.join(n["outputs"][out]["path"].as_str().unwrap())).unwrap();
+
+    // 400 frames of split-operator steps: the norm stays 1 to 1e-10.
+    let packet = node("packet");
+    let norms = String::from_utf8(read(&packet, "norm")).unwrap();
+    let rows: Vec<Vec<f64>> =
+        norms.lines().skip(1).map(|l| l.split(',').map(|x| x.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 400);
+    assert!(rows.iter().all(|r| (r[1] - 1.0).abs() < 1e-10), "the norm drifts");
+    let density = read(&packet, "density");
+    let header_end = density.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(1).unwrap().0;
+    let header: serde_json::Value = serde_json::from_slice(&density[11..header_end]).unwrap();
+    assert_eq!(header["shape"], serde_json::json!([2048, 400]), "x by t");
+
+    // The density animates as profiles over time.
+    let movie = node("movie");
+    let anim = read(&movie, "animation");
+    match movie["visuals"]["animation"][0]["format"].as_str().unwrap() {
+        "gif" => assert!(anim.starts_with(b"GIF89a")),
+        "mp4" => assert_eq!(&anim[4..8], b"ftyp"),
+        other => panic!("unknown animation format {other}"),
+    }
+
+    // The analytic transmission above the barrier: T(E0 = 1.125, V = 0.5, a = 1).
+    let t = String::from_utf8(read(&node("analytic"), "transmission")).unwrap();
+    let at_e0 = t.lines().find(|l| l.starts_with("1.125,")).expect("E0 is a row");
+    let value: f64 = at_e0.split(',').nth(1).unwrap().parse().unwrap();
+    let k = (2.0f64 * (1.125 - 0.5)).sqrt();
+    let exact = 1.0 / (1.0 + 0.25 * k.sin().powi(2) / (4.0 * 1.125 * 0.625));
+    assert!((value - exact).abs() < 1e-9, "{value} against {exact}");
+}

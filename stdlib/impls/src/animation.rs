@@ -64,6 +64,34 @@ fn render(field: &Field, motion: &str, k: usize, frames: usize, e: f64) -> Frame
     out
 }
 
+/// Frame `k` of `frames` of a 2D field read as x by t: the profile along x
+/// at the matching time row, as a bright curve over a dimmer filled area;
+/// the height scale is the whole field's maximum, so frames compare.
+fn render_profile(field: &Field, k: usize, frames: usize) -> Frame {
+    let (nx, nt) = (field.shape[0], field.shape[1]);
+    let row_t = if frames < 2 { 0 } else { (k * (nt - 1) + (frames - 1) / 2) / (frames - 1) }.min(nt - 1);
+    let profile = &field.values[row_t * nx..(row_t + 1) * nx];
+    let max = field.values.iter().fold(0f64, |a, b| a.max(b.abs())).max(f64::MIN_POSITIVE);
+    let mut out = vec![0f32; SIDE * SIDE];
+    let mut previous: Option<usize> = None;
+    for col in 0..SIDE {
+        let i = ((col as f64 / (SIDE - 1) as f64) * (nx - 1) as f64).round() as usize;
+        let h = (profile[i.min(nx - 1)].abs() / max).min(1.0);
+        // Row 0 is the top; keep a margin of 4 pixels above the maximum.
+        let top = (SIDE - 1) - (h * (SIDE - 5) as f64).round() as usize;
+        for row in top..SIDE {
+            out[row * SIDE + col] = 0.45;
+        }
+        // Join the curve to the previous column so steep flanks stay solid.
+        let (a, b) = previous.map_or((top, top), |p| (p.min(top), p.max(top)));
+        for row in a..=b {
+            out[row * SIDE + col] = 1.0;
+        }
+        previous = Some(top);
+    }
+    out
+}
+
 /// The radius (from the centre) that holds 99% of the field's total, so the
 /// frames show the object, not the empty box around it.
 fn view_radius(field: &Field) -> f64 {
@@ -95,7 +123,7 @@ fn view_radius(field: &Field) -> f64 {
 /// Renders every frame, spread over the machine's cores; `stop` is asked
 /// between frames.
 fn frames_of(field: &Field, motion: &str, frames: usize, stop: &(dyn Fn() -> bool + Sync)) -> Vec<Frame> {
-    let e = view_radius(field);
+    let e = if field.shape.len() == 3 { view_radius(field) } else { 0.0 };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out: Vec<Frame> = vec![Vec::new(); frames];
     let per = frames.div_ceil(threads).max(1);
@@ -106,7 +134,11 @@ fn frames_of(field: &Field, motion: &str, frames: usize, stop: &(dyn Fn() -> boo
                     if stop() {
                         return;
                     }
-                    *slot = render(field, motion, c * per + i, frames, e);
+                    *slot = if field.shape.len() == 2 {
+                        render_profile(field, c * per + i, frames)
+                    } else {
+                        render(field, motion, c * per + i, frames, e)
+                    };
                 }
             });
         }
@@ -204,10 +236,19 @@ impl Tool for Animation {
             let bytes = std::fs::read(inv.work_dir.join(p))
                 .map_err(|e| ToolError::failed(format!("cannot read the field: {e}")))?;
             let field = Field::from_bytes(&bytes).map_err(ToolError::failed)?;
-            if field.shape.len() != 3 {
-                return Err(ToolError::failed(
-                    "this build animates 3D fields; a 2D field arrives with motion = \"time\"",
-                ));
+            let motion = string(&inv, "motion")?;
+            match (field.shape.len(), motion.as_str()) {
+                (3, _) | (2, "time" | "sweep") => {}
+                (2, _) => {
+                    return Err(ToolError::failed(format!(
+                        "a 2D field (x by t) animates with motion = \"time\", not \"{motion}\""
+                    )));
+                }
+                (d, _) => {
+                    return Err(ToolError::failed(format!(
+                        "plot.animation draws 2D and 3D fields; this one has {d} axes"
+                    )));
+                }
             }
             let frames_n = arg(&inv, "frames")?.as_int().unwrap_or(60).max(1) as usize;
             if frames_n > 300 && !inv.vertex.allow_large {
@@ -215,7 +256,6 @@ impl Tool for Animation {
                     "frames = {frames_n} exceeds the cap frames <= 300; set allow_large = true to lift it"
                 )));
             }
-            let motion = string(&inv, "motion")?;
             let fps = arg(&inv, "fps")?.as_int().unwrap_or(24).clamp(1, 120) as u32;
             let t0 = std::time::Instant::now();
             let frames = frames_of(&field, &motion, frames_n, &|| inv.should_stop());

@@ -12,6 +12,7 @@ pub mod orbital;
 pub mod plot;
 mod quantum;
 mod scalar;
+pub mod wavepacket;
 
 use std::sync::Arc;
 
@@ -27,9 +28,10 @@ pub fn code_version(tool: &str) -> String {
 
 /// Registers every tool this crate implements.
 pub fn register(reg: &mut Registry) {
-    let tools: [(&str, Arc<dyn Tool>); 13] = [
+    let tools: [(&str, Arc<dyn Tool>); 14] = [
         ("plot.line", Arc::new(plot::Line)),
         ("quantum.eigen1d", Arc::new(eigen::Eigen1d)),
+        ("quantum.wavepacket", Arc::new(wavepacket::Wavepacket)),
         ("plot.animation", Arc::new(animation::Animation)),
         ("plot.heatmap", Arc::new(plot::Heatmap)),
         ("quantum.orbital", Arc::new(quantum::Orbital)),

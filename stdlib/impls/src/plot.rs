@@ -315,6 +315,40 @@ fn curves(t: &Table, x: usize, ys: &[usize], log_y: bool) -> Vec<(String, Vec<(f
     out
 }
 
+/// The reference to subtract from y values whose spread is below a
+/// millionth of their size (0 when they spread enough): the roundest
+/// number (fewest decimals) within a hundred spreads of the data.
+fn deviation_offset(y0: f64, y1: f64) -> (f64, usize) {
+    let size = y0.abs().max(y1.abs());
+    let span = y1 - y0;
+    if size == 0.0 || !size.is_finite() || span > 1e-6 * size {
+        return (0.0, 0);
+    }
+    let mut exponent = size.log10().floor() as i32;
+    loop {
+        let scale = 10f64.powi(exponent);
+        let offset = (y0 / scale).round() * scale;
+        if (y0 - offset).abs().max((y1 - offset).abs()) <= 100.0 * span.max(f64::EPSILON * size) || exponent < -300 {
+            return (offset, (-exponent).max(0) as usize);
+        }
+        exponent -= 1;
+    }
+}
+
+/// A tick label with as many digits as the axis span needs (trailing zeros
+/// dropped); scientific notation for very small or very large values.
+fn tick_label(v: f64, span: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    if span > 0.0 && (!(1e-3..1e6).contains(&span) || v.abs() < 1e-3) {
+        return format!("{v:.2e}");
+    }
+    let digits = if span > 0.0 { (-(span.log10().floor()) + 2.0).clamp(0.0, 8.0) as usize } else { 2 };
+    let text = format!("{v:.digits$}");
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
+}
+
 /// Draws lines of `ys` against `x` on any backend.
 pub fn draw_lines<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -343,7 +377,7 @@ where
     let pad = |a: f64, b: f64| if b > a { (b - a) * 0.05 } else { 1.0 };
     let (x0, x1) = (x0, if x1 > x0 { x1 } else { x0 + 1.0 });
     let mut builder = ChartBuilder::on(root);
-    let chart = builder.caption(title, ("sans-serif", 20)).margin(14).x_label_area_size(42).y_label_area_size(64);
+    let chart = builder.caption(title, ("sans-serif", 20)).margin(14).x_label_area_size(42).y_label_area_size(84);
     let x_desc = t.names[x].clone();
     let y_desc = if ys.len() == 1 { t.names[ys[0]].clone() } else { String::new() };
     if log_y {
@@ -361,11 +395,27 @@ where
             .label_font(("sans-serif", 13))
             .draw()?;
     } else {
+        // A quantity that barely moves (a conserved norm, an energy to
+        // 1e-12) is drawn as its deviation from a reference value, or every
+        // tick would read the same number.
+        let (offset, decimals) = deviation_offset(y0, y1);
+        let (y0, y1) = (y0 - offset, y1 - offset);
+        let y_desc = match (offset != 0.0, y_desc.is_empty()) {
+            (false, _) => y_desc,
+            (true, true) => format!("value - {offset:.decimals$}"),
+            (true, false) => format!("{y_desc} - {offset:.decimals$}"),
+        };
         let p = pad(y0, y1);
         let mut c = chart.build_cartesian_2d(x0..x1, (y0 - p)..(y1 + p))?;
-        c.configure_mesh().x_desc(x_desc).y_desc(y_desc).label_style(("sans-serif", 13)).draw()?;
+        c.configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .y_label_formatter(&|v| tick_label(*v, y1 - y0))
+            .label_style(("sans-serif", 13))
+            .draw()?;
         for (k, (name, pts)) in curves(t, x, ys, false).into_iter().enumerate() {
             let color = LINE_COLORS[k % LINE_COLORS.len()];
+            let pts: Vec<(f64, f64)> = pts.into_iter().map(|(a, b)| (a, b - offset)).collect();
             c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
                 .label(name)
                 .legend(move |(a, b)| PathElement::new(vec![(a, b), (a + 16, b)], color.stroke_width(2)));
@@ -446,5 +496,19 @@ mod tests {
             vec![vec![(0.0, 1.0), (1.0, 2.0), (1.0, 2.5)], vec![(0.0, 3.0), (2.0, 4.0)], vec![(-1.0, 0.0)]]
         );
         assert!(split_on_x_restart(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_quantity_that_barely_moves_is_drawn_as_its_deviation() {
+        assert_eq!(deviation_offset(0.9999999999999, 1.0000000000002), (1.0, 0));
+        let (offset, decimals) = deviation_offset(-13.6057, -13.6056999);
+        assert_eq!((format!("{offset:.decimals$}"), decimals), ("-13.6057".to_string(), 4));
+        assert_eq!(deviation_offset(0.0, 1.0), (0.0, 0));
+        assert_eq!(deviation_offset(0.0, 0.0), (0.0, 0));
+        assert_eq!(deviation_offset(5.0, 5.0), (5.0, 0));
+        assert_eq!(tick_label(2.5e-13, 4e-13), "2.50e-13");
+        assert_eq!(tick_label(2.5, 10.0), "2.5");
+        assert_eq!(tick_label(4.0, 10.0), "4");
+        assert_eq!(tick_label(0.25, 0.5), "0.25");
     }
 }
