@@ -789,3 +789,23 @@ fn the_wavepacket_example_conserves_the_norm_and_animates_the_density() {
     let exact = 1.0 / (1.0 + 0.25 * k.sin().powi(2) / (4.0 * 1.125 * 0.625));
     assert!((value - exact).abs() < 1e-9, "{value} against {exact}");
 }
+
+#[test]
+fn the_constants_example_computes_exact_values_and_symbolic_derivatives() {
+    let d = fresh_dir("constants");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    std::fs::copy(root.join("constants_units.phx"), d.join("constants_units.phx")).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "constants_units.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let out = |id: &str, name: &str| {
+        doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap()["outputs"][name]["value"].clone()
+    };
+    // (x^2 sin x)'' by the product and chain rules, simplified; its text feeds cas.simplify.
+    assert_eq!(out("derivative", "expr"), "2 * sin(x) + 4 * x * cos(x) - x ^ 2 * sin(x)");
+    assert_eq!(out("simplified", "expr"), out("derivative", "expr"));
+    // hbar = h / 2 pi with the exact SI value of h.
+    assert_eq!(out("hbar", "value").as_f64().unwrap(), 6.626_070_15e-34 / (2.0 * std::f64::consts::PI));
+    assert!((out("root2", "root").as_f64().unwrap() - 2f64.sqrt()).abs() < 1e-12);
+    let area = out("gauss_area", "value").as_f64().unwrap();
+    assert!((area - std::f64::consts::PI.sqrt()).abs() < 1e-10, "{area}");
+}

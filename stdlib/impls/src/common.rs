@@ -18,16 +18,37 @@ pub fn arg<'a>(inv: &'a Invocation, name: &str) -> Result<&'a Value, ToolError> 
         .ok_or_else(|| ToolError::failed(format!("the argument `{name}` is missing")))
 }
 
-/// A plain number argument.
-pub fn float(inv: &Invocation, name: &str) -> Result<f64, ToolError> {
-    arg(inv, name)?.as_f64().ok_or_else(|| ToolError::failed(format!("`{name}` must be a number")))
+/// The text of a scalar that another node produced (`derivative.expr`),
+/// staged as a file: `None` when the argument is not such a reference.
+fn upstream_scalar(inv: &Invocation, name: &str) -> Result<Option<String>, ToolError> {
+    let Some([staged]) = inv.inputs.get(name).map(Vec::as_slice) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(inv.work_dir.join(&staged.path))
+        .map_err(|e| ToolError::failed(format!("cannot read `{}` for `{name}`: {e}", staged.reference)))?;
+    Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
 }
 
-/// A string argument.
+/// A plain number argument, written in the program or made by a node.
+pub fn float(inv: &Invocation, name: &str) -> Result<f64, ToolError> {
+    if let Some(x) = arg(inv, name)?.as_f64() {
+        return Ok(x);
+    }
+    match upstream_scalar(inv, name)? {
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| ToolError::failed(format!("`{name}` must be a number; its input holds `{text}`"))),
+        None => Err(ToolError::failed(format!("`{name}` must be a number"))),
+    }
+}
+
+/// A string argument, written in the program or made by a node.
 pub fn string(inv: &Invocation, name: &str) -> Result<String, ToolError> {
     match arg(inv, name)? {
         Value::Str(s) => Ok(s.clone()),
-        other => Err(ToolError::failed(format!("`{name}` must be a string, found {other}"))),
+        other => upstream_scalar(inv, name)?
+            .ok_or_else(|| ToolError::failed(format!("`{name}` must be a string, found {other}"))),
     }
 }
 

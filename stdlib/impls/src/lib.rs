@@ -12,6 +12,7 @@ pub mod orbital;
 pub mod plot;
 mod quantum;
 mod scalar;
+pub mod symbolic;
 pub mod wavepacket;
 
 use std::sync::Arc;
@@ -28,9 +29,11 @@ pub fn code_version(tool: &str) -> String {
 
 /// Registers every tool this crate implements.
 pub fn register(reg: &mut Registry) {
-    let tools: [(&str, Arc<dyn Tool>); 14] = [
+    let tools: [(&str, Arc<dyn Tool>); 16] = [
         ("plot.line", Arc::new(plot::Line)),
         ("quantum.eigen1d", Arc::new(eigen::Eigen1d)),
+        ("cas.diff", Arc::new(symbolic::Diff)),
+        ("cas.simplify", Arc::new(symbolic::Simplify)),
         ("quantum.wavepacket", Arc::new(wavepacket::Wavepacket)),
         ("plot.animation", Arc::new(animation::Animation)),
         ("plot.heatmap", Arc::new(plot::Heatmap)),
