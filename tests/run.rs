@@ -809,3 +809,27 @@ fn the_constants_example_computes_exact_values_and_symbolic_derivatives() {
     let area = out("gauss_area", "value").as_f64().unwrap();
     assert!((area - std::f64::consts::PI.sqrt()).abs() < 1e-10, "{area}");
 }
+
+#[test]
+fn the_orbital_sweep_makes_a_contact_sheet_and_a_vtk_file() {
+    let d = fresh_dir("orbitals");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    std::fs::copy(root.join("orbitals_sweep.phx"), d.join("orbitals_sweep.phx")).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "orbitals_sweep.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let node = |id: &str| doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap().clone();
+    let read =
+        |n: &serde_json::Value, out: &str| std::fs::read(d.join(n["outputs"][out]["path"].as_str().unwrap())).unwrap();
+
+    let sheet = node("sheet");
+    assert_eq!(&read(&sheet, "image")[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = String::from_utf8(read(&sheet, "image_svg")).unwrap();
+    assert_eq!(svg.matches("<image ").count(), 9, "one tile per slice");
+    assert!(svg.contains("slices[8].image"), "tiles are labelled with their source");
+
+    let vtk = read(&node("export"), "file");
+    let text = String::from_utf8_lossy(&vtk[..300]);
+    assert!(text.starts_with("# vtk DataFile Version 3.0\n"), "{text}");
+    assert!(text.contains("DATASET STRUCTURED_POINTS\nDIMENSIONS 64 64 64\n"), "{text}");
+    assert!(vtk.len() > 64 * 64 * 64 * 8);
+}

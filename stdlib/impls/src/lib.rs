@@ -12,7 +12,9 @@ pub mod orbital;
 pub mod plot;
 mod quantum;
 mod scalar;
+mod sheet;
 pub mod symbolic;
+mod vtk;
 pub mod wavepacket;
 
 use std::sync::Arc;
@@ -29,9 +31,10 @@ pub fn code_version(tool: &str) -> String {
 
 /// Registers every tool this crate implements.
 pub fn register(reg: &mut Registry) {
-    let tools: [(&str, Arc<dyn Tool>); 16] = [
+    let tools: [(&str, Arc<dyn Tool>); 18] = [
         ("plot.line", Arc::new(plot::Line)),
         ("quantum.eigen1d", Arc::new(eigen::Eigen1d)),
+        ("plot.contact_sheet", Arc::new(sheet::ContactSheet)),
         ("cas.diff", Arc::new(symbolic::Diff)),
         ("cas.simplify", Arc::new(symbolic::Simplify)),
         ("quantum.wavepacket", Arc::new(wavepacket::Wavepacket)),
@@ -46,6 +49,7 @@ pub fn register(reg: &mut Registry) {
         ("data.load_csv", Arc::new(data::LoadCsv)),
         ("data.stack", Arc::new(data::Stack)),
         ("export.csv", Arc::new(data::ExportCsv)),
+        ("export.vtk", Arc::new(vtk::ExportVtk)),
     ];
     for (name, tool) in tools {
         reg.insert(name, tool);

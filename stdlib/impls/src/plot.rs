@@ -14,7 +14,7 @@ use crate::common::{arg, input_path, string, write_output};
 use crate::field::Field;
 
 /// Registers the embedded font under the family name the plots use.
-fn fonts() {
+pub(crate) fn fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         for data in typst_assets::fonts() {
@@ -203,7 +203,7 @@ fn read_field(inv: &Invocation, name: &str) -> Result<Field, ToolError> {
     Field::from_bytes(&bytes).map_err(ToolError::failed)
 }
 
-fn image_output(
+pub(crate) fn image_output(
     inv: &Invocation,
     name: &str,
     png: &Path,
