@@ -833,3 +833,39 @@ fn the_orbital_sweep_makes_a_contact_sheet_and_a_vtk_file() {
     assert!(text.contains("DATASET STRUCTURED_POINTS\nDIMENSIONS 64 64 64\n"), "{text}");
     assert!(vtk.len() > 64 * 64 * 64 * 8);
 }
+
+#[test]
+fn data_fit_recovers_a_decay_rate_from_a_command_table() {
+    let d = fresh_dir("fit");
+    let prog = r#"tool lab.decay() -> (table: Series) {
+  run = "awk 'BEGIN {{ print \"t,counts\"; for (i = 0; i < 30; i++) printf \"%g,%.12g\\n\", i * 0.2, 40 * exp(-0.7 * i * 0.2) }}' > {table}"
+}
+
+fn decay(t: Float, amplitude: Float, rate: Float) -> Float {
+  amplitude * exp(-rate * t)
+}
+
+node measured = lab.decay()
+
+node fit = data.fit(data = measured.table, model = decay, x = "t", y = "counts", initial = [10.0, 0.1]) {
+  emit = [series]
+}
+"#;
+    std::fs::write(d.join("fit.phx"), prog).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "fit.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let fit = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "fit").unwrap().clone();
+    let params = std::fs::read_to_string(d.join(fit["outputs"]["params"]["path"].as_str().unwrap())).unwrap();
+    let mut lines = params.lines();
+    assert_eq!(lines.next(), Some("name,value,error"));
+    let value = |line: Option<&str>| -> (String, f64) {
+        let cells: Vec<&str> = line.unwrap().split(',').collect();
+        (cells[0].to_string(), cells[1].parse().unwrap())
+    };
+    let (a_name, a) = value(lines.next());
+    let (r_name, r) = value(lines.next());
+    assert_eq!((a_name.as_str(), r_name.as_str()), ("amplitude", "rate"));
+    assert!((a - 40.0).abs() < 1e-6 && (r - 0.7).abs() < 1e-8, "{params}");
+    let fitted = std::fs::read_to_string(d.join(fit["outputs"]["fitted"]["path"].as_str().unwrap())).unwrap();
+    assert!(fitted.starts_with("t,counts,fit\n") && fitted.lines().count() == 31, "{fitted}");
+}

@@ -8,6 +8,7 @@ mod common;
 mod data;
 pub mod eigen;
 pub mod field;
+pub mod fit;
 pub mod orbital;
 pub mod plot;
 mod quantum;
@@ -31,7 +32,7 @@ pub fn code_version(tool: &str) -> String {
 
 /// Registers every tool this crate implements.
 pub fn register(reg: &mut Registry) {
-    let tools: [(&str, Arc<dyn Tool>); 18] = [
+    let tools: [(&str, Arc<dyn Tool>); 19] = [
         ("plot.line", Arc::new(plot::Line)),
         ("quantum.eigen1d", Arc::new(eigen::Eigen1d)),
         ("plot.contact_sheet", Arc::new(sheet::ContactSheet)),
@@ -49,6 +50,7 @@ pub fn register(reg: &mut Registry) {
         ("data.load_csv", Arc::new(data::LoadCsv)),
         ("data.stack", Arc::new(data::Stack)),
         ("export.csv", Arc::new(data::ExportCsv)),
+        ("data.fit", Arc::new(fit::DataFit)),
         ("export.vtk", Arc::new(vtk::ExportVtk)),
     ];
     for (name, tool) in tools {
