@@ -869,3 +869,49 @@ node fit = data.fit(data = measured.table, model = decay, x = "t", y = "counts",
     let fitted = std::fs::read_to_string(d.join(fit["outputs"]["fitted"]["path"].as_str().unwrap())).unwrap();
     assert!(fitted.starts_with("t,counts,fit\n") && fitted.lines().count() == 31, "{fitted}");
 }
+
+#[test]
+fn fft_and_pca_of_a_command_table() {
+    let d = fresh_dir("fft-pca");
+    // t, a 4 Hz cosine, and a column that is 2 * signal + 1: one principal component.
+    let prog = r#"tool lab.signal() -> (table: Series) {
+  run = "awk 'BEGIN {{ print \"t,signal,echo\"; for (i = 0; i < 200; i++) {{ t = i * 0.01; s = cos(2 * 3.141592653589793 * 4 * t); printf \"%.2f,%.15g,%.15g\\n\", t, s, 2 * s + 1 }} }}' > {table}"
+}
+
+node measured = lab.signal()
+
+node spectrum = data.fft(data = measured.table, column = "signal") {
+  emit = [series]
+}
+
+node pca = ml.pca(data = measured.table, components = 2) {
+  emit = [series]
+}
+"#;
+    std::fs::write(d.join("a.phx"), prog).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "a.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let path = |id: &str, out: &str| {
+        let n = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap().clone();
+        d.join(n["outputs"][out]["path"].as_str().unwrap())
+    };
+    let rows = |p: std::path::PathBuf| -> Vec<Vec<f64>> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(|c| c.parse().unwrap()).collect())
+            .collect()
+    };
+    let spectrum = rows(path("spectrum", "spectrum"));
+    let peak = spectrum.iter().max_by(|a, b| a[1].total_cmp(&b[1])).unwrap();
+    assert!((peak[0] - 4.0).abs() < 1e-9 && (peak[1] - 1.0).abs() < 1e-9, "{peak:?}");
+    // pca: three columns, t and two perfectly correlated ones.
+    let comps = rows(path("pca", "components"));
+    assert_eq!(comps.len(), 2);
+    let ratios: f64 = comps.iter().map(|r| r[2]).sum();
+    assert!((ratios - 1.0).abs() < 1e-9, "two components explain everything: {comps:?}");
+    let projected = rows(path("pca", "projected"));
+    assert_eq!(projected.len(), 200);
+    assert!(projected.iter().all(|r| r.len() == 2));
+}

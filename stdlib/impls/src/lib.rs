@@ -2,6 +2,7 @@
 //! [`Tool`] trait. The compiler knows their schemas (`stdlib/tools/*.phx`);
 //! this crate is what runs them. Each module is one namespace.
 
+mod analysis;
 mod animation;
 mod cas;
 mod common;
@@ -32,7 +33,7 @@ pub fn code_version(tool: &str) -> String {
 
 /// Registers every tool this crate implements.
 pub fn register(reg: &mut Registry) {
-    let tools: [(&str, Arc<dyn Tool>); 19] = [
+    let tools: [(&str, Arc<dyn Tool>); 21] = [
         ("plot.line", Arc::new(plot::Line)),
         ("quantum.eigen1d", Arc::new(eigen::Eigen1d)),
         ("plot.contact_sheet", Arc::new(sheet::ContactSheet)),
@@ -50,6 +51,8 @@ pub fn register(reg: &mut Registry) {
         ("data.load_csv", Arc::new(data::LoadCsv)),
         ("data.stack", Arc::new(data::Stack)),
         ("export.csv", Arc::new(data::ExportCsv)),
+        ("data.fft", Arc::new(analysis::DataFft)),
+        ("ml.pca", Arc::new(analysis::Pca)),
         ("data.fit", Arc::new(fit::DataFit)),
         ("export.vtk", Arc::new(vtk::ExportVtk)),
     ];
