@@ -36,7 +36,7 @@ pub fn spectrum(samples: &[f64], dt: f64) -> Vec<Line> {
     FftPlanner::<f64>::new().plan_fft_forward(n).process(&mut buf);
     (0..=n / 2)
         .map(|k| {
-            let edge = k == 0 || (n % 2 == 0 && k == n / 2);
+            let edge = k == 0 || (n.is_multiple_of(2) && k == n / 2);
             let scale = if edge { 1.0 } else { 2.0 } / n as f64;
             Line { frequency: k as f64 / (n as f64 * dt), amplitude: buf[k].norm() * scale, phase: buf[k].arg() }
         })
