@@ -915,3 +915,19 @@ node pca = ml.pca(data = measured.table, components = 2) {
     assert_eq!(projected.len(), 200);
     assert!(projected.iter().all(|r| r.len() == 2));
 }
+
+#[test]
+fn the_dipole_example_draws_its_vector_field() {
+    let d = fresh_dir("dipole");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    std::fs::copy(root.join("dipole_field.phx"), d.join("dipole_field.phx")).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "dipole_field.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let arrows = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "arrows").unwrap();
+    let png = std::fs::read(d.join(arrows["outputs"]["image"]["path"].as_str().unwrap())).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(d.join(arrows["outputs"]["image_svg"]["path"].as_str().unwrap())).unwrap();
+    assert!(svg.contains("x [bohr]") && svg.contains("y [bohr]"), "axes carry units");
+    // 20 x 20 arrows, each a shaft and a head.
+    assert!(svg.matches("<polyline").count() >= 2 * 400, "{}", svg.matches("<polyline").count());
+}

@@ -16,6 +16,7 @@ mod quantum;
 mod scalar;
 mod sheet;
 pub mod symbolic;
+mod vectors;
 mod vtk;
 pub mod wavepacket;
 
@@ -33,7 +34,7 @@ pub fn code_version(tool: &str) -> String {
 
 /// Registers every tool this crate implements.
 pub fn register(reg: &mut Registry) {
-    let tools: [(&str, Arc<dyn Tool>); 21] = [
+    let tools: [(&str, Arc<dyn Tool>); 22] = [
         ("plot.line", Arc::new(plot::Line)),
         ("quantum.eigen1d", Arc::new(eigen::Eigen1d)),
         ("plot.contact_sheet", Arc::new(sheet::ContactSheet)),
@@ -55,6 +56,7 @@ pub fn register(reg: &mut Registry) {
         ("ml.pca", Arc::new(analysis::Pca)),
         ("data.fit", Arc::new(fit::DataFit)),
         ("export.vtk", Arc::new(vtk::ExportVtk)),
+        ("plot.vector_field", Arc::new(vectors::VectorField)),
     ];
     for (name, tool) in tools {
         reg.insert(name, tool);

@@ -14,7 +14,7 @@ fn int(inv: &Invocation, name: &str) -> Result<i64, ToolError> {
     arg(inv, name)?.as_int().ok_or_else(|| ToolError::failed(format!("`{name}` must be an integer")))
 }
 
-fn length_in_bohr(inv: &Invocation, name: &str) -> Result<f64, ToolError> {
+pub(crate) fn length_in_bohr(inv: &Invocation, name: &str) -> Result<f64, ToolError> {
     match arg(inv, name)? {
         Value::Quantity { si, .. } => Ok(si / BOHR),
         other => other.as_f64().ok_or_else(|| ToolError::failed(format!("`{name}` must be a length"))),

@@ -1,0 +1,164 @@
+//! `plot.vector_field`: arrows of (fx(x, y), fy(x, y)) on a square grid,
+//! scaled so the longest arrow spans most of a cell, coloured by magnitude.
+
+use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::colors::colormaps::ViridisRGB;
+
+use crate::common::{arg, function};
+
+/// One arrow: its foot and its vector, in plot units.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Arrow {
+    pub at: (f64, f64),
+    pub v: (f64, f64),
+}
+
+/// The field sampled on `grid` by `grid` points of [-extent, extent]^2.
+pub fn sample(f: &dyn Fn(f64, f64) -> (f64, f64), grid: usize, extent: f64) -> Vec<Arrow> {
+    let coord = |i: usize| -extent + 2.0 * extent * (i as f64 + 0.5) / grid as f64;
+    (0..grid)
+        .flat_map(|j| (0..grid).map(move |i| (coord(i), coord(j))))
+        .map(|at| Arrow { at, v: f(at.0, at.1) })
+        .collect()
+}
+
+/// The magnitude drawn one cell long: the 90th percentile, so a few huge
+/// arrows near a singularity do not set the scale.
+fn reference_magnitude(arrows: &[Arrow]) -> f64 {
+    let mut m: Vec<f64> = arrows.iter().map(|a| a.v.0.hypot(a.v.1)).filter(|m| m.is_finite() && *m > 0.0).collect();
+    if m.is_empty() {
+        return 0.0;
+    }
+    m.sort_by(f64::total_cmp);
+    m[((m.len() - 1) as f64 * 0.9).round() as usize]
+}
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    arrows: &[Arrow],
+    grid: usize,
+    extent: f64,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    crate::plot::fonts();
+    let e = |err: DrawingAreaErrorKind<DB::ErrorType>| err.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let reference = reference_magnitude(arrows);
+    let longest = arrows.iter().map(|a| a.v.0.hypot(a.v.1)).filter(|m| m.is_finite()).fold(0.0, f64::max);
+    let cell = 2.0 * extent / grid as f64;
+    let scale = if reference > 0.0 { 0.9 * cell / reference } else { 0.0 };
+    let mut chart = ChartBuilder::on(root)
+        .caption(format!("|F| up to {longest:.3}; one cell = {reference:.3}"), ("sans-serif", 18))
+        .margin(14)
+        .x_label_area_size(42)
+        .y_label_area_size(56)
+        .build_cartesian_2d(-extent..extent, -extent..extent)
+        .map_err(e)?;
+    chart.configure_mesh().x_desc("x [bohr]").y_desc("y [bohr]").label_style(("sans-serif", 13)).draw().map_err(e)?;
+    for a in arrows {
+        let magnitude = a.v.0.hypot(a.v.1);
+        if !magnitude.is_finite() || magnitude == 0.0 {
+            continue;
+        }
+        // Colour on a log scale when magnitudes span decades (fields near
+        // charges do), so weak and strong regions both read.
+        let color = if longest > 10.0 * reference {
+            ViridisRGB::get_color_normalized(
+                magnitude.max(longest * 1e-3).log10(),
+                (longest * 1e-3).log10(),
+                longest.log10(),
+            )
+        } else {
+            ViridisRGB::get_color_normalized(magnitude, 0.0, longest)
+        };
+        // Arrows longer than the reference are clipped to one cell, so a
+        // singular point does not shrink every other arrow to a dot.
+        let clip = if magnitude > reference { reference / magnitude } else { 1.0 };
+        let (dx, dy) = (a.v.0 * scale * clip, a.v.1 * scale * clip);
+        let tip = (a.at.0 + dx, a.at.1 + dy);
+        // The head: two strokes at +-25 degrees back from the tip, a third
+        // of the arrow long.
+        let (len, angle) = (dx.hypot(dy), dy.atan2(dx));
+        let head = |turn: f64| {
+            let a2 = angle + std::f64::consts::PI - turn;
+            (tip.0 + len / 3.0 * a2.cos(), tip.1 + len / 3.0 * a2.sin())
+        };
+        let style = color.stroke_width(2);
+        chart.draw_series(std::iter::once(PathElement::new(vec![a.at, tip], style))).map_err(e)?;
+        chart.draw_series(std::iter::once(PathElement::new(vec![head(0.44), tip, head(-0.44)], style))).map_err(e)?;
+    }
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+/// `plot.vector_field(fx, fy, grid, extent)`.
+pub struct VectorField;
+
+impl Tool for VectorField {
+    fn code_version(&self) -> String {
+        crate::code_version("plot.vector_field")
+    }
+
+    fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
+        Box::pin(async move {
+            let (fx, fy) = (function(&inv, "fx")?, function(&inv, "fy")?);
+            for ir in [&fx, &fy] {
+                if ir.params.len() != 2 {
+                    return Err(ToolError::failed(format!(
+                        "`{}` must take (x, y); it takes {}",
+                        ir.name,
+                        ir.params.len()
+                    )));
+                }
+            }
+            let grid = arg(&inv, "grid")?.as_int().unwrap_or(24);
+            if !(2..=64).contains(&grid) && !(grid > 64 && inv.vertex.allow_large) {
+                return Err(ToolError::failed(format!(
+                    "grid = {grid} is outside 2..=64; set allow_large = true to lift the cap"
+                )));
+            }
+            let extent = crate::quantum::length_in_bohr(&inv, "extent")?;
+            if !(extent > 0.0 && extent.is_finite()) {
+                return Err(ToolError::failed(format!("extent must be a positive length, not {extent} bohr")));
+            }
+            let arrows = sample(&|x, y| (fx.eval_f64(&[x, y]), fy.eval_f64(&[x, y])), grid as usize, extent);
+            let (png, svg) = (inv.work_dir.join("vectors.png"), inv.work_dir.join("vectors.svg"));
+            let size = (640u32, 600u32);
+            draw(&BitMapBackend::new(&png, size).into_drawing_area(), &arrows, grid as usize, extent)
+                .map_err(|e| ToolError::failed(format!("cannot draw the PNG: {e}")))?;
+            draw(&SVGBackend::new(&svg, size).into_drawing_area(), &arrows, grid as usize, extent)
+                .map_err(|e| ToolError::failed(format!("cannot draw the SVG: {e}")))?;
+            let mut outputs = crate::plot::image_output(&inv, "image", &png, Some(&svg))?;
+            outputs[0].meta = serde_json::json!({"samples": arrows.len(), "mesh": [grid, grid], "dtype": "rgb8"});
+            Ok(Produced { outputs, device: "cpu".into(), fallback: None, exit_code: None })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rotation_field_is_sampled_at_cell_centres() {
+        let arrows = sample(&|x, y| (-y, x), 4, 2.0);
+        assert_eq!(arrows.len(), 16);
+        assert_eq!(arrows[0].at, (-1.5, -1.5));
+        assert_eq!(arrows[0].v, (1.5, -1.5));
+        assert_eq!(arrows[15].at, (1.5, 1.5));
+        // Every arrow is perpendicular to its position: a pure rotation.
+        assert!(arrows.iter().all(|a| (a.at.0 * a.v.0 + a.at.1 * a.v.1).abs() < 1e-12));
+    }
+
+    #[test]
+    fn one_huge_arrow_does_not_set_the_scale() {
+        let mut arrows: Vec<Arrow> = (1..=10).map(|i| Arrow { at: (0.0, 0.0), v: (f64::from(i), 0.0) }).collect();
+        arrows.push(Arrow { at: (0.0, 0.0), v: (1e9, 0.0) });
+        assert_eq!(reference_magnitude(&arrows), 10.0);
+        assert_eq!(reference_magnitude(&[]), 0.0);
+    }
+}
