@@ -116,7 +116,8 @@ impl Tool for VectorField {
                 }
             }
             let grid = arg(&inv, "grid")?.as_int().unwrap_or(24);
-            if !(2..=64).contains(&grid) && !(grid > 64 && inv.vertex.allow_large) {
+            let allowed = grid >= 2 && (grid <= 64 || inv.vertex.allow_large);
+            if !allowed {
                 return Err(ToolError::failed(format!(
                     "grid = {grid} is outside 2..=64; set allow_large = true to lift the cap"
                 )));
