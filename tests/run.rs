@@ -923,11 +923,17 @@ fn the_dipole_example_draws_its_vector_field() {
     std::fs::copy(root.join("dipole_field.phx"), d.join("dipole_field.phx")).unwrap();
     let doc = json_of(&phx_in(&d, &["run", "dipole_field.phx", "--format", "json"]));
     assert_eq!(doc["status"], "succeeded", "{doc}");
-    let arrows = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "arrows").unwrap();
+    let node = |id: &str| doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap().clone();
+    let arrows = &node("arrows");
     let png = std::fs::read(d.join(arrows["outputs"]["image"]["path"].as_str().unwrap())).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let svg = std::fs::read_to_string(d.join(arrows["outputs"]["image_svg"]["path"].as_str().unwrap())).unwrap();
     assert!(svg.contains("x [bohr]") && svg.contains("y [bohr]"), "axes carry units");
     // 20 x 20 arrows, each a shaft and a head.
     assert!(svg.matches("<polyline").count() >= 2 * 400, "{}", svg.matches("<polyline").count());
+    // The surface: 63 x 63 shaded quads of the potential.
+    let relief = node("relief");
+    let svg = std::fs::read_to_string(d.join(relief["outputs"]["image_svg"]["path"].as_str().unwrap())).unwrap();
+    assert!(svg.matches("<polygon").count() >= 63 * 63, "{}", svg.matches("<polygon").count());
+    assert!(svg.contains("in bohr"), "the axes are named");
 }

@@ -15,6 +15,7 @@ pub mod plot;
 mod quantum;
 mod scalar;
 mod sheet;
+pub mod surface;
 pub mod symbolic;
 mod vectors;
 mod vtk;
@@ -34,7 +35,7 @@ pub fn code_version(tool: &str) -> String {
 
 /// Registers every tool this crate implements.
 pub fn register(reg: &mut Registry) {
-    let tools: [(&str, Arc<dyn Tool>); 22] = [
+    let tools: [(&str, Arc<dyn Tool>); 23] = [
         ("plot.line", Arc::new(plot::Line)),
         ("quantum.eigen1d", Arc::new(eigen::Eigen1d)),
         ("plot.contact_sheet", Arc::new(sheet::ContactSheet)),
@@ -56,6 +57,7 @@ pub fn register(reg: &mut Registry) {
         ("ml.pca", Arc::new(analysis::Pca)),
         ("data.fit", Arc::new(fit::DataFit)),
         ("export.vtk", Arc::new(vtk::ExportVtk)),
+        ("plot.surface", Arc::new(surface::Surface)),
         ("plot.vector_field", Arc::new(vectors::VectorField)),
     ];
     for (name, tool) in tools {

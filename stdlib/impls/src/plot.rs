@@ -105,7 +105,7 @@ pub fn resample(s: &Slice, res: usize) -> Vec<f64> {
     out
 }
 
-fn color(v: f64, lo: f64, hi: f64) -> RGBColor {
+pub(crate) fn color(v: f64, lo: f64, hi: f64) -> RGBColor {
     let t = if hi > lo { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 };
     ViridisRGB::get_color(t)
 }
@@ -195,7 +195,7 @@ pub fn heatmap_files(png: &Path, svg: &Path, s: &Slice, res: usize, title: &str,
     Ok(())
 }
 
-fn read_field(inv: &Invocation, name: &str) -> Result<Field, ToolError> {
+pub(crate) fn read_field(inv: &Invocation, name: &str) -> Result<Field, ToolError> {
     let paths = input_path(inv, name)?;
     let p = paths.first().ok_or_else(|| ToolError::failed(format!("no `{name}` input")))?;
     let bytes =
