@@ -832,6 +832,15 @@ fn the_orbital_sweep_makes_a_contact_sheet_and_a_vtk_file() {
     assert!(text.starts_with("# vtk DataFile Version 3.0\n"), "{text}");
     assert!(text.contains("DATASET STRUCTURED_POINTS\nDIMENSIONS 64 64 64\n"), "{text}");
     assert!(vtk.len() > 64 * 64 * 64 * 8);
+
+    // The 2p isosurface as GLB: the container's header, and a mesh of many triangles.
+    let glb = read(&node("mesh"), "file");
+    assert_eq!(&glb[..4], b"glTF");
+    assert_eq!(u32::from_le_bytes(glb[8..12].try_into().unwrap()) as usize, glb.len());
+    let json_len = u32::from_le_bytes(glb[12..16].try_into().unwrap()) as usize;
+    let doc: serde_json::Value = serde_json::from_slice(&glb[20..20 + json_len]).unwrap();
+    assert_eq!(doc["asset"]["version"], "2.0");
+    assert!(doc["accessors"][0]["count"].as_u64().unwrap() > 3 * 500, "{doc}");
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod data;
 pub mod eigen;
 pub mod field;
 pub mod fit;
+pub mod gltf;
 pub mod orbital;
 pub mod plot;
 mod quantum;
@@ -35,7 +36,7 @@ pub fn code_version(tool: &str) -> String {
 
 /// Registers every tool this crate implements.
 pub fn register(reg: &mut Registry) {
-    let tools: [(&str, Arc<dyn Tool>); 23] = [
+    let tools: [(&str, Arc<dyn Tool>); 24] = [
         ("plot.line", Arc::new(plot::Line)),
         ("quantum.eigen1d", Arc::new(eigen::Eigen1d)),
         ("plot.contact_sheet", Arc::new(sheet::ContactSheet)),
@@ -57,6 +58,7 @@ pub fn register(reg: &mut Registry) {
         ("ml.pca", Arc::new(analysis::Pca)),
         ("data.fit", Arc::new(fit::DataFit)),
         ("export.vtk", Arc::new(vtk::ExportVtk)),
+        ("export.gltf", Arc::new(gltf::ExportGltf)),
         ("plot.surface", Arc::new(surface::Surface)),
         ("plot.vector_field", Arc::new(vectors::VectorField)),
     ];
