@@ -655,6 +655,14 @@ fn the_hydrogen_example_runs_end_to_end() {
         * step;
     assert!((total - 1.0).abs() < 1e-3, "the 2p density integrates to {total}");
     assert!(density["fallback"].is_string() || density["device"] == "gpu");
+    // `emit = [static, ...]` on a data tool: a PNG and an SVG of each output.
+    let views = density["visuals"]["static"].as_array().unwrap();
+    assert_eq!(views.len(), 2, "the density's slice and the radial series: {views:?}");
+    for v in views {
+        let png = std::fs::read(d.join(v["png"].as_str().unwrap())).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        assert!(std::fs::read_to_string(d.join(v["svg"].as_str().unwrap())).unwrap().contains("<svg"));
+    }
 
     // The radial series: P(r) = r^2 R^2 integrates to 1 over the box's radius.
     let csv = std::fs::read_to_string(d.join(density["outputs"]["radial"]["path"].as_str().unwrap())).unwrap();

@@ -19,6 +19,7 @@ mod sheet;
 pub mod surface;
 pub mod symbolic;
 mod vectors;
+mod visuals;
 mod vtk;
 pub mod wavepacket;
 
@@ -63,6 +64,9 @@ pub fn register(reg: &mut Registry) {
         ("plot.vector_field", Arc::new(vectors::VectorField)),
     ];
     for (name, tool) in tools {
+        // Plot tools draw their own pictures; the others get views of
+        // their data when a node emits `static`.
+        let tool: Arc<dyn Tool> = if name.starts_with("plot.") { tool } else { Arc::new(visuals::WithVisuals(tool)) };
         reg.insert(name, tool);
     }
 }
