@@ -697,6 +697,8 @@ fn the_hydrogen_example_runs_end_to_end() {
     }
     let thumbs = std::fs::read(d.join(spin["outputs"]["animation_thumbnails"]["path"].as_str().unwrap())).unwrap();
     assert_eq!(&thumbs[..4], b"\x89PNG");
+    assert_eq!(spin["visuals"]["animation"][0]["thumbnails"], spin["outputs"]["animation_thumbnails"]["path"]);
+    assert_eq!(spin["visuals"]["static"], serde_json::json!([]), "static pictures come as PNG and SVG pairs");
 
     // A second run is all cache hits.
     let again = json_of(&phx_in(&d, &["run", "hydrogen_2p.phx", "--format", "json"]));

@@ -119,6 +119,11 @@ fn outcome_line(o: &NodeOutcome) -> String {
     line
 }
 
+/// Whether `name` is the thumbnail strip of one of the node's animations.
+fn is_thumbnail_strip(name: &str, outputs: &[phx_runtime::scheduler::OutputInfo]) -> bool {
+    name.strip_suffix("_thumbnails").is_some_and(|base| outputs.iter().any(|x| x.name == base && x.kind == "Animation"))
+}
+
 /// The JSON of a run (CLI spec, `phx run --format json`).
 pub fn report_json(r: &RunReport, file: &str, dir: &Path) -> Json {
     let rel =
@@ -141,11 +146,20 @@ pub fn report_json(r: &RunReport, file: &str, dir: &Path) -> Json {
                 }
                 match o.kind.as_str() {
                     "Series" => series.push(json!(rel(&o.path))),
+                    // An animation's thumbnail strip belongs to the animation, not
+                    // to the static pictures (which come as PNG and SVG pairs).
+                    "Image" if is_thumbnail_strip(&o.name, &n.outputs) => {}
                     "Image" => {
                         let svg = n.outputs.iter().find(|x| x.name == format!("{}_svg", o.name)).map(|x| rel(&x.path));
                         statics.push(json!({"png": rel(&o.path), "svg": svg}));
                     }
-                    "Animation" => animations.push(json!({"file": rel(&o.path), "format": o.meta.get("format")})),
+                    "Animation" => {
+                        let thumbnails =
+                            n.outputs.iter().find(|x| x.name == format!("{}_thumbnails", o.name)).map(|x| rel(&x.path));
+                        animations.push(
+                            json!({"file": rel(&o.path), "format": o.meta.get("format"), "thumbnails": thumbnails}),
+                        )
+                    }
                     _ => {}
                 }
                 outputs.insert(o.name.clone(), Json::Object(m));
