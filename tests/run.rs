@@ -956,3 +956,23 @@ fn the_dipole_example_draws_its_vector_field() {
     assert!(svg.matches("<polygon").count() >= 63 * 63, "{}", svg.matches("<polygon").count());
     assert!(svg.contains("in bohr"), "the axes are named");
 }
+
+#[test]
+fn the_md_lab_example_measures_a_heat_capacity_of_one() {
+    let d = fresh_dir("md-lab");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    std::fs::copy(root.join("md_lab.phx"), d.join("md_lab.phx")).unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "md_lab.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let node = |id: &str| doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap().clone();
+    // Equipartition: <E> = k_B T per oscillator, so the fitted slope is 1.
+    let params = std::fs::read_to_string(d.join(node("fit")["outputs"]["params"]["path"].as_str().unwrap())).unwrap();
+    let slope: Vec<f64> =
+        params.lines().find(|l| l.starts_with("b,")).unwrap().split(',').skip(1).map(|x| x.parse().unwrap()).collect();
+    assert!((slope[0] - 1.0).abs() < 4.0 * slope[1].max(0.005), "heat capacity {} +- {}", slope[0], slope[1]);
+    // The archive holds the four trajectories.
+    let archive = node("archive");
+    let tgz = d.join(archive["outputs"]["files#0"]["path"].as_str().unwrap());
+    let listing = Command::new("tar").arg("tzf").arg(&tgz).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&listing.stdout).lines().count(), 4);
+}

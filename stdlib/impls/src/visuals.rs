@@ -33,7 +33,8 @@ fn picture(inv: &Invocation, o: &ProducedOutput) -> Result<Option<(std::path::Pa
         "Series" => {
             let text = std::fs::read_to_string(&source).map_err(|e| format!("cannot read `{}`: {e}", o.name))?;
             let t = read_table(&text)?;
-            if t.names.len() < 2 || t.columns[0].is_empty() {
+            // A table of names (fit parameters) has no x axis to draw against.
+            if t.names.len() < 2 || !t.columns[0].iter().any(|v| v.is_finite()) {
                 return Ok(None);
             }
             // At most eight curves, so the legend stays readable.
