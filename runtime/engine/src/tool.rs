@@ -25,6 +25,7 @@ pub struct StagedInput {
 }
 
 /// What a tool is asked to do.
+#[derive(Clone)]
 pub struct Invocation<'a> {
     pub vertex: &'a Vertex,
     /// Input artifacts by argument name, in reference order.

@@ -5,16 +5,7 @@ use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
 use rustfft::FftPlanner;
 use rustfft::num_complex::Complex64;
 
-use crate::common::{arg, input_path, string, write_output};
-use crate::plot::{Table, read_table};
-
-fn table_input(inv: &Invocation) -> Result<Table, ToolError> {
-    let paths = input_path(inv, "data")?;
-    let p = paths.first().ok_or_else(|| ToolError::failed("no table input"))?;
-    let text = std::fs::read_to_string(inv.work_dir.join(p))
-        .map_err(|e| ToolError::failed(format!("cannot read the table: {e}")))?;
-    read_table(&text).map_err(ToolError::failed)
-}
+use crate::common::{arg, string, table_input, write_output};
 
 /// One row of a spectrum.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,11 +44,9 @@ impl Tool for DataFft {
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
-            let t = table_input(&inv)?;
+            let t = table_input(&inv, "data")?;
             let name = string(&inv, "column")?;
-            let c = t.names.iter().position(|n| *n == name).ok_or_else(|| {
-                ToolError::failed(format!("the table has no column `{name}`; it has {}", t.names.join(", ")))
-            })?;
+            let c = t.column(&name)?;
             let samples = &t.columns[c];
             if samples.len() < 2 || samples.iter().any(|v| !v.is_finite()) {
                 return Err(ToolError::failed(format!("`{name}` needs at least 2 samples, all numbers")));
@@ -160,7 +149,7 @@ impl Tool for Pca {
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
-            let t = table_input(&inv)?;
+            let t = table_input(&inv, "data")?;
             let p = t.names.len();
             let rows: Vec<Vec<f64>> = (0..t.columns.first().map_or(0, Vec::len))
                 .map(|i| t.columns.iter().map(|c| c[i]).collect::<Vec<f64>>())

@@ -8,7 +8,7 @@ use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
-use crate::common::{arg, input_path, string};
+use crate::common::{arg, string};
 use crate::field::Field;
 
 /// Pixels per side of a frame.
@@ -231,11 +231,7 @@ impl Tool for Animation {
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
-            let paths = input_path(&inv, "field")?;
-            let p = paths.first().ok_or_else(|| ToolError::failed("no field input"))?;
-            let bytes = std::fs::read(inv.work_dir.join(p))
-                .map_err(|e| ToolError::failed(format!("cannot read the field: {e}")))?;
-            let field = Field::from_bytes(&bytes).map_err(ToolError::failed)?;
+            let field = crate::plot::read_field(&inv, "field")?;
             let motion = string(&inv, "motion")?;
             match (field.shape.len(), motion.as_str()) {
                 (3, _) | (2, "time" | "sweep") => {}
@@ -251,11 +247,7 @@ impl Tool for Animation {
                 }
             }
             let frames_n = arg(&inv, "frames")?.as_int().unwrap_or(60).max(1) as usize;
-            if frames_n > 300 && !inv.vertex.allow_large {
-                return Err(ToolError::failed(format!(
-                    "frames = {frames_n} exceeds the cap frames <= 300; set allow_large = true to lift it"
-                )));
-            }
+            crate::common::check_cap(&inv, "frames", frames_n as i64, 300)?;
             let fps = arg(&inv, "fps")?.as_int().unwrap_or(24).clamp(1, 120) as u32;
             let t0 = std::time::Instant::now();
             let frames = frames_of(&field, &motion, frames_n, &|| inv.should_stop());

@@ -2,9 +2,8 @@
 //! (Brent's bracketed root finder), on a `fn`'s compiled IR.
 
 use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
-use phx_sema::fnir::FnIr;
 
-use crate::common::{float, float_text, function, write_output};
+use crate::common::{Evaluator, float, float_text, function_of_arity, write_output};
 
 /// Nodes of the 15-point Kronrod rule on [-1, 1] (positive half; the last is 0).
 const XGK: [f64; 8] = [
@@ -162,17 +161,6 @@ pub fn brent(f: &dyn Fn(f64) -> f64, a: f64, b: f64) -> Result<f64, String> {
     Err("no convergence after 200 iterations".into())
 }
 
-fn one_arg(ir: &FnIr, name: &str) -> Result<(), ToolError> {
-    if ir.params.len() != 1 {
-        return Err(ToolError::failed(format!(
-            "`{name}` must take one argument; `{}` takes {}",
-            ir.name,
-            ir.params.len()
-        )));
-    }
-    Ok(())
-}
-
 /// `cas.integrate(f, from, to, tol)`.
 pub struct Integrate;
 
@@ -183,10 +171,9 @@ impl Tool for Integrate {
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
-            let ir = function(&inv, "f")?;
-            one_arg(&ir, "f")?;
+            let integrand = Evaluator::new(function_of_arity(&inv, "f", 1)?);
             let (a, b, tol) = (float(&inv, "from")?, float(&inv, "to")?, float(&inv, "tol")?);
-            let f = |x: f64| ir.eval_f64(&[x]);
+            let f = |x: f64| integrand.call(&[x]);
             let (value, error) = integrate(&f, a, b, tol).map_err(ToolError::failed)?;
             let outputs = vec![
                 write_output(&inv, "value", float_text(value).as_bytes())?,
@@ -207,9 +194,8 @@ impl Tool for Solve {
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
-            let ir = function(&inv, "f")?;
-            one_arg(&ir, "f")?;
-            let f = |x: f64| ir.eval_f64(&[x]);
+            let g = Evaluator::new(function_of_arity(&inv, "f", 1)?);
+            let f = |x: f64| g.call(&[x]);
             let root = brent(&f, float(&inv, "lo")?, float(&inv, "hi")?).map_err(ToolError::failed)?;
             let out = write_output(&inv, "root", float_text(root).as_bytes())?;
             Ok(Produced { outputs: vec![out], device: "cpu".into(), fallback: None, exit_code: None })

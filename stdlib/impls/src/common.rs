@@ -98,3 +98,59 @@ pub fn collect_file(inv: &Invocation, name: &str, kind: &str, path: &Path) -> Re
         .map_err(|_| ToolError::failed(format!("`{}` is outside the working folder", path.display())))?;
     collect(inv.work_dir, name, kind, rel)
 }
+
+/// A `fn` argument that must take exactly `arity` parameters.
+pub fn function_of_arity(inv: &Invocation, name: &str, arity: usize) -> Result<Arc<FnIr>, ToolError> {
+    let ir = function(inv, name)?;
+    if ir.params.len() != arity {
+        return Err(ToolError::failed(format!(
+            "`{name}` must take {arity} argument(s); `{}` takes {}",
+            ir.name,
+            ir.params.len()
+        )));
+    }
+    Ok(ir)
+}
+
+/// A function as native code when it compiles (once per body hash and
+/// process), else on the reference interpreter: both give the same values.
+pub struct Evaluator {
+    ir: Arc<FnIr>,
+    jit: Option<Arc<phx_codegen::Compiled>>,
+}
+
+impl Evaluator {
+    /// Compiles `ir`, keeping the interpreter as the fallback.
+    pub fn new(ir: Arc<FnIr>) -> Evaluator {
+        let jit = crate::quantum::jit_for(&ir).ok();
+        Evaluator { ir, jit }
+    }
+
+    /// The function at `args`.
+    pub fn call(&self, args: &[f64]) -> f64 {
+        match &self.jit {
+            Some(j) => j.call(args),
+            None => self.ir.eval_f64(args),
+        }
+    }
+}
+
+/// Refuses a run-time value past a stdlib cap (`name <= cap`) unless the
+/// node sets `allow_large`, as the compiler does for literal values.
+pub fn check_cap(inv: &Invocation, name: &str, value: i64, cap: i64) -> Result<(), ToolError> {
+    if value > cap && !inv.vertex.allow_large {
+        return Err(ToolError::failed(format!(
+            "{name} = {value} exceeds the cap {name} <= {cap}; set allow_large = true to lift it"
+        )));
+    }
+    Ok(())
+}
+
+/// A `Series` input read as a numeric table.
+pub fn table_input(inv: &Invocation, name: &str) -> Result<crate::plot::Table, ToolError> {
+    let paths = input_path(inv, name)?;
+    let p = paths.first().ok_or_else(|| ToolError::failed(format!("no `{name}` input")))?;
+    let text = std::fs::read_to_string(inv.work_dir.join(p))
+        .map_err(|e| ToolError::failed(format!("cannot read the table `{name}`: {e}")))?;
+    crate::plot::read_table(&text).map_err(ToolError::failed)
+}

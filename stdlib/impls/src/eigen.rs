@@ -6,7 +6,7 @@
 
 use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
 
-use crate::common::{arg, float, function, write_output};
+use crate::common::{Evaluator, arg, check_cap, float, function_of_arity, write_output};
 
 /// The number of eigenvalues of the tridiagonal matrix (diagonal `d`,
 /// constant off-diagonal `e`) below `x`.
@@ -141,27 +141,13 @@ impl Tool for Eigen1d {
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
-            let ir = function(&inv, "potential")?;
-            if ir.params.len() != 1 {
-                return Err(ToolError::failed(format!(
-                    "the potential must take one argument; `{}` takes {}",
-                    ir.name,
-                    ir.params.len()
-                )));
-            }
+            let potential = Evaluator::new(function_of_arity(&inv, "potential", 1)?);
             let (x_min, x_max) = (float(&inv, "x_min")?, float(&inv, "x_max")?);
             let points = arg(&inv, "points")?.as_int().unwrap_or(1000).max(3) as usize;
             let levels = arg(&inv, "levels")?.as_int().unwrap_or(5).clamp(1, points as i64 - 1) as usize;
-            if (points > 20_000 || levels > 100) && !inv.vertex.allow_large {
-                return Err(ToolError::failed(
-                    "points <= 20000 and levels <= 100 are capped; set allow_large = true to lift them",
-                ));
-            }
-            let jit = crate::quantum::jit_for(&ir).ok();
-            let v = |x: f64| match &jit {
-                Some(j) => j.call(&[x]),
-                None => ir.eval_f64(&[x]),
-            };
+            check_cap(&inv, "points", points as i64, 20_000)?;
+            check_cap(&inv, "levels", levels as i64, 100)?;
+            let v = |x: f64| potential.call(&[x]);
             let (xs, energies, states) = solve(&v, x_min, x_max, points, levels);
             if let Some(stop) = inv.interrupted() {
                 return Err(stop);

@@ -5,8 +5,7 @@
 use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
 use phx_sema::value::Value;
 
-use crate::common::{arg, float_text, function, input_path, string, write_output};
-use crate::plot::read_table;
+use crate::common::{Evaluator, arg, float_text, function, string, table_input, write_output};
 
 /// A fit's result.
 #[derive(Clone, Debug)]
@@ -152,17 +151,8 @@ impl Tool for DataFit {
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
             let ir = function(&inv, "model")?;
-            let paths = input_path(&inv, "data")?;
-            let p = paths.first().ok_or_else(|| ToolError::failed("no table input"))?;
-            let text = std::fs::read_to_string(inv.work_dir.join(p))
-                .map_err(|e| ToolError::failed(format!("cannot read the table: {e}")))?;
-            let table = read_table(&text).map_err(ToolError::failed)?;
-            let column = |name: &str| {
-                table.names.iter().position(|n| n == name).ok_or_else(|| {
-                    ToolError::failed(format!("the table has no column `{name}`; it has {}", table.names.join(", ")))
-                })
-            };
-            let (xc, yc) = (column(&string(&inv, "x")?)?, column(&string(&inv, "y")?)?);
+            let table = table_input(&inv, "data")?;
+            let (xc, yc) = (table.column(&string(&inv, "x")?)?, table.column(&string(&inv, "y")?)?);
             let initial: Vec<f64> = match arg(&inv, "initial")? {
                 Value::List(items) => items.iter().map(|v| v.as_f64()).collect::<Option<_>>(),
                 _ => None,
@@ -182,19 +172,17 @@ impl Tool for DataFit {
                 .filter(|(x, y)| x.is_finite() && y.is_finite())
                 .map(|(x, y)| (*x, *y))
                 .unzip();
-            let jit = crate::quantum::jit_for(&ir).ok();
+            let param_names: Vec<String> = ir.params.iter().skip(1).map(|(n, _)| n.clone()).collect();
+            let f = Evaluator::new(ir);
             let model = |x: f64, p: &[f64]| {
                 let mut args = Vec::with_capacity(p.len() + 1);
                 args.push(x);
                 args.extend_from_slice(p);
-                match &jit {
-                    Some(j) => j.call(&args),
-                    None => ir.eval_f64(&args),
-                }
+                f.call(&args)
             };
             let result = fit(&model, &xs, &ys, &initial).map_err(ToolError::failed)?;
             let mut params = String::from("name,value,error\n");
-            for ((name, _), (v, e)) in ir.params.iter().skip(1).zip(result.params.iter().zip(&result.errors)) {
+            for (name, (v, e)) in param_names.iter().zip(result.params.iter().zip(&result.errors)) {
                 params.push_str(&format!("{name},{},{}\n", float_text(*v), float_text(*e)));
             }
             let mut fitted = format!("{},{},fit\n", table.names[xc], table.names[yc]);

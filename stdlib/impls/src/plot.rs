@@ -234,11 +234,7 @@ impl Tool for Heatmap {
             let plane = string(&inv, "plane")?;
             let title = string(&inv, "title")?;
             let res = arg(&inv, "resolution")?.as_int().unwrap_or(160).clamp(2, 4096) as usize;
-            if res > 160 && !inv.vertex.allow_large {
-                return Err(ToolError::failed(format!(
-                    "resolution = {res} exceeds the cap resolution <= 160; set allow_large = true to lift it"
-                )));
-            }
+            crate::common::check_cap(&inv, "resolution", res as i64, 160)?;
             let s = slice(&field, &plane).map_err(ToolError::failed)?;
             let title = if title.is_empty() { format!("{plane} slice") } else { title };
             let (png, svg) = (inv.work_dir.join("heatmap.png"), inv.work_dir.join("heatmap.svg"));
@@ -255,6 +251,15 @@ impl Tool for Heatmap {
 pub struct Table {
     pub names: Vec<String>,
     pub columns: Vec<Vec<f64>>,
+}
+
+impl Table {
+    /// The index of the column `name`, or an error that lists the columns.
+    pub fn column(&self, name: &str) -> Result<usize, ToolError> {
+        self.names.iter().position(|n| n == name).ok_or_else(|| {
+            ToolError::failed(format!("the table has no column `{name}`; it has {}", self.names.join(", ")))
+        })
+    }
 }
 
 /// Parses a CSV table with a header line; non-numeric cells are NaN.
@@ -443,16 +448,8 @@ impl Tool for Line {
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
-            let paths = input_path(&inv, "data")?;
-            let p = paths.first().ok_or_else(|| ToolError::failed("no table input"))?;
-            let text = std::fs::read_to_string(inv.work_dir.join(p))
-                .map_err(|e| ToolError::failed(format!("cannot read the table: {e}")))?;
-            let t = read_table(&text).map_err(ToolError::failed)?;
-            let find = |name: &str| {
-                t.names.iter().position(|n| n == name).ok_or_else(|| {
-                    ToolError::failed(format!("the table has no column `{name}`; it has {}", t.names.join(", ")))
-                })
-            };
+            let t = crate::common::table_input(&inv, "data")?;
+            let find = |name: &str| t.column(name);
             let x_name = string(&inv, "x")?;
             let x = if x_name.is_empty() { 0 } else { find(&x_name)? };
             let ys: Vec<usize> = match arg(&inv, "y")? {

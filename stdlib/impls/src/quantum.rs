@@ -45,11 +45,7 @@ impl Tool for Orbital {
                     "no orbital with n = {n}, l = {l}, m = {m}, Z = {z} on a grid of {grid}"
                 )));
             }
-            if grid > 160 && !inv.vertex.allow_large {
-                return Err(ToolError::failed(format!(
-                    "grid = {grid} exceeds the cap grid <= 160; set allow_large = true to lift it"
-                )));
-            }
+            crate::common::check_cap(&inv, "grid", grid, 160)?;
             let (n, l, g) = (n as usize, l as usize, grid as usize);
             let t0 = std::time::Instant::now();
             let values = orbital::density_grid(n, l, m, z as f64, g, extent, threads(), &|| inv.should_stop());
@@ -115,11 +111,7 @@ impl Tool for Evaluate {
                 return Err(ToolError::failed(format!("`f` must take 1 to 3 arguments; `{}` takes {dims}", ir.name)));
             }
             let g = int(&inv, "grid")? as usize;
-            if g > 160 && !inv.vertex.allow_large {
-                return Err(ToolError::failed(format!(
-                    "grid = {g} exceeds the cap grid <= 160; set allow_large = true to lift it"
-                )));
-            }
+            crate::common::check_cap(&inv, "grid", g as i64, 160)?;
             let extent = length_in_bohr(&inv, "extent")?;
             let step = 2.0 * extent / (g.max(2) - 1) as f64;
             let total = g.pow(dims as u32);

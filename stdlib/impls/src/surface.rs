@@ -89,11 +89,7 @@ impl Tool for Surface {
             let field = read_field(&inv, "field")?;
             let plane = string(&inv, "plane")?;
             let res = arg(&inv, "resolution")?.as_int().unwrap_or(96).clamp(2, 4096) as usize;
-            if res > 160 && !inv.vertex.allow_large {
-                return Err(ToolError::failed(format!(
-                    "resolution = {res} exceeds the cap resolution <= 160; set allow_large = true to lift it"
-                )));
-            }
+            crate::common::check_cap(&inv, "resolution", res as i64, 160)?;
             let s = slice(&field, &plane).map_err(ToolError::failed)?;
             let title = if field.shape.len() == 3 { format!("{plane} plane") } else { "surface".to_string() };
             let (png, svg) = (inv.work_dir.join("surface.png"), inv.work_dir.join("surface.svg"));

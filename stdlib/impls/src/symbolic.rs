@@ -111,32 +111,10 @@ impl Expr {
     }
 }
 
+/// A builtin by name, as the language evaluates it (NaN for unknown names,
+/// which the parser never lets through).
 fn apply(name: &str, v: &[f64]) -> f64 {
-    let x = v.first().copied().unwrap_or(f64::NAN);
-    let y = v.get(1).copied().unwrap_or(f64::NAN);
-    match name {
-        "sin" => x.sin(),
-        "cos" => x.cos(),
-        "tan" => x.tan(),
-        "asin" => x.asin(),
-        "acos" => x.acos(),
-        "atan" => x.atan(),
-        "atan2" => x.atan2(y),
-        "sinh" => x.sinh(),
-        "cosh" => x.cosh(),
-        "tanh" => x.tanh(),
-        "exp" => x.exp(),
-        "ln" => x.ln(),
-        "log10" => x.log10(),
-        "sqrt" => x.sqrt(),
-        "abs" => x.abs(),
-        "pow" => x.powf(y),
-        "min" => x.min(y),
-        "max" => x.max(y),
-        "floor" => x.floor(),
-        "ceil" => x.ceil(),
-        _ => f64::NAN,
-    }
+    phx_sema::fnir::Builtin::by_name(name).map_or(f64::NAN, |(b, _)| b.apply(v))
 }
 
 /// d e / d var, unsimplified.
@@ -287,7 +265,7 @@ fn step(e: &Expr) -> Expr {
             Sub(x, y) => Sub(y, x),
             a => Neg(b(a)),
         },
-        Add(..) | Sub(..) if needs_collecting(e) => collect_terms(e),
+        Add(..) | Sub(..) if let Some(collected) = collected_sum(e) => collected,
         Add(x, y) => {
             let (x, y) = (step(x), step(y));
             if let (Some(p), Some(q)) = (num(&x), num(&y))
@@ -496,11 +474,16 @@ fn merged_terms(e: &Expr) -> Vec<(f64, Option<Expr>)> {
     merged
 }
 
-/// Whether collecting the sum's terms would change it.
-fn needs_collecting(e: &Expr) -> bool {
+/// The sum with its like terms merged, when that changes a sum of three or
+/// more terms; `None` leaves it to the pairwise rules.
+fn collected_sum(e: &Expr) -> Option<Expr> {
     let mut raw = Vec::new();
     terms(e, 1.0, &mut raw);
-    raw.len() > 2 && collect_terms(e) != *e
+    if raw.len() <= 2 {
+        return None;
+    }
+    let collected = collect_terms(e);
+    (collected != *e).then_some(collected)
 }
 
 /// The sum rebuilt from its merged terms: `a + b - c + 3`.

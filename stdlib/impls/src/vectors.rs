@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
-use crate::common::{arg, function};
+use crate::common::{Evaluator, arg, check_cap, function_of_arity};
 
 /// One arrow: its foot and its vector, in plot units.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -105,28 +105,18 @@ impl Tool for VectorField {
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
-            let (fx, fy) = (function(&inv, "fx")?, function(&inv, "fy")?);
-            for ir in [&fx, &fy] {
-                if ir.params.len() != 2 {
-                    return Err(ToolError::failed(format!(
-                        "`{}` must take (x, y); it takes {}",
-                        ir.name,
-                        ir.params.len()
-                    )));
-                }
-            }
+            let fx = Evaluator::new(function_of_arity(&inv, "fx", 2)?);
+            let fy = Evaluator::new(function_of_arity(&inv, "fy", 2)?);
             let grid = arg(&inv, "grid")?.as_int().unwrap_or(24);
-            let allowed = grid >= 2 && (grid <= 64 || inv.vertex.allow_large);
-            if !allowed {
-                return Err(ToolError::failed(format!(
-                    "grid = {grid} is outside 2..=64; set allow_large = true to lift the cap"
-                )));
+            if grid < 2 {
+                return Err(ToolError::failed(format!("grid = {grid}: at least 2 arrows per axis")));
             }
+            check_cap(&inv, "grid", grid, 64)?;
             let extent = crate::quantum::length_in_bohr(&inv, "extent")?;
             if !(extent > 0.0 && extent.is_finite()) {
                 return Err(ToolError::failed(format!("extent must be a positive length, not {extent} bohr")));
             }
-            let arrows = sample(&|x, y| (fx.eval_f64(&[x, y]), fy.eval_f64(&[x, y])), grid as usize, extent);
+            let arrows = sample(&|x, y| (fx.call(&[x, y]), fy.call(&[x, y])), grid as usize, extent);
             let (png, svg) = (inv.work_dir.join("vectors.png"), inv.work_dir.join("vectors.svg"));
             let size = (640u32, 600u32);
             draw(&BitMapBackend::new(&png, size).into_drawing_area(), &arrows, grid as usize, extent)

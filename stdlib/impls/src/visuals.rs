@@ -57,15 +57,7 @@ impl Tool for WithVisuals {
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
-            let again = Invocation {
-                vertex: inv.vertex,
-                inputs: inv.inputs,
-                work_dir: inv.work_dir,
-                device: inv.device,
-                timeout: inv.timeout,
-                cancel: inv.cancel.clone(),
-                deadline: inv.deadline,
-            };
+            let again = inv.clone();
             let mut produced = self.0.run(inv).await?;
             let wants_static = again.vertex.emit.iter().any(|e| e == "static");
             if !wants_static || produced.outputs.iter().any(|o| o.kind == "Image") {

@@ -4,7 +4,7 @@
 
 use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
 
-use crate::common::{input_path, write_output};
+use crate::common::write_output;
 use crate::field::Field;
 
 /// The VTK file's bytes for a 3D field.
@@ -44,11 +44,7 @@ impl Tool for ExportVtk {
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
-            let paths = input_path(&inv, "field")?;
-            let p = paths.first().ok_or_else(|| ToolError::failed("no field input"))?;
-            let bytes = std::fs::read(inv.work_dir.join(p))
-                .map_err(|e| ToolError::failed(format!("cannot read the field: {e}")))?;
-            let field = Field::from_bytes(&bytes).map_err(ToolError::failed)?;
+            let field = crate::plot::read_field(&inv, "field")?;
             let vtk = to_vtk(&field, "field").map_err(ToolError::failed)?;
             let mut file = write_output(&inv, "file", &vtk)?;
             file.meta = serde_json::json!({"format": "vtk-legacy-3.0", "mesh": field.shape, "samples": field.values.len(), "dtype": "f64be"});

@@ -9,7 +9,7 @@ use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
 use rustfft::FftPlanner;
 use rustfft::num_complex::Complex64;
 
-use crate::common::{arg, float, function, write_output};
+use crate::common::{Evaluator, arg, check_cap, float, function_of_arity, write_output};
 use crate::field::Field;
 
 /// What to propagate, and for how long.
@@ -116,14 +116,7 @@ impl Tool for Wavepacket {
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
-            let ir = function(&inv, "potential")?;
-            if ir.params.len() != 1 {
-                return Err(ToolError::failed(format!(
-                    "the potential must take one argument; `{}` takes {}",
-                    ir.name,
-                    ir.params.len()
-                )));
-            }
+            let potential = Evaluator::new(function_of_arity(&inv, "potential", 1)?);
             let int = |name: &str, default: i64| arg(&inv, name).map(|v| v.as_int().unwrap_or(default));
             let setup = Setup {
                 x0: float(&inv, "x0")?,
@@ -146,17 +139,9 @@ impl Tool for Wavepacket {
                     setup.sigma, setup.x_min, setup.x_max, setup.points, setup.dt, setup.frames, setup.steps_per_frame
                 )));
             }
-            if (setup.points > 16_384 || setup.frames > 300) && !inv.vertex.allow_large {
-                return Err(ToolError::failed(format!(
-                    "points = {} and frames = {} are capped at 16384 and 300; set allow_large = true to lift the caps",
-                    setup.points, setup.frames
-                )));
-            }
-            let jit = crate::quantum::jit_for(&ir).ok();
-            let v = |x: f64| match &jit {
-                Some(j) => j.call(&[x]),
-                None => ir.eval_f64(&[x]),
-            };
+            check_cap(&inv, "points", setup.points as i64, 16_384)?;
+            check_cap(&inv, "frames", setup.frames as i64, 300)?;
+            let v = |x: f64| potential.call(&[x]);
             let t0 = std::time::Instant::now();
             let Some(frames) = propagate(&setup, &v, &|| inv.should_stop()) else {
                 return Err(inv.interrupted().unwrap_or_else(|| ToolError::failed("stopped")));
