@@ -635,7 +635,9 @@ node out = export.csv(data = both.table)
 fn the_hydrogen_example_runs_end_to_end() {
     let d = fresh_dir("h2p");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    std::fs::copy(root.join("hydrogen_2p.phx"), d.join("hydrogen_2p.phx")).unwrap();
+    for f in ["hydrogen_2p.phx", "refs.bib"] {
+        std::fs::copy(root.join(f), d.join(f)).unwrap();
+    }
     let doc = json_of(&phx_in(&d, &["run", "hydrogen_2p.phx", "--format", "json"]));
     assert_eq!(doc["status"], "succeeded", "{doc}");
     let node = |id: &str| doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap().clone();

@@ -8,6 +8,7 @@ mod fmt;
 mod graph;
 mod interchange;
 mod progress;
+mod report;
 mod run;
 mod schema;
 mod setup;
@@ -53,6 +54,8 @@ enum Command {
     Runs(run::RunsArgs),
     /// One run's nodes, devices, durations and artifacts.
     Show(run::ShowArgs),
+    /// The PDF report of a run (written by `phx run` too when the file has a `report`).
+    Report(report::Args),
     /// Artifact history, one artifact, its lineage, hash verification.
     #[command(subcommand)]
     Artifact(artifact::ArtifactCommand),
@@ -88,6 +91,7 @@ pub fn main() -> u8 {
         Command::Explain(a) => run::explain(a),
         Command::Runs(a) => run::runs(a),
         Command::Show(a) => run::show(a),
+        Command::Report(a) => report::run(a),
         Command::Store(c) => store::run(c),
         Command::Init(a) => setup::init(a),
         Command::Doctor(a) => setup::doctor(a),

@@ -125,7 +125,7 @@ fn is_thumbnail_strip(name: &str, outputs: &[phx_runtime::scheduler::OutputInfo]
 }
 
 /// The JSON of a run (CLI spec, `phx run --format json`).
-pub fn report_json(r: &RunReport, file: &str, dir: &Path) -> Json {
+pub fn report_json(r: &RunReport, file: &str, dir: &Path, pdf: Option<&Path>) -> Json {
     let rel =
         |p: &Path| p.strip_prefix(dir).map(|x| x.display().to_string()).unwrap_or_else(|_| p.display().to_string());
     let nodes: Vec<Json> = r
@@ -173,7 +173,7 @@ pub fn report_json(r: &RunReport, file: &str, dir: &Path) -> Json {
             })
         })
         .collect();
-    json!({"run_id": r.run_id, "status": r.status, "file": file, "duration_ms": r.duration_ms, "cache_hits": r.cache_hits, "report": null, "nodes": nodes})
+    json!({"run_id": r.run_id, "status": r.status, "file": file, "duration_ms": r.duration_ms, "cache_hits": r.cache_hits, "report": pdf.map(rel), "nodes": nodes})
 }
 
 pub fn run(a: Args) -> u8 {
@@ -220,8 +220,16 @@ pub fn run(a: Args) -> u8 {
             }
         }
     };
-    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
     let file = relative_file(Path::new(&a.file), &dir);
+    let reports = if a.dry_run {
+        Vec::new()
+    } else {
+        match super::report::prepare(&checked, Path::new(&a.file), &file) {
+            Ok(r) => r,
+            Err(code) => return code,
+        }
+    };
+    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
     let opts = RunOptions {
         file: file.clone(),
         experiment_dir: dir.clone(),
@@ -263,8 +271,24 @@ pub fn run(a: Args) -> u8 {
             return exit::ENVIRONMENT;
         }
     };
+    let mut report_ok = true;
+    let pdf = if reports.is_empty() {
+        None
+    } else if report.status != "succeeded" {
+        eprintln!("phx: no report: the run {}", report.status);
+        None
+    } else {
+        match super::report::write_for_run(&store, &report.run_id, &reports) {
+            Ok(p) => p,
+            Err(e) => {
+                super::report::print_error(&e);
+                report_ok = false;
+                None
+            }
+        }
+    };
     match a.format {
-        TextOrJson::Json => common::print_json(&report_json(&report, &file, &dir)),
+        TextOrJson::Json => common::print_json(&report_json(&report, &file, &dir, pdf.as_deref())),
         TextOrJson::Text => {
             let ran = report.nodes.iter().filter(|n| n.status == "succeeded" && !n.cached).count();
             let failed = report.nodes.iter().filter(|n| n.status == "failed").count();
@@ -277,9 +301,12 @@ pub fn run(a: Args) -> u8 {
                 "{verb} {}: {} in {} ms: {ran} ran, {} cached, {failed} failed, {skipped} skipped or cancelled\n",
                 report.run_id, report.status, report.duration_ms, report.cache_hits
             ));
+            if let Some(p) = &pdf {
+                common::out(&format!("report {}\n", p.strip_prefix(&dir).unwrap_or(p).display()));
+            }
         }
     }
-    let ok = report.status == "succeeded";
+    let ok = report.status == "succeeded" && report_ok;
     common::release_at_exit(checked);
     common::release_at_exit(loaded);
     if ok { exit::OK } else { exit::INVALID }

@@ -7,7 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use phx_dag::{Dag, ExperimentInfo, NodeSpans};
 use phx_diagnostics::{Code, Diagnostic};
-use phx_sema::check::{self, CheckOptions, CheckedNode, ReportRef};
+use phx_sema::ReportSpec;
+use phx_sema::check::{self, CheckOptions, CheckedNode};
 use phx_sema::fnir::{FnIr, lower_fn};
 use phx_sema::schema::{ToolSchema, build_schema};
 use phx_sema::value::{FnRef, Value};
@@ -532,10 +533,10 @@ pub fn check_node_query<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> A
 
 /// Checks a report.
 #[salsa::tracked(returns(ref))]
-pub fn report_check<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<(Vec<ReportRef>, Vec<Diagnostic>)> {
+pub fn report_check<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<(ReportSpec, Vec<Diagnostic>)> {
     let file = id.file(db);
-    let Some(item) = item_ast(db, id) else { return Arc::new((Vec::new(), Vec::new())) };
-    let Item::Report(r) = item.as_ref() else { return Arc::new((Vec::new(), Vec::new())) };
+    let Some(item) = item_ast(db, id) else { return Arc::new((ReportSpec::default(), Vec::new())) };
+    let Item::Report(r) = item.as_ref() else { return Arc::new((ReportSpec::default(), Vec::new())) };
     Arc::new(check::check_report(r, &DbEnv::new(db, file)))
 }
 
@@ -736,6 +737,8 @@ fn collect_fns<'a>(v: &'a Value, out: &mut Vec<&'a FnRef>) {
 pub struct CheckedFile {
     pub diagnostics: Vec<Diagnostic>,
     pub dag: Arc<Dag>,
+    /// The file's reports, evaluated, in source order.
+    pub reports: Vec<ReportSpec>,
 }
 
 impl CheckedFile {
@@ -855,9 +858,15 @@ pub fn checked_file(db: &dyn salsa::Database, file: SourceFile) -> Arc<CheckedFi
             );
         }
     }
+    let reports = index
+        .entries
+        .iter()
+        .filter(|e| e.kind == ItemKind::Report && e.dup == 0)
+        .map(|e| report_check(db, ItemId::new(db, file, e.kind, e.name.clone(), 0)).0.clone())
+        .collect();
     let fd = dag_of(db, file);
     diags.extend(fd.diags.iter().cloned());
     diags.sort_by_key(|d| (d.span.start, d.span.end, d.code));
     diags.dedup();
-    Arc::new(CheckedFile { diagnostics: diags, dag: fd.dag.clone() })
+    Arc::new(CheckedFile { diagnostics: diags, dag: fd.dag.clone(), reports })
 }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::report::{ReportBlock, ReportSpec};
 use phx_diagnostics::{Code, Diagnostic, did_you_mean};
 use phx_syntax::Span;
 use phx_syntax::ast::{ConditionKind, Expr, ExprKind, Field, Node, Param, Report, ReportEntry, StringPart};
@@ -796,53 +797,71 @@ pub fn check_experiment(fields: &[Field], env: &dyn Env) -> (Vec<(String, Value)
     (out, ev.diags)
 }
 
-/// One figure or table of a report, resolved.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ReportRef {
-    pub kind: &'static str,
-    pub node: String,
-    pub output: Option<String>,
-    pub fields: Vec<(String, Value)>,
-}
-
-/// Checks a report: figures must be visual, tables must name a Series
-/// output, text interpolations must resolve.
-pub fn check_report(report: &Report, env: &dyn Env) -> (Vec<ReportRef>, Vec<Diagnostic>) {
+/// Checks a report and evaluates it: figures must be visual, tables must
+/// name a Series output, text interpolations must resolve.
+pub fn check_report(report: &Report, env: &dyn Env) -> (ReportSpec, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let mut refs = Vec::new();
-    check_entries(&report.entries, env, &mut diags, &mut refs, true);
-    (refs, diags)
+    let mut top = ReportSpec { name: report.name.name.clone(), ..ReportSpec::default() };
+    let blocks = check_entries(&report.entries, env, &mut diags, Some(&mut top));
+    (ReportSpec { blocks, ..top }, diags)
 }
 
 const REPORT_FIELDS: [&str; 5] = ["title", "authors", "abstract", "bibliography", "date"];
+
+fn string_field(v: &Value) -> Option<String> {
+    match v {
+        Value::Str(s) => Some(s.clone()),
+        _ => None,
+    }
+}
 
 fn check_entries(
     entries: &[ReportEntry],
     env: &dyn Env,
     diags: &mut Vec<Diagnostic>,
-    refs: &mut Vec<ReportRef>,
-    top: bool,
-) {
+    mut top: Option<&mut ReportSpec>,
+) -> Vec<ReportBlock> {
+    let mut blocks = Vec::new();
     for e in entries {
         match e {
             ReportEntry::Field(f) => {
                 let mut ev = Eval::new(env);
                 let v = ev.eval(&f.value, None);
                 diags.extend(ev.diags);
-                if !top || !REPORT_FIELDS.contains(&f.name.name.as_str()) {
+                let Some(fields) = top.as_deref_mut().filter(|_| REPORT_FIELDS.contains(&f.name.name.as_str())) else {
                     diags.push(
                         Diagnostic::new(
                             Code::UnknownArg,
                             f.name.span,
-                            format!("a report{} has no field `{}`", if top { "" } else { " section" }, f.name.name),
+                            format!(
+                                "a report{} has no field `{}`",
+                                if top.is_some() { "" } else { " section" },
+                                f.name.name
+                            ),
                         )
                         .with_help_opt(did_you_mean(&f.name.name, REPORT_FIELDS)),
                     );
                     continue;
-                }
+                };
                 let ok = match f.name.name.as_str() {
-                    "authors" => coerce(v, &Ty::List(Box::new(Ty::String))).is_ok(),
-                    _ => matches!(v, Value::Str(_) | Value::Error),
+                    "authors" => match coerce(v.clone(), &Ty::List(Box::new(Ty::String))) {
+                        Ok(Value::List(items)) => {
+                            fields.authors = items.iter().filter_map(string_field).collect();
+                            true
+                        }
+                        Ok(_) => true,
+                        Err(_) => false,
+                    },
+                    name => {
+                        let slot = match name {
+                            "title" => &mut fields.title,
+                            "abstract" => &mut fields.abstract_text,
+                            "date" => &mut fields.date,
+                            _ => &mut fields.bibliography,
+                        };
+                        *slot = string_field(&v);
+                        matches!(v, Value::Str(_) | Value::Error)
+                    }
                 };
                 if !ok {
                     diags.push(Diagnostic::new(
@@ -858,14 +877,16 @@ fn check_entries(
             }
             ReportEntry::Section { heading, entries, .. } => {
                 let mut ev = Eval::new(env);
-                ev.eval(&Expr { kind: ExprKind::Str(heading.clone()), span: heading.span }, None);
+                let h = ev.eval(&Expr { kind: ExprKind::Str(heading.clone()), span: heading.span }, None);
                 diags.extend(ev.diags);
-                check_entries(entries, env, diags, refs, false);
+                let inner = check_entries(entries, env, diags, None);
+                blocks.push(ReportBlock::Section { heading: string_field(&h).unwrap_or_default(), blocks: inner });
             }
             ReportEntry::Text { text, .. } => {
                 let mut ev = Eval::new(env);
-                ev.eval(&Expr { kind: ExprKind::Str(text.clone()), span: text.span }, None);
+                let t = ev.eval(&Expr { kind: ExprKind::Str(text.clone()), span: text.span }, None);
                 diags.extend(ev.diags);
+                blocks.push(ReportBlock::Text { markdown: string_field(&t).unwrap_or_default() });
             }
             ReportEntry::Figure { target, fields, .. } | ReportEntry::Table { target, fields, .. } => {
                 let is_figure = matches!(e, ReportEntry::Figure { .. });
@@ -959,12 +980,13 @@ fn check_entries(
                         }
                     }
                 }
+                let mut index = None;
                 if let Some(idx) = &target.index {
                     let mut ev = Eval::new(env);
                     let v = ev.eval(idx, Some(&Ty::Int));
                     diags.extend(ev.diags);
                     match (v, sig.sweep) {
-                        (Value::Int(i), Some(n)) if i >= 0 && (i as usize) < n => {}
+                        (Value::Int(i), Some(n)) if i >= 0 && (i as usize) < n => index = Some(i),
                         (Value::Int(i), Some(n)) => diags.push(Diagnostic::new(
                             Code::TypeMismatch,
                             idx.span,
@@ -978,15 +1000,60 @@ fn check_entries(
                         _ => {}
                     }
                 }
-                refs.push(ReportRef {
-                    kind: if is_figure { "figure" } else { "table" },
-                    node: sig.name.clone(),
-                    output: target.output.as_ref().map(|o| o.name.clone()),
-                    fields: vals,
-                });
+                let field = |name: &str| vals.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+                let caption = field("caption").and_then(string_field);
+                let index = index.map(|i| i as usize);
+                if is_figure {
+                    let width = field("width").and_then(|v| match v {
+                        Value::Float(x) => Some(*x),
+                        Value::Int(i) => Some(*i as f64),
+                        Value::Quantity { si, dim, .. } if dim.is_none() => Some(*si),
+                        _ => None,
+                    });
+                    if let Some(w) = width
+                        && !(w > 0.0 && w <= 1.0)
+                    {
+                        let span = fields.iter().find(|f| f.name.name == "width").map_or(target.span, |f| f.value.span);
+                        diags.push(
+                            Diagnostic::new(
+                                Code::TypeMismatch,
+                                span,
+                                format!("a figure's width is a fraction of the page, found {w}"),
+                            )
+                            .with_help("give a number in (0, 1], e.g. `width = 0.6`"),
+                        );
+                    }
+                    blocks.push(ReportBlock::Figure { node: sig.name.clone(), index, caption, width });
+                } else {
+                    let rows = field("rows").and_then(|v| match v {
+                        Value::Int(i) if *i > 0 => Some(*i as usize),
+                        _ => None,
+                    });
+                    if let Some(v) = field("rows")
+                        && rows.is_none()
+                        && !matches!(v, Value::Error)
+                    {
+                        let span = fields.iter().find(|f| f.name.name == "rows").map_or(target.span, |f| f.value.span);
+                        diags.push(Diagnostic::new(
+                            Code::TypeMismatch,
+                            span,
+                            format!("a table's `rows` is a positive Int, found {v}"),
+                        ));
+                    }
+                    if let Some(out) = &target.output {
+                        blocks.push(ReportBlock::Table {
+                            node: sig.name.clone(),
+                            index,
+                            output: out.name.clone(),
+                            rows,
+                            caption,
+                        });
+                    }
+                }
             }
         }
     }
+    blocks
 }
 
 /// Every output reference of a checked node, per instance, with the vertex

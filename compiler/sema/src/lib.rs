@@ -7,12 +7,14 @@ pub mod check;
 pub mod env;
 pub mod eval;
 pub mod fnir;
+pub mod report;
 pub mod schema;
 pub mod types;
 pub mod value;
 
 pub use check::{CheckOptions, CheckedNode, Instance, NodeProps};
 pub use env::{EmptyEnv, Env, Global, NodeSig};
+pub use report::{ReportBlock, ReportSpec};
 pub use schema::ToolSchema;
 pub use types::Ty;
 pub use value::Value;
