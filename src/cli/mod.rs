@@ -7,6 +7,7 @@ mod common;
 mod fmt;
 mod graph;
 mod interchange;
+mod notebook;
 mod progress;
 mod report;
 mod run;
@@ -59,6 +60,9 @@ enum Command {
     /// Artifact history, one artifact, its lineage, hash verification.
     #[command(subcommand)]
     Artifact(artifact::ArtifactCommand),
+    /// The signed, hash-chained lab notebook.
+    #[command(subcommand)]
+    Notebook(notebook::NotebookCommand),
     /// A new experiment folder with `phx.toml` and an example.
     Init(setup::InitArgs),
     /// What this machine offers: devices, backends, store health.
@@ -96,6 +100,7 @@ pub fn main() -> u8 {
         Command::Init(a) => setup::init(a),
         Command::Doctor(a) => setup::doctor(a),
         Command::Artifact(c) => artifact::run(c),
+        Command::Notebook(c) => notebook::run(c),
         Command::Import(a) => interchange::import(a),
         Command::Export(a) => interchange::export(a),
     }

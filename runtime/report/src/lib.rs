@@ -11,6 +11,7 @@ pub mod document;
 mod gather;
 pub mod markdown;
 pub mod math;
+pub mod notebook;
 mod typeset;
 mod world;
 
@@ -89,6 +90,20 @@ pub fn render(doc: &Document) -> Result<Vec<u8>, ReportError> {
     let compiled = typst::compile::<typst_layout::PagedDocument>(&world);
     let document = compiled.output.map_err(|diags| typst_error(&world, doc, &diags))?;
     typst_pdf::pdf(&document, &typst_pdf::PdfOptions::default()).map_err(|diags| typst_error(&world, doc, &diags))
+}
+
+/// Compiles a typst source with its files to a PDF (for documents other
+/// than reports, such as the notebook).
+pub fn compile_source(
+    source: String,
+    files: Vec<(String, Vec<u8>)>,
+    ymd: Option<(i32, u8, u8)>,
+) -> Result<Vec<u8>, ReportError> {
+    let world = world::ReportWorld::new(source, files, ymd);
+    let doc = Document::default();
+    let compiled = typst::compile::<typst_layout::PagedDocument>(&world);
+    let document = compiled.output.map_err(|diags| typst_error(&world, &doc, &diags))?;
+    typst_pdf::pdf(&document, &typst_pdf::PdfOptions::default()).map_err(|diags| typst_error(&world, &doc, &diags))
 }
 
 /// Checks what can be checked before a run: every citation resolves, and

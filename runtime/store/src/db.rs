@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Each migration takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -96,7 +96,30 @@ CREATE TABLE verified (
   ctime_ns INTEGER NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE notebook_entries (
+  seq       INTEGER PRIMARY KEY,
+  body_json TEXT NOT NULL,
+  hash      TEXT NOT NULL,
+  signature TEXT NOT NULL
+);
+CREATE TABLE notebook_objects (
+  seq    INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  PRIMARY KEY (seq, sha256)
+);
+"#,
 ];
+
+/// One notebook entry as stored: the signed body (canonical JSON), its
+/// SHA-256 and the ed25519 signature over the body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotebookRow {
+    pub seq: i64,
+    pub body_json: String,
+    pub hash: String,
+    pub signature: String,
+}
 
 /// One run.
 #[derive(Clone, Debug, PartialEq)]
@@ -584,9 +607,69 @@ impl Db {
     /// Every object hash that a run output or cache entry refers to.
     pub fn referenced_objects(&self) -> Result<BTreeSet<String>, StoreError> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT sha256 FROM outputs UNION SELECT sha256 FROM artifacts")?;
+            let mut st = c.prepare(
+                "SELECT sha256 FROM outputs UNION SELECT sha256 FROM artifacts UNION SELECT sha256 FROM notebook_objects",
+            )?;
             st.query_map([], |r| r.get(0))?.collect()
         })
+    }
+
+    /// Appends a notebook entry and the objects it holds on to. Fails with
+    /// `Ok(false)` when an entry with this `seq` exists already (another
+    /// writer came first: build the entry again on the new last one).
+    pub fn append_notebook_entry(&self, row: &NotebookRow, objects: &[String]) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let taken: bool =
+                tx.query_row("SELECT EXISTS(SELECT 1 FROM notebook_entries WHERE seq = ?1)", params![row.seq], |r| {
+                    r.get(0)
+                })?;
+            if taken {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO notebook_entries (seq, body_json, hash, signature) VALUES (?1, ?2, ?3, ?4)",
+                params![row.seq, row.body_json, row.hash, row.signature],
+            )?;
+            for sha in objects {
+                tx.execute(
+                    "INSERT OR IGNORE INTO notebook_objects (seq, sha256) VALUES (?1, ?2)",
+                    params![row.seq, sha],
+                )?;
+            }
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
+    /// Every notebook entry, in the order of `seq`.
+    pub fn notebook_entries(&self) -> Result<Vec<NotebookRow>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT seq, body_json, hash, signature FROM notebook_entries ORDER BY seq")?;
+            st.query_map([], |r| {
+                Ok(NotebookRow { seq: r.get(0)?, body_json: r.get(1)?, hash: r.get(2)?, signature: r.get(3)? })
+            })?
+            .collect()
+        })
+    }
+
+    /// The last notebook entry, if any.
+    pub fn last_notebook_entry(&self) -> Result<Option<NotebookRow>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT seq, body_json, hash, signature FROM notebook_entries ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok(NotebookRow { seq: r.get(0)?, body_json: r.get(1)?, hash: r.get(2)?, signature: r.get(3)? }),
+            )
+            .optional()
+        })
+    }
+
+    /// Runs SQL on the database directly. Tests use it to tamper with the
+    /// store the way someone with file access could.
+    #[doc(hidden)]
+    pub fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
+        self.with(|c| c.execute_batch(sql))
     }
 
     /// Every object's fingerprint at its last successful hash check.
