@@ -1,5 +1,7 @@
 //! The typst source of a report, and the files it names.
 
+use sha2::{Digest, Sha256};
+
 use crate::document::{Block, Document, Figure, Table};
 use crate::markdown::{self, plain, string_literal};
 
@@ -54,10 +56,16 @@ fn cell(text: &str) -> String {
 
 fn figure(f: &Figure, number: usize, files: &mut Vec<(String, Vec<u8>)>) -> String {
     let mut images = Vec::new();
-    for (i, p) in f.panels.iter().enumerate() {
+    let _ = number;
+    for p in &f.panels {
         let ext = if p.file.ends_with(".svg") { "svg" } else { "png" };
-        let path = format!("figures/{number}-{i}.{ext}");
-        files.push((path.clone(), p.bytes.clone()));
+        // Named by content: a picture shown twice (alone and in a sweep's
+        // contact sheet) is one file, decoded and embedded once.
+        let digest = Sha256::digest(&p.bytes);
+        let path = format!("figures/{}.{ext}", phx_store::hex(&digest[..12]));
+        if !files.iter().any(|(existing, _)| *existing == path) {
+            files.push((path.clone(), p.bytes.clone()));
+        }
         images.push((path, p.label.clone()));
     }
     let body = if images.len() == 1 && images[0].1.is_none() {
