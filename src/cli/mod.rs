@@ -63,6 +63,8 @@ enum Command {
     /// The signed, hash-chained lab notebook.
     #[command(subcommand)]
     Notebook(notebook::NotebookCommand),
+    /// The language server, on stdin and stdout (for editors).
+    Lsp,
     /// A new experiment folder with `phx.toml` and an example.
     Init(setup::InitArgs),
     /// What this machine offers: devices, backends, store health.
@@ -101,6 +103,13 @@ pub fn main() -> u8 {
         Command::Doctor(a) => setup::doctor(a),
         Command::Artifact(c) => artifact::run(c),
         Command::Notebook(c) => notebook::run(c),
+        Command::Lsp => match phx_lsp::run_stdio() {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("error: the language server stopped: {e}");
+                exit::ENVIRONMENT
+            }
+        },
         Command::Import(a) => interchange::import(a),
         Command::Export(a) => interchange::export(a),
     }

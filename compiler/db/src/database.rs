@@ -196,6 +196,26 @@ impl Database {
         }
     }
 
+    /// Every item of a file in source order, with its tree (spans relative
+    /// to its chunk: shift them by the entry's `offset`). Items whose chunk
+    /// failed to parse are absent; duplicates are included.
+    pub fn items(&self, file: SourceFile) -> Vec<(crate::queries::IndexEntry, Arc<phx_syntax::ast::Item>)> {
+        let index = queries::item_index(self, file);
+        index
+            .entries
+            .iter()
+            .filter_map(|e| {
+                let id = queries::ItemId::new(self, file, e.kind, e.name.clone(), e.dup);
+                queries::item_ast(self, id).clone().map(|item| (e.clone(), item))
+            })
+            .collect()
+    }
+
+    /// The sema environment of a file: its names, tools and imports.
+    pub fn env(&self, file: SourceFile) -> crate::env::DbEnv<'_> {
+        crate::env::DbEnv::new(self, file)
+    }
+
     /// The compile-time value of a `param` or `let` of `file`.
     pub fn value_of(&self, file: SourceFile, name: &str) -> Option<phx_sema::Value> {
         use phx_sema::{Env, Global};

@@ -8,11 +8,12 @@
 
 mod database;
 mod env;
+pub use env::DbEnv;
 mod queries;
 pub mod schema_doc;
 
 pub use database::{Database, FileLoader, FsLoader};
 pub use queries::{
-    CheckedFile, FileDag, ItemId, SourceFile, Workspace, check_node_query, chunks, dag_of, file_diagnostics,
-    item_index, parse_chunk, stdlib, stdlib_diagnostics,
+    CheckedFile, FileDag, IndexEntry, ItemId, SourceFile, Workspace, check_node_query, chunks, dag_of,
+    file_diagnostics, import_paths, item_index, parse_chunk, stdlib, stdlib_diagnostics,
 };
