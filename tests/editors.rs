@@ -20,3 +20,10 @@ fn run_script(script: &str) {
 fn pytest_lsp_with_vscode_and_neovim_capabilities() {
     run_script("tests/lsp/run.sh");
 }
+
+#[test]
+fn the_vscode_extension_builds_its_grammar_passes_and_it_packages() {
+    run_script("editors/vscode/build.sh");
+    let vsix = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/vscode/phx.vsix");
+    assert!(std::fs::metadata(&vsix).map(|m| m.len() > 10_000).unwrap_or(false), "{} was not written", vsix.display());
+}

@@ -197,8 +197,7 @@ impl Server {
 
     fn diagnostics_json(&self, uri: &str) -> Vec<Json> {
         let (Some(doc), Some(file)) = (self.docs.get(uri), self.file_of(uri)) else { return Vec::new() };
-        let checked = self.db.check(file);
-        checked.diagnostics.iter().map(|d| self.diagnostic_json(doc, uri, d)).collect()
+        self.db.diagnostics(file).iter().map(|d| self.diagnostic_json(doc, uri, d)).collect()
     }
 
     fn diagnostic_json(&self, doc: &Document, uri: &str, d: &Diagnostic) -> Json {
@@ -549,11 +548,11 @@ impl Server {
     }
 
     fn code_actions(&self, doc: &Document, file: SourceFile, uri: &str, start: usize, end: usize) -> Vec<Json> {
-        let checked = self.db.check(file);
+        let diagnostics = self.db.diagnostics(file);
         let mut out = Vec::new();
         let edit =
             |span: Span, text: String| json!({"changes": {uri: [{"range": self.range(doc, span), "newText": text}]}});
-        for d in checked.diagnostics.iter().filter(|d| (d.span.start as usize) <= end && start <= d.span.end as usize) {
+        for d in diagnostics.iter().filter(|d| (d.span.start as usize) <= end && start <= d.span.end as usize) {
             let diag = self.diagnostic_json(doc, uri, d);
             if let Some(name) = d.help.as_deref().and_then(suggestion) {
                 out.push(json!({"title": format!("Change to `{name}`"), "kind": "quickfix", "diagnostics": [diag], "isPreferred": true, "edit": edit(d.span, name.to_string())}));

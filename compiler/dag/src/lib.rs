@@ -202,55 +202,10 @@ pub fn build(
         }
     }
 
-    // The graph over vertices; petgraph finds the strongly connected parts.
-    let mut graph: DiGraph<usize, ()> = DiGraph::with_capacity(vertices.len(), edges.len());
-    let mut index_of: HashMap<&str, NodeIndex> = HashMap::with_capacity(vertices.len());
-    for (i, v) in vertices.iter().enumerate() {
-        index_of.insert(v.id.as_str(), graph.add_node(i));
-    }
-    for e in &edges {
-        if let (Some(&a), Some(&b)) = (index_of.get(e.from.as_str()), index_of.get(e.to.as_str())) {
-            graph.update_edge(a, b, ());
-        }
-    }
-    let mut in_cycle = vec![false; vertices.len()];
-    let mut reported: Vec<Vec<String>> = Vec::new();
-    for scc in tarjan_scc(&graph) {
-        let cyclic = scc.len() > 1 || graph.contains_edge(scc[0], scc[0]);
-        if !cyclic {
-            continue;
-        }
-        for n in &scc {
-            in_cycle[graph[*n]] = true;
-        }
-        let path = cycle_path(&graph, &scc);
-        let ids: Vec<String> = path.iter().map(|n| vertices[graph[*n]].id.clone()).collect();
-        // Report a cycle once per set of nodes (a sweep repeats it per instance).
-        let mut nodes_on: Vec<String> = path.iter().map(|n| vertices[graph[*n]].node.clone()).collect();
-        nodes_on.dedup();
-        let mut key = nodes_on.clone();
-        key.sort();
-        if reported.contains(&key) {
-            continue;
-        }
-        reported.push(key);
-        let mut shown = ids.clone();
-        shown.push(ids[0].clone());
-        let first = &vertices[graph[path[0]]].node;
-        let span = spans.get(first).copied().unwrap_or_default();
-        let mut d = Diagnostic::new(Code::Cycle, span, format!("the nodes form a cycle: {}", shown.join(" -> ")))
-            .with_help("a node cannot depend on its own output; break the cycle by removing one of these references");
-        for (i, id) in ids.iter().enumerate() {
-            let node = &vertices[graph[path[i]]].node;
-            let next = &ids[(i + 1) % ids.len()];
-            if let Some(s) = spans.get(node)
-                && node != first
-            {
-                d = d.with_related(*s, format!("`{id}` is on the cycle (it feeds `{next}`)"));
-            }
-        }
-        diags.push(d);
-    }
+    let ids: Vec<(&str, &str)> = vertices.iter().map(|v| (v.id.as_str(), v.node.as_str())).collect();
+    let (cycle_diags, in_cycle) = cycles(&ids, edges.iter().map(|e| (e.from.as_str(), e.to.as_str())), spans);
+    diags.extend(cycle_diags);
+    let index_of: HashMap<&str, usize> = vertices.iter().enumerate().map(|(i, v)| (v.id.as_str(), i)).collect();
 
     // Topological order (Kahn), inputs first; vertices on cycles go last.
     let n = vertices.len();
@@ -260,7 +215,7 @@ pub fn build(
         for d in &v.depends_on {
             if let Some(&j) = index_of.get(d.as_str()) {
                 indegree[i] += 1;
-                users[graph[j]].push(i);
+                users[j].push(i);
             }
         }
     }
@@ -283,6 +238,7 @@ pub fn build(
         order.extend((0..n).filter(|i| !placed[*i]));
     }
 
+    drop(index_of);
     // Static keys, in topological order so inputs are ready.
     let mut keys: HashMap<String, String> = HashMap::with_capacity(n);
     for &i in &order {
@@ -294,6 +250,94 @@ pub fn build(
     let vertices: Vec<Vertex> = order.into_iter().filter_map(|i| slots[i].take()).collect();
     edges.dedup();
     (Dag { experiment, params, vertices, edges }, diags)
+}
+
+/// The cycles among vertices `(id, node)` joined by `edges` (from, to):
+/// one diagnostic per set of nodes on a cycle, and which vertices are on one.
+fn cycles<'a>(
+    ids: &[(&'a str, &'a str)],
+    edges: impl Iterator<Item = (&'a str, &'a str)>,
+    spans: &NodeSpans,
+) -> (Vec<Diagnostic>, Vec<bool>) {
+    let mut diags = Vec::new();
+    // The graph over vertices; petgraph finds the strongly connected parts.
+    let mut graph: DiGraph<usize, ()> = DiGraph::with_capacity(ids.len(), ids.len());
+    let mut index_of: HashMap<&str, NodeIndex> = HashMap::with_capacity(ids.len());
+    for (i, (id, _)) in ids.iter().enumerate() {
+        index_of.insert(id, graph.add_node(i));
+    }
+    for (from, to) in edges {
+        if let (Some(&a), Some(&b)) = (index_of.get(from), index_of.get(to)) {
+            graph.update_edge(a, b, ());
+        }
+    }
+    let mut in_cycle = vec![false; ids.len()];
+    let mut reported: Vec<Vec<String>> = Vec::new();
+    for scc in tarjan_scc(&graph) {
+        let cyclic = scc.len() > 1 || graph.contains_edge(scc[0], scc[0]);
+        if !cyclic {
+            continue;
+        }
+        for n in &scc {
+            in_cycle[graph[*n]] = true;
+        }
+        let path = cycle_path(&graph, &scc);
+        let on: Vec<String> = path.iter().map(|n| ids[graph[*n]].0.to_string()).collect();
+        // Report a cycle once per set of nodes (a sweep repeats it per instance).
+        let mut nodes_on: Vec<String> = path.iter().map(|n| ids[graph[*n]].1.to_string()).collect();
+        nodes_on.dedup();
+        let mut key = nodes_on.clone();
+        key.sort();
+        if reported.contains(&key) {
+            continue;
+        }
+        reported.push(key);
+        let mut shown = on.clone();
+        shown.push(on[0].clone());
+        let first = ids[graph[path[0]]].1;
+        let span = spans.get(first).copied().unwrap_or_default();
+        let mut d = Diagnostic::new(Code::Cycle, span, format!("the nodes form a cycle: {}", shown.join(" -> ")))
+            .with_help("a node cannot depend on its own output; break the cycle by removing one of these references");
+        for (i, id) in on.iter().enumerate() {
+            let node = ids[graph[path[i]]].1;
+            let next = &on[(i + 1) % on.len()];
+            if let Some(s) = spans.get(node)
+                && node != first
+            {
+                d = d.with_related(*s, format!("`{id}` is on the cycle (it feeds `{next}`)"));
+            }
+        }
+        diags.push(d);
+    }
+    (diags, in_cycle)
+}
+
+/// The diagnostics `build` would give (cycles), without building vertices
+/// or keys: what an editor needs after each keystroke.
+pub fn check_cycles(nodes: &[&CheckedNode], spans: &NodeSpans) -> Vec<Diagnostic> {
+    let mut ids: Vec<(&str, &str)> = Vec::new();
+    let mut edges: Vec<(String, &str)> = Vec::new();
+    for node in nodes {
+        if node.tool.is_none() {
+            continue;
+        }
+        for inst in &node.instances {
+            ids.push((inst.id.as_str(), node.name.as_str()));
+            for (_, v) in inst.args.iter() {
+                let mut refs = Vec::new();
+                v.output_refs(&mut refs);
+                for r in refs {
+                    for from in r.vertex_ids() {
+                        edges.push((from, inst.id.as_str()));
+                    }
+                }
+            }
+            for a in &inst.props.after {
+                edges.push((a.clone(), inst.id.as_str()));
+            }
+        }
+    }
+    cycles(&ids, edges.iter().map(|(a, b)| (a.as_str(), *b)), spans).0
 }
 
 /// A cycle through the nodes of a strongly connected component, in order.

@@ -231,6 +231,12 @@ impl Database {
         crate::env::DbEnv::new(self, file).fn_ir(name)
     }
 
+    /// A file's diagnostics (absolute spans, sorted), exactly as `check`
+    /// gives them, without building the DAG: for editors.
+    pub fn diagnostics(&self, file: SourceFile) -> Arc<Vec<phx_diagnostics::Diagnostic>> {
+        queries::diagnostics_only(self, file).clone()
+    }
+
     /// Checks a file: diagnostics (absolute spans) and the DAG.
     pub fn check(&self, file: SourceFile) -> Arc<CheckedFile> {
         queries::checked_file(self, file).clone()

@@ -14,7 +14,7 @@ use phx_sema::schema::{ToolSchema, build_schema};
 use phx_sema::value::{FnRef, Value};
 use phx_sema::{EmptyEnv, NodeSig};
 use phx_syntax::ast::{Item, ItemKind};
-use phx_syntax::{ParsedChunk, Span, SyntaxError};
+use phx_syntax::{Span, SyntaxError};
 
 use crate::env::DbEnv;
 
@@ -77,11 +77,17 @@ pub fn chunks<'db>(db: &'db dyn salsa::Database, file: SourceFile) -> Vec<(u32, 
 /// Parses one chunk, spans relative to the chunk. Runs once per distinct
 /// chunk text.
 #[salsa::tracked(returns(ref))]
-pub fn parse_chunk<'db>(db: &'db dyn salsa::Database, chunk: Chunk<'db>) -> Arc<ParsedChunk> {
-    let mut parsed = phx_syntax::parse_chunk(chunk.text(db));
-    // Items sit behind `Arc`s in the index; keep the parse as it is.
-    parsed.items.shrink_to_fit();
-    Arc::new(parsed)
+pub fn parse_chunk<'db>(db: &'db dyn salsa::Database, chunk: Chunk<'db>) -> Arc<ChunkParse> {
+    let parsed = phx_syntax::parse_chunk(chunk.text(db));
+    Arc::new(ChunkParse { items: parsed.items.into_iter().map(Arc::new).collect(), errors: parsed.errors })
+}
+
+/// A parsed chunk. Items are shared, so that handing one out (`item_ast`,
+/// which re-runs whenever any item moves) never copies a syntax tree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChunkParse {
+    pub items: Vec<Arc<Item>>,
+    pub errors: Vec<SyntaxError>,
 }
 
 /// Where one item lives.
@@ -179,7 +185,7 @@ pub fn item_ast<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Option<Ar
     let (kind, name, dup) = (id.kind(db), id.name(db), id.dup(db));
     let entry = index.entry(kind, name, dup)?;
     let (_, chunk) = chunks(db, file).get(entry.chunk)?;
-    parse_chunk(db, *chunk).items.get(entry.pos).cloned().map(Arc::new)
+    parse_chunk(db, *chunk).items.get(entry.pos).cloned()
 }
 
 /// The names a file declares, without positions: backdates across edits
@@ -605,21 +611,32 @@ pub fn unused(db: &dyn salsa::Database, file: SourceFile) -> Arc<BTreeSet<String
     let mut declared: BTreeSet<String> = BTreeSet::new();
     for e in &index.entries {
         let id = ItemId::new(db, file, e.kind, e.name.clone(), e.dup);
-        let Some(item) = item_ast(db, id) else { continue };
         if matches!(e.kind, ItemKind::Param | ItemKind::Let | ItemKind::Fn) && e.dup == 0 {
             declared.insert(e.name.clone());
         }
-        let mut own = BTreeSet::new();
-        collect_item_names(item, &mut own);
-        // A fn that only mentions itself is still unused.
-        own.remove(&e.name);
-        used.extend(own);
+        for name in item_names(db, id).iter() {
+            // A fn that only mentions itself is still unused.
+            if *name != e.name && !used.contains(name) {
+                used.insert(name.clone());
+            }
+        }
     }
     // A file without nodes is a library: its items are there for importers.
     if !index.entries.iter().any(|e| e.kind == ItemKind::Node) {
         return Arc::new(BTreeSet::new());
     }
     Arc::new(declared.difference(&used).cloned().collect())
+}
+
+/// The names one item mentions; memoised per item, so an edit elsewhere
+/// does not walk this item's expressions again.
+#[salsa::tracked(returns(ref))]
+pub fn item_names<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<BTreeSet<String>> {
+    let mut own = BTreeSet::new();
+    if let Some(item) = item_ast(db, id) {
+        collect_item_names(item, &mut own);
+    }
+    Arc::new(own)
 }
 
 fn collect_item_names(item: &Item, out: &mut BTreeSet<String>) {
@@ -756,6 +773,43 @@ pub fn file_diagnostics(db: &dyn salsa::Database, file: SourceFile) -> Vec<Diagn
 /// Checks a whole file.
 #[salsa::tracked(returns(ref))]
 pub fn checked_file(db: &dyn salsa::Database, file: SourceFile) -> Arc<CheckedFile> {
+    let mut diags = item_diagnostics(db, file);
+    let reports = item_index(db, file)
+        .entries
+        .iter()
+        .filter(|e| e.kind == ItemKind::Report && e.dup == 0)
+        .map(|e| report_check(db, ItemId::new(db, file, e.kind, e.name.clone(), 0)).0.clone())
+        .collect();
+    let fd = dag_of(db, file);
+    diags.extend(fd.diags.iter().cloned());
+    diags.sort_by_key(|d| (d.span.start, d.span.end, d.code));
+    diags.dedup();
+    Arc::new(CheckedFile { diagnostics: diags, dag: fd.dag.clone(), reports })
+}
+
+/// Every diagnostic of a file, as `checked_file` gives them, without
+/// building the DAG's vertices and keys (only its cycles): what an editor
+/// asks for after each keystroke.
+#[salsa::tracked(returns(ref))]
+pub fn diagnostics_only(db: &dyn salsa::Database, file: SourceFile) -> Arc<Vec<Diagnostic>> {
+    let mut diags = item_diagnostics(db, file);
+    let index = item_index(db, file);
+    let mut checked: Vec<&Arc<CheckedNode>> = Vec::new();
+    let mut spans: NodeSpans = HashMap::new();
+    for e in index.entries.iter().filter(|e| e.kind == ItemKind::Node && e.dup == 0) {
+        checked.push(check_node_query(db, ItemId::new(db, file, e.kind, e.name.clone(), 0)));
+        spans.insert(e.name.clone(), e.abs_name_span());
+    }
+    let refs: Vec<&CheckedNode> = checked.iter().map(|c| c.as_ref()).collect();
+    diags.extend(phx_dag::check_cycles(&refs, &spans));
+    diags.sort_by_key(|d| (d.span.start, d.span.end, d.code));
+    diags.dedup();
+    Arc::new(diags)
+}
+
+/// The diagnostics of every item, the file's syntax errors, duplicates,
+/// unused names and imports (everything but the DAG's), unsorted.
+fn item_diagnostics(db: &dyn salsa::Database, file: SourceFile) -> Vec<Diagnostic> {
     let mut diags: Vec<Diagnostic> = Vec::new();
     if let Some(err) = file.load_error(db) {
         diags.push(Diagnostic::new(Code::Import, Span::default(), format!("cannot read `{}`: {err}", file.path(db))));
@@ -858,15 +912,5 @@ pub fn checked_file(db: &dyn salsa::Database, file: SourceFile) -> Arc<CheckedFi
             );
         }
     }
-    let reports = index
-        .entries
-        .iter()
-        .filter(|e| e.kind == ItemKind::Report && e.dup == 0)
-        .map(|e| report_check(db, ItemId::new(db, file, e.kind, e.name.clone(), 0)).0.clone())
-        .collect();
-    let fd = dag_of(db, file);
-    diags.extend(fd.diags.iter().cloned());
-    diags.sort_by_key(|d| (d.span.start, d.span.end, d.code));
-    diags.dedup();
-    Arc::new(CheckedFile { diagnostics: diags, dag: fd.dag.clone(), reports })
+    diags
 }
