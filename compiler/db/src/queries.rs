@@ -180,12 +180,22 @@ pub fn item_index(db: &dyn salsa::Database, file: SourceFile) -> Arc<ItemIndex> 
 /// on it re-runs only then.
 #[salsa::tracked(returns(ref))]
 pub fn item_ast<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Option<Arc<Item>> {
+    let (chunk, pos) = item_location(db, id)?;
+    parse_chunk(db, chunk).items.get(pos).cloned()
+}
+
+/// The chunk (by its interned text) and position of an item. Every edit
+/// re-runs it, but it is a lookup, and it backdates unless this item's own
+/// chunk changed: so `item_ast`, and everything that reads it, stays
+/// untouched by edits elsewhere (a keystroke moves every later chunk's
+/// offset, which changes the index but not this).
+#[salsa::tracked(returns(copy))]
+pub fn item_location<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Option<(Chunk<'db>, usize)> {
     let file = id.file(db);
     let index = item_index(db, file);
-    let (kind, name, dup) = (id.kind(db), id.name(db), id.dup(db));
-    let entry = index.entry(kind, name, dup)?;
+    let entry = index.entry(id.kind(db), id.name(db), id.dup(db))?;
     let (_, chunk) = chunks(db, file).get(entry.chunk)?;
-    parse_chunk(db, *chunk).items.get(entry.pos).cloned()
+    Some((*chunk, entry.pos))
 }
 
 /// The names a file declares, without positions: backdates across edits
