@@ -65,6 +65,12 @@ enum Command {
     Notebook(notebook::NotebookCommand),
     /// The language server, on stdin and stdout (for editors).
     Lsp,
+    /// The MCP server on stdin and stdout (for LLM clients).
+    Mcp {
+        /// The folder it works in (programs and the store go under `.phx/mcp`).
+        #[arg(long, default_value = ".")]
+        dir: String,
+    },
     /// A new experiment folder with `phx.toml` and an example.
     Init(setup::InitArgs),
     /// What this machine offers: devices, backends, store health.
@@ -103,6 +109,7 @@ pub fn main() -> u8 {
         Command::Doctor(a) => setup::doctor(a),
         Command::Artifact(c) => artifact::run(c),
         Command::Notebook(c) => notebook::run(c),
+        Command::Mcp { dir } => crate::mcp::serve_stdio(std::path::PathBuf::from(dir)),
         Command::Lsp => match phx_lsp::run_stdio() {
             Ok(()) => exit::OK,
             Err(e) => {

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use entry::{Attachment, Body, GENESIS, Reference};
+pub use thumbnail::thumbnail_png;
 
 /// What can go wrong with the notebook.
 #[derive(Debug, thiserror::Error)]

@@ -15,3 +15,13 @@ pub fn of(store: &Store, sha256: &str) -> Option<String> {
     thumb.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageOutputFormat::Png).ok()?;
     store.objects.put_bytes(&bytes).ok()
 }
+
+/// A PNG thumbnail of PNG (or other image) bytes, the longest side at most
+/// `side` pixels; `None` when the bytes are not an image this can read.
+pub fn thumbnail_png(bytes: &[u8], side: u32) -> Option<Vec<u8>> {
+    let img = image::load_from_memory(bytes).ok()?;
+    let thumb = if img.width() <= side && img.height() <= side { img } else { img.thumbnail(side, side) };
+    let mut out = Vec::new();
+    thumb.write_to(&mut std::io::Cursor::new(&mut out), image::ImageOutputFormat::Png).ok()?;
+    Some(out)
+}

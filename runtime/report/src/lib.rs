@@ -16,7 +16,7 @@ mod typeset;
 mod world;
 
 pub use document::Document;
-pub use gather::{SavedReport, gather};
+pub use gather::{SavedBibliography, SavedReport, gather};
 pub use typeset::typeset;
 
 use typst::WorldExt;

@@ -1,0 +1,530 @@
+//! What each method does. Checking happens in process (the compiler is a
+//! library); running, reports, the notebook and artifact history go through
+//! this same `phx` binary as a child process, so they behave exactly as
+//! the command line does.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use phx_db::{Database, FsLoader};
+use serde_json::{Value as Json, json};
+use sha2::{Digest, Sha256};
+
+use super::Peer;
+use super::tools::{self, COLLABORATION, ORCHESTRATOR, failure_of, success};
+
+/// The server's state: the folder it works in and the DAGs it defined.
+pub struct Server {
+    dir: PathBuf,
+}
+
+/// How many times the model may repair a program.
+const REPAIRS: usize = 3;
+
+fn string_arg<'a>(args: &'a Json, key: &str) -> Option<&'a str> {
+    args.get(key).and_then(Json::as_str).filter(|s| !s.trim().is_empty())
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(T[((n >> shift) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The program text between ``` fences, or all of it.
+fn program_from_reply(text: &str) -> String {
+    if let Some(start) = text.find("```") {
+        let after = &text[start + 3..];
+        let after = after.split_once('\n').map(|(_, rest)| rest).unwrap_or(after);
+        if let Some(end) = after.find("```") {
+            return after[..end].trim().to_string() + "\n";
+        }
+    }
+    text.trim().to_string() + "\n"
+}
+
+impl Server {
+    /// A server working in `dir` (its store is `dir/.phx`).
+    pub fn new(dir: PathBuf) -> Server {
+        Server { dir }
+    }
+
+    fn dags(&self) -> PathBuf {
+        self.dir.join(".phx").join("mcp").join("dags")
+    }
+
+    fn dag_path(&self, id: &str) -> PathBuf {
+        self.dags().join(format!("{id}.phx"))
+    }
+
+    /// Saves a program under its content hash; returns the id.
+    fn save(&self, source: &str) -> Result<String, String> {
+        let id = phx_store::hex(&Sha256::digest(source.as_bytes())[..8]);
+        std::fs::create_dir_all(self.dags())
+            .map_err(|e| format!("cannot write under {}: {e}", self.dags().display()))?;
+        let path = self.dag_path(&id);
+        std::fs::write(&path, source).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(id)
+    }
+
+    /// The program a call names: `dag_id` (from define_dag) or `source`.
+    fn program(&self, args: &Json) -> Result<(String, PathBuf), String> {
+        if let Some(id) = string_arg(args, "dag_id") {
+            if !id.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(format!("`{id}` is not a dag_id: define_dag returns one (16 hex digits)"));
+            }
+            let path = self.dag_path(id);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|_| format!("no DAG `{id}`: call define_dag first, or pass `source`"))?;
+            return Ok((text, path));
+        }
+        if let Some(source) = string_arg(args, "source") {
+            let id = self.save(source)?;
+            return Ok((source.to_string(), self.dag_path(&id)));
+        }
+        Err("give `dag_id` (from define_dag) or `source` (a .phx program)".into())
+    }
+
+    /// Checks a program saved at `path`: diagnostics, nodes, edges.
+    fn check(&self, path: &Path) -> Json {
+        let mut db = Database::new();
+        let file = db.load_with_imports(&path.to_string_lossy(), &FsLoader);
+        let checked = db.check(file);
+        let text = file.text(&db).clone();
+        let index = phx_syntax::LineIndex::new(&text);
+        let diagnostics: Vec<Json> = checked
+            .diagnostics
+            .iter()
+            .map(|d| {
+                let j = phx_diagnostics::to_json(d, &path.to_string_lossy(), &text, &index);
+                serde_json::to_value(j).unwrap_or(Json::Null)
+            })
+            .collect();
+        let nodes: Vec<Json> = checked
+            .dag
+            .vertices
+            .iter()
+            .map(|v| json!({"id": v.id, "node": v.node, "tool": v.tool, "emit": v.emit, "device": v.device}))
+            .collect();
+        let edges: Vec<Json> =
+            checked.dag.edges.iter().map(|e| json!({"from": e.from, "to": e.to, "output": e.output})).collect();
+        json!({"ok": !checked.has_errors(), "diagnostics": diagnostics, "nodes": nodes, "edges": edges})
+    }
+
+    fn phx(&self, args: &[&str]) -> Result<Json, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find the phx binary: {e}"))?;
+        let out = Command::new(exe).args(args).current_dir(&self.dir).output().map_err(|e| e.to_string())?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        match serde_json::from_str::<Json>(&stdout) {
+            Ok(v) => Ok(v),
+            Err(_) => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        }
+    }
+
+    /// Runs one call; always returns a tool result.
+    pub fn call<R: BufRead, W: Write>(&mut self, name: &str, args: &Json, peer: &mut Peer<R, W>) -> Json {
+        let (method, routed) = match name {
+            "experiment_orchestrator" | "distributed_collaboration" => {
+                let allowed: &[&str] = if name == "experiment_orchestrator" { &ORCHESTRATOR } else { &COLLABORATION };
+                match args.get("method").and_then(Json::as_str) {
+                    Some(m) if allowed.contains(&m) => (m.to_string(), true),
+                    Some(m) => {
+                        return failure_of(
+                            m,
+                            format!("`{name}` has no method `{m}`; use one of: {}", allowed.join(", ")),
+                        );
+                    }
+                    None => return failure_of("", format!("`{name}` needs `method`, one of: {}", allowed.join(", "))),
+                }
+            }
+            m if ORCHESTRATOR.contains(&m) || COLLABORATION.contains(&m) => (m.to_string(), false),
+            other => return tools::failure(format!("no tool `{other}`; `tools/list` names them")),
+        };
+        let _ = routed;
+        if !args.is_object() {
+            return failure_of(&method, "`arguments` must be an object".into());
+        }
+        let result = match method.as_str() {
+            "define_dag" => self.define_dag(args, peer),
+            "validate_dag" => self.validate_dag(args),
+            "run_dag" => self.run_dag(args),
+            "publish_report" => self.publish_report(args),
+            "collaborate_share" | "session_share" => Err(format!(
+                "`{method}` needs share links (`phx share`, `phx serve`), which this build of phx does not have yet; \
+                 share the run's report (publish_report) or its notebook entry (lab_notebook) instead"
+            )),
+            "job_submit" => Err(
+                "`job_submit` needs a cluster backend (Slurm or Kubernetes), which this build of phx does not have yet; \
+                 run the experiment here with run_dag"
+                    .to_string(),
+            ),
+            "lab_notebook" => self.lab_notebook(args),
+            "artifact_versioning" => self.artifact_versioning(args),
+            _ => Err(format!("unknown method `{method}`")),
+        };
+        match result {
+            Ok((summary, mut structured)) => {
+                structured["method"] = json!(method);
+                if structured.get("ok").is_none() {
+                    structured["ok"] = json!(true);
+                }
+                success(summary, structured)
+            }
+            Err(message) => failure_of(&method, message),
+        }
+    }
+
+    fn define_dag<R: BufRead, W: Write>(
+        &mut self,
+        args: &Json,
+        peer: &mut Peer<R, W>,
+    ) -> Result<(String, Json), String> {
+        let given = ["source", "spec", "natural_language"]
+            .iter()
+            .filter(|k| args.get(**k).is_some_and(|v| !v.is_null()))
+            .count();
+        if given != 1 {
+            return Err(
+                "give exactly one of `source` (.phx text), `spec` (the JSON form of a DAG) or `natural_language`"
+                    .into(),
+            );
+        }
+        let (source, repairs, transcript) = if let Some(src) = string_arg(args, "source") {
+            (src.to_string(), 0, Vec::new())
+        } else if let Some(spec) = args.get("spec").filter(|v| !v.is_null()) {
+            let text = serde_json::to_string(spec).map_err(|e| e.to_string())?;
+            let program =
+                phx_interchange::import(&text).map_err(|e| format!("`spec` is not the JSON form of a DAG: {e}"))?;
+            (program, 0, Vec::new())
+        } else {
+            let wish =
+                string_arg(args, "natural_language").ok_or("`natural_language` is empty: say what to compute")?;
+            if !peer.can_sample {
+                let prompt = prompt_material(wish);
+                return Ok((
+                    "This client does not offer MCP sampling, so phx cannot ask a model to write the program. Here is the prompt material and a skeleton: write the program, then call define_dag with `source`.".into(),
+                    json!({"ok": false, "needs_model": true, "prompt": prompt, "program": skeleton(wish), "diagnostics": []}),
+                ));
+            }
+            self.write_with_model(wish, peer)?
+        };
+        let id = self.save(&source)?;
+        let mut checked = self.check(&self.dag_path(&id));
+        let ok = checked["ok"].as_bool().unwrap_or(false);
+        let summary = format!(
+            "DAG {id}: {} nodes, {} edges, {} diagnostics{}{}",
+            checked["nodes"].as_array().map_or(0, Vec::len),
+            checked["edges"].as_array().map_or(0, Vec::len),
+            checked["diagnostics"].as_array().map_or(0, Vec::len),
+            if ok { "" } else { " (has errors: fix them and define it again)" },
+            if repairs > 0 { format!("; the model repaired it {repairs} time(s)") } else { String::new() }
+        );
+        checked["dag_id"] = json!(id);
+        checked["program"] = json!(source);
+        if !transcript.is_empty() {
+            checked["repairs"] = json!(repairs);
+            checked["attempts"] = json!(transcript);
+        }
+        Ok((summary, checked))
+    }
+
+    /// Asks the client's model (MCP sampling) for a program and repairs it
+    /// with the compiler's diagnostics, up to three times.
+    fn write_with_model<R: BufRead, W: Write>(
+        &mut self,
+        wish: &str,
+        peer: &mut Peer<R, W>,
+    ) -> Result<(String, usize, Vec<Json>), String> {
+        let system = format!(
+            "You write programs in the phx language. Answer with one ```phx code block and nothing else.\n\n{}",
+            phx_db::schema_doc::llm()
+        );
+        let mut messages = vec![json!({"role": "user", "content": {"type": "text", "text": prompt_material(wish)}})];
+        let mut transcript = Vec::new();
+        let mut program = String::new();
+        for attempt in 0..=REPAIRS {
+            let reply = peer.request(
+                "sampling/createMessage",
+                json!({"messages": messages, "systemPrompt": system, "maxTokens": 4000, "includeContext": "none"}),
+            )?;
+            let text = reply.pointer("/content/text").and_then(Json::as_str).unwrap_or("").to_string();
+            program = program_from_reply(&text);
+            let id = self.save(&program)?;
+            let checked = self.check(&self.dag_path(&id));
+            let errors: Vec<String> = checked["diagnostics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| d["severity"] == "error")
+                .map(|d| {
+                    format!(
+                        "line {}: {} {}{}",
+                        d["line"],
+                        d["code"].as_str().unwrap_or(""),
+                        d["message"].as_str().unwrap_or(""),
+                        d["help"].as_str().map(|h| format!(" (help: {h})")).unwrap_or_default()
+                    )
+                })
+                .collect();
+            transcript.push(json!({"program": program, "errors": errors}));
+            if errors.is_empty() {
+                return Ok((program, attempt, transcript));
+            }
+            if attempt == REPAIRS {
+                break;
+            }
+            messages.push(json!({"role": "assistant", "content": {"type": "text", "text": text}}));
+            messages.push(json!({"role": "user", "content": {"type": "text", "text": format!(
+                "phx check found these errors; answer with the whole corrected program:\n{}", errors.join("\n")
+            )}}));
+        }
+        Ok((program, REPAIRS, transcript))
+    }
+
+    fn validate_dag(&mut self, args: &Json) -> Result<(String, Json), String> {
+        let (_, path) = self.program(args)?;
+        let checked = self.check(&path);
+        let n = checked["diagnostics"].as_array().map_or(0, Vec::len);
+        Ok((
+            format!("{}: {n} diagnostics", if checked["ok"] == true { "valid" } else { "invalid" }),
+            json!({"ok": checked["ok"], "diagnostics": checked["diagnostics"]}),
+        ))
+    }
+
+    fn run_dag(&mut self, args: &Json) -> Result<(String, Json), String> {
+        let (_, path) = self.program(args)?;
+        let checked = self.check(&path);
+        if checked["ok"] != true {
+            return Ok((
+                "not run: the program has errors (see diagnostics)".into(),
+                json!({"ok": false, "diagnostics": checked["diagnostics"]}),
+            ));
+        }
+        let mut cli: Vec<String> =
+            vec!["run".into(), path.to_string_lossy().into_owned(), "--format".into(), "json".into()];
+        if let Some(p) = args.get("policy").filter(|v| !v.is_null()) {
+            let p = p
+                .as_str()
+                .filter(|p| ["local_first", "remote_first", "auto"].contains(p))
+                .ok_or("`policy` is one of local_first, remote_first, auto")?;
+            cli.extend(["--policy".into(), p.into()]);
+        }
+        if let Some(j) = args.get("parallelism").filter(|v| !v.is_null()) {
+            let j =
+                j.as_u64().filter(|j| (1..=256).contains(j)).ok_or("`parallelism` is a whole number from 1 to 256")?;
+            cli.extend(["--jobs".into(), j.to_string()]);
+        }
+        let refs: Vec<&str> = cli.iter().map(String::as_str).collect();
+        let run = self.phx(&refs)?;
+        let experiment = self.dir.join(".phx").join("mcp").join("dags");
+        let abs = |p: &str| -> String {
+            let pb = Path::new(p);
+            if pb.is_absolute() { p.to_string() } else { experiment.join(pb).to_string_lossy().into_owned() }
+        };
+        let mut device_mix: BTreeMap<String, u64> = BTreeMap::new();
+        let mut artifacts = Vec::new();
+        let mut figures = Vec::new();
+        let mut tables = Vec::new();
+        for n in run["nodes"].as_array().into_iter().flatten() {
+            *device_mix.entry(n["device"].as_str().unwrap_or("none").to_string()).or_default() += 1;
+            for (name, o) in n["outputs"].as_object().into_iter().flatten() {
+                artifacts.push(json!({"node": n["id"], "output": name, "kind": o["kind"], "sha256": o["sha256"], "path": abs(o["path"].as_str().unwrap_or("")), "value": o.get("value")}));
+            }
+            for s in n["visuals"]["static"].as_array().into_iter().flatten() {
+                let png = abs(s["png"].as_str().unwrap_or(""));
+                let thumb =
+                    std::fs::read(&png).ok().and_then(|b| phx_notebook::thumbnail_png(&b, 256)).map(|t| base64(&t));
+                figures.push(json!({"node": n["id"], "png": png, "svg": s["svg"].as_str().map(abs), "png_b64": thumb,
+                    "caption": format!("{} of node {} ({})", n["tool"].as_str().unwrap_or(""), n["id"].as_str().unwrap_or(""), n["device"].as_str().unwrap_or("cpu"))}));
+            }
+            for a in n["visuals"]["animation"].as_array().into_iter().flatten() {
+                let strip = a["thumbnails"].as_str().map(abs);
+                let thumb = strip
+                    .as_ref()
+                    .and_then(|p| std::fs::read(p).ok())
+                    .and_then(|b| phx_notebook::thumbnail_png(&b, 512))
+                    .map(|t| base64(&t));
+                figures.push(json!({"node": n["id"], "animation": abs(a["file"].as_str().unwrap_or("")), "format": a["format"], "png_b64": thumb,
+                    "caption": format!("animation of node {}", n["id"].as_str().unwrap_or(""))}));
+            }
+            for t in n["visuals"]["series"].as_array().into_iter().flatten() {
+                tables.push(json!({"node": n["id"], "csv": abs(t.as_str().unwrap_or("")), "caption": format!("a Series of node {}", n["id"].as_str().unwrap_or(""))}));
+            }
+        }
+        let status = run["status"].as_str().unwrap_or("unknown").to_string();
+        let run_id = run["run_id"].as_str().unwrap_or("").to_string();
+        Ok((
+            format!(
+                "run {run_id}: {status}, {} nodes, {} cache hits, {} figures, {} tables",
+                run["nodes"].as_array().map_or(0, Vec::len),
+                run["cache_hits"],
+                figures.len(),
+                tables.len()
+            ),
+            json!({
+                "ok": status == "succeeded", "run_id": run_id, "status": status, "cache_hits": run["cache_hits"],
+                "nodes": run["nodes"], "artifacts": artifacts, "device_mix": device_mix,
+                "reportable": {"figures": figures, "tables": tables}, "report": run["report"].as_str().map(abs),
+            }),
+        ))
+    }
+
+    fn publish_report(&mut self, args: &Json) -> Result<(String, Json), String> {
+        let run_id = string_arg(args, "run_id").ok_or("`run_id` is required: run_dag returns it")?;
+        if !run_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(format!("`{run_id}` is not a run id"));
+        }
+        let experiment = self.dir.join(".phx").join("mcp").join("dags");
+        let store = phx_store::Store::open(&experiment).map_err(|e| e.to_string())?;
+        let run = store
+            .db
+            .run(run_id)
+            .map_err(|e| e.to_string())?
+            .ok_or(format!("no run `{run_id}`: run_dag returns run ids"))?;
+        let saved_path = store.run_dir(&run.id).join("report.json");
+        let mut saved: phx_report::SavedReport = match std::fs::read(&saved_path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| format!("the run's saved report is unreadable: {e}"))?
+            }
+            // No `report` block: one section with every picture of the run.
+            Err(_) => default_report(&store, &run)?,
+        };
+        if let Some(t) = string_arg(args, "title") {
+            saved.spec.title = Some(t.to_string());
+        }
+        if let Some(a) = args.get("authors").and_then(Json::as_array) {
+            saved.spec.authors = a.iter().filter_map(Json::as_str).map(str::to_string).collect();
+        }
+        if let Some(entries) = args.get("bibliography").and_then(Json::as_array) {
+            let text: Vec<&str> = entries.iter().filter_map(Json::as_str).collect();
+            if !text.is_empty() {
+                let mut all = saved.bibliography.as_ref().map(|b| b.text.clone()).unwrap_or_default();
+                all.push('\n');
+                all.push_str(&text.join("\n\n"));
+                saved.bibliography = Some(phx_report::SavedBibliography { name: "references.bib".into(), text: all });
+            }
+        }
+        phx_report::preflight(&saved).map_err(|e| format!("{e} ({}); {}", e.code(), e.hint()))?;
+        let doc =
+            phx_report::gather(&store, &run.id, &saved).map_err(|e| format!("{e} ({}); {}", e.code(), e.hint()))?;
+        let pdf = phx_report::render(&doc).map_err(|e| format!("{e} ({}); {}", e.code(), e.hint()))?;
+        let path = store.run_dir(&run.id).join("published.pdf");
+        std::fs::write(&path, &pdf).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok((
+            format!("wrote {} ({} KB)", path.display(), pdf.len().div_ceil(1024)),
+            json!({"report": path.to_string_lossy(), "run_id": run.id, "bytes": pdf.len()}),
+        ))
+    }
+
+    fn lab_notebook(&mut self, args: &Json) -> Result<(String, Json), String> {
+        let title = string_arg(args, "title").ok_or("`title` is required")?;
+        let markdown = string_arg(args, "markdown").unwrap_or("");
+        let experiment = self.dir.join(".phx").join("mcp").join("dags");
+        let experiment = experiment.to_string_lossy().into_owned();
+        let mut cli: Vec<String> = vec![
+            "notebook".into(),
+            "add".into(),
+            "--title".into(),
+            title.into(),
+            "--message".into(),
+            markdown.into(),
+            "--dir".into(),
+            experiment,
+            "--format".into(),
+            "json".into(),
+        ];
+        for a in args.get("attach").and_then(Json::as_array).into_iter().flatten() {
+            let a = a.as_str().ok_or("`attach` is a list of strings")?;
+            cli.extend(["--attach".into(), a.into()]);
+        }
+        let refs: Vec<&str> = cli.iter().map(String::as_str).collect();
+        let out = self.phx(&refs)?;
+        let entry = out["entry"].clone();
+        Ok((
+            format!("notebook entry {}: {}", entry["seq"], entry["title"].as_str().unwrap_or("")),
+            json!({"entry": entry}),
+        ))
+    }
+
+    fn artifact_versioning(&mut self, args: &Json) -> Result<(String, Json), String> {
+        let dir = self.dir.join(".phx").join("mcp").join("dags").to_string_lossy().into_owned();
+        if let Some(a) = string_arg(args, "artifact") {
+            let show = self.phx(&["artifact", "show", a, "--dir", &dir, "--format", "json"])?;
+            let lineage = self.phx(&["artifact", "lineage", a, "--dir", &dir, "--format", "json"])?;
+            let cached = show["produced_by"].as_array().map(|p| p.iter().any(|x| x["cached"] == true)).unwrap_or(false);
+            return Ok((
+                format!(
+                    "artifact {}: {} ancestors, {} descendants",
+                    show["sha256"].as_str().unwrap_or(a),
+                    lineage["ancestors"].as_array().map_or(0, Vec::len),
+                    lineage["descendants"].as_array().map_or(0, Vec::len)
+                ),
+                json!({"artifact": show, "lineage": lineage, "cache_status": if cached { "reused from the cache" } else { "computed" }}),
+            ));
+        }
+        if let Some(n) = string_arg(args, "node") {
+            let log = self.phx(&["artifact", "log", n, "--dir", &dir, "--format", "json"])?;
+            return Ok((
+                format!("{} artifacts of `{n}`", log["artifacts"].as_array().map_or(0, Vec::len)),
+                json!({"history": log}),
+            ));
+        }
+        Err("give `artifact` (a SHA-256 or prefix) or `node` (a node name)".into())
+    }
+}
+
+/// The report of a run whose program had no `report` block: its title from
+/// the program, one section with every picture.
+fn default_report(store: &phx_store::Store, run: &phx_store::RunRow) -> Result<phx_report::SavedReport, String> {
+    use phx_sema::{ReportBlock, ReportSpec};
+    let mut blocks = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for e in store.db.executions(&run.id).map_err(|e| e.to_string())? {
+        let outs = store.db.outputs(e.id).map_err(|e| e.to_string())?;
+        if outs.iter().any(|o| o.kind == "Image" || o.kind == "Animation") && seen.insert(e.node.clone()) {
+            blocks.push(ReportBlock::Figure { node: e.node.clone(), index: None, caption: None, width: None });
+        }
+    }
+    let spec = ReportSpec {
+        name: "mcp".into(),
+        title: Some(format!("Results of {}", run.file)),
+        blocks: vec![ReportBlock::Section { heading: "Results".into(), blocks }],
+        ..ReportSpec::default()
+    };
+    Ok(phx_report::SavedReport {
+        spec,
+        file: run.file.clone(),
+        experiment_title: None,
+        experiment_authors: Vec::new(),
+        bibliography: None,
+    })
+}
+
+/// What a model needs to write a program for `wish`.
+fn prompt_material(wish: &str) -> String {
+    let example = include_str!("../../examples/hydrogen_2p.phx");
+    format!(
+        "Write a phx program for this experiment:\n\n{wish}\n\nAn example program:\n```phx\n{example}```\n\nAnswer with one ```phx code block."
+    )
+}
+
+/// A program to start from when no model can be asked.
+fn skeleton(wish: &str) -> String {
+    format!(
+        "/// {}\nexperiment draft {{\n  title = \"draft\"\n}}\n\nparam grid: Int = 64\n\nnode result = quantum.orbital(n = 1, l = 0, m = 0, grid = grid) {{\n  emit = [static, series]\n}}\n",
+        wish.lines().next().unwrap_or("").chars().take(100).collect::<String>()
+    )
+}
