@@ -237,6 +237,7 @@ pub fn run(a: Args) -> u8 {
         targets: a.target.clone(),
         no_cache: a.no_cache,
         dry_run: a.dry_run,
+        keep_components: false,
         settings: json!({"set": a.opts.set, "allow_large": a.opts.allow_large, "jobs": jobs, "targets": a.target, "no_cache": a.no_cache, "policy": a.policy, "backend": "local"}),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(jobs.clamp(1, 8)).enable_all().build() {
@@ -347,6 +348,7 @@ pub fn explain(a: ExplainArgs) -> u8 {
         targets: vec![a.node.clone()],
         no_cache: false,
         dry_run: true,
+        keep_components: true,
         settings: json!({}),
     };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

@@ -31,6 +31,10 @@ pub struct RunOptions {
     pub targets: Vec<String>,
     pub no_cache: bool,
     pub dry_run: bool,
+    /// In a dry run, keep each vertex's cache-key components in its outcome
+    /// (`phx explain` shows them; a plain dry run of a large sweep need not
+    /// hold them all).
+    pub keep_components: bool,
     /// The run's settings, recorded with it.
     pub settings: Json,
 }
@@ -385,7 +389,7 @@ pub async fn run(
                     device: Some(device),
                     fallback,
                     why,
-                    components: Some(comps.to_json()),
+                    components: opts.keep_components.then(|| comps.to_json()),
                     ..NodeOutcome::of(v, "would-run")
                 };
                 on_event(Event::Finished(Box::new(o.clone())));
@@ -548,7 +552,7 @@ impl Intact {
 /// A cache entry is served only if every object it names is present and
 /// hashes to its name; a bad one is removed and the entry dropped.
 fn cache_hit(store: &Store, key: &str, intact: &mut Intact) -> Result<Hit, StoreError> {
-    let Some(entry) = store.db.cache_entry(key)? else { return Ok(Hit::None) };
+    let Some(entry) = store.db.cache_entry_outputs(key)? else { return Ok(Hit::None) };
     let outs: Json = serde_json::from_str(&entry.outputs_json).unwrap_or(Json::Null);
     for o in outs.as_array().into_iter().flatten() {
         let sha = o.get("sha256").and_then(Json::as_str).unwrap_or("");

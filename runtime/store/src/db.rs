@@ -543,6 +543,18 @@ impl Db {
         })
     }
 
+    /// A cache entry without the components of its key (a hit needs only
+    /// the outputs; the components, the largest column, explain misses).
+    pub fn cache_entry_outputs(&self, key: &str) -> Result<Option<CacheEntry>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT cache_key, file, vertex, tool, '', outputs_json, execution_id, created_at FROM cache_entries WHERE cache_key = ?1",
+            )?
+            .query_row(params![key], row_cache)
+            .optional()
+        })
+    }
+
     /// The newest cache entry of a vertex of a file (to explain a miss).
     pub fn latest_cache_entry(&self, file: &str, vertex: &str) -> Result<Option<CacheEntry>, StoreError> {
         self.with(|c| {
