@@ -303,7 +303,10 @@ pub fn run(a: Args) -> u8 {
                 report.run_id, report.status, report.duration_ms, report.cache_hits
             ));
             if let Some(p) = &pdf {
-                common::out(&format!("report {}\n", p.strip_prefix(&dir).unwrap_or(p).display()));
+                // Relative to where the user stands, so it can be opened as printed.
+                let here = std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
+                let shown = here.as_deref().and_then(|h| p.strip_prefix(h).ok()).unwrap_or(p);
+                common::out(&format!("report {}\n", shown.display()));
             }
         }
     }
