@@ -5,6 +5,7 @@ mod artifact;
 mod check;
 mod common;
 mod fmt;
+mod generate;
 mod graph;
 mod interchange;
 mod notebook;
@@ -63,6 +64,8 @@ enum Command {
     /// The signed, hash-chained lab notebook.
     #[command(subcommand)]
     Notebook(notebook::NotebookCommand),
+    /// Write a program from a description, with a model behind an OpenAI-compatible endpoint.
+    Gen(generate::Args),
     /// The language server, on stdin and stdout (for editors).
     Lsp,
     /// The MCP server on stdin and stdout (for LLM clients).
@@ -109,6 +112,7 @@ pub fn main() -> u8 {
         Command::Doctor(a) => setup::doctor(a),
         Command::Artifact(c) => artifact::run(c),
         Command::Notebook(c) => notebook::run(c),
+        Command::Gen(a) => generate::run(a),
         Command::Mcp { dir } => crate::mcp::serve_stdio(std::path::PathBuf::from(dir)),
         Command::Lsp => match phx_lsp::run_stdio() {
             Ok(()) => exit::OK,

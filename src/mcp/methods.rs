@@ -45,7 +45,7 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// The program text between ``` fences, or all of it.
-fn program_from_reply(text: &str) -> String {
+pub(crate) fn program_from_reply(text: &str) -> String {
     if let Some(start) = text.find("```") {
         let after = &text[start + 3..];
         let after = after.split_once('\n').map(|(_, rest)| rest).unwrap_or(after);
@@ -514,7 +514,7 @@ fn default_report(store: &phx_store::Store, run: &phx_store::RunRow) -> Result<p
 }
 
 /// What a model needs to write a program for `wish`.
-fn prompt_material(wish: &str) -> String {
+pub(crate) fn prompt_material(wish: &str) -> String {
     let example = include_str!("../../examples/hydrogen_2p.phx");
     format!(
         "Write a phx program for this experiment:\n\n{wish}\n\nAn example program:\n```phx\n{example}```\n\nAnswer with one ```phx code block."

@@ -6,7 +6,7 @@
 //! tests) and a text summary; bad arguments are a result with
 //! `isError: true` that says what to change, never a crash.
 
-mod methods;
+pub(crate) mod methods;
 mod tools;
 
 use std::io::{BufRead, Write};
