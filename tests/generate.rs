@@ -65,7 +65,7 @@ fn gen_repairs_the_models_program_with_the_diagnostics() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(std::fs::read_to_string(dir.join("gen.phx")).unwrap(), GOOD);
-    assert!(err.contains("attempt 1: 1 errors") && err.contains("attempt 2: the program checks"), "{err}");
+    assert!(err.contains("attempt 1: 1 error(s)") && err.contains("attempt 2: the program checks"), "{err}");
     let requests = seen.lock().unwrap().clone();
     assert_eq!(requests.len(), 2);
     assert!(requests[0].starts_with("POST /v1/chat/completions"), "{}", requests[0]);

@@ -150,7 +150,7 @@ pub fn run(a: Args) -> u8 {
         eprintln!(
             "phx gen: attempt {}: {}",
             attempt + 1,
-            if errors.is_empty() { "the program checks".to_string() } else { format!("{} errors", errors.len()) }
+            if errors.is_empty() { "the program checks".to_string() } else { format!("{} error(s)", errors.len()) }
         );
         if errors.is_empty() || attempt == a.repairs {
             break;

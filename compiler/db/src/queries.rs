@@ -211,6 +211,14 @@ pub struct Scope {
     pub experiment: Option<String>,
 }
 
+/// Every item's identity, in order, without positions: backdates across
+/// edits that add, remove or rename nothing, so whole-file queries that
+/// only need identities (`unused`) do not re-run on every keystroke.
+#[salsa::tracked(returns(ref))]
+pub fn item_keys(db: &dyn salsa::Database, file: SourceFile) -> Arc<Vec<(ItemKind, String, u32)>> {
+    Arc::new(item_index(db, file).entries.iter().map(|e| (e.kind, e.name.clone(), e.dup)).collect())
+}
+
 /// The names of a file.
 #[salsa::tracked(returns(ref))]
 pub fn scope(db: &dyn salsa::Database, file: SourceFile) -> Arc<Scope> {
@@ -616,23 +624,23 @@ pub fn import_target(db: &dyn salsa::Database, file: SourceFile, alias: &str) ->
 /// Every unused param, let and fn of a file (by name).
 #[salsa::tracked(returns(ref))]
 pub fn unused(db: &dyn salsa::Database, file: SourceFile) -> Arc<BTreeSet<String>> {
-    let index = item_index(db, file);
+    let keys = item_keys(db, file);
     let mut used: BTreeSet<String> = BTreeSet::new();
     let mut declared: BTreeSet<String> = BTreeSet::new();
-    for e in &index.entries {
-        let id = ItemId::new(db, file, e.kind, e.name.clone(), e.dup);
-        if matches!(e.kind, ItemKind::Param | ItemKind::Let | ItemKind::Fn) && e.dup == 0 {
-            declared.insert(e.name.clone());
+    for (kind, name, dup) in keys.iter() {
+        let id = ItemId::new(db, file, *kind, name.clone(), *dup);
+        if matches!(kind, ItemKind::Param | ItemKind::Let | ItemKind::Fn) && *dup == 0 {
+            declared.insert(name.clone());
         }
-        for name in item_names(db, id).iter() {
+        for mentioned in item_names(db, id).iter() {
             // A fn that only mentions itself is still unused.
-            if *name != e.name && !used.contains(name) {
-                used.insert(name.clone());
+            if mentioned != name && !used.contains(mentioned) {
+                used.insert(mentioned.clone());
             }
         }
     }
     // A file without nodes is a library: its items are there for importers.
-    if !index.entries.iter().any(|e| e.kind == ItemKind::Node) {
+    if !keys.iter().any(|(kind, _, _)| *kind == ItemKind::Node) {
         return Arc::new(BTreeSet::new());
     }
     Arc::new(declared.difference(&used).cloned().collect())
