@@ -2,6 +2,7 @@
 //! prints diagnostics.
 
 mod artifact;
+mod bundle;
 mod check;
 mod common;
 mod fmt;
@@ -61,6 +62,9 @@ enum Command {
     /// Artifact history, one artifact, its lineage, hash verification.
     #[command(subcommand)]
     Artifact(artifact::ArtifactCommand),
+    /// A run as one signed file, and back.
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
     /// The signed, hash-chained lab notebook.
     #[command(subcommand)]
     Notebook(notebook::NotebookCommand),
@@ -112,6 +116,7 @@ pub fn main() -> u8 {
         Command::Doctor(a) => setup::doctor(a),
         Command::Artifact(c) => artifact::run(c),
         Command::Notebook(c) => notebook::run(c),
+        Command::Bundle(c) => bundle::run(c),
         Command::Gen(a) => generate::run(a),
         Command::Mcp { dir } => crate::mcp::serve_stdio(std::path::PathBuf::from(dir)),
         Command::Lsp => match phx_lsp::run_stdio() {

@@ -677,6 +677,45 @@ impl Db {
         })
     }
 
+    /// Adds a run that another store recorded (from a bundle): the run, its
+    /// executions with their outputs and artifacts, and lineage, in one
+    /// transaction.
+    pub fn import_run(
+        &self,
+        run: &RunRow,
+        executions: &[(ExecutionRow, Vec<OutputRow>, Vec<i64>)],
+        lineage: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO runs (id, file, started_at, finished_at, status, phx_version, host, git_commit, git_dirty, settings_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![run.id, run.file, run.started_at, run.finished_at, run.status, run.phx_version, run.host, run.git_commit, run.git_dirty, run.settings_json],
+            )?;
+            for (e, outputs, sizes) in executions {
+                tx.execute(
+                    "INSERT INTO executions (run_id, vertex, node, tool, tool_version, status, cached, static_key, cache_key, device, fallback, backend, job_id, started_at, finished_at, duration_ms, attempt, exit_code, error, args_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                    params![run.id, e.vertex, e.node, e.tool, e.tool_version, e.status, e.cached, e.static_key, e.cache_key, e.device, e.fallback, e.backend, e.job_id, e.started_at, e.finished_at, e.duration_ms, e.attempt, e.exit_code, e.error, e.args_json],
+                )?;
+                let id = tx.last_insert_rowid();
+                for (o, size) in outputs.iter().zip(sizes) {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO artifacts (sha256, kind, size, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![o.sha256, o.kind, size, run.started_at],
+                    )?;
+                    tx.execute(
+                        "INSERT OR REPLACE INTO outputs (execution_id, name, sha256, kind, meta_json) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![id, o.name, o.sha256, o.kind, o.meta_json],
+                    )?;
+                }
+            }
+            for (child, parent) in lineage {
+                tx.execute("INSERT OR IGNORE INTO lineage (child, parent) VALUES (?1, ?2)", params![child, parent])?;
+            }
+            tx.commit()
+        })
+    }
+
     /// Runs SQL on the database directly. Tests use it to tamper with the
     /// store the way someone with file access could.
     #[doc(hidden)]

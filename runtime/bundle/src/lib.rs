@@ -1,0 +1,390 @@
+//! Experiment bundles: one file with a run's program, the JSON form of its
+//! DAG, every artifact, the report, the provenance records and the notebook
+//! entries that refer to the run, under a manifest of SHA-256 hashes signed
+//! with ed25519.
+//!
+//! The file: the line `PHXBUNDLE 1`, the manifest's length in bytes on a
+//! line, the manifest (JSON), the signature over the manifest (hex) on a
+//! line, then every payload's bytes in the manifest's order. Import checks
+//! the signature, that the key is trusted, and every payload's hash before
+//! it writes anything; a refusal leaves the store as it was.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use phx_store::{ExecutionRow, OutputRow, RunRow, Store};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const MAGIC: &str = "PHXBUNDLE 1";
+
+/// What can go wrong with a bundle.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("no run `{0}` in this store")]
+    NoRun(String),
+    #[error("`{0}` is not a phx bundle: {1}")]
+    NotABundle(String, String),
+    #[error("the bundle's signature does not verify: it was changed after it was signed")]
+    BadSignature,
+    #[error("the bundle is signed by key {0}…, which this store does not trust")]
+    Untrusted(String),
+    #[error("payload {index} ({what}) is corrupt: its bytes hash to {actual}…, the manifest says {expected}…")]
+    Corrupt { index: usize, what: String, actual: String, expected: String },
+    #[error("the bundle ends early: payload {0} is cut short")]
+    Truncated(usize),
+    #[error("run {0} is already in this store")]
+    Exists(String),
+    #[error("{0}")]
+    Io(String),
+    #[error(transparent)]
+    Store(#[from] phx_store::StoreError),
+}
+
+impl BundleError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BundleError::BadSignature | BundleError::Untrusted(_) => "phx::bundle-signature",
+            BundleError::Corrupt { .. } | BundleError::Truncated(_) | BundleError::NotABundle(..) => {
+                "phx::bundle-corrupt"
+            }
+            BundleError::Exists(_) | BundleError::NoRun(_) => "phx::bundle-run",
+            BundleError::Io(_) | BundleError::Store(_) => "phx::bundle-io",
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            BundleError::Untrusted(_) => {
+                "if you know the sender, pass `--trust KEY` with their public key (hex)".into()
+            }
+            BundleError::BadSignature | BundleError::Corrupt { .. } | BundleError::Truncated(_) => {
+                "ask for the bundle again; nothing of it was added to the store".into()
+            }
+            BundleError::Exists(_) => "the run is here already; nothing was added".into(),
+            BundleError::NoRun(_) => "`phx runs` lists the runs".into(),
+            BundleError::NotABundle(..) => "`phx bundle export RUN -o FILE` writes bundles".into(),
+            BundleError::Io(_) => "check the path and the disk".into(),
+            BundleError::Store(e) => e.hint().into(),
+        }
+    }
+}
+
+/// One payload.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Payload {
+    /// `object`, `source`, `dag`, `report`, `report_json`.
+    pub role: String,
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// An execution as bundled, with its outputs.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BundledExecution {
+    pub vertex: String,
+    pub node: String,
+    pub tool: String,
+    pub tool_version: String,
+    pub status: String,
+    pub cached: bool,
+    pub static_key: String,
+    pub cache_key: Option<String>,
+    pub device: Option<String>,
+    pub fallback: Option<String>,
+    pub backend: String,
+    pub job_id: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub attempt: i64,
+    pub exit_code: Option<i64>,
+    pub error: Option<String>,
+    pub args_json: String,
+    /// `(name, sha256, kind, meta_json)`.
+    pub outputs: Vec<(String, String, String, String)>,
+}
+
+/// The signed manifest.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format: u32,
+    pub run_id: String,
+    pub file: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub phx_version: String,
+    pub host: String,
+    pub git_commit: Option<String>,
+    pub git_dirty: Option<bool>,
+    pub settings_json: String,
+    pub executions: Vec<BundledExecution>,
+    /// `(child, parent)` artifact hashes.
+    pub lineage: Vec<(String, String)>,
+    /// Notebook entries that refer to the run: `(body_json, hash, signature)`.
+    pub notebook: Vec<(String, String, String)>,
+    pub payloads: Vec<Payload>,
+    pub public_key: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    phx_store::hex(bytes)
+}
+
+fn io(e: impl std::fmt::Display) -> BundleError {
+    BundleError::Io(e.to_string())
+}
+
+/// Writes the bundle of run `run_id` to `out`, signed with `key`.
+/// `extras` are `(role, name, bytes)` payloads besides the artifacts (the
+/// program, the DAG JSON, the report).
+pub fn export(
+    store: &Store,
+    run_id: &str,
+    key: &SigningKey,
+    extras: Vec<(String, String, Vec<u8>)>,
+    out: &Path,
+) -> Result<Manifest, BundleError> {
+    let run = store.db.run(run_id)?.ok_or_else(|| BundleError::NoRun(run_id.into()))?;
+    let mut executions = Vec::new();
+    let mut objects: Vec<(String, String)> = Vec::new();
+    let mut lineage = Vec::new();
+    for e in store.db.executions(&run.id)? {
+        let outs = store.db.outputs(e.id)?;
+        for o in &outs {
+            if !objects.iter().any(|(s, _)| *s == o.sha256) {
+                objects.push((o.sha256.clone(), format!("{}.{}", e.vertex, o.name)));
+            }
+            let (parents, _) = store.db.lineage_of(&o.sha256)?;
+            for p in parents {
+                lineage.push((o.sha256.clone(), p));
+            }
+        }
+        executions.push(BundledExecution {
+            vertex: e.vertex,
+            node: e.node,
+            tool: e.tool,
+            tool_version: e.tool_version,
+            status: e.status,
+            cached: e.cached,
+            static_key: e.static_key,
+            cache_key: e.cache_key,
+            device: e.device,
+            fallback: e.fallback,
+            backend: e.backend,
+            job_id: e.job_id,
+            started_at: e.started_at,
+            finished_at: e.finished_at,
+            duration_ms: e.duration_ms,
+            attempt: e.attempt,
+            exit_code: e.exit_code,
+            error: e.error,
+            args_json: e.args_json,
+            outputs: outs.into_iter().map(|o| (o.name, o.sha256, o.kind, o.meta_json)).collect(),
+        });
+    }
+    lineage.sort();
+    lineage.dedup();
+    let notebook = store
+        .db
+        .notebook_entries()?
+        .into_iter()
+        .filter(|r| r.body_json.contains(&format!("\"run_id\":\"{}\"", run.id)))
+        .map(|r| (r.body_json, r.hash, r.signature))
+        .collect();
+    let mut payloads = Vec::new();
+    for (sha, name) in &objects {
+        let size = std::fs::metadata(store.objects.path(sha)).map_err(io)?.len();
+        payloads.push(Payload { role: "object".into(), name: name.clone(), sha256: sha.clone(), size });
+    }
+    for (role, name, bytes) in &extras {
+        payloads.push(Payload {
+            role: role.clone(),
+            name: name.clone(),
+            sha256: hex(&Sha256::digest(bytes)),
+            size: bytes.len() as u64,
+        });
+    }
+    let manifest = Manifest {
+        format: 1,
+        run_id: run.id.clone(),
+        file: run.file.clone(),
+        started_at: run.started_at.clone(),
+        finished_at: run.finished_at.clone(),
+        status: run.status.clone(),
+        phx_version: run.phx_version.clone(),
+        host: run.host.clone(),
+        git_commit: run.git_commit.clone(),
+        git_dirty: run.git_dirty,
+        settings_json: run.settings_json.clone(),
+        executions,
+        lineage,
+        notebook,
+        payloads,
+        public_key: hex(key.verifying_key().as_bytes()),
+    };
+    let json = serde_json::to_vec(&manifest).map_err(io)?;
+    let signature = hex(&key.sign(&json).to_bytes());
+    let tmp = out.with_extension("phxbundle.tmp");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+        write!(f, "{MAGIC}\n{}\n", json.len()).map_err(io)?;
+        f.write_all(&json).map_err(io)?;
+        write!(f, "\n{signature}\n").map_err(io)?;
+        for (sha, _) in &objects {
+            let mut src = std::fs::File::open(store.objects.path(sha)).map_err(io)?;
+            std::io::copy(&mut src, &mut f).map_err(io)?;
+        }
+        for (_, _, bytes) in &extras {
+            f.write_all(bytes).map_err(io)?;
+        }
+        f.flush().map_err(io)?;
+        f.get_ref().sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, out).map_err(io)?;
+    Ok(manifest)
+}
+
+/// What `import` added.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    pub manifest: Manifest,
+    /// The extra payloads (program, DAG, report) by role, name and bytes.
+    pub extras: Vec<(String, String, Vec<u8>)>,
+}
+
+/// Reads and verifies a bundle, then adds it to `store`. `trusted` are the
+/// public keys (hex) the store accepts.
+pub fn import(store: &Store, path: &Path, trusted: &[String]) -> Result<Imported, BundleError> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut r = BufReader::new(file);
+    let mut line = String::new();
+    r.read_line(&mut line).map_err(io)?;
+    if line.trim_end() != MAGIC {
+        return Err(BundleError::NotABundle(shown, "it does not start with `PHXBUNDLE 1`".into()));
+    }
+    line.clear();
+    r.read_line(&mut line).map_err(io)?;
+    let len: usize =
+        line.trim().parse().map_err(|_| BundleError::NotABundle(shown.clone(), "no manifest length".into()))?;
+    if len > 256 << 20 {
+        return Err(BundleError::NotABundle(shown, "the manifest claims to be over 256 MiB".into()));
+    }
+    let mut json = vec![0u8; len];
+    r.read_exact(&mut json).map_err(|_| BundleError::NotABundle(shown.clone(), "the manifest is cut short".into()))?;
+    line.clear();
+    r.read_line(&mut line).map_err(io)?;
+    line.clear();
+    r.read_line(&mut line).map_err(io)?;
+    let signature = line.trim().to_string();
+    let manifest: Manifest = serde_json::from_slice(&json)
+        .map_err(|e| BundleError::NotABundle(shown.clone(), format!("its manifest is not readable: {e}")))?;
+    // The signature covers the manifest, which covers every payload's hash.
+    let key_bytes: [u8; 32] = phx_notebook::keys::unhex(&manifest.public_key)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(BundleError::BadSignature)?;
+    let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| BundleError::BadSignature)?;
+    let sig: [u8; 64] =
+        phx_notebook::keys::unhex(&signature).and_then(|b| b.try_into().ok()).ok_or(BundleError::BadSignature)?;
+    key.verify_strict(&json, &Signature::from_bytes(&sig)).map_err(|_| BundleError::BadSignature)?;
+    if !trusted.iter().any(|k| k.eq_ignore_ascii_case(&manifest.public_key)) {
+        return Err(BundleError::Untrusted(manifest.public_key[..16].to_string()));
+    }
+    if store.db.run(&manifest.run_id)?.is_some() {
+        return Err(BundleError::Exists(manifest.run_id.clone()));
+    }
+    // Every payload is read and hashed before anything is written.
+    let mut bodies = Vec::with_capacity(manifest.payloads.len());
+    for (i, p) in manifest.payloads.iter().enumerate() {
+        let mut bytes = vec![0u8; p.size as usize];
+        r.read_exact(&mut bytes).map_err(|_| BundleError::Truncated(i + 1))?;
+        let actual = hex(&Sha256::digest(&bytes));
+        if actual != p.sha256 {
+            return Err(BundleError::Corrupt {
+                index: i + 1,
+                what: format!("{} {}", p.role, p.name),
+                actual: actual[..16].to_string(),
+                expected: p.sha256[..16.min(p.sha256.len())].to_string(),
+            });
+        }
+        bodies.push(bytes);
+    }
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).map_err(io)?;
+    if !rest.is_empty() {
+        return Err(BundleError::NotABundle(shown, format!("{} bytes follow the last payload", rest.len())));
+    }
+    // Verified: add the objects, then the records in one transaction.
+    let mut extras = Vec::new();
+    for (p, bytes) in manifest.payloads.iter().zip(bodies) {
+        if p.role == "object" {
+            store.objects.put_bytes(&bytes)?;
+        } else {
+            extras.push((p.role.clone(), p.name.clone(), bytes));
+        }
+    }
+    let run = RunRow {
+        id: manifest.run_id.clone(),
+        file: manifest.file.clone(),
+        started_at: manifest.started_at.clone(),
+        finished_at: manifest.finished_at.clone(),
+        status: manifest.status.clone(),
+        phx_version: manifest.phx_version.clone(),
+        host: manifest.host.clone(),
+        git_commit: manifest.git_commit.clone(),
+        git_dirty: manifest.git_dirty,
+        settings_json: manifest.settings_json.clone(),
+    };
+    let execs: Vec<(ExecutionRow, Vec<OutputRow>, Vec<i64>)> = manifest
+        .executions
+        .iter()
+        .map(|e| {
+            let row = ExecutionRow {
+                id: 0,
+                run_id: run.id.clone(),
+                vertex: e.vertex.clone(),
+                node: e.node.clone(),
+                tool: e.tool.clone(),
+                tool_version: e.tool_version.clone(),
+                status: e.status.clone(),
+                cached: e.cached,
+                static_key: e.static_key.clone(),
+                cache_key: e.cache_key.clone(),
+                device: e.device.clone(),
+                fallback: e.fallback.clone(),
+                backend: e.backend.clone(),
+                job_id: e.job_id.clone(),
+                started_at: e.started_at.clone(),
+                finished_at: e.finished_at.clone(),
+                duration_ms: e.duration_ms,
+                attempt: e.attempt,
+                exit_code: e.exit_code,
+                error: e.error.clone(),
+                args_json: e.args_json.clone(),
+            };
+            let outs: Vec<OutputRow> = e
+                .outputs
+                .iter()
+                .map(|(name, sha, kind, meta)| OutputRow {
+                    name: name.clone(),
+                    sha256: sha.clone(),
+                    kind: kind.clone(),
+                    meta_json: meta.clone(),
+                })
+                .collect();
+            let sizes = outs
+                .iter()
+                .map(|o| manifest.payloads.iter().find(|p| p.sha256 == o.sha256).map_or(0, |p| p.size as i64))
+                .collect();
+            (row, outs, sizes)
+        })
+        .collect();
+    store.db.import_run(&run, &execs, &manifest.lineage)?;
+    Ok(Imported { manifest, extras })
+}
