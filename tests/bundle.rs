@@ -112,6 +112,13 @@ fn a_flipped_byte_another_key_or_a_non_bundle_is_refused_and_nothing_enters() {
     assert!(stderr(&o).contains("does not trust") && stderr(&o).contains("--trust"), "{}", stderr(&o));
     assert!(!runs(&stranger, &stranger.join("config")).contains("succeeded"));
 
+    // Cut short: the payloads do not fill what the manifest claims.
+    let cut = bundle.with_extension("cut");
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    let o = phx(&fresh_dir("bad-dst4"), &config, &["bundle", "import", cut.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("lists") && stderr(&o).contains("bytes of payloads"), "{}", stderr(&o));
+
     // Not a bundle at all.
     let h = bundle.with_extension("txt");
     std::fs::write(&h, "hello\n").unwrap();

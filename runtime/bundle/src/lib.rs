@@ -132,6 +132,11 @@ pub struct Manifest {
     pub public_key: String,
 }
 
+/// The number of digits of `n` written in decimal.
+fn line_len(n: usize) -> usize {
+    n.to_string().len()
+}
+
 fn hex(bytes: &[u8]) -> String {
     phx_store::hex(bytes)
 }
@@ -263,6 +268,7 @@ pub struct Imported {
 pub fn import(store: &Store, path: &Path, trusted: &[String]) -> Result<Imported, BundleError> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
     let mut r = BufReader::new(file);
     let mut line = String::new();
     r.read_line(&mut line).map_err(io)?;
@@ -298,6 +304,19 @@ pub fn import(store: &Store, path: &Path, trusted: &[String]) -> Result<Imported
     }
     if store.db.run(&manifest.run_id)?.is_some() {
         return Err(BundleError::Exists(manifest.run_id.clone()));
+    }
+    // The payloads must fill the rest of the file exactly: a manifest that
+    // claims more bytes than the file has is refused before any allocation.
+    let header = (MAGIC.len() + 1 + line_len(len) + 1 + len + 1 + signature.len() + 1) as u64;
+    let claimed: u64 = manifest.payloads.iter().map(|p| p.size).fold(0u64, u64::saturating_add);
+    if header.saturating_add(claimed) != file_len {
+        return Err(BundleError::NotABundle(
+            shown,
+            format!(
+                "its manifest lists {claimed} bytes of payloads, but the file holds {}",
+                file_len.saturating_sub(header)
+            ),
+        ));
     }
     // Every payload is read and hashed before anything is written.
     let mut bodies = Vec::with_capacity(manifest.payloads.len());
