@@ -1,5 +1,6 @@
 //! `phx`: the command-line interface of the phx compiler and runtime.
 
+mod authoring;
 mod cli;
 mod mcp;
 

@@ -182,17 +182,9 @@ impl Server {
         let Some(doc) = self.docs.get(uri) else { return };
         let (path, text) = (doc.path.clone(), doc.text.clone());
         let file = self.db.set_file(&path, text);
-        let loader = Loader { docs: &self.docs };
-        // The loader borrows the documents; the database is separate.
-        let db = &mut self.db;
-        db.load_imports_of(file, &loader);
-        // An open file that this one imports keeps its buffer's text.
-        let open: Vec<(String, String)> = self.docs.values().map(|d| (d.path.clone(), d.text.clone())).collect();
-        for (p, t) in open {
-            if p != path && self.db.file(&p).is_some() {
-                self.db.set_file(&p, t);
-            }
-        }
+        // Imports not loaded yet come from open buffers first (every open
+        // buffer is set in the database when it opens or changes).
+        self.db.load_imports_of(file, &Loader { docs: &self.docs });
     }
 
     fn diagnostics_json(&self, uri: &str) -> Vec<Json> {

@@ -66,13 +66,6 @@ pub enum ArtifactCommand {
     },
 }
 
-fn open(dir: &str) -> Result<Store, u8> {
-    Store::open(Path::new(dir)).map_err(|e| {
-        eprintln!("error: {e}\n  help: {}", e.hint());
-        exit::ENVIRONMENT
-    })
-}
-
 fn resolve(store: &Store, id: &str) -> Result<String, u8> {
     let hits = store.db.artifacts_by_prefix(id).unwrap_or_default();
     match hits.as_slice() {
@@ -94,7 +87,7 @@ fn resolve(store: &Store, id: &str) -> Result<String, u8> {
 
 /// The store of `dir` and the full hash that `id` names.
 fn open_resolved(dir: &str, id: &str) -> Result<(Store, String), u8> {
-    let store = open(dir)?;
+    let store = common::open_store(Path::new(dir))?;
     let sha = resolve(&store, id)?;
     Ok((store, sha))
 }
@@ -167,7 +160,7 @@ fn producer_line(p: &Json) -> String {
 pub fn run(c: ArtifactCommand) -> u8 {
     match c {
         ArtifactCommand::Log { node, dir, format } => {
-            let store = match open(&dir) {
+            let store = match common::open_store(Path::new(&dir)) {
                 Ok(s) => s,
                 Err(code) => return code,
             };
@@ -411,7 +404,7 @@ fn short12(s: &str) -> &str {
 
 /// `phx artifact diff RUN_A RUN_B`.
 fn diff(dir: &str, run_a: &str, run_b: &str, format: TextOrJson) -> u8 {
-    let store = match open(dir) {
+    let store = match common::open_store(Path::new(dir)) {
         Ok(s) => s,
         Err(code) => return code,
     };

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use phx_bundle::BundleError;
-use phx_store::Store;
 
 use super::common;
 use super::exit;
@@ -47,12 +46,13 @@ fn key_path(key: Option<String>) -> Option<PathBuf> {
 }
 
 pub fn run(c: BundleCommand) -> u8 {
+    let (BundleCommand::Export { dir, .. } | BundleCommand::Import { dir, .. }) = &c;
+    let store = match common::open_store(Path::new(dir)) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     match c {
         BundleCommand::Export { run, output, dir, key } => {
-            let store = match Store::open(Path::new(&dir)) {
-                Ok(s) => s,
-                Err(e) => return fail(&e.into()),
-            };
             let Some(path) = key_path(key) else {
                 eprintln!("error: no HOME for a signing key\n  help: give one with --key FILE");
                 return exit::ENVIRONMENT;
@@ -83,7 +83,7 @@ pub fn run(c: BundleCommand) -> u8 {
                 Ok(m) => {
                     common::out(&format!(
                         "wrote {output}: run {}, {} payloads, {} notebook entries, signed by {}…\n",
-                        m.run_id,
+                        m.run.id,
                         m.payloads.len(),
                         m.notebook.len(),
                         &m.public_key[..16]
@@ -93,11 +93,7 @@ pub fn run(c: BundleCommand) -> u8 {
                 Err(e) => fail(&e),
             }
         }
-        BundleCommand::Import { file, dir, trust } => {
-            let store = match Store::open(Path::new(&dir)) {
-                Ok(s) => s,
-                Err(e) => return fail(&e.into()),
-            };
+        BundleCommand::Import { file, trust, .. } => {
             let mut trusted = phx_notebook::trusted_keys(&store);
             trusted.extend(trust);
             if let Some(own) = key_path(None).and_then(|p| phx_notebook::keys::load(&p, false).ok()) {
@@ -105,7 +101,7 @@ pub fn run(c: BundleCommand) -> u8 {
             }
             match phx_bundle::import(&store, Path::new(&file), &trusted) {
                 Ok(imported) => {
-                    let run_dir = store.run_dir(&imported.manifest.run_id);
+                    let run_dir = store.run_dir(&imported.manifest.run.id);
                     let _ = std::fs::create_dir_all(run_dir.join("bundle"));
                     for (role, name, bytes) in &imported.extras {
                         let leaf =
@@ -125,7 +121,7 @@ pub fn run(c: BundleCommand) -> u8 {
                     }
                     common::out(&format!(
                         "imported run {} ({} executions, {} payloads verified)\n",
-                        imported.manifest.run_id,
+                        imported.manifest.run.id,
                         imported.manifest.executions.len(),
                         imported.manifest.payloads.len()
                     ));

@@ -123,21 +123,18 @@ pub fn write_output(out: Option<&str>, bytes: &[u8]) -> Result<(), u8> {
     }
 }
 
+/// Opens (creating if needed) the store of the experiment folder `dir`;
+/// on failure prints the error with its hint and gives the exit code.
+pub fn open_store(dir: &std::path::Path) -> Result<phx_store::Store, u8> {
+    phx_store::Store::open(dir).map_err(|e| {
+        eprintln!("error: {e}\n  help: {}", e.hint());
+        exit::ENVIRONMENT
+    })
+}
+
 /// Writes a file so that a reader never sees half of it.
 pub fn write_atomic(path: &str, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let target = std::path::Path::new(path);
-    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.phx-tmp-{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, target).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    phx_store::write_atomic(std::path::Path::new(path), bytes)
 }
 
 /// Lets a large value go without running its destructors: the process is

@@ -10,7 +10,6 @@
 
 use std::path::Path;
 
-use phx_db::{Database, FsLoader};
 use serde_json::{Value as Json, json};
 
 use super::common;
@@ -86,33 +85,6 @@ fn complete(ep: &Endpoint, messages: &[Json]) -> Result<String, String> {
         .ok_or_else(|| format!("{url} answered without choices[0].message.content"))
 }
 
-/// The errors of a program, one line each.
-fn check(program: &str) -> Result<Vec<String>, String> {
-    let dir = std::env::temp_dir().join(format!("phx-gen-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let path = dir.join("generated.phx");
-    std::fs::write(&path, program).map_err(|e| e.to_string())?;
-    let mut db = Database::new();
-    let file = db.load_with_imports(&path.to_string_lossy(), &FsLoader);
-    let checked = db.check(file);
-    let text = file.text(&db).clone();
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(common::json_diagnostics(&checked.diagnostics, "generated.phx", &text)
-        .into_iter()
-        .filter_map(|d| serde_json::to_value(d).ok())
-        .filter(|d| d["severity"] == "error")
-        .map(|d| {
-            format!(
-                "line {}: {} {}{}",
-                d["line"],
-                d["code"].as_str().unwrap_or(""),
-                d["message"].as_str().unwrap_or(""),
-                d["help"].as_str().map(|h| format!(" (help: {h})")).unwrap_or_default()
-            )
-        })
-        .collect())
-}
-
 /// `phx gen`.
 pub fn run(a: Args) -> u8 {
     let Some(ep) = endpoint() else {
@@ -121,13 +93,12 @@ pub fn run(a: Args) -> u8 {
         );
         return exit::ENVIRONMENT;
     };
-    let system = format!(
-        "You write programs in the phx language. Answer with one ```phx code block and nothing else.\n\n{}",
-        phx_db::schema_doc::llm()
-    );
+    let system = crate::authoring::system_prompt();
+    // Checked as a file of the current folder, so its imports resolve there.
+    let path = std::env::current_dir().unwrap_or_default().join("generated.phx");
     let mut messages = vec![
         json!({"role": "system", "content": system}),
-        json!({"role": "user", "content": crate::mcp::methods::prompt_material(&a.description)}),
+        json!({"role": "user", "content": crate::authoring::prompt_material(&a.description)}),
     ];
     let mut program = String::new();
     let mut errors = Vec::new();
@@ -139,14 +110,8 @@ pub fn run(a: Args) -> u8 {
                 return exit::ENVIRONMENT;
             }
         };
-        program = crate::mcp::methods::program_from_reply(&reply);
-        errors = match check(&program) {
-            Ok(e) => e,
-            Err(e) => {
-                eprintln!("error: cannot check the program: {e}");
-                return exit::ENVIRONMENT;
-            }
-        };
+        program = crate::authoring::program_from_reply(&reply);
+        errors = crate::authoring::error_lines(&crate::authoring::check_source(&path, &program));
         eprintln!(
             "phx gen: attempt {}: {}",
             attempt + 1,
@@ -156,7 +121,7 @@ pub fn run(a: Args) -> u8 {
             break;
         }
         messages.push(json!({"role": "assistant", "content": reply}));
-        messages.push(json!({"role": "user", "content": format!("phx check found these errors; answer with the whole corrected program:\n{}", errors.join("\n"))}));
+        messages.push(json!({"role": "user", "content": crate::authoring::repair_request(&errors)}));
     }
     match &a.output {
         Some(path) => {

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use phx_notebook::{NewEntry, NotebookError};
-use phx_store::Store;
 use serde_json::json;
 
 use super::common::{self, TextOrJson};
@@ -71,13 +70,6 @@ pub enum NotebookCommand {
     },
 }
 
-fn open(dir: &str) -> Result<Store, u8> {
-    Store::open(Path::new(dir)).map_err(|e| {
-        eprintln!("error: {e}\n  help: {}", e.hint());
-        exit::ENVIRONMENT
-    })
-}
-
 fn fail(e: &NotebookError) -> u8 {
     eprintln!("error[{}]: {e}\n  help: {}", e.code(), e.hint());
     match e {
@@ -106,8 +98,17 @@ fn short(s: &str) -> &str {
 }
 
 pub fn run(c: NotebookCommand) -> u8 {
+    let (NotebookCommand::Add { dir, .. }
+    | NotebookCommand::List { dir, .. }
+    | NotebookCommand::Show { dir, .. }
+    | NotebookCommand::Verify { dir, .. }
+    | NotebookCommand::Export { dir, .. }) = &c;
+    let store = match common::open_store(Path::new(dir)) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     match c {
-        NotebookCommand::Add { title, message, file, attach, key, author, dir, format } => {
+        NotebookCommand::Add { title, message, file, attach, key, author, format, .. } => {
             let markdown = match (message, file) {
                 (Some(m), _) => m,
                 (None, Some(f)) => match std::fs::read_to_string(&f) {
@@ -125,10 +126,6 @@ pub fn run(c: NotebookCommand) -> u8 {
                 eprintln!("error: the entry needs a title\n  help: --title \"what this entry is about\"");
                 return exit::USAGE;
             }
-            let store = match open(&dir) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
             let key_path = match key.map(PathBuf::from).or_else(phx_notebook::keys::default_key_path) {
                 Some(p) => p,
                 None => {
@@ -161,11 +158,7 @@ pub fn run(c: NotebookCommand) -> u8 {
                 Err(e) => fail(&e),
             }
         }
-        NotebookCommand::List { dir, format } => {
-            let store = match open(&dir) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
+        NotebookCommand::List { format, .. } => {
             let entries = match phx_notebook::entries(&store) {
                 Ok(e) => e,
                 Err(e) => return fail(&e),
@@ -199,11 +192,7 @@ pub fn run(c: NotebookCommand) -> u8 {
             }
             exit::OK
         }
-        NotebookCommand::Show { seq, dir, format } => {
-            let store = match open(&dir) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
+        NotebookCommand::Show { seq, format, .. } => {
             let (row, body) = match phx_notebook::entry(&store, seq) {
                 Ok(x) => x,
                 Err(e) => return fail(&e),
@@ -254,11 +243,7 @@ pub fn run(c: NotebookCommand) -> u8 {
             }
             exit::OK
         }
-        NotebookCommand::Verify { trust, dir, format } => {
-            let store = match open(&dir) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
+        NotebookCommand::Verify { trust, format, .. } => {
             let v = match phx_notebook::verify(&store, &trust) {
                 Ok(v) => v,
                 Err(e) => return fail(&e),
@@ -285,10 +270,6 @@ pub fn run(c: NotebookCommand) -> u8 {
             if v.problems.is_empty() { exit::OK } else { exit::INVALID }
         }
         NotebookCommand::Export { pdf, dir } => {
-            let store = match open(&dir) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
             let entries = match phx_notebook::entries(&store) {
                 Ok(e) => e,
                 Err(e) => return fail(&e),

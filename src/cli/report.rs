@@ -116,12 +116,9 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 
 /// `phx report RUN [-o FILE.pdf]`.
 pub fn run(a: Args) -> u8 {
-    let store = match Store::open(Path::new(&a.dir)) {
+    let store = match common::open_store(Path::new(&a.dir)) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}\n  help: {}", e.hint());
-            return exit::ENVIRONMENT;
-        }
+        Err(code) => return code,
     };
     let Ok(Some(run)) = store.db.run(&a.run) else {
         eprintln!("error: no run `{}` in {}\n  help: `phx runs` lists them", a.run, store.root.display());

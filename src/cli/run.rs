@@ -66,10 +66,7 @@ fn relative_file(file: &Path, dir: &Path) -> String {
 }
 
 fn open_store(dir: &Path) -> Result<Arc<Store>, u8> {
-    Store::open(dir).map(Arc::new).map_err(|e| {
-        eprintln!("error: {e}\n  help: {}", e.hint());
-        exit::ENVIRONMENT
-    })
+    common::open_store(dir).map(Arc::new)
 }
 
 fn cancel_on_signals(rt: &tokio::runtime::Runtime) -> tokio::sync::watch::Receiver<bool> {

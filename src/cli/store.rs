@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use phx_store::{Store, Verified};
+use phx_store::Verified;
 
 use super::common;
 use super::exit;
@@ -23,12 +23,9 @@ pub enum StoreCommand {
 
 pub fn run(c: StoreCommand) -> u8 {
     let (StoreCommand::Verify { dir } | StoreCommand::Gc { dir }) = &c;
-    let store = match Store::open(Path::new(dir)) {
+    let store = match super::common::open_store(Path::new(dir)) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}\n  help: {}", e.hint());
-            return exit::ENVIRONMENT;
-        }
+        Err(code) => return code,
     };
     let objects = match store.objects.list() {
         Ok(o) => o,

@@ -8,12 +8,12 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use phx_db::{Database, FsLoader};
 use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 
 use super::Peer;
 use super::tools::{self, COLLABORATION, ORCHESTRATOR, failure_of, success};
+use crate::authoring;
 
 /// The server's state: the folder it works in and the DAGs it defined.
 pub struct Server {
@@ -42,18 +42,6 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// The program text between ``` fences, or all of it.
-pub(crate) fn program_from_reply(text: &str) -> String {
-    if let Some(start) = text.find("```") {
-        let after = &text[start + 3..];
-        let after = after.split_once('\n').map(|(_, rest)| rest).unwrap_or(after);
-        if let Some(end) = after.find("```") {
-            return after[..end].trim().to_string() + "\n";
-        }
-    }
-    text.trim().to_string() + "\n"
 }
 
 impl Server {
@@ -99,29 +87,8 @@ impl Server {
     }
 
     /// Checks a program saved at `path`: diagnostics, nodes, edges.
-    fn check(&self, path: &Path) -> Json {
-        let mut db = Database::new();
-        let file = db.load_with_imports(&path.to_string_lossy(), &FsLoader);
-        let checked = db.check(file);
-        let text = file.text(&db).clone();
-        let index = phx_syntax::LineIndex::new(&text);
-        let diagnostics: Vec<Json> = checked
-            .diagnostics
-            .iter()
-            .map(|d| {
-                let j = phx_diagnostics::to_json(d, &path.to_string_lossy(), &text, &index);
-                serde_json::to_value(j).unwrap_or(Json::Null)
-            })
-            .collect();
-        let nodes: Vec<Json> = checked
-            .dag
-            .vertices
-            .iter()
-            .map(|v| json!({"id": v.id, "node": v.node, "tool": v.tool, "emit": v.emit, "device": v.device}))
-            .collect();
-        let edges: Vec<Json> =
-            checked.dag.edges.iter().map(|e| json!({"from": e.from, "to": e.to, "output": e.output})).collect();
-        json!({"ok": !checked.has_errors(), "diagnostics": diagnostics, "nodes": nodes, "edges": edges})
+    fn check(&self, path: &Path, text: &str) -> Json {
+        authoring::check_source(path, text)
     }
 
     fn phx(&self, args: &[&str]) -> Result<Json, String> {
@@ -136,11 +103,11 @@ impl Server {
 
     /// Runs one call; always returns a tool result.
     pub fn call<R: BufRead, W: Write>(&mut self, name: &str, args: &Json, peer: &mut Peer<R, W>) -> Json {
-        let (method, routed) = match name {
+        let method = match name {
             "experiment_orchestrator" | "distributed_collaboration" => {
                 let allowed: &[&str] = if name == "experiment_orchestrator" { &ORCHESTRATOR } else { &COLLABORATION };
                 match args.get("method").and_then(Json::as_str) {
-                    Some(m) if allowed.contains(&m) => (m.to_string(), true),
+                    Some(m) if allowed.contains(&m) => m.to_string(),
                     Some(m) => {
                         return failure_of(
                             m,
@@ -150,10 +117,9 @@ impl Server {
                     None => return failure_of("", format!("`{name}` needs `method`, one of: {}", allowed.join(", "))),
                 }
             }
-            m if ORCHESTRATOR.contains(&m) || COLLABORATION.contains(&m) => (m.to_string(), false),
+            m if ORCHESTRATOR.contains(&m) || COLLABORATION.contains(&m) => m.to_string(),
             other => return tools::failure(format!("no tool `{other}`; `tools/list` names them")),
         };
-        let _ = routed;
         if !args.is_object() {
             return failure_of(&method, "`arguments` must be an object".into());
         }
@@ -213,7 +179,7 @@ impl Server {
             let wish =
                 string_arg(args, "natural_language").ok_or("`natural_language` is empty: say what to compute")?;
             if !peer.can_sample {
-                let prompt = prompt_material(wish);
+                let prompt = authoring::prompt_material(wish);
                 return Ok((
                     "This client does not offer MCP sampling, so phx cannot ask a model to write the program. Here is the prompt material and a skeleton: write the program, then call define_dag with `source`.".into(),
                     json!({"ok": false, "needs_model": true, "prompt": prompt, "program": skeleton(wish), "diagnostics": []}),
@@ -222,7 +188,7 @@ impl Server {
             self.write_with_model(wish, peer)?
         };
         let id = self.save(&source)?;
-        let mut checked = self.check(&self.dag_path(&id));
+        let mut checked = self.check(&self.dag_path(&id), &source);
         let ok = checked["ok"].as_bool().unwrap_or(false);
         let summary = format!(
             "DAG {id}: {} nodes, {} edges, {} diagnostics{}{}",
@@ -248,11 +214,9 @@ impl Server {
         wish: &str,
         peer: &mut Peer<R, W>,
     ) -> Result<(String, usize, Vec<Json>), String> {
-        let system = format!(
-            "You write programs in the phx language. Answer with one ```phx code block and nothing else.\n\n{}",
-            phx_db::schema_doc::llm()
-        );
-        let mut messages = vec![json!({"role": "user", "content": {"type": "text", "text": prompt_material(wish)}})];
+        let system = authoring::system_prompt();
+        let mut messages =
+            vec![json!({"role": "user", "content": {"type": "text", "text": authoring::prompt_material(wish)}})];
         let mut transcript = Vec::new();
         let mut program = String::new();
         for attempt in 0..=REPAIRS {
@@ -261,24 +225,9 @@ impl Server {
                 json!({"messages": messages, "systemPrompt": system, "maxTokens": 4000, "includeContext": "none"}),
             )?;
             let text = reply.pointer("/content/text").and_then(Json::as_str).unwrap_or("").to_string();
-            program = program_from_reply(&text);
+            program = authoring::program_from_reply(&text);
             let id = self.save(&program)?;
-            let checked = self.check(&self.dag_path(&id));
-            let errors: Vec<String> = checked["diagnostics"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|d| d["severity"] == "error")
-                .map(|d| {
-                    format!(
-                        "line {}: {} {}{}",
-                        d["line"],
-                        d["code"].as_str().unwrap_or(""),
-                        d["message"].as_str().unwrap_or(""),
-                        d["help"].as_str().map(|h| format!(" (help: {h})")).unwrap_or_default()
-                    )
-                })
-                .collect();
+            let errors = authoring::error_lines(&self.check(&self.dag_path(&id), &program));
             transcript.push(json!({"program": program, "errors": errors}));
             if errors.is_empty() {
                 return Ok((program, attempt, transcript));
@@ -287,16 +236,15 @@ impl Server {
                 break;
             }
             messages.push(json!({"role": "assistant", "content": {"type": "text", "text": text}}));
-            messages.push(json!({"role": "user", "content": {"type": "text", "text": format!(
-                "phx check found these errors; answer with the whole corrected program:\n{}", errors.join("\n")
-            )}}));
+            messages
+                .push(json!({"role": "user", "content": {"type": "text", "text": authoring::repair_request(&errors)}}));
         }
         Ok((program, REPAIRS, transcript))
     }
 
     fn validate_dag(&mut self, args: &Json) -> Result<(String, Json), String> {
-        let (_, path) = self.program(args)?;
-        let checked = self.check(&path);
+        let (text, path) = self.program(args)?;
+        let checked = self.check(&path, &text);
         let n = checked["diagnostics"].as_array().map_or(0, Vec::len);
         Ok((
             format!("{}: {n} diagnostics", if checked["ok"] == true { "valid" } else { "invalid" }),
@@ -305,8 +253,8 @@ impl Server {
     }
 
     fn run_dag(&mut self, args: &Json) -> Result<(String, Json), String> {
-        let (_, path) = self.program(args)?;
-        let checked = self.check(&path);
+        let (text, path) = self.program(args)?;
+        let checked = self.check(&path, &text);
         if checked["ok"] != true {
             return Ok((
                 "not run: the program has errors (see diagnostics)".into(),
@@ -511,14 +459,6 @@ fn default_report(store: &phx_store::Store, run: &phx_store::RunRow) -> Result<p
         experiment_authors: Vec::new(),
         bibliography: None,
     })
-}
-
-/// What a model needs to write a program for `wish`.
-pub(crate) fn prompt_material(wish: &str) -> String {
-    let example = include_str!("../../examples/hydrogen_2p.phx");
-    format!(
-        "Write a phx program for this experiment:\n\n{wish}\n\nAn example program:\n```phx\n{example}```\n\nAnswer with one ```phx code block."
-    )
 }
 
 /// A program to start from when no model can be asked.

@@ -6,7 +6,7 @@
 //! tests) and a text summary; bad arguments are a result with
 //! `isError: true` that says what to change, never a crash.
 
-pub(crate) mod methods;
+mod methods;
 mod tools;
 
 use std::io::{BufRead, Write};
@@ -36,24 +36,30 @@ impl<R: BufRead, W: Write> Peer<R, W> {
         self.output.flush()
     }
 
+    /// The next line of input, or `None` when the client has gone.
+    fn line(&mut self) -> Option<String> {
+        loop {
+            let mut line = String::new();
+            match self.input.read_line(&mut line) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) if line.trim().is_empty() => continue,
+                Ok(_) => return Some(line),
+            }
+        }
+    }
+
+    /// The next message to handle: one kept while waiting for an answer,
+    /// else the next line; a line that is not JSON is answered with -32700.
     fn read(&mut self) -> Option<Json> {
         if let Some(m) = self.pending.pop_front() {
             return Some(m);
         }
         loop {
-            let mut line = String::new();
-            match self.input.read_line(&mut line) {
-                Ok(0) | Err(_) => return None,
-                Ok(_) => {}
-            }
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<Json>(line) {
+            let line = self.line()?;
+            match serde_json::from_str::<Json>(line.trim()) {
                 Ok(v) => return Some(v),
                 Err(e) => {
-                    let _ = self.send(&json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": format!("not JSON: {e}")}}));
+                    let _ = self.send(&error(&Json::Null, -32700, format!("not JSON: {e}")));
                 }
             }
         }
@@ -67,7 +73,8 @@ impl<R: BufRead, W: Write> Peer<R, W> {
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
             .map_err(|e| e.to_string())?;
         loop {
-            let Some(msg) = self.input_message() else { return Err("the client went away".into()) };
+            let line = self.line().ok_or("the client went away")?;
+            let Ok(msg) = serde_json::from_str::<Json>(line.trim()) else { continue };
             if msg.get("id").and_then(Json::as_str) == Some(id.as_str()) && msg.get("method").is_none() {
                 if let Some(err) = msg.get("error") {
                     return Err(format!(
@@ -78,19 +85,6 @@ impl<R: BufRead, W: Write> Peer<R, W> {
                 return Ok(msg.get("result").cloned().unwrap_or(Json::Null));
             }
             self.pending.push_back(msg);
-        }
-    }
-
-    fn input_message(&mut self) -> Option<Json> {
-        loop {
-            let mut line = String::new();
-            match self.input.read_line(&mut line) {
-                Ok(0) | Err(_) => return None,
-                Ok(_) => {}
-            }
-            if let Ok(v) = serde_json::from_str::<Json>(line.trim()) {
-                return Some(v);
-            }
         }
     }
 }

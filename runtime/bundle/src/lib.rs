@@ -83,47 +83,15 @@ pub struct Payload {
     pub size: u64,
 }
 
-/// An execution as bundled, with its outputs.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct BundledExecution {
-    pub vertex: String,
-    pub node: String,
-    pub tool: String,
-    pub tool_version: String,
-    pub status: String,
-    pub cached: bool,
-    pub static_key: String,
-    pub cache_key: Option<String>,
-    pub device: Option<String>,
-    pub fallback: Option<String>,
-    pub backend: String,
-    pub job_id: Option<String>,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    pub duration_ms: Option<i64>,
-    pub attempt: i64,
-    pub exit_code: Option<i64>,
-    pub error: Option<String>,
-    pub args_json: String,
-    /// `(name, sha256, kind, meta_json)`.
-    pub outputs: Vec<(String, String, String, String)>,
-}
-
-/// The signed manifest.
+/// The signed manifest: the run and its provenance records as the store
+/// keeps them, and every payload's hash.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
     pub format: u32,
-    pub run_id: String,
-    pub file: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub status: String,
-    pub phx_version: String,
-    pub host: String,
-    pub git_commit: Option<String>,
-    pub git_dirty: Option<bool>,
-    pub settings_json: String,
-    pub executions: Vec<BundledExecution>,
+    pub run: RunRow,
+    /// Every execution of the run with its outputs (the ids are the
+    /// exporting store's; import gives new ones).
+    pub executions: Vec<(ExecutionRow, Vec<OutputRow>)>,
     /// `(child, parent)` artifact hashes.
     pub lineage: Vec<(String, String)>,
     /// Notebook entries that refer to the run: `(body_json, hash, signature)`.
@@ -170,28 +138,7 @@ pub fn export(
                 lineage.push((o.sha256.clone(), p));
             }
         }
-        executions.push(BundledExecution {
-            vertex: e.vertex,
-            node: e.node,
-            tool: e.tool,
-            tool_version: e.tool_version,
-            status: e.status,
-            cached: e.cached,
-            static_key: e.static_key,
-            cache_key: e.cache_key,
-            device: e.device,
-            fallback: e.fallback,
-            backend: e.backend,
-            job_id: e.job_id,
-            started_at: e.started_at,
-            finished_at: e.finished_at,
-            duration_ms: e.duration_ms,
-            attempt: e.attempt,
-            exit_code: e.exit_code,
-            error: e.error,
-            args_json: e.args_json,
-            outputs: outs.into_iter().map(|o| (o.name, o.sha256, o.kind, o.meta_json)).collect(),
-        });
+        executions.push((e, outs));
     }
     lineage.sort();
     lineage.dedup();
@@ -217,16 +164,7 @@ pub fn export(
     }
     let manifest = Manifest {
         format: 1,
-        run_id: run.id.clone(),
-        file: run.file.clone(),
-        started_at: run.started_at.clone(),
-        finished_at: run.finished_at.clone(),
-        status: run.status.clone(),
-        phx_version: run.phx_version.clone(),
-        host: run.host.clone(),
-        git_commit: run.git_commit.clone(),
-        git_dirty: run.git_dirty,
-        settings_json: run.settings_json.clone(),
+        run,
         executions,
         lineage,
         notebook,
@@ -302,8 +240,8 @@ pub fn import(store: &Store, path: &Path, trusted: &[String]) -> Result<Imported
     if !trusted.iter().any(|k| k.eq_ignore_ascii_case(&manifest.public_key)) {
         return Err(BundleError::Untrusted(manifest.public_key[..16].to_string()));
     }
-    if store.db.run(&manifest.run_id)?.is_some() {
-        return Err(BundleError::Exists(manifest.run_id.clone()));
+    if store.db.run(&manifest.run.id)?.is_some() {
+        return Err(BundleError::Exists(manifest.run.id.clone()));
     }
     // The payloads must fill the rest of the file exactly: a manifest that
     // claims more bytes than the file has is refused before any allocation.
@@ -348,62 +286,17 @@ pub fn import(store: &Store, path: &Path, trusted: &[String]) -> Result<Imported
             extras.push((p.role.clone(), p.name.clone(), bytes));
         }
     }
-    let run = RunRow {
-        id: manifest.run_id.clone(),
-        file: manifest.file.clone(),
-        started_at: manifest.started_at.clone(),
-        finished_at: manifest.finished_at.clone(),
-        status: manifest.status.clone(),
-        phx_version: manifest.phx_version.clone(),
-        host: manifest.host.clone(),
-        git_commit: manifest.git_commit.clone(),
-        git_dirty: manifest.git_dirty,
-        settings_json: manifest.settings_json.clone(),
-    };
     let execs: Vec<(ExecutionRow, Vec<OutputRow>, Vec<i64>)> = manifest
         .executions
         .iter()
-        .map(|e| {
-            let row = ExecutionRow {
-                id: 0,
-                run_id: run.id.clone(),
-                vertex: e.vertex.clone(),
-                node: e.node.clone(),
-                tool: e.tool.clone(),
-                tool_version: e.tool_version.clone(),
-                status: e.status.clone(),
-                cached: e.cached,
-                static_key: e.static_key.clone(),
-                cache_key: e.cache_key.clone(),
-                device: e.device.clone(),
-                fallback: e.fallback.clone(),
-                backend: e.backend.clone(),
-                job_id: e.job_id.clone(),
-                started_at: e.started_at.clone(),
-                finished_at: e.finished_at.clone(),
-                duration_ms: e.duration_ms,
-                attempt: e.attempt,
-                exit_code: e.exit_code,
-                error: e.error.clone(),
-                args_json: e.args_json.clone(),
-            };
-            let outs: Vec<OutputRow> = e
-                .outputs
-                .iter()
-                .map(|(name, sha, kind, meta)| OutputRow {
-                    name: name.clone(),
-                    sha256: sha.clone(),
-                    kind: kind.clone(),
-                    meta_json: meta.clone(),
-                })
-                .collect();
+        .map(|(e, outs)| {
             let sizes = outs
                 .iter()
                 .map(|o| manifest.payloads.iter().find(|p| p.sha256 == o.sha256).map_or(0, |p| p.size as i64))
                 .collect();
-            (row, outs, sizes)
+            (e.clone(), outs.clone(), sizes)
         })
         .collect();
-    store.db.import_run(&run, &execs, &manifest.lineage)?;
+    store.db.import_run(&manifest.run, &execs, &manifest.lineage)?;
     Ok(Imported { manifest, extras })
 }

@@ -270,36 +270,20 @@ pub async fn run(
             }
             waiting.remove(i);
             // Decide: cached, or run.
-            let tool = match registry.for_vertex(v) {
-                Ok(t) => t,
+            // The implementation and the hashes of literal files; either
+            // failing fails the vertex before it starts.
+            let prepared =
+                registry.for_vertex(v).and_then(|tool| Ok((tool, hash_literals(&store, &opts.experiment_dir, v)?)));
+            let (tool, literals) = match prepared {
+                Ok(x) => x,
                 Err(msg) => {
-                    settle(
-                        &shared,
-                        on_event,
-                        &mut outcomes,
-                        v,
-                        NodeOutcome { error: Some(msg), ..NodeOutcome::of(v, "failed") },
-                        None,
-                    )?;
+                    let o = NodeOutcome { error: Some(msg), ..NodeOutcome::of(v, "failed") };
+                    settle(&shared, on_event, &mut outcomes, v, o, None)?;
                     continue;
                 }
             };
             let gpu = gpu.get_or_init(detect_gpu);
             let (device, fallback) = pick_device(v, gpu);
-            let literals = match hash_literals(&store, &opts.experiment_dir, v) {
-                Ok(l) => l,
-                Err(msg) => {
-                    settle(
-                        &shared,
-                        on_event,
-                        &mut outcomes,
-                        v,
-                        NodeOutcome { error: Some(msg), ..NodeOutcome::of(v, "failed") },
-                        None,
-                    )?;
-                    continue;
-                }
-            };
             let mut comps = Components::of(v, &hashes, &tool.code_version(), &device);
             for (arg, path, sha) in &literals {
                 comps.inputs.entry(arg.clone()).or_default().push((path.clone(), sha.clone()));

@@ -206,15 +206,8 @@ pub fn trusted_keys(store: &Store) -> Vec<String> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), NotebookError> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let io = |e| phx_store::StoreError::Io { action: "write", path: path.to_path_buf(), source: e };
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io)?;
-    }
-    std::fs::rename(&tmp, path).map_err(io)?;
-    Ok(())
+    phx_store::write_atomic(path, bytes)
+        .map_err(|e| phx_store::StoreError::Io { action: "write", path: path.to_path_buf(), source: e }.into())
 }
 
 fn trust(store: &Store, public_key: &str) -> Result<(), NotebookError> {

@@ -86,10 +86,7 @@ impl ReportError {
 pub fn render(doc: &Document) -> Result<Vec<u8>, ReportError> {
     gather::check_citations(doc)?;
     let t = typeset(doc);
-    let world = world::ReportWorld::new(t.source, t.files, doc.ymd);
-    let compiled = typst::compile::<typst_layout::PagedDocument>(&world);
-    let document = compiled.output.map_err(|diags| typst_error(&world, doc, &diags))?;
-    typst_pdf::pdf(&document, &typst_pdf::PdfOptions::default()).map_err(|diags| typst_error(&world, doc, &diags))
+    compile(t.source, t.files, doc.ymd, doc.bibliography.as_ref().map(|b| b.name.as_str()))
 }
 
 /// Compiles a typst source with its files to a PDF (for documents other
@@ -99,11 +96,22 @@ pub fn compile_source(
     files: Vec<(String, Vec<u8>)>,
     ymd: Option<(i32, u8, u8)>,
 ) -> Result<Vec<u8>, ReportError> {
+    compile(source, files, ymd, None)
+}
+
+/// typst in an in-memory world, then the PDF; `bibliography` names the
+/// `.bib` file so its errors can be told apart.
+fn compile(
+    source: String,
+    files: Vec<(String, Vec<u8>)>,
+    ymd: Option<(i32, u8, u8)>,
+    bibliography: Option<&str>,
+) -> Result<Vec<u8>, ReportError> {
     let world = world::ReportWorld::new(source, files, ymd);
-    let doc = Document::default();
     let compiled = typst::compile::<typst_layout::PagedDocument>(&world);
-    let document = compiled.output.map_err(|diags| typst_error(&world, &doc, &diags))?;
-    typst_pdf::pdf(&document, &typst_pdf::PdfOptions::default()).map_err(|diags| typst_error(&world, &doc, &diags))
+    let document = compiled.output.map_err(|diags| typst_error(&world, bibliography, &diags))?;
+    typst_pdf::pdf(&document, &typst_pdf::PdfOptions::default())
+        .map_err(|diags| typst_error(&world, bibliography, &diags))
 }
 
 /// Checks what can be checked before a run: every citation resolves, and
@@ -124,16 +132,20 @@ pub fn source(doc: &Document) -> String {
     typeset(doc).source
 }
 
-fn typst_error(world: &world::ReportWorld, doc: &Document, diags: &[typst::diag::SourceDiagnostic]) -> ReportError {
+fn typst_error(
+    world: &world::ReportWorld,
+    bibliography: Option<&str>,
+    diags: &[typst::diag::SourceDiagnostic],
+) -> ReportError {
     let Some(d) = diags.iter().find(|d| d.severity == Severity::Error).or(diags.first()) else {
         return ReportError::Typeset("typst failed without a message".into());
     };
     let message = d.message.to_string();
     let in_bib = d.span.id().is_some_and(|id| id.vpath().get_without_slash().ends_with(".bib"));
-    if let Some(b) = &doc.bibliography
+    if let Some(name) = bibliography
         && (in_bib || message.contains("BibTeX") || message.contains("bibliography file"))
     {
-        return ReportError::Bibliography { file: b.name.clone(), message };
+        return ReportError::Bibliography { file: name.to_string(), message };
     }
     if message.contains("does not exist in the bibliography") || message.contains("does not contain a bibliography") {
         let key = message.split('`').nth(1).unwrap_or("?").to_string();

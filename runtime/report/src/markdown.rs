@@ -105,7 +105,6 @@ pub fn to_typst(markdown: &str, heading_offset: usize) -> String {
     let mut out = String::new();
     let mut text_run = String::new();
     let mut code_block: Option<(String, String)> = None;
-    let mut table_cells_in_row = 0usize;
     let flush = |out: &mut String, run: &mut String| {
         if !run.is_empty() {
             out.push_str(&text_markup(run));
@@ -165,12 +164,7 @@ pub fn to_typst(markdown: &str, heading_offset: usize) -> String {
                         aligns.len().max(1)
                     ));
                 }
-                Tag::TableHead => table_cells_in_row = 0,
-                Tag::TableRow => table_cells_in_row = 0,
-                Tag::TableCell => {
-                    table_cells_in_row += 1;
-                    out.push('[');
-                }
+                Tag::TableCell => out.push('['),
                 _ => {}
             },
             Event::End(tag) => match tag {
@@ -200,7 +194,6 @@ pub fn to_typst(markdown: &str, heading_offset: usize) -> String {
         }
     }
     flush(&mut out, &mut text_run);
-    let _ = table_cells_in_row;
     out.trim_end().to_string()
 }
 

@@ -380,11 +380,11 @@ impl Parser {
                 '\'' => "'".into(),
                 c => c.to_string(),
             },
-            Token::Command(name) => self.command(&name, in_args),
+            Token::Command(name) => self.command(&name),
         }
     }
 
-    fn command(&mut self, name: &str, in_args: bool) -> String {
+    fn command(&mut self, name: &str) -> String {
         if let Some(s) = symbol(name) {
             return format!(" {s} ");
         }
@@ -440,11 +440,8 @@ impl Parser {
             _ => match one_argument(name) {
                 Some("upright") => format!(" upright({}) ", quote(&self.text_argument())),
                 Some(f) => format!(" {f}({}) ", self.argument().trim()),
-                None => {
-                    let _ = in_args;
-                    // Unknown: keep it visible as text.
-                    format!(" {} ", quote(&format!("\\{name}")))
-                }
+                // Unknown: keep it visible as text.
+                None => format!(" {} ", quote(&format!("\\{name}"))),
             },
         }
     }

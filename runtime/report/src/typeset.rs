@@ -54,9 +54,8 @@ fn cell(text: &str) -> String {
     format!("[{m}#sym.times;10#super[{}]]", exp.to_string().replace('-', "−"))
 }
 
-fn figure(f: &Figure, number: usize, files: &mut Vec<(String, Vec<u8>)>) -> String {
+fn figure(f: &Figure, files: &mut Vec<(String, Vec<u8>)>) -> String {
     let mut images = Vec::new();
-    let _ = number;
     for p in &f.panels {
         let ext = if p.file.ends_with(".svg") { "svg" } else { "png" };
         // Named by content: a picture shown twice (alone and in a sweep's
@@ -120,21 +119,18 @@ fn table(t: &Table) -> String {
     )
 }
 
-fn blocks(bs: &[Block], depth: usize, out: &mut String, files: &mut Vec<(String, Vec<u8>)>, figures: &mut usize) {
+fn blocks(bs: &[Block], depth: usize, out: &mut String, files: &mut Vec<(String, Vec<u8>)>) {
     for b in bs {
         match b {
             Block::Section { heading, blocks: inner } => {
                 out.push_str(&format!("#heading(level: {})[{}]\n\n", depth + 1, plain(heading)));
-                blocks(inner, depth + 1, out, files, figures);
+                blocks(inner, depth + 1, out, files);
             }
             Block::Text(md) => {
                 out.push_str(&markdown::to_typst(md, depth + 1));
                 out.push_str("\n\n");
             }
-            Block::Figure(f) => {
-                *figures += 1;
-                out.push_str(&figure(f, *figures, files));
-            }
+            Block::Figure(f) => out.push_str(&figure(f, files)),
             Block::Table(t) => out.push_str(&table(t)),
         }
     }
@@ -234,8 +230,7 @@ pub fn typeset(doc: &Document) -> Typeset {
             markdown::inline(a)
         ));
     }
-    let mut figures = 0;
-    blocks(&doc.blocks, 0, &mut s, &mut files, &mut figures);
+    blocks(&doc.blocks, 0, &mut s, &mut files);
     if let Some(b) = &doc.bibliography {
         let name = if b.name.ends_with(".bib") { b.name.clone() } else { "references.bib".into() };
         files.push((name.clone(), b.text.clone().into_bytes()));

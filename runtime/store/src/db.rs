@@ -122,7 +122,7 @@ pub struct NotebookRow {
 }
 
 /// One run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunRow {
     pub id: String,
     pub file: String,
@@ -152,7 +152,7 @@ pub struct NewExecution {
 }
 
 /// A node execution, finished or not.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExecutionRow {
     pub id: i64,
     pub run_id: String,
@@ -178,7 +178,7 @@ pub struct ExecutionRow {
 }
 
 /// One named output of an execution.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OutputRow {
     pub name: String,
     pub sha256: String,

@@ -59,6 +59,24 @@ impl StoreError {
     }
 }
 
+/// Writes a file so that a reader never sees half of it: a temporary file
+/// beside it, fsynced, then renamed into place (the temporary is removed
+/// when the rename fails).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.phx-tmp-{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
 /// Held while a run uses the store; released when dropped (or when the
 /// process dies, however it dies).
 pub struct RunLock {
