@@ -25,6 +25,9 @@ pub struct Loaded {
     pub db: Database,
     pub file: SourceFile,
     pub path: String,
+    /// The `--set` overrides applied.
+    pub overrides: BTreeMap<String, String>,
+    pub allow_large: bool,
 }
 
 /// Loads `path` and its imports, with the options applied.
@@ -58,7 +61,7 @@ pub fn load(path: &str, opts: &CompileOpts) -> Result<Loaded, u8> {
             return Err(exit::USAGE);
         }
     }
-    Ok(Loaded { db, file, path: path.to_string() })
+    Ok(Loaded { db, file, path: path.to_string(), overrides, allow_large: opts.allow_large })
 }
 
 fn file_param_names(db: &Database, file: SourceFile) -> Vec<String> {

@@ -4,6 +4,7 @@
 mod artifact;
 mod bundle;
 mod check;
+mod cluster;
 mod common;
 mod fmt;
 mod generate;
@@ -16,6 +17,7 @@ mod run;
 mod schema;
 mod setup;
 mod store;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -89,6 +91,9 @@ enum Command {
     Import(interchange::ImportArgs),
     /// Turn a `.phx` file into the JSON form of its DAG.
     Export(interchange::ExportArgs),
+    /// Run one node from a node spec file (what a cluster job runs).
+    #[command(hide = true)]
+    Worker(worker::Args),
 }
 
 /// Parses the command line and runs the command; returns the exit code.
@@ -118,6 +123,7 @@ pub fn main() -> u8 {
         Command::Notebook(c) => notebook::run(c),
         Command::Bundle(c) => bundle::run(c),
         Command::Gen(a) => generate::run(a),
+        Command::Worker(a) => worker::run(a),
         Command::Mcp { dir } => crate::mcp::serve_stdio(std::path::PathBuf::from(dir)),
         Command::Lsp => match phx_lsp::run_stdio() {
             Ok(()) => exit::OK,

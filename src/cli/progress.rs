@@ -102,6 +102,14 @@ impl Progress {
                     None => eprintln!("{text}"),
                 }
             }
+            Event::Log(l) => {
+                let text =
+                    format!("          {} | {}{}", l.vertex, if l.stream == "stderr" { "! " } else { "" }, l.line);
+                match &self.bar {
+                    Some(bar) => bar.println(text),
+                    None => eprintln!("{text}"),
+                }
+            }
         }
     }
 

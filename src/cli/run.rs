@@ -29,10 +29,14 @@ pub struct Args {
     /// Ignore the cache (outputs are still stored).
     #[arg(long)]
     no_cache: bool,
-    /// `local_first`, `remote_first` or `auto` (only local runs in this build).
+    /// `local_first` (run here unless a node needs what this machine lacks),
+    /// `remote_first` (every node to the cluster) or `auto` (heavy nodes to
+    /// the cluster). Default: the experiment's `policy`, else `[run] policy`
+    /// of phx.toml, else `local_first`.
     #[arg(long)]
     policy: Option<String>,
-    /// `local`, `slurm` or `k8s` (only local runs in this build).
+    /// `local` (everything here), `slurm` (the cluster of phx.toml's
+    /// `[slurm]`; with no policy given, every node goes there) or `k8s`.
     #[arg(long)]
     backend: Option<String>,
     #[arg(long, value_enum, default_value_t)]
@@ -94,11 +98,20 @@ fn outcome_line(o: &NodeOutcome) -> String {
     let mut line = match o.status.as_str() {
         "succeeded" if o.cached => format!("cached    {} ({})", o.id, o.tool),
         "succeeded" => format!(
-            "done      {} ({}) in {} ms on {}",
+            "done      {} ({}) in {} ms on {}{}",
             o.id,
             o.tool,
             o.duration_ms,
-            o.device.as_deref().unwrap_or("cpu")
+            o.device.as_deref().unwrap_or("cpu"),
+            o.job_id.as_ref().map(|j| format!(" ({} job {j})", o.backend)).unwrap_or_default()
+        ),
+        "would-run" if o.backend != "local" => format!(
+            "would run {} ({}) on {}: {}\n          placement: {}",
+            o.id,
+            o.tool,
+            o.backend,
+            o.why.join("; "),
+            o.placement.as_deref().unwrap_or("")
         ),
         "would-run" => format!("would run {} ({}): {}", o.id, o.tool, o.why.join("; ")),
         "cached" => format!("cached    {} ({})", o.id, o.tool),
@@ -163,7 +176,7 @@ pub fn report_json(r: &RunReport, file: &str, dir: &Path, pdf: Option<&Path>) ->
             }
             json!({
                 "id": n.id, "tool": n.tool, "status": n.status, "cached": n.cached,
-                "device": n.device, "fallback": n.fallback, "backend": "local", "job_id": null,
+                "device": n.device, "fallback": n.fallback, "backend": n.backend, "job_id": n.job_id, "placement": n.placement,
                 "duration_ms": n.duration_ms, "attempts": n.attempts, "outputs": outputs,
                 "visuals": {"static": statics, "series": series, "animation": animations},
                 "error": n.error, "why": n.why,
@@ -184,9 +197,9 @@ pub fn run(a: Args) -> u8 {
             }
         }
     }
-    if let Some(b) = a.backend.as_deref().filter(|b| *b != "local") {
+    if a.backend.as_deref() == Some("k8s") {
         eprintln!(
-            "error: the {b} backend is not available in this build of phx\n  help: run with `--backend local` (the default)"
+            "error: the k8s backend is not available in this build of phx\n  help: run with `--backend slurm` or `--backend local`"
         );
         return exit::ENVIRONMENT;
     }
@@ -226,7 +239,37 @@ pub fn run(a: Args) -> u8 {
             Err(code) => return code,
         }
     };
-    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+    let config = match phx_backends::ClusterConfig::load(&dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}\n  help: see the comments `phx init` writes into phx.toml");
+            return exit::USAGE;
+        }
+    };
+    let plan = match super::cluster::plan(&config, a.backend.as_deref(), a.policy.as_deref(), &checked.dag) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let jobs = a
+        .jobs
+        .or(config.run.jobs.filter(|j| *j > 0))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(jobs.clamp(1, 8)).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the scheduler: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let remote = if a.dry_run {
+        None
+    } else {
+        match rt.block_on(super::cluster::connect(&config, &plan, &loaded)) {
+            Ok(r) => r,
+            Err(code) => return code,
+        }
+    };
     let opts = RunOptions {
         file: file.clone(),
         experiment_dir: dir.clone(),
@@ -235,14 +278,11 @@ pub fn run(a: Args) -> u8 {
         no_cache: a.no_cache,
         dry_run: a.dry_run,
         keep_components: false,
-        settings: json!({"set": a.opts.set, "allow_large": a.opts.allow_large, "jobs": jobs, "targets": a.target, "no_cache": a.no_cache, "policy": a.policy, "backend": "local"}),
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(jobs.clamp(1, 8)).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the scheduler: {e}");
-            return exit::ENVIRONMENT;
-        }
+        settings: json!({"set": a.opts.set, "allow_large": a.opts.allow_large, "jobs": jobs, "targets": a.target, "no_cache": a.no_cache, "policy": plan.policy, "backend": plan.cluster.as_deref().unwrap_or("local")}),
+        policy: plan.policy.clone(),
+        cluster: plan.cluster.clone(),
+        remote,
+        remote_jobs: config.slurm.as_ref().and_then(|s| s.max_jobs).unwrap_or(100),
     };
     let cancel = cancel_on_signals(&rt);
     let registry = phx_stdlib::registry();
@@ -342,14 +382,11 @@ pub fn explain(a: ExplainArgs) -> u8 {
         Err(code) => return code,
     };
     let opts = RunOptions {
-        file: relative_file(Path::new(&a.file), &dir),
-        experiment_dir: dir,
-        jobs: 1,
         targets: vec![a.node.clone()],
-        no_cache: false,
         dry_run: true,
         keep_components: true,
         settings: json!({}),
+        ..RunOptions::local(relative_file(Path::new(&a.file), &dir), dir, 1)
     };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -499,12 +536,20 @@ pub fn show(a: ShowArgs) -> u8 {
             if e.cached { "cached " } else { "" },
             outs.iter().map(|o| format!("{}={}", o.name, short(&o.sha256))).collect::<Vec<_>>().join(" ")
         ));
+        if e.backend != "local" || e.job_id.is_some() {
+            text.push_str(&format!(
+                "      on {}{}: {}\n",
+                e.backend,
+                e.job_id.as_ref().map(|j| format!(" job {j}")).unwrap_or_default(),
+                e.placement.as_deref().unwrap_or("")
+            ));
+        }
         if let Some(err) = &e.error {
             text.push_str(&format!("      error: {}\n", err.lines().next().unwrap_or("")));
         }
         nodes.push(json!({
             "id": e.vertex, "tool": e.tool, "status": e.status, "cached": e.cached, "device": e.device, "fallback": e.fallback,
-            "backend": e.backend, "job_id": e.job_id, "duration_ms": e.duration_ms, "attempt": e.attempt, "error": e.error,
+            "backend": e.backend, "job_id": e.job_id, "placement": e.placement, "duration_ms": e.duration_ms, "attempt": e.attempt, "error": e.error,
             "outputs": outs.iter().map(|o| (o.name.clone(), json!({"kind": o.kind, "sha256": o.sha256}))).collect::<serde_json::Map<_, _>>(),
         }));
     }

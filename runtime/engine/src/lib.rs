@@ -4,15 +4,21 @@
 //!
 //! The layers, from the bottom: `clock` (timestamps), `cache` (run cache
 //! keys and why a key missed), `tool` (the trait and the staging of inputs),
-//! `command` (command-backed tools and `shell.run`), `scheduler` (tokio,
-//! over the DAG), `provenance` (host, git). The store lives in `phx-store`.
+//! `command` (command-backed tools and `shell.run`), `placement` (the
+//! policies: which node runs where, and why), `worker` (one node from a
+//! spec file, for jobs elsewhere), `remote` (a node through a cluster
+//! backend of `phx-backends`), `scheduler` (tokio, over the DAG),
+//! `provenance` (host, git). The store lives in `phx-store`.
 
 pub mod cache;
 pub mod clock;
 pub mod command;
+pub mod placement;
 pub mod provenance;
+pub mod remote;
 pub mod scheduler;
 pub mod tool;
+pub mod worker;
 
 pub use scheduler::{NodeOutcome, RunOptions, RunReport, run};
 pub use tool::{Invocation, Produced, ProducedOutput, StagedInput, Tool, ToolError};

@@ -13,12 +13,15 @@ use phx_dag::{Dag, Vertex};
 use phx_sema::value::Value;
 use phx_store::{CacheEntry, NewExecution, OutputRow, Store, StoreError, Verified};
 use serde_json::{Value as Json, json};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::cache::{self, Components, OutputHashes};
 use crate::clock::now_rfc3339;
 use crate::command::Registry;
+use crate::placement::{Machine, Placement};
+use crate::remote::{LogLine, Remote};
 use crate::tool::{Invocation, Produced, StagedInput, ToolError, extension, stage};
+use crate::worker::ProgramSource;
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -37,6 +40,49 @@ pub struct RunOptions {
     pub keep_components: bool,
     /// The run's settings, recorded with it.
     pub settings: Json,
+    /// `local_first`, `remote_first` or `auto`.
+    pub policy: String,
+    /// The configured cluster's backend name (`slurm`), if any: enough to
+    /// plan; running there needs `remote`.
+    pub cluster: Option<String>,
+    /// The connected cluster, for nodes placed there.
+    pub remote: Option<RemoteSetup>,
+    /// How many cluster jobs may be in flight at once.
+    pub remote_jobs: usize,
+}
+
+/// A connected cluster backend and the program, so that jobs can compile
+/// it again.
+#[derive(Clone)]
+pub struct RemoteSetup {
+    pub backend: Arc<dyn phx_backends::Backend>,
+    pub program: Arc<ProgramSource>,
+}
+
+impl std::fmt::Debug for RemoteSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSetup").field("backend", &self.backend.name()).finish()
+    }
+}
+
+impl RunOptions {
+    /// Options for a plain local run of `file` in `experiment_dir`.
+    pub fn local(file: impl Into<String>, experiment_dir: PathBuf, jobs: usize) -> RunOptions {
+        RunOptions {
+            file: file.into(),
+            experiment_dir,
+            jobs,
+            targets: vec![],
+            no_cache: false,
+            dry_run: false,
+            keep_components: false,
+            settings: Json::Null,
+            policy: "local_first".into(),
+            cluster: None,
+            remote: None,
+            remote_jobs: 100,
+        }
+    }
 }
 
 /// One output of a finished vertex.
@@ -70,6 +116,12 @@ pub struct NodeOutcome {
     pub why: Vec<String>,
     /// The components of its cache key (in a dry run), for `phx explain`.
     pub components: Option<Json>,
+    /// `local`, or the cluster it ran (or would run) on.
+    pub backend: String,
+    /// The job id on the cluster.
+    pub job_id: Option<String>,
+    /// Why it runs where it runs (the policy's decision).
+    pub placement: Option<String>,
 }
 
 impl NodeOutcome {
@@ -89,6 +141,9 @@ impl NodeOutcome {
             error: None,
             why: vec![],
             components: None,
+            backend: "local".into(),
+            job_id: None,
+            placement: None,
         }
     }
 }
@@ -106,8 +161,13 @@ pub struct RunReport {
 /// Progress events, for the terminal display and logs.
 #[derive(Clone, Debug)]
 pub enum Event {
-    Started { id: String, tool: String },
+    Started {
+        id: String,
+        tool: String,
+    },
     Finished(Box<NodeOutcome>),
+    /// A line that a job on a cluster printed, as it arrives.
+    Log(LogLine),
 }
 
 /// Where a vertex would run, and why not on the device it asked for first.
@@ -196,6 +256,8 @@ struct Shared {
     store: Arc<Store>,
     opts: RunOptions,
     run_id: String,
+    /// The cluster runner, when one is connected.
+    remote: Option<Arc<Remote>>,
 }
 
 /// Runs `dag` (or the part `opts.targets` asks for).
@@ -227,18 +289,22 @@ pub async fn run(
             settings_json: opts.settings.to_string(),
         })?;
     }
-    let shared = Arc::new(Shared { store: store.clone(), opts: opts.clone(), run_id: run_id.clone() });
+    let (log_tx, mut log_rx) = mpsc::unbounded_channel::<LogLine>();
+    let remote = opts.remote.as_ref().map(|r| Arc::new(Remote::new(r.backend.clone(), r.program.clone(), log_tx)));
+    let shared = Arc::new(Shared { store: store.clone(), opts: opts.clone(), run_id: run_id.clone(), remote });
     let jobs = opts.jobs.max(1);
     let order: Vec<&Vertex> = dag.vertices.iter().filter(|v| chosen.contains(&v.id)).collect();
     let mut outcomes: HashMap<String, NodeOutcome> = HashMap::new();
     let mut hashes: OutputHashes = OutputHashes::new();
     let mut waiting: Vec<&Vertex> = order.clone();
-    let mut running: tokio::task::JoinSet<(NodeOutcome, usize)> = tokio::task::JoinSet::new();
+    let mut running: tokio::task::JoinSet<(NodeOutcome, usize, bool)> = tokio::task::JoinSet::new();
     let mut busy = 0usize;
+    let mut remote_busy = 0usize;
     let mut cancel_rx = cancel.clone();
     let mut intact = Intact { known: store.db.verified_fingerprints()?, fresh: Vec::new() };
     // Detected only if some node asks for a GPU.
     let gpu: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let machine: std::sync::OnceLock<Machine> = std::sync::OnceLock::new();
     // Cache hits are recorded in batches: one transaction per pass.
     let mut reused: Vec<(NewExecution, String, Vec<OutputRow>)> = Vec::new();
 
@@ -263,8 +329,17 @@ pub async fn run(
                 waiting.remove(i);
                 continue;
             }
-            let cpus = cpus_of(v, jobs);
-            if busy + cpus > jobs && busy > 0 {
+            let gpu = gpu.get_or_init(detect_gpu);
+            let machine = machine.get_or_init(|| Machine::here(gpu.clone()));
+            let placement = crate::placement::place(v, &opts.policy, opts.cluster.as_deref(), machine);
+            // Nodes on a cluster use its cores, not this machine's: they
+            // count against the cluster's own bound on jobs in flight.
+            let (cpus, slots, used) = if placement.is_remote() && !opts.dry_run {
+                (1, opts.remote_jobs.max(1), &mut remote_busy)
+            } else {
+                (cpus_of(v, jobs), jobs, &mut busy)
+            };
+            if *used + cpus > slots && *used > 0 {
                 i += 1;
                 continue;
             }
@@ -282,8 +357,13 @@ pub async fn run(
                     continue;
                 }
             };
-            let gpu = gpu.get_or_init(detect_gpu);
-            let (device, fallback) = pick_device(v, gpu);
+            // A node that leaves this machine asks the cluster for its
+            // device; the fallback is decided where it runs.
+            let (device, fallback) = if placement.is_remote() {
+                (v.device.first().cloned().unwrap_or_else(|| "cpu".into()), None)
+            } else {
+                pick_device(v, gpu)
+            };
             let mut comps = Components::of(v, &hashes, &tool.code_version(), &device);
             for (arg, path, sha) in &literals {
                 comps.inputs.entry(arg.clone()).or_default().push((path.clone(), sha.clone()));
@@ -374,6 +454,8 @@ pub async fn run(
                     fallback,
                     why,
                     components: opts.keep_components.then(|| comps.to_json()),
+                    backend: placement.backend.clone(),
+                    placement: Some(placement.reason.clone()),
                     ..NodeOutcome::of(v, "would-run")
                 };
                 on_event(Event::Finished(Box::new(o.clone())));
@@ -389,7 +471,12 @@ pub async fn run(
                     continue;
                 }
             };
-            busy += cpus;
+            let remote = placement.is_remote();
+            if remote {
+                remote_busy += cpus;
+            } else {
+                busy += cpus;
+            }
             on_event(Event::Started { id: v.id.clone(), tool: v.tool.clone() });
             let task = Task {
                 shared: shared.clone(),
@@ -403,8 +490,9 @@ pub async fn run(
                 why,
                 cancel: cancel.clone(),
                 parents: hashes_of_inputs(v, &hashes, &literals),
+                placement,
             };
-            running.spawn(async move { (task.execute().await, cpus) });
+            running.spawn(async move { (task.execute().await, cpus, remote) });
         }
         store.db.record_cached(&reused)?;
         reused.clear();
@@ -426,9 +514,17 @@ pub async fn run(
             break;
         }
         tokio::select! {
+            Some(line) = log_rx.recv() => {
+                on_event(Event::Log(line));
+                continue;
+            }
             joined = running.join_next() => {
-                if let Some(Ok((o, cpus))) = joined {
-                    busy -= cpus;
+                if let Some(Ok((o, cpus, remote))) = joined {
+                    if remote {
+                        remote_busy -= cpus;
+                    } else {
+                        busy -= cpus;
+                    }
                     for out in &o.outputs {
                         hashes.entry((o.id.clone(), base_name(&out.name))).or_default().push(out.sha256.clone());
                     }
@@ -701,6 +797,7 @@ struct Task {
     why: Vec<String>,
     cancel: watch::Receiver<bool>,
     parents: Vec<String>,
+    placement: Placement,
 }
 
 fn safe_dir_name(id: &str) -> String {
@@ -716,6 +813,8 @@ impl Task {
             device: Some(self.device.clone()),
             fallback: self.fallback.clone(),
             why: self.why.clone(),
+            backend: self.placement.backend.clone(),
+            placement: Some(self.placement.reason.clone()),
             ..NodeOutcome::of(v, "failed")
         };
         let attempts = 1 + v.retries;
@@ -728,8 +827,11 @@ impl Task {
                     break;
                 }
             };
+            let _ =
+                store.db.set_execution_placement(exec_id, &self.placement.backend, None, Some(&self.placement.reason));
             let t0 = Instant::now();
-            let result = self.attempt(attempt).await;
+            let (result, job_id) = self.attempt(attempt, exec_id).await;
+            outcome.job_id = job_id;
             let ms = t0.elapsed().as_millis() as i64;
             let now = now_rfc3339();
             match result {
@@ -806,7 +908,8 @@ impl Task {
         outcome
     }
 
-    async fn attempt(&self, attempt: u32) -> Result<Produced, ToolError> {
+    /// One try; with the job id when it ran on a cluster.
+    async fn attempt(&self, attempt: u32, exec_id: i64) -> (Result<Produced, ToolError>, Option<String>) {
         let v = &self.vertex;
         let work = self
             .shared
@@ -814,26 +917,56 @@ impl Task {
             .run_dir(&self.shared.run_id)
             .join("work")
             .join(format!("{}-{attempt}", safe_dir_name(&v.id)));
-        let _ = std::fs::remove_dir_all(&work);
-        std::fs::create_dir_all(&work)
+        let by_arg = match self.stage(&work) {
+            Ok(x) => x,
+            Err(e) => return (Err(e), None),
+        };
+        if !self.placement.is_remote() {
+            let inv = Invocation {
+                vertex: v,
+                inputs: &by_arg,
+                work_dir: &work,
+                device: &self.device,
+                timeout: v.timeout_s.map(Duration::from_secs_f64),
+                cancel: self.cancel.clone(),
+                deadline: v.timeout_s.map(|t| Instant::now() + Duration::from_secs_f64(t)),
+            };
+            return (self.tool.run(inv).await, None);
+        }
+        let Some(remote) = &self.shared.remote else {
+            return (
+                Err(ToolError::failed(format!(
+                    "the policy sends this node to {} ({}), but that cluster is not connected\nhelp: check `phx doctor`, or run with `--backend local`",
+                    self.placement.backend, self.placement.reason
+                ))),
+                None,
+            );
+        };
+        let store = &self.shared.store;
+        let backend = remote.backend_name();
+        let reason = self.placement.reason.clone();
+        let submitted = move |id: &str| {
+            let _ = store.db.set_execution_placement(exec_id, backend, Some(id), Some(&reason));
+        };
+        match remote.run(v, &self.shared.run_id, &work, &by_arg, &self.device, self.cancel.clone(), &submitted).await {
+            Ok((p, id)) => (Ok(p), id),
+            Err((e, id)) => (Err(e), id),
+        }
+    }
+
+    /// A fresh working folder with the inputs staged into it.
+    fn stage(&self, work: &Path) -> Result<BTreeMap<String, Vec<StagedInput>>, ToolError> {
+        let _ = std::fs::remove_dir_all(work);
+        std::fs::create_dir_all(work)
             .map_err(|e| ToolError::failed(format!("cannot create the working folder `{}`: {e}", work.display())))?;
         let mut by_arg: BTreeMap<String, Vec<StagedInput>> = BTreeMap::new();
         for (arg, input, object) in &self.inputs {
             let name = input.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let rel = stage(object, &work, &name)
+            let rel = stage(object, work, &name)
                 .map_err(|e| ToolError::failed(format!("cannot stage input `{}`: {e}", input.reference)))?;
             by_arg.entry(arg.clone()).or_default().push(StagedInput { path: rel, ..input.clone() });
         }
-        let inv = Invocation {
-            vertex: v,
-            inputs: &by_arg,
-            work_dir: &work,
-            device: &self.device,
-            timeout: v.timeout_s.map(Duration::from_secs_f64),
-            cancel: self.cancel.clone(),
-            deadline: v.timeout_s.map(|t| Instant::now() + Duration::from_secs_f64(t)),
-        };
-        self.tool.run(inv).await
+        Ok(by_arg)
     }
 
     /// Moves outputs into the store and records them, their lineage and the

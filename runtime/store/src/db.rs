@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Each migration takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -109,6 +109,11 @@ CREATE TABLE notebook_objects (
   PRIMARY KEY (seq, sha256)
 );
 "#,
+    // Where a node ran and why there: the policy's decision, kept with the
+    // backend and the job id (backend and job_id exist since version 1).
+    r#"
+ALTER TABLE executions ADD COLUMN placement TEXT;
+"#,
 ];
 
 /// One notebook entry as stored: the signed body (canonical JSON), its
@@ -175,6 +180,9 @@ pub struct ExecutionRow {
     pub exit_code: Option<i64>,
     pub error: Option<String>,
     pub args_json: String,
+    /// Why the node ran on its backend (the policy's decision).
+    #[serde(default)]
+    pub placement: Option<String>,
 }
 
 /// One named output of an execution.
@@ -237,10 +245,11 @@ fn row_execution(r: &rusqlite::Row) -> rusqlite::Result<ExecutionRow> {
         exit_code: r.get(18)?,
         error: r.get(19)?,
         args_json: r.get(20)?,
+        placement: r.get(21)?,
     })
 }
 
-const EXECUTION_COLUMNS: &str = "id, run_id, vertex, node, tool, tool_version, status, cached, static_key, cache_key, device, fallback, backend, job_id, started_at, finished_at, duration_ms, attempt, exit_code, error, args_json";
+const EXECUTION_COLUMNS: &str = "id, run_id, vertex, node, tool, tool_version, status, cached, static_key, cache_key, device, fallback, backend, job_id, started_at, finished_at, duration_ms, attempt, exit_code, error, args_json, placement";
 
 fn row_run(r: &rusqlite::Row) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
@@ -455,6 +464,24 @@ impl Db {
             c.execute(
                 "UPDATE executions SET status = ?2, finished_at = ?3, duration_ms = ?4, device = ?5, fallback = ?6, exit_code = ?7, error = ?8 WHERE id = ?1",
                 params![id, status, finished_at, duration_ms, device, fallback, exit_code, error],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Records where an execution runs: its backend, the job id there (once
+    /// submitted) and the reason the policy gave.
+    pub fn set_execution_placement(
+        &self,
+        id: i64,
+        backend: &str,
+        job_id: Option<&str>,
+        placement: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE executions SET backend = ?2, job_id = ?3, placement = ?4 WHERE id = ?1",
+                params![id, backend, job_id, placement],
             )
             .map(|_| ())
         })
@@ -694,8 +721,8 @@ impl Db {
             )?;
             for (e, outputs, sizes) in executions {
                 tx.execute(
-                    "INSERT INTO executions (run_id, vertex, node, tool, tool_version, status, cached, static_key, cache_key, device, fallback, backend, job_id, started_at, finished_at, duration_ms, attempt, exit_code, error, args_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-                    params![run.id, e.vertex, e.node, e.tool, e.tool_version, e.status, e.cached, e.static_key, e.cache_key, e.device, e.fallback, e.backend, e.job_id, e.started_at, e.finished_at, e.duration_ms, e.attempt, e.exit_code, e.error, e.args_json],
+                    "INSERT INTO executions (run_id, vertex, node, tool, tool_version, status, cached, static_key, cache_key, device, fallback, backend, job_id, started_at, finished_at, duration_ms, attempt, exit_code, error, args_json, placement) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                    params![run.id, e.vertex, e.node, e.tool, e.tool_version, e.status, e.cached, e.static_key, e.cache_key, e.device, e.fallback, e.backend, e.job_id, e.started_at, e.finished_at, e.duration_ms, e.attempt, e.exit_code, e.error, e.args_json, e.placement],
                 )?;
                 let id = tx.last_insert_rowid();
                 for (o, size) in outputs.iter().zip(sizes) {

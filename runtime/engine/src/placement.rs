@@ -1,0 +1,283 @@
+//! Where each node runs, and why: the policies `local_first`,
+//! `remote_first` and `auto`. The decision and its reason go into the
+//! plan (`--dry-run`) and into every execution's provenance.
+
+use phx_dag::Vertex;
+use phx_sema::value::Value;
+
+/// What this machine offers, for the decision.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    pub cpus: usize,
+    pub mem_bytes: Option<u64>,
+    /// The GPU's name, or why there is none.
+    pub gpu: Result<String, String>,
+}
+
+impl Machine {
+    /// This machine (the GPU as `gpu` says).
+    pub fn here(gpu: Result<String, String>) -> Machine {
+        Machine { cpus: std::thread::available_parallelism().map_or(1, |n| n.get()), mem_bytes: mem_total(), gpu }
+    }
+}
+
+/// `MemTotal` of `/proc/meminfo`, in bytes.
+fn mem_total() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Where a node runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placement {
+    /// `local`, or the cluster's backend name (`slurm`).
+    pub backend: String,
+    /// The policy's reason, in words.
+    pub reason: String,
+}
+
+impl Placement {
+    fn local(reason: impl Into<String>) -> Placement {
+        Placement { backend: "local".into(), reason: reason.into() }
+    }
+
+    fn remote(cluster: &str, reason: impl Into<String>) -> Placement {
+        Placement { backend: cluster.into(), reason: reason.into() }
+    }
+
+    /// Whether the node leaves this machine.
+    pub fn is_remote(&self) -> bool {
+        self.backend != "local"
+    }
+}
+
+/// Above this many estimated seconds of work here, `auto` sends a node
+/// away: below it, a job's own overhead (seconds) would cost more.
+pub const AUTO_THRESHOLD_S: f64 = 60.0;
+
+/// A rough cost per point of work (grid points, samples × frames): what
+/// the stdlib's kernels take per point, on one core.
+const SECONDS_PER_POINT: f64 = 1e-7;
+
+fn resource<'a>(v: &'a Vertex, name: &str) -> Option<&'a Value> {
+    v.resources.iter().find(|(k, _)| k == name).map(|(_, x)| x)
+}
+
+fn si(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Quantity { si, .. } => Some(*si),
+        _ => None,
+    }
+}
+
+fn gib(bytes: f64) -> String {
+    format!("{:.1} GiB", bytes / (1u64 << 30) as f64)
+}
+
+/// What the node needs that this machine lacks, if anything.
+pub fn lacks(v: &Vertex, m: &Machine) -> Option<String> {
+    let gpus = resource(v, "gpus").and_then(si).unwrap_or(0.0);
+    // A node that can also run on the CPU prefers a GPU but does not need
+    // one: it falls back here, with the reason recorded.
+    let needs_gpu = gpus > 0.0 || (!v.device.is_empty() && v.device.iter().all(|d| d == "gpu"));
+    if needs_gpu && let Err(why) = &m.gpu {
+        return Some(format!("a GPU ({why})"));
+    }
+    if let Some(cpus) = resource(v, "cpus").and_then(si)
+        && cpus > m.cpus as f64
+    {
+        return Some(format!("{cpus} CPUs (this machine has {})", m.cpus));
+    }
+    if let (Some(mem), Some(have)) = (resource(v, "mem").and_then(si), m.mem_bytes)
+        && mem > have as f64
+    {
+        return Some(format!("{} of memory (this machine has {})", gib(mem), gib(have as f64)));
+    }
+    None
+}
+
+/// A rough estimate of the node's time here, in seconds, and what it rests
+/// on: the declared `resources.time`, else the size of its arguments.
+pub fn estimate(v: &Vertex, m: &Machine) -> (f64, String) {
+    if let Some(t) = resource(v, "time").and_then(si) {
+        return (t, format!("its declared resources.time of {t:.0} s"));
+    }
+    let arg = |n: &str| v.args.iter().find(|(k, _)| k == n).and_then(|(_, x)| x.as_f64());
+    let mut points = 1.0;
+    let mut parts = Vec::new();
+    if let Some(g) = arg("grid") {
+        points *= g * g * g;
+        parts.push(format!("{g}^3 grid points"));
+    } else if let Some(r) = arg("resolution") {
+        points *= r * r;
+        parts.push(format!("{r}^2 pixels"));
+    }
+    if let Some(p) = arg("points") {
+        points *= p;
+        parts.push(format!("{p} points"));
+    }
+    if let Some(f) = arg("frames") {
+        points *= f;
+        parts.push(format!("{f} frames"));
+    }
+    if let Some(s) = arg("steps") {
+        points *= s;
+        parts.push(format!("{s} steps"));
+    }
+    if parts.is_empty() {
+        return (0.0, "no size in its arguments".into());
+    }
+    let cores = resource(v, "cpus").and_then(si).unwrap_or(m.cpus as f64).clamp(1.0, m.cpus.max(1) as f64);
+    (points * SECONDS_PER_POINT / cores, parts.join(" × "))
+}
+
+/// Decides where `v` runs under `policy` (`local_first`, `remote_first`,
+/// `auto`) with `cluster` configured (or none).
+pub fn place(v: &Vertex, policy: &str, cluster: Option<&str>, m: &Machine) -> Placement {
+    match (v.backend.as_deref(), cluster) {
+        (Some("local"), _) => return Placement::local("the node sets backend = local"),
+        (Some(b), Some(c)) if b == c => return Placement::remote(c, format!("the node sets backend = {b}")),
+        (Some(b), _) => {
+            return Placement::local(format!(
+                "the node sets backend = {b}, but no {b} cluster is configured (phx.toml [{b}], or --backend {b}); it runs here"
+            ));
+        }
+        (None, None) => {
+            return Placement::local(match policy {
+                "local_first" => "local_first, and no cluster is configured".to_string(),
+                p => format!("{p}, but no cluster is configured (phx.toml [slurm], or --backend slurm); it runs here"),
+            });
+        }
+        (None, Some(_)) => {}
+    }
+    let cluster = cluster.unwrap_or("local");
+    let lack = lacks(v, m);
+    match policy {
+        "remote_first" => Placement::remote(cluster, "remote_first"),
+        "auto" => {
+            if let Some(l) = lack {
+                return Placement::remote(cluster, format!("auto: it needs {l}"));
+            }
+            if v.tool.starts_with("ml.") && m.gpu.is_err() {
+                return Placement::remote(cluster, "auto: an ML node, and this machine has no GPU");
+            }
+            let (secs, basis) = estimate(v, m);
+            if secs >= AUTO_THRESHOLD_S {
+                Placement::remote(
+                    cluster,
+                    format!(
+                        "auto: about {secs:.0} s of work here ({basis}), above the {AUTO_THRESHOLD_S:.0} s threshold"
+                    ),
+                )
+            } else {
+                Placement::local(format!(
+                    "auto: about {} here ({basis}), below the {AUTO_THRESHOLD_S:.0} s threshold",
+                    if secs < 1.0 { "under a second".to_string() } else { format!("{secs:.0} s") }
+                ))
+            }
+        }
+        _ => match lack {
+            Some(l) => Placement::remote(cluster, format!("local_first: it needs {l}")),
+            None => Placement::local("local_first: this machine has what it needs"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn vertex(tool: &str, args: Vec<(&str, Value)>, resources: Vec<(&str, Value)>) -> Vertex {
+        Vertex {
+            id: "n".into(),
+            node: "n".into(),
+            index: None,
+            tool: tool.into(),
+            tool_version: "1".into(),
+            builtin: true,
+            run: None,
+            image: None,
+            bindings: Arc::new([]),
+            args: args.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Vec<_>>().into(),
+            param_types: Arc::new([]),
+            outputs: Arc::new([]),
+            emit: vec![],
+            device: vec!["cpu".into()],
+            backend: None,
+            resources: resources.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            retries: 0,
+            timeout_s: None,
+            allow_large: false,
+            cache: true,
+            caps_lifted: vec![],
+            depends_on: vec![],
+            static_key: "k".into(),
+            functions: vec![],
+        }
+    }
+
+    fn machine() -> Machine {
+        Machine { cpus: 2, mem_bytes: Some(8 << 30), gpu: Err("no CUDA driver found".into()) }
+    }
+
+    #[test]
+    fn local_first_sends_only_what_this_machine_cannot_run() {
+        let m = machine();
+        let light = vertex("quantum.orbital", vec![("grid", Value::Int(64))], vec![]);
+        assert_eq!(place(&light, "local_first", Some("slurm"), &m).backend, "local");
+        let gpu = vertex("shell.run", vec![], vec![("gpus", Value::Int(1))]);
+        let p = place(&gpu, "local_first", Some("slurm"), &m);
+        assert_eq!(p.backend, "slurm");
+        assert!(p.reason.contains("a GPU (no CUDA driver found)"), "{}", p.reason);
+        let mut prefers = vertex("quantum.orbital", vec![], vec![]);
+        prefers.device = vec!["gpu".into(), "cpu".into()];
+        assert_eq!(place(&prefers, "local_first", Some("slurm"), &m).backend, "local");
+        prefers.device = vec!["gpu".into()];
+        assert_eq!(place(&prefers, "local_first", Some("slurm"), &m).backend, "slurm");
+        let wide = vertex("shell.run", vec![], vec![("cpus", Value::Int(32))]);
+        assert!(place(&wide, "local_first", Some("slurm"), &m).reason.contains("32 CPUs (this machine has 2)"));
+        // Without a cluster it stays here and says why.
+        let p = place(&gpu, "remote_first", None, &m);
+        assert_eq!(p.backend, "local");
+        assert!(p.reason.contains("no cluster is configured"), "{}", p.reason);
+    }
+
+    #[test]
+    fn auto_weighs_the_work() {
+        let m = machine();
+        let small = vertex("field.evaluate", vec![("grid", Value::Int(128))], vec![]);
+        let p = place(&small, "auto", Some("slurm"), &m);
+        assert_eq!(p.backend, "local", "{}", p.reason);
+        assert!(p.reason.contains("128^3 grid points"), "{}", p.reason);
+        let big =
+            vertex("quantum.wavepacket", vec![("points", Value::Int(16384)), ("frames", Value::Int(300))], vec![]);
+        let huge = vertex("field.evaluate", vec![("grid", Value::Int(2048))], vec![]);
+        assert_eq!(place(&huge, "auto", Some("slurm"), &m).backend, "slurm");
+        assert_eq!(place(&big, "auto", Some("slurm"), &m).backend, "local");
+        let declared = vertex("lab.md", vec![], vec![("time", Value::Float(1800.0))]);
+        let p = place(&declared, "auto", Some("slurm"), &m);
+        assert_eq!(p.backend, "slurm");
+        assert!(p.reason.contains("declared resources.time of 1800 s"), "{}", p.reason);
+        let ml = vertex("ml.pca", vec![], vec![]);
+        assert_eq!(place(&ml, "auto", Some("slurm"), &m).backend, "slurm");
+    }
+
+    #[test]
+    fn the_node_s_own_backend_wins() {
+        let m = machine();
+        let mut v = vertex("shell.run", vec![], vec![]);
+        v.backend = Some("slurm".into());
+        assert_eq!(place(&v, "local_first", Some("slurm"), &m).backend, "slurm");
+        let p = place(&v, "local_first", None, &m);
+        assert_eq!(p.backend, "local");
+        assert!(p.reason.contains("no slurm cluster is configured"));
+        v.backend = Some("local".into());
+        assert_eq!(place(&v, "remote_first", Some("slurm"), &m).backend, "local");
+        assert_eq!(place(&vertex("x", vec![], vec![]), "remote_first", Some("slurm"), &m).backend, "slurm");
+    }
+}

@@ -1,0 +1,355 @@
+//! Running a node through a [`Backend`]: the spec is written into the
+//! node's working folder, the folder staged, the job submitted and
+//! watched (one poll per interval for every job of the run), its output
+//! streamed into the log, and its result read back as if a local tool had
+//! produced it. Cancelling the run cancels the job and waits until the
+//! cluster says it has ended.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use phx_backends::{Backend, BackendError, JobSpec, JobState, Resources};
+use phx_dag::Vertex;
+use phx_sema::value::Value;
+use tokio::sync::{mpsc, watch};
+
+use crate::tool::{Produced, StagedInput, ToolError};
+use crate::worker::{NodeSpec, ProgramSource, SPEC_FORMAT, SpecInput, WorkerResult};
+
+/// A line a job printed, for the run's log.
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    pub vertex: String,
+    /// `stdout` or `stderr`.
+    pub stream: &'static str,
+    pub line: String,
+}
+
+/// Watches every submitted job of a run with one poll per interval.
+struct Watcher {
+    jobs: Mutex<HashMap<String, watch::Sender<Option<JobState>>>>,
+}
+
+/// Runs nodes on one backend for one run.
+pub struct Remote {
+    backend: Arc<dyn Backend>,
+    program: Arc<ProgramSource>,
+    watcher: Arc<Watcher>,
+    poller: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    logs: mpsc::UnboundedSender<LogLine>,
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        if let Ok(mut p) = self.poller.lock()
+            && let Some(h) = p.take()
+        {
+            h.abort();
+        }
+    }
+}
+
+/// After this many failed polls in a row, the jobs are given up.
+const POLL_FAILURES_TOLERATED: u32 = 20;
+
+fn backend_failure(e: BackendError) -> ToolError {
+    ToolError::failed(format!("{e}\nhelp: {}", e.hint()))
+}
+
+/// The last lines of a file, for error messages.
+fn tail_of(path: &Path, lines: usize) -> String {
+    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn minutes(s: u64) -> u64 {
+    s.div_ceil(60).max(1)
+}
+
+/// The resources a job asks for: the node's `resources`, its timeout as a
+/// time limit when it declares none (with a minute of slack for staging).
+pub fn resources_of(v: &Vertex) -> Resources {
+    let get = |n: &str| v.resources.iter().find(|(k, _)| k == n).map(|(_, x)| x);
+    let num = |x: &Value| match x {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Quantity { si, .. } => Some(*si),
+        _ => None,
+    };
+    Resources {
+        cpus: get("cpus").and_then(num).map_or(1, |c| c.max(1.0) as u32),
+        mem_mb: get("mem").and_then(num).map(|b| (b / (1024.0 * 1024.0)).ceil().max(1.0) as u64),
+        time_s: get("time").and_then(num).map(|t| t.ceil() as u64).or(v.timeout_s.map(|t| t.ceil() as u64 + 60)),
+        gpus: get("gpus").and_then(num).map_or(0, |g| g.max(0.0) as u32),
+        partition: None,
+        account: None,
+    }
+}
+
+impl Remote {
+    /// A runner on `backend` for a run of `program`; job output lines go
+    /// to `logs`.
+    pub fn new(backend: Arc<dyn Backend>, program: Arc<ProgramSource>, logs: mpsc::UnboundedSender<LogLine>) -> Remote {
+        Remote {
+            backend,
+            program,
+            watcher: Arc::new(Watcher { jobs: Mutex::new(HashMap::new()) }),
+            poller: Mutex::new(None),
+            logs,
+        }
+    }
+
+    /// The backend's name, for provenance.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// Starts watching `id`; the first job starts the poller.
+    fn watch(&self, id: &str) -> watch::Receiver<Option<JobState>> {
+        let (tx, rx) = watch::channel(None);
+        if let Ok(mut jobs) = self.watcher.jobs.lock() {
+            jobs.insert(id.to_string(), tx);
+        }
+        let mut poller = self.poller.lock().unwrap_or_else(|p| p.into_inner());
+        if poller.is_none() {
+            let backend = self.backend.clone();
+            let watcher = self.watcher.clone();
+            *poller = Some(tokio::spawn(async move { poll_loop(backend, watcher).await }));
+        }
+        rx
+    }
+
+    /// Runs `v` in `work` (inputs staged there already) as job `attempt`;
+    /// `submitted` hears the job id as soon as there is one.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run(
+        &self,
+        v: &Vertex,
+        run_id: &str,
+        work: &Path,
+        inputs: &BTreeMap<String, Vec<StagedInput>>,
+        device: &str,
+        mut cancel: watch::Receiver<bool>,
+        submitted: &(dyn Fn(&str) + Sync),
+    ) -> Result<(Produced, Option<String>), (ToolError, Option<String>)> {
+        let spec = NodeSpec {
+            format: SPEC_FORMAT,
+            run_id: run_id.to_string(),
+            vertex: v.id.clone(),
+            static_key: v.static_key.clone(),
+            program: (*self.program).clone(),
+            inputs: inputs
+                .iter()
+                .map(|(arg, list)| {
+                    let items = list
+                        .iter()
+                        .map(|i| SpecInput {
+                            reference: i.reference.clone(),
+                            sha256: i.sha256.clone(),
+                            kind: i.kind.clone(),
+                            path: i.path.display().to_string(),
+                        })
+                        .collect();
+                    (arg.clone(), items)
+                })
+                .collect(),
+            device: device.to_string(),
+            timeout_s: v.timeout_s,
+        };
+        let text = serde_json::to_vec_pretty(&spec).map_err(|e| (ToolError::failed(e.to_string()), None))?;
+        phx_store::write_atomic(&work.join("spec.json"), &text)
+            .map_err(|e| (ToolError::failed(format!("cannot write the node spec: {e}")), None))?;
+        let dir_name = work.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let job = JobSpec {
+            name: format!("phx-{}", v.id),
+            run_id: run_id.to_string(),
+            vertex: v.id.clone(),
+            local_dir: work.to_path_buf(),
+            dir_name,
+            resources: resources_of(v),
+            env: vec![("PHX_RUN_ID".into(), run_id.to_string()), ("PHX_NODE".into(), v.id.clone())],
+        };
+        self.backend.stage_in(&job).await.map_err(|e| (backend_failure(e), None))?;
+        if *cancel.borrow() {
+            return Err((ToolError::Cancelled, None));
+        }
+        let id = self.backend.submit(&job).await.map_err(|e| (backend_failure(e), None))?;
+        submitted(&id);
+        let some_id = Some(id.clone());
+        let mut state_rx = self.watch(&id);
+        let mut offsets = (0u64, 0u64);
+        let mut partial = (String::new(), String::new());
+        let log_every = self.backend.poll_interval().max(Duration::from_millis(250));
+        let state = loop {
+            if let Some(s) = state_rx.borrow().clone()
+                && s.is_terminal()
+            {
+                break s;
+            }
+            tokio::select! {
+                changed = state_rx.changed() => {
+                    if changed.is_err() {
+                        // The poller let go of the job: its last word stands.
+                        break state_rx.borrow().clone().filter(JobState::is_terminal).unwrap_or(JobState::Gone);
+                    }
+                }
+                _ = cancel.changed() => {
+                    if *cancel.borrow() {
+                        let _ = self.backend.cancel(std::slice::from_ref(&id)).await;
+                        // Wait (bounded) until the cluster has ended it, so
+                        // that no job is left behind.
+                        let wait = tokio::time::timeout(Duration::from_secs(60), async {
+                            loop {
+                                if state_rx.borrow().as_ref().is_some_and(JobState::is_terminal) {
+                                    break;
+                                }
+                                if state_rx.changed().await.is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                        let _ = wait.await;
+                        self.forward_logs(&job, &mut offsets, &mut partial, true).await;
+                        return Err((ToolError::Cancelled, some_id));
+                    }
+                }
+                _ = tokio::time::sleep(log_every) => {
+                    self.forward_logs(&job, &mut offsets, &mut partial, false).await;
+                }
+            }
+        };
+        self.forward_logs(&job, &mut offsets, &mut partial, true).await;
+        if let Err(e) = self.backend.stage_out(&job).await {
+            return Err((backend_failure(e), some_id));
+        }
+        let result = read_result(work);
+        let err_tail = tail_of(&work.join("job.err"), 10);
+        let with_tail = |msg: String| {
+            if err_tail.trim().is_empty() { msg } else { format!("{msg}\nstderr (last lines):\n{err_tail}") }
+        };
+        let limit = job.resources.time_s.map(|s| format!(" of {} min", minutes(s))).unwrap_or_default();
+        let outcome = match (&state, result) {
+            (JobState::Completed | JobState::Gone, Some(r)) | (JobState::Failed { .. }, Some(r)) => {
+                // The worker's own account (with the tool's stderr) is
+                // the error; the job's stderr would repeat it.
+                r.into_produced(work).and_then(|(produced, hashes)| verify_outputs(&produced, &hashes).map(|_| produced))
+            }
+            (JobState::Completed, None) => {
+                Err(ToolError::failed(with_tail("the job completed but left no result.json".into())))
+            }
+            (JobState::Gone, None) => Err(ToolError::failed(with_tail(
+                "the job left the controller, no accounting has a record of it, and it left no result.json".into(),
+            ))),
+            (JobState::Failed { exit_code, signal, reason }, None) => Err(ToolError::Failed {
+                message: with_tail(format!(
+                    "the job failed: {reason}{}{}",
+                    exit_code.map(|c| format!(", exit code {c}")).unwrap_or_default(),
+                    signal.map(|s| format!(", signal {s}")).unwrap_or_default()
+                )),
+                exit_code: *exit_code,
+            }),
+            (JobState::Timeout, _) => Err(ToolError::failed(with_tail(format!(
+                "TIMEOUT: the cluster stopped the job at its time limit{limit}\nhelp: raise `resources.time` (or `timeout`) of the node"
+            )))),
+            (JobState::OutOfMemory, _) => Err(ToolError::failed(with_tail(format!(
+                "OUT_OF_MEMORY: the job used more memory than it asked for{}\nhelp: raise `resources.mem` of the node",
+                job.resources.mem_mb.map(|m| format!(" ({m} MiB)")).unwrap_or_default()
+            )))),
+            (JobState::Cancelled, _) => Err(ToolError::failed(
+                "CANCELLED: the job was cancelled on the cluster (scancel, or preempted), not by this run".to_string(),
+            )),
+            (JobState::NodeFail { reason }, _) => Err(ToolError::failed(format!(
+                "NODE_FAIL: the compute node failed ({reason})\nhelp: `retries = 1` on the node resubmits it"
+            ))),
+            (JobState::Pending { .. } | JobState::Running, _) => {
+                Err(ToolError::failed("the job's state was lost while it ran".to_string()))
+            }
+        };
+        outcome.map(|p| (p, some_id.clone())).map_err(|e| (e, some_id))
+    }
+
+    /// Sends the job's new output lines to the log; a partial last line
+    /// waits for its end unless `flush`.
+    async fn forward_logs(&self, job: &JobSpec, offsets: &mut (u64, u64), partial: &mut (String, String), flush: bool) {
+        let Ok(chunk) = self.backend.logs(job, *offsets).await else { return };
+        offsets.0 += chunk.stdout.len() as u64;
+        offsets.1 += chunk.stderr.len() as u64;
+        for (stream, bytes, rest) in
+            [("stdout", &chunk.stdout, &mut partial.0), ("stderr", &chunk.stderr, &mut partial.1)]
+        {
+            rest.push_str(&String::from_utf8_lossy(bytes));
+            while let Some(pos) = rest.find('\n') {
+                let line: String = rest.drain(..=pos).collect();
+                let _ =
+                    self.logs.send(LogLine { vertex: job.vertex.clone(), stream, line: line.trim_end().to_string() });
+            }
+            if flush && !rest.is_empty() {
+                let _ = self.logs.send(LogLine { vertex: job.vertex.clone(), stream, line: std::mem::take(rest) });
+            }
+        }
+    }
+}
+
+/// `result.json`, when the worker got to write it.
+fn read_result(work: &Path) -> Option<WorkerResult> {
+    let bytes = std::fs::read(work.join("result.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Each output, as it arrived here, must hash to what the worker saw.
+fn verify_outputs(p: &Produced, hashes: &[String]) -> Result<(), ToolError> {
+    for (o, want) in p.outputs.iter().zip(hashes) {
+        let (sha, _) = phx_store::hash_file(&o.path)
+            .map_err(|e| ToolError::failed(format!("the output `{}` did not arrive: {e}", o.name)))?;
+        if &sha != want {
+            return Err(ToolError::failed(format!(
+                "the output `{}` hashes to {} here but {} where it was made: it was damaged in transit",
+                o.name,
+                &sha[..12],
+                &want[..12.min(want.len())]
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn poll_loop(backend: Arc<dyn Backend>, watcher: Arc<Watcher>) {
+    let mut failures = 0u32;
+    loop {
+        tokio::time::sleep(backend.poll_interval()).await;
+        let ids: Vec<String> = match watcher.jobs.lock() {
+            Ok(jobs) => jobs.keys().cloned().collect(),
+            Err(_) => return,
+        };
+        if ids.is_empty() {
+            continue;
+        }
+        let states = match backend.poll(&ids).await {
+            Ok(s) => {
+                failures = 0;
+                s
+            }
+            Err(e) => {
+                failures += 1;
+                if failures < POLL_FAILURES_TOLERATED {
+                    continue;
+                }
+                let reason = format!("the cluster stopped answering: {e}");
+                ids.iter().map(|id| (id.clone(), JobState::NodeFail { reason: reason.clone() })).collect()
+            }
+        };
+        let Ok(mut jobs) = watcher.jobs.lock() else { return };
+        for (id, state) in states {
+            let terminal = state.is_terminal();
+            if let Some(tx) = jobs.get(&id) {
+                tx.send_replace(Some(state));
+            }
+            if terminal {
+                jobs.remove(&id);
+            }
+        }
+    }
+}
