@@ -6,6 +6,9 @@ use std::process::Command;
 #[test]
 fn the_official_mcp_sdk_drives_every_method() {
     let root = env!("CARGO_MANIFEST_DIR");
+    // job_submit runs on the real one-node Slurm cluster.
+    let up = Command::new(format!("{root}/tests/slurm/cluster.sh")).arg("up").output().expect("cluster.sh runs");
+    assert!(up.status.success(), "the Slurm cluster did not start: {}", String::from_utf8_lossy(&up.stderr));
     let out = Command::new("bash")
         .arg(format!("{root}/tests/mcp/run.sh"))
         .env("PHX_BIN", env!("CARGO_BIN_EXE_phx"))

@@ -90,10 +90,7 @@ fn found(program: &str) -> Option<String> {
 /// `phx doctor`: what this machine offers, and why not when it does not.
 pub fn doctor(a: DoctorArgs) -> u8 {
     let devices = phx_devices::detect();
-    let slurm = match found("sbatch") {
-        Some(p) => format!("sbatch at {p}"),
-        None => "not available: sbatch is not on PATH".into(),
-    };
+    let slurm = slurm_status(Path::new(&a.dir));
     let kubeconfig =
         std::env::var("KUBECONFIG").ok().or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.kube/config")));
     let k8s = match kubeconfig.filter(|p| Path::new(p).is_file()) {
@@ -148,4 +145,31 @@ pub fn doctor(a: DoctorArgs) -> u8 {
     text.push_str(&format!("\nbackends\n  local: available\n  slurm: {slurm}\n  k8s: {k8s}\n\nstore\n  {store}\n"));
     common::out(&text);
     exit::OK
+}
+
+/// Whether Slurm answers, as configured in the folder's phx.toml (or
+/// here, when no `[slurm]` is configured).
+fn slurm_status(dir: &Path) -> String {
+    let config = match phx_backends::ClusterConfig::load(dir) {
+        Ok(c) => c,
+        Err(e) => return format!("phx.toml cannot be read: {e}"),
+    };
+    let configured = config.slurm.is_some();
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return "unknown: cannot start a runtime".into();
+    };
+    let exe = std::env::current_exe().unwrap_or_else(|_| "phx".into());
+    let answer = rt.block_on(async {
+        let slurm = phx_backends::slurm::Slurm::connect(config.slurm.clone().unwrap_or_default(), &exe).await?;
+        phx_backends::Backend::check(&slurm).await
+    });
+    match (answer, configured) {
+        (Ok(v), true) => format!("available: {v} (configured in phx.toml)"),
+        (Ok(v), false) => format!("{v} answers here; add a [slurm] table to phx.toml to send nodes there"),
+        (Err(e), true) => format!("configured in phx.toml but not reachable: {e} ({})", e.hint()),
+        (Err(_), false) => match found("sbatch") {
+            Some(p) => format!("sbatch at {p} does not answer"),
+            None => "not available: sbatch is not on PATH and phx.toml has no [slurm]".into(),
+        },
+    }
 }

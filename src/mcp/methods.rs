@@ -132,11 +132,7 @@ impl Server {
                 "`{method}` needs share links (`phx share`, `phx serve`), which this build of phx does not have yet; \
                  share the run's report (publish_report) or its notebook entry (lab_notebook) instead"
             )),
-            "job_submit" => Err(
-                "`job_submit` needs a cluster backend (Slurm or Kubernetes), which this build of phx does not have yet; \
-                 run the experiment here with run_dag"
-                    .to_string(),
-            ),
+            "job_submit" => self.job_submit(args),
             "lab_notebook" => self.lab_notebook(args),
             "artifact_versioning" => self.artifact_versioning(args),
             _ => Err(format!("unknown method `{method}`")),
@@ -330,6 +326,109 @@ impl Server {
         ))
     }
 
+    /// One command as a cluster job: a `shell.run` node with the job's
+    /// resources, run with `--backend`; the job id, its logs, artifacts
+    /// and provenance come back.
+    fn job_submit(&mut self, args: &Json) -> Result<(String, Json), String> {
+        let backend = string_arg(args, "backend").unwrap_or("slurm");
+        if backend == "k8s" {
+            return Err("the k8s backend is not available in this build of phx; use `backend: \"slurm\"`".into());
+        }
+        if backend != "slurm" {
+            return Err(format!("`backend` is slurm or k8s, not `{backend}`"));
+        }
+        let job = args.get("job").filter(|j| j.is_object()).ok_or("`job` is required: an object with `command`")?;
+        let command = job
+            .get("command")
+            .and_then(Json::as_str)
+            .filter(|c| !c.trim().is_empty())
+            .ok_or("`job.command` is required: the shell command the job runs")?;
+        let mut script = String::new();
+        for (k, v) in job.get("env").and_then(Json::as_object).into_iter().flatten() {
+            if k.is_empty()
+                || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || k.starts_with(|c: char| c.is_ascii_digit())
+            {
+                return Err(format!("`job.env` key `{k}` is not a variable name (letters, digits, _)"));
+            }
+            let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            script.push_str(&format!("export {k}={}\n", phx_backends::sh_quote(&v)));
+        }
+        script.push_str(command);
+        let mut resources = Vec::new();
+        let res = job.get("resources").cloned().unwrap_or(json!({}));
+        for (key, unit, max) in
+            [("cpus", "", 4096.0), ("gpus", "", 64.0), ("mem_mb", " MiB", 1e9), ("time_s", " s", 1e8)]
+        {
+            if let Some(v) = res.get(key).filter(|v| !v.is_null()) {
+                let n = v
+                    .as_f64()
+                    .filter(|n| *n >= 0.0 && *n <= max)
+                    .ok_or(format!("`job.resources.{key}` is a number from 0 to {max}"))?;
+                let name = key.split('_').next().unwrap_or(key);
+                let value = if unit.is_empty() { format!("{}", n.round() as i64) } else { format!("{n}{unit}") };
+                resources.push(format!("{name} = {value}"));
+            }
+        }
+        let outputs: Vec<String> = job
+            .get("outputs")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.as_str().map(phx_string))
+            .collect();
+        let mut warnings = Vec::new();
+        if job.get("image").is_some_and(|i| !i.is_null()) {
+            warnings
+                .push("`image` applies to Kubernetes jobs; a Slurm job runs on the cluster's own system".to_string());
+        }
+        if job.get("mounts").is_some_and(|m| !m.is_null()) {
+            warnings.push(
+                "`mounts` apply to Kubernetes jobs; a Slurm job sees the cluster's shared file system".to_string(),
+            );
+        }
+        let mut props = vec!["backend = slurm".to_string()];
+        if !resources.is_empty() {
+            props.push(format!("resources = {{ {} }}", resources.join(", ")));
+        }
+        props.push("cache = false".into());
+        let source = format!(
+            "/// A job submitted through MCP.\nnode job = shell.run(command = {}, outputs = [{}]) {{\n  {}\n}}\n",
+            phx_string(&script),
+            outputs.join(", "),
+            props.join("\n  ")
+        );
+        let id = self.save(&source)?;
+        let path = self.dag_path(&id);
+        let checked = self.check(&path, &source);
+        if checked["ok"] != true {
+            return Err(format!("the job does not make a valid node: {}", checked["diagnostics"]));
+        }
+        let run = self.phx(&["run", &path.to_string_lossy(), "--backend", "slurm", "--format", "json"])?;
+        let node = run["nodes"].as_array().and_then(|n| n.first()).cloned().unwrap_or(json!({}));
+        let run_id = run["run_id"].as_str().unwrap_or("").to_string();
+        let job_id = node["job_id"].clone();
+        let work = self.dir.join(".phx/mcp/dags/.phx/runs").join(&run_id).join("work/job-1");
+        let experiment = self.dir.join(".phx").join("mcp").join("dags");
+        let artifacts: Vec<Json> = node["outputs"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(name, o)| json!({"output": name, "kind": o["kind"], "sha256": o["sha256"], "path": experiment.join(o["path"].as_str().unwrap_or("")).to_string_lossy()}))
+            .collect();
+        let status = node["status"].as_str().unwrap_or("unknown").to_string();
+        Ok((
+            format!("job {} on slurm: {status}", job_id.as_str().unwrap_or("(none)")),
+            json!({
+                "ok": status == "succeeded", "status": status, "backend": "slurm", "job_id": job_id, "run_id": run_id,
+                "log": {"stdout": work.join("job.out").to_string_lossy(), "stderr": work.join("job.err").to_string_lossy()},
+                "artifacts": artifacts, "error": node["error"], "warnings": warnings, "program": source,
+                "provenance": {"backend": node["backend"], "placement": node["placement"], "device": node["device"],
+                               "duration_ms": node["duration_ms"], "attempts": node["attempts"], "dag_id": id},
+            }),
+        ))
+    }
+
     fn publish_report(&mut self, args: &Json) -> Result<(String, Json), String> {
         let run_id = string_arg(args, "run_id").ok_or("`run_id` is required: run_dag returns it")?;
         if !run_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
@@ -467,4 +566,23 @@ fn skeleton(wish: &str) -> String {
         "/// {}\nexperiment draft {{\n  title = \"draft\"\n}}\n\nparam grid: Int = 64\n\nnode result = quantum.orbital(n = 1, l = 0, m = 0, grid = grid) {{\n  emit = [static, series]\n}}\n",
         wish.lines().next().unwrap_or("").chars().take(100).collect::<String>()
     )
+}
+
+/// A `.phx` string literal holding `s` exactly: escapes, and `{{` so that
+/// nothing is interpolated.
+fn phx_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '{' => out.push_str("{{"),
+            '}' => out.push_str("}}"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

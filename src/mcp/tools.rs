@@ -39,7 +39,7 @@ fn method_properties(method: &str) -> Json {
         }),
         "job_submit" => json!({
             "backend": {"type": "string", "enum": ["slurm", "k8s"]},
-            "job": {"type": "object", "description": "resources, image, command, env, mounts"},
+            "job": {"type": "object", "description": "`command` (run by /bin/sh on the cluster), `env` (name to value), `resources` (`cpus`, `gpus`, `mem_mb`, `time_s`), `outputs` (files the command writes, returned as artifacts); `image` and `mounts` are for Kubernetes"},
         }),
         "lab_notebook" => json!({
             "title": {"type": "string"},
@@ -87,7 +87,12 @@ fn output_schema() -> Json {
             "reportable": {"type": "object"},
             "report": {"type": ["string", "null"]},
             "entry": {"type": "object"},
-            "error": {"type": "string"}
+            "error": {"type": ["string", "null"]},
+            "backend": {"type": "string"},
+            "job_id": {"type": ["string", "null"]},
+            "log": {"type": "object", "properties": {"stdout": {"type": "string"}, "stderr": {"type": "string"}}},
+            "provenance": {"type": "object"},
+            "warnings": {"type": "array", "items": {"type": "string"}}
         },
         "required": ["method", "ok"]
     })

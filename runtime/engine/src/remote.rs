@@ -235,7 +235,8 @@ impl Remote {
             (JobState::Completed | JobState::Gone, Some(r)) | (JobState::Failed { .. }, Some(r)) => {
                 // The worker's own account (with the tool's stderr) is
                 // the error; the job's stderr would repeat it.
-                r.into_produced(work).and_then(|(produced, hashes)| verify_outputs(&produced, &hashes).map(|_| produced))
+                r.into_produced(work)
+                    .and_then(|(produced, hashes)| verify_outputs(&produced, &hashes).map(|_| produced))
             }
             (JobState::Completed, None) => {
                 Err(ToolError::failed(with_tail("the job completed but left no result.json".into())))
