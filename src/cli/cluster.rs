@@ -44,7 +44,7 @@ pub fn plan(config: &ClusterConfig, backend: Option<&str>, policy: Option<&str>,
 }
 
 /// The program as a worker needs it: every loaded file's text.
-fn program_of(loaded: &Loaded) -> ProgramSource {
+pub fn program_of(loaded: &Loaded) -> ProgramSource {
     let db = &loaded.db;
     let mut sources = std::collections::BTreeMap::new();
     sources.insert(loaded.file.path(db).clone(), loaded.file.text(db).clone());
@@ -63,7 +63,11 @@ fn program_of(loaded: &Loaded) -> ProgramSource {
 /// `remote_first`/`auto` depends on) that cannot be reached stops the run
 /// with exit code 3; under `local_first` it is a warning, and only nodes
 /// that need it fail.
-pub async fn connect(config: &ClusterConfig, plan: &Plan, loaded: &Loaded) -> Result<Option<RemoteSetup>, u8> {
+pub async fn connect(
+    config: &ClusterConfig,
+    plan: &Plan,
+    program: Arc<ProgramSource>,
+) -> Result<Option<RemoteSetup>, u8> {
     let Some(cluster) = plan.cluster.as_deref() else { return Ok(None) };
     let required = plan.asked || plan.policy != "local_first";
     let failed = |message: String, hint: &str| {
@@ -89,5 +93,5 @@ pub async fn connect(config: &ClusterConfig, plan: &Plan, loaded: &Loaded) -> Re
     let layout = if slurm.is_remote() { "files moved over ssh" } else { "shared file system" };
     let version = phx_backends::Backend::check(&slurm).await.unwrap_or_default();
     eprintln!("phx: cluster {version} ({layout}), policy {}", plan.policy);
-    Ok(Some(RemoteSetup { backend: Arc::new(slurm), program: Arc::new(program_of(loaded)) }))
+    Ok(Some(RemoteSetup { backend: Arc::new(slurm), program }))
 }

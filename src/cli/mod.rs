@@ -16,6 +16,7 @@ mod report;
 mod run;
 mod schema;
 mod setup;
+mod share;
 mod store;
 mod worker;
 
@@ -91,6 +92,11 @@ enum Command {
     Import(interchange::ImportArgs),
     /// Turn a `.phx` file into the JSON form of its DAG.
     Export(interchange::ExportArgs),
+    /// Expiring, signed links to a run, a session or a bundle.
+    #[command(subcommand)]
+    Share(share::ShareCommand),
+    /// The web viewer that share links open (binds 127.0.0.1 by default).
+    Serve(share::ServeArgs),
     /// Run one node from a node spec file (what a cluster job runs).
     #[command(hide = true)]
     Worker(worker::Args),
@@ -124,6 +130,8 @@ pub fn main() -> u8 {
         Command::Bundle(c) => bundle::run(c),
         Command::Gen(a) => generate::run(a),
         Command::Worker(a) => worker::run(a),
+        Command::Share(c) => share::run(c),
+        Command::Serve(a) => share::serve(a),
         Command::Mcp { dir } => crate::mcp::serve_stdio(std::path::PathBuf::from(dir)),
         Command::Lsp => match phx_lsp::run_stdio() {
             Ok(()) => exit::OK,

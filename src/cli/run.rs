@@ -262,10 +262,11 @@ pub fn run(a: Args) -> u8 {
             return exit::ENVIRONMENT;
         }
     };
+    let program = std::sync::Arc::new(super::cluster::program_of(&loaded));
     let remote = if a.dry_run {
         None
     } else {
-        match rt.block_on(super::cluster::connect(&config, &plan, &loaded)) {
+        match rt.block_on(super::cluster::connect(&config, &plan, program.clone())) {
             Ok(r) => r,
             Err(code) => return code,
         }
@@ -283,6 +284,7 @@ pub fn run(a: Args) -> u8 {
         cluster: plan.cluster.clone(),
         remote,
         remote_jobs: config.slurm.as_ref().and_then(|s| s.max_jobs).unwrap_or(100),
+        program: Some(program),
     };
     let cancel = cancel_on_signals(&rt);
     let registry = phx_stdlib::registry();

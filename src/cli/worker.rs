@@ -5,10 +5,9 @@
 //! there. The exit code is 0 when the node succeeded, the tool's own exit
 //! code (or 1) when it failed, and 3 when the spec cannot be used.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use phx_db::{Database, FileLoader};
+use phx_db::{Database, MapLoader};
 use phx_runtime::worker::{self, NodeSpec, WorkerResult};
 
 use super::exit;
@@ -17,15 +16,6 @@ use super::exit;
 pub struct Args {
     /// The node spec (`spec.json` in the node's working folder).
     spec: PathBuf,
-}
-
-/// Serves the spec's sources by path; nothing is read from disk.
-struct SpecLoader<'a>(&'a BTreeMap<String, String>);
-
-impl FileLoader for SpecLoader<'_> {
-    fn load(&self, path: &str) -> Result<Vec<u8>, String> {
-        self.0.get(path).map(|t| t.as_bytes().to_vec()).ok_or_else(|| format!("the node spec carries no file `{path}`"))
-    }
 }
 
 fn write_result(dir: &Path, r: &WorkerResult) -> bool {
@@ -50,7 +40,7 @@ fn vertex_of(spec: &NodeSpec) -> Result<phx_dag::Vertex, String> {
     let mut db = Database::new();
     db.set_overrides(spec.program.overrides.clone());
     db.set_allow_large(spec.program.allow_large);
-    let file = db.load_with_imports(&spec.program.path, &SpecLoader(&spec.program.sources));
+    let file = db.load_with_imports(&spec.program.path, &MapLoader(&spec.program.sources));
     if let Some(e) = file.load_error(&db) {
         return Err(format!("the program cannot be loaded from the spec: {e}"));
     }

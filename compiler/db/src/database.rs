@@ -25,6 +25,16 @@ impl FileLoader for FsLoader {
     }
 }
 
+/// Serves files from memory by path (a program carried in a node spec, or
+/// kept with a run); nothing is read from disk.
+pub struct MapLoader<'a>(pub &'a BTreeMap<String, String>);
+
+impl FileLoader for MapLoader<'_> {
+    fn load(&self, path: &str) -> Result<Vec<u8>, String> {
+        self.0.get(path).map(|t| t.as_bytes().to_vec()).ok_or_else(|| format!("no file `{path}` was kept"))
+    }
+}
+
 /// The compiler database.
 #[salsa::db]
 #[derive(Clone)]

@@ -12,7 +12,7 @@ pub use env::DbEnv;
 mod queries;
 pub mod schema_doc;
 
-pub use database::{Database, FileLoader, FsLoader};
+pub use database::{Database, FileLoader, FsLoader, MapLoader};
 pub use queries::{
     CheckedFile, FileDag, IndexEntry, ItemId, SourceFile, Workspace, check_node_query, chunks, dag_of,
     file_diagnostics, import_paths, item_index, parse_chunk, stdlib, stdlib_diagnostics,

@@ -49,6 +49,9 @@ pub struct RunOptions {
     pub remote: Option<RemoteSetup>,
     /// How many cluster jobs may be in flight at once.
     pub remote_jobs: usize,
+    /// The program's sources, kept with the run (`program.json`) so that
+    /// its DAG can be drawn later whatever becomes of the files.
+    pub program: Option<Arc<ProgramSource>>,
 }
 
 /// A connected cluster backend and the program, so that jobs can compile
@@ -81,6 +84,7 @@ impl RunOptions {
             cluster: None,
             remote: None,
             remote_jobs: 100,
+            program: None,
         }
     }
 }
@@ -288,6 +292,13 @@ pub async fn run(
             git_dirty: git.map(|g| g.1),
             settings_json: opts.settings.to_string(),
         })?;
+        if let Some(p) = &opts.program
+            && let Ok(text) = serde_json::to_vec(&**p)
+        {
+            let dir = store.run_dir(&run_id);
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = phx_store::write_atomic(&dir.join("program.json"), &text);
+        }
     }
     let (log_tx, mut log_rx) = mpsc::unbounded_channel::<LogLine>();
     let remote = opts.remote.as_ref().map(|r| Arc::new(Remote::new(r.backend.clone(), r.program.clone(), log_tx)));

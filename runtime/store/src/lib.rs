@@ -11,7 +11,10 @@
 mod db;
 mod objects;
 
-pub use db::{ArtifactRow, CacheEntry, Db, ExecutionRow, NewExecution, NotebookRow, OutputRow, RunRow, SCHEMA_VERSION};
+pub use db::{
+    ArtifactRow, CacheEntry, CommentRow, Db, ExecutionRow, NewExecution, NotebookRow, OutputRow, RunRow, SCHEMA_VERSION,
+    ShareRow,
+};
 pub use objects::{Fingerprint, ObjectStore, Verified, hash_file, hex};
 
 use std::path::{Path, PathBuf};

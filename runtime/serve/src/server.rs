@@ -1,0 +1,495 @@
+//! The HTTP server (axum): every route under `/s/{token}` checks the token
+//! first and answers only about what the token grants.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Form, Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use phx_dag::Dag;
+use phx_store::{ShareRow, Store};
+use serde::Deserialize;
+
+use crate::links;
+use crate::pages;
+
+/// The largest request body a route takes (comments, notebook entries).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What the server holds.
+pub struct App {
+    pub store: Arc<Store>,
+    secret: Vec<u8>,
+    /// Signs notebook entries added through write links.
+    notebook_key: Option<PathBuf>,
+    dags: Mutex<HashMap<String, Option<Arc<Dag>>>>,
+}
+
+impl App {
+    /// A server over `store`; notebook entries are signed with the key at
+    /// `notebook_key` (made on first use).
+    pub fn new(store: Arc<Store>, notebook_key: Option<PathBuf>) -> std::io::Result<App> {
+        let secret = crate::token::secret(&store.root)?;
+        Ok(App { store, secret, notebook_key, dags: Mutex::new(HashMap::new()) })
+    }
+}
+
+type Shared = Arc<App>;
+
+/// The routes.
+pub fn router(app: Shared) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/s/{token}", get(share_root))
+        .route("/s/{token}/run/{run}", get(run_view))
+        .route("/s/{token}/run/{run}/dag.svg", get(dag_svg))
+        .route("/s/{token}/run/{run}/events", get(events))
+        .route("/s/{token}/run/{run}/report.pdf", get(report_pdf))
+        .route("/s/{token}/run/{run}/comments", post(add_comment))
+        .route("/s/{token}/run/{run}/notebook", post(add_entry))
+        .route("/s/{token}/a/{sha}", get(artifact))
+        .route("/s/{token}/bundle", get(bundle_download))
+        .fallback(|| async { (StatusCode::NOT_FOUND, Html(pages::refused("there is nothing here"))) })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(app)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    app: Shared,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+}
+
+fn secure(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    r
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut r = (status, Html(body)).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; form-action 'self'",
+        ),
+    );
+    secure(r)
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    html(status, pages::refused(message))
+}
+
+fn not_found() -> Response {
+    refuse(StatusCode::NOT_FOUND, "not part of what this link shares")
+}
+
+/// Checks the token; the share's record or the refusal page.
+fn check(app: &App, token: &str) -> Result<ShareRow, Response> {
+    links::authorize(&app.store, &app.secret, token).map_err(|r| refuse(StatusCode::FORBIDDEN, r.message()))
+}
+
+fn valid_run_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Whether the share covers run `id`.
+fn covers_run(app: &App, share: &ShareRow, id: &str) -> bool {
+    if !valid_run_id(id) {
+        return false;
+    }
+    match share.resource_kind.as_str() {
+        "run" => share.resource_id == id,
+        "session" => app.store.db.run(id).ok().flatten().is_some_and(|r| r.file == share.resource_id),
+        _ => false,
+    }
+}
+
+async fn index() -> Response {
+    html(
+        StatusCode::OK,
+        pages::page(
+            "phx serve",
+            "runs, DAGs, artifacts and notes, shared by link",
+            "<section><p>Open a share link (<code>phx share create --run RUN</code> prints one).</p></section>",
+            "",
+        ),
+    )
+}
+
+async fn share_root(State(app): State<Shared>, UrlPath(token): UrlPath<String>) -> Response {
+    let share = match check(&app, &token) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let token_base = format!("/s/{token}");
+    match share.resource_kind.as_str() {
+        "run" => render_run(&app, &share, &token, &share.resource_id.clone()),
+        "session" => {
+            let mut runs: Vec<_> =
+                app.store.db.runs().unwrap_or_default().into_iter().filter(|r| r.file == share.resource_id).collect();
+            runs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+            html(StatusCode::OK, pages::session_page(&token_base, &share.resource_id, &runs))
+        }
+        "bundle" => {
+            let path = Path::new(&share.resource_id);
+            let Ok((sha, size)) = phx_store::hash_file(path) else {
+                return refuse(StatusCode::GONE, "the shared bundle is no longer there");
+            };
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            html(StatusCode::OK, pages::bundle_page(&token_base, &name, size, &sha))
+        }
+        _ => not_found(),
+    }
+}
+
+async fn run_view(State(app): State<Shared>, UrlPath((token, run)): UrlPath<(String, String)>) -> Response {
+    let share = match check(&app, &token) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !covers_run(&app, &share, &run) {
+        return not_found();
+    }
+    render_run(&app, &share, &token, &run)
+}
+
+/// The latest execution of each vertex, in order.
+fn latest_executions(app: &App, run: &str) -> Vec<phx_store::ExecutionRow> {
+    let mut by_vertex: Vec<phx_store::ExecutionRow> = Vec::new();
+    for e in app.store.db.executions(run).unwrap_or_default() {
+        match by_vertex.iter_mut().find(|x| x.vertex == e.vertex) {
+            Some(x) if e.id > x.id => *x = e,
+            Some(_) => {}
+            None => by_vertex.push(e),
+        }
+    }
+    by_vertex
+}
+
+fn states(execs: &[phx_store::ExecutionRow]) -> HashMap<String, String> {
+    execs
+        .iter()
+        .map(|e| (e.vertex.clone(), if e.cached { "cached".to_string() } else { e.status.clone() }))
+        .collect()
+}
+
+/// The run's DAG, compiled once from the program kept with it.
+fn dag_of(app: &App, run: &phx_store::RunRow) -> Option<Arc<Dag>> {
+    if let Ok(cache) = app.dags.lock()
+        && let Some(d) = cache.get(&run.id)
+    {
+        return d.clone();
+    }
+    let kept = app.store.run_dir(&run.id).join("program.json");
+    let program: Option<phx_runtime::worker::ProgramSource> =
+        std::fs::read(&kept).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let dag = program.map(|p| {
+        let mut db = phx_db::Database::new();
+        db.set_overrides(p.overrides.clone());
+        db.set_allow_large(p.allow_large);
+        let file = db.load_with_imports(&p.path, &phx_db::MapLoader(&p.sources));
+        db.check(file).dag.clone()
+    });
+    if let Ok(mut cache) = app.dags.lock() {
+        cache.insert(run.id.clone(), dag.clone());
+    }
+    dag
+}
+
+/// The first rows of a CSV object, for a preview.
+fn preview(app: &App, sha: &str) -> Vec<Vec<String>> {
+    use std::io::{BufRead, BufReader};
+    let Ok(f) = std::fs::File::open(app.store.objects.path(sha)) else { return vec![] };
+    BufReader::new(f)
+        .lines()
+        .take(11)
+        .map_while(Result::ok)
+        .map(|l| l.split(',').take(12).map(|c| c.chars().take(40).collect()).collect())
+        .collect()
+}
+
+fn render_run(app: &App, share: &ShareRow, token: &str, run_id: &str) -> Response {
+    let Some(run) = app.store.db.run(run_id).ok().flatten() else {
+        return refuse(StatusCode::GONE, "the shared run is no longer in the store");
+    };
+    let execs = latest_executions(app, &run.id);
+    let shown: Vec<pages::Shown> = execs
+        .iter()
+        .map(|e| {
+            let outputs = app.store.db.outputs(e.id).unwrap_or_default();
+            let previews =
+                outputs.iter().filter(|o| o.kind == "Series").map(|o| (o.sha256.clone(), preview(app, &o.sha256))).collect();
+            pages::Shown { exec: e, outputs, previews }
+        })
+        .collect();
+    let svg = dag_of(app, &run).map(|d| phx_graph_draw::to_svg_with_states(&d, &states(&execs)));
+    let has_report = app.store.run_dir(&run.id).join("report.pdf").is_file();
+    let notebook: Vec<phx_notebook::Body> = phx_notebook::entries(&app.store)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, b)| b)
+        .filter(|b| b.refs.iter().any(|r| r.run_id == run.id))
+        .collect();
+    let comments = app.store.db.comments("run", &run.id).unwrap_or_default();
+    let base = format!("/s/{token}/run/{}", run.id);
+    html(
+        StatusCode::OK,
+        pages::run_page(
+            &base,
+            &format!("/s/{token}"),
+            &run,
+            &shown,
+            svg.as_deref(),
+            has_report,
+            &notebook,
+            &comments,
+            share.access == "write",
+            &share.participants,
+        ),
+    )
+}
+
+async fn dag_svg(State(app): State<Shared>, UrlPath((token, run)): UrlPath<(String, String)>) -> Response {
+    let share = match check(&app, &token) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !covers_run(&app, &share, &run) {
+        return not_found();
+    }
+    let Some(row) = app.store.db.run(&run).ok().flatten() else { return not_found() };
+    let Some(dag) = dag_of(&app, &row) else { return not_found() };
+    let svg = phx_graph_draw::to_svg_with_states(&dag, &states(&latest_executions(&app, &run)));
+    secure(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+async fn events(State(app): State<Shared>, UrlPath((token, run)): UrlPath<(String, String)>) -> Response {
+    let share = match check(&app, &token) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !covers_run(&app, &share, &run) {
+        return not_found();
+    }
+    // One state message whenever a node's state changes; `done` when the
+    // run has ended (then the stream closes).
+    let stream = futures_util::stream::unfold((app, run, String::new(), false), |(app, run, last, ended)| async move {
+        if ended {
+            return None;
+        }
+        loop {
+            let status = app.store.db.run(&run).ok().flatten().map(|r| r.status).unwrap_or_default();
+            let now = serde_json::to_string(&states(&latest_executions(&app, &run))).unwrap_or_default();
+            if status != "running" {
+                let ev = Event::default().event("done").data(status);
+                return Some((Ok::<Event, std::convert::Infallible>(ev), (app, run, now, true)));
+            }
+            if now != last {
+                let ev = Event::default().event("state").data(now.clone());
+                return Some((Ok(ev), (app, run, now, false)));
+            }
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+    });
+    secure(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+async fn report_pdf(State(app): State<Shared>, UrlPath((token, run)): UrlPath<(String, String)>) -> Response {
+    let share = match check(&app, &token) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !covers_run(&app, &share, &run) {
+        return not_found();
+    }
+    match std::fs::read(app.store.run_dir(&run).join("report.pdf")) {
+        Ok(bytes) => secure(([(header::CONTENT_TYPE, "application/pdf")], bytes).into_response()),
+        Err(_) => not_found(),
+    }
+}
+
+#[derive(Deserialize)]
+struct DownloadQuery {
+    download: Option<String>,
+}
+
+fn content_type(kind: &str, bytes: &[u8]) -> &'static str {
+    let head = &bytes[..bytes.len().min(64)];
+    if head.starts_with(b"\x89PNG") {
+        "image/png"
+    } else if head.starts_with(b"GIF8") {
+        "image/gif"
+    } else if head.len() > 8 && &head[4..8] == b"ftyp" {
+        "video/mp4"
+    } else if head.starts_with(b"<svg") || head.starts_with(b"<?xml") {
+        "image/svg+xml"
+    } else if head.starts_with(b"%PDF") {
+        "application/pdf"
+    } else if kind == "Series" {
+        "text/csv; charset=utf-8"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+async fn artifact(
+    State(app): State<Shared>,
+    UrlPath((token, sha)): UrlPath<(String, String)>,
+    Query(q): Query<DownloadQuery>,
+) -> Response {
+    let share = match check(&app, &token) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    // A hash, nothing else: no path can be smuggled in.
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        return refuse(StatusCode::BAD_REQUEST, "an artifact is named by its SHA-256 (64 hex digits)");
+    }
+    let producers = app.store.db.producers(&sha).unwrap_or_default();
+    let Some((exec, name)) = producers.into_iter().find(|(e, _)| covers_run(&app, &share, &e.run_id)) else {
+        return not_found();
+    };
+    let kind = app.store.db.artifact(&sha).ok().flatten().map(|a| a.kind).unwrap_or_default();
+    let Ok(bytes) = std::fs::read(app.store.objects.path(&sha)) else { return not_found() };
+    let mut r = ([(header::CONTENT_TYPE, content_type(&kind, &bytes))], bytes).into_response();
+    let h = r.headers_mut();
+    // Artifacts are data, never a page: no scripts even in an SVG.
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"));
+    if q.download.is_some() {
+        let file: String = format!("{}.{}", exec.vertex, name)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    secure(r)
+}
+
+async fn bundle_download(State(app): State<Shared>, UrlPath(token): UrlPath<String>) -> Response {
+    let share = match check(&app, &token) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if share.resource_kind != "bundle" {
+        return not_found();
+    }
+    match std::fs::read(&share.resource_id) {
+        Ok(bytes) => {
+            let mut r = ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response();
+            r.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"run.phxb\""));
+            secure(r)
+        }
+        Err(_) => refuse(StatusCode::GONE, "the shared bundle is no longer there"),
+    }
+}
+
+#[derive(Deserialize)]
+struct CommentForm {
+    author: Option<String>,
+    body: String,
+}
+
+fn who(share: &ShareRow, given: Option<&str>) -> String {
+    let given = given.map(str::trim).filter(|s| !s.is_empty());
+    let name = given.or(share.participants.first().map(String::as_str)).unwrap_or("guest");
+    format!("{} (via share link {})", name.chars().take(100).collect::<String>(), &share.id[..8])
+}
+
+fn write_access(app: &App, token: &str, run: &str) -> Result<ShareRow, Response> {
+    let share = check(app, token)?;
+    if !covers_run(app, &share, run) {
+        return Err(not_found());
+    }
+    if share.access != "write" {
+        return Err(refuse(StatusCode::FORBIDDEN, "this link is read-only"));
+    }
+    Ok(share)
+}
+
+async fn add_comment(
+    State(app): State<Shared>,
+    UrlPath((token, run)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<CommentForm>,
+) -> Response {
+    let share = match write_access(&app, &token, &run) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let body = form.body.trim();
+    if body.is_empty() || body.chars().count() > 8000 {
+        return refuse(StatusCode::BAD_REQUEST, "a comment has 1 to 8000 characters");
+    }
+    let author = who(&share, form.author.as_deref());
+    let now = phx_runtime::clock::now_rfc3339();
+    if app.store.db.add_comment(&share.id, "run", &run, &author, body, &now).is_err() {
+        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the comment could not be saved; try again");
+    }
+    after_post(&headers, &token, &run)
+}
+
+/// Forms go back to the page; API clients get 201.
+fn after_post(headers: &HeaderMap, token: &str, run: &str) -> Response {
+    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if wants_html {
+        secure(Redirect::to(&format!("/s/{token}/run/{run}#comments")).into_response())
+    } else {
+        secure((StatusCode::CREATED, "saved\n").into_response())
+    }
+}
+
+#[derive(Deserialize)]
+struct EntryForm {
+    title: String,
+    markdown: String,
+}
+
+async fn add_entry(
+    State(app): State<Shared>,
+    UrlPath((token, run)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<EntryForm>,
+) -> Response {
+    let share = match write_access(&app, &token, &run) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (title, markdown) = (form.title.trim(), form.markdown.trim());
+    if title.is_empty() || title.chars().count() > 200 || markdown.is_empty() || markdown.chars().count() > 8000 {
+        return refuse(StatusCode::BAD_REQUEST, "an entry has a title (up to 200 characters) and text (up to 8000)");
+    }
+    let Some(key_path) = app.notebook_key.clone() else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "this server has no notebook key");
+    };
+    let key = match phx_notebook::keys::load(&key_path, true) {
+        Ok(k) => k,
+        Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "this server's notebook key cannot be used"),
+    };
+    let entry = phx_notebook::NewEntry {
+        title: title.to_string(),
+        markdown: markdown.to_string(),
+        author: who(&share, None),
+        attach: vec![run.clone()],
+    };
+    if phx_notebook::add(&app.store, &key, entry).is_err() {
+        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the entry could not be added; try again");
+    }
+    after_post(&headers, &token, &run)
+}
