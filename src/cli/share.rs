@@ -142,7 +142,11 @@ pub fn run(c: ShareCommand) -> u8 {
                             r.resource_kind,
                             r.resource_id,
                             phx_runtime::clock::rfc3339_of_unix(r.expires_at),
-                            if r.participants.is_empty() { String::new() } else { format!("  to {}", r.participants.join(", ")) }
+                            if r.participants.is_empty() {
+                                String::new()
+                            } else {
+                                format!("  to {}", r.participants.join(", "))
+                            }
                         ));
                     }
                     if rows.is_empty() {

@@ -128,10 +128,7 @@ impl Server {
             "validate_dag" => self.validate_dag(args),
             "run_dag" => self.run_dag(args),
             "publish_report" => self.publish_report(args),
-            "collaborate_share" | "session_share" => Err(format!(
-                "`{method}` needs share links (`phx share`, `phx serve`), which this build of phx does not have yet; \
-                 share the run's report (publish_report) or its notebook entry (lab_notebook) instead"
-            )),
+            "collaborate_share" | "session_share" => self.share(&method, args),
             "job_submit" => self.job_submit(args),
             "lab_notebook" => self.lab_notebook(args),
             "artifact_versioning" => self.artifact_versioning(args),
@@ -425,6 +422,71 @@ impl Server {
                 "artifacts": artifacts, "error": node["error"], "warnings": warnings, "program": source,
                 "provenance": {"backend": node["backend"], "placement": node["placement"], "device": node["device"],
                                "duration_ms": node["duration_ms"], "attempts": node["attempts"], "dag_id": id},
+            }),
+        ))
+    }
+
+    /// A share link: to the run (`session_share`), or to a signed bundle of
+    /// it made for the participants (`collaborate_share`).
+    fn share(&mut self, method: &str, args: &Json) -> Result<(String, Json), String> {
+        let run_id = string_arg(args, "run_id").ok_or("`run_id` is required: run_dag returns it")?;
+        if !run_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(format!("`{run_id}` is not a run id"));
+        }
+        let access = string_arg(args, "access").unwrap_or("read");
+        if !matches!(access, "read" | "write") {
+            return Err("`access` is read or write".into());
+        }
+        let expires = string_arg(args, "expires").unwrap_or("72h");
+        let dags = self.dags();
+        let dir = dags.to_string_lossy().into_owned();
+        let mut cli: Vec<String> =
+            ["share", "create", "--dir", &dir, "--format", "json", "--access", access, "--expires", expires]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let participants: Vec<String> = args
+            .get("participants")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_string))
+            .collect();
+        for p in &participants {
+            cli.extend(["--to".to_string(), p.clone()]);
+        }
+        let mut bundle = None;
+        if method == "collaborate_share" {
+            let path = dags.join("bundles").join(format!("{run_id}.phxb"));
+            std::fs::create_dir_all(dags.join("bundles")).map_err(|e| format!("cannot write bundles: {e}"))?;
+            let exe = std::env::current_exe().map_err(|e| format!("cannot find the phx binary: {e}"))?;
+            let out = Command::new(exe)
+                .args(["bundle", "export", run_id, "-o"])
+                .arg(&path)
+                .args(["--dir", &dir])
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+            }
+            cli.extend(["--bundle".to_string(), path.to_string_lossy().into_owned()]);
+            bundle = Some(path.to_string_lossy().into_owned());
+        } else {
+            cli.extend(["--run".to_string(), run_id.to_string()]);
+        }
+        let refs: Vec<&str> = cli.iter().map(String::as_str).collect();
+        let link = self.phx(&refs)?;
+        let url = link["url"].as_str().unwrap_or("").to_string();
+        Ok((
+            format!(
+                "{access} link to {} until unix {}: {url}",
+                if bundle.is_some() { "a bundle of the run" } else { "the run" },
+                link["expires_at"]
+            ),
+            json!({
+                "ok": true, "url": url, "share_id": link["id"], "access": access, "expires_at": link["expires_at"],
+                "participants": participants, "bundle": bundle, "run_id": run_id,
+                "serve": format!("phx serve --dir {dir}"),
             }),
         ))
     }

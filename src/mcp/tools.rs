@@ -92,7 +92,10 @@ fn output_schema() -> Json {
             "job_id": {"type": ["string", "null"]},
             "log": {"type": "object", "properties": {"stdout": {"type": "string"}, "stderr": {"type": "string"}}},
             "provenance": {"type": "object"},
-            "warnings": {"type": "array", "items": {"type": "string"}}
+            "warnings": {"type": "array", "items": {"type": "string"}},
+            "url": {"type": "string"},
+            "share_id": {"type": "string"},
+            "bundle": {"type": ["string", "null"]}
         },
         "required": ["method", "ok"]
     })

@@ -134,8 +134,13 @@ async def test_every_method_with_good_and_bad_arguments(tmp_path):
             j = await c.call("job_submit", {"backend": "k8s", "job": {"command": "true"}}, expect_error=True)
             assert "k8s" in j["error"]
             # What this build cannot do says so, as a tool error.
-            await c.call("session_share", {"run_id": r["run_id"]}, expect_error=True)
-            await c.call("experiment_orchestrator", {"method": "collaborate_share", "run_id": r["run_id"]}, expect_error=True)
+            # Share links: to the run, and to a signed bundle for participants.
+            s = await c.call("session_share", {"run_id": r["run_id"], "access": "write", "participants": ["Ada"], "expires": "2h"})
+            assert s["url"].startswith("http://127.0.0.1:8470/s/phx1.") and s["access"] == "write"
+            b = await c.call("experiment_orchestrator", {"method": "collaborate_share", "run_id": r["run_id"], "participants": ["Ada", "Grace"]})
+            assert b["bundle"].endswith(".phxb") and os.path.getsize(b["bundle"]) > 1000 and b["url"] != s["url"]
+            await c.call("session_share", {"run_id": r["run_id"], "expires": "10y"}, expect_error=True)
+            await c.call("session_share", {"run_id": "../x"}, expect_error=True)
 
             # Bad arguments: results with isError and a message, never a crash.
             for name, args, words in [

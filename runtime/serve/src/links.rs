@@ -25,9 +25,10 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         "d" => 86_400,
         _ => return Err(format!("`{text}` has no unit s, m, h or d: write 72h")),
     };
-    let secs = n.checked_mul(factor).filter(|s| *s > 0 && *s <= 366 * 86_400).ok_or_else(|| {
-        format!("`{text}` is out of range: a link lives from one second to a year")
-    })?;
+    let secs = n
+        .checked_mul(factor)
+        .filter(|s| *s > 0 && *s <= 366 * 86_400)
+        .ok_or_else(|| format!("`{text}` is out of range: a link lives from one second to a year"))?;
     Ok(secs)
 }
 

@@ -108,13 +108,23 @@ pub fn run_page(
     let mut any = false;
     for s in shown {
         for o in &s.outputs {
+            // A picture's SVG twin is a link under the picture, not a figure.
+            let svg_twin = s.outputs.iter().find(|x| x.name == format!("{}_svg", o.name));
+            if o.kind == "Svg"
+                || (o.name.ends_with("_svg") && s.outputs.iter().any(|x| format!("{}_svg", x.name) == o.name))
+            {
+                continue;
+            }
             any = true;
             let href = format!("{token_base}/a/{}", esc(&o.sha256));
             let caption = format!(
-                "<figcaption><code>{}.{}</code> · {} · <a href=\"{href}?download=1\">download</a> · <code>{}</code></figcaption>",
+                "<figcaption><code>{}.{}</code> · {} · <a href=\"{href}?download=1\">download</a>{} · <code>{}</code></figcaption>",
                 esc(&s.exec.vertex),
                 esc(&o.name),
                 esc(&o.kind),
+                svg_twin
+                    .map(|t| format!(" · <a href=\"{token_base}/a/{}?download=1\">SVG</a>", esc(&t.sha256)))
+                    .unwrap_or_default(),
                 esc(&o.sha256[..12.min(o.sha256.len())])
             );
             let meta: serde_json::Value = serde_json::from_str(&o.meta_json).unwrap_or_default();
@@ -124,14 +134,16 @@ pub fn run_page(
                     esc(&o.name),
                     esc(&s.exec.vertex)
                 )),
-                "Animation" if meta.get("format").and_then(|f| f.as_str()) == Some("gif") => {
-                    b.push_str(&format!("<figure><img src=\"{href}\" alt=\"animation {}\">{caption}</figure>", esc(&o.name)))
-                }
+                "Animation" if meta.get("format").and_then(|f| f.as_str()) == Some("gif") => b.push_str(&format!(
+                    "<figure><img src=\"{href}\" alt=\"animation {}\">{caption}</figure>",
+                    esc(&o.name)
+                )),
                 "Animation" => b.push_str(&format!(
                     "<figure><video src=\"{href}\" controls muted loop preload=metadata></video>{caption}</figure>"
                 )),
                 "Series" => {
-                    let rows = s.previews.iter().find(|(h, _)| *h == o.sha256).map(|(_, r)| r.as_slice()).unwrap_or(&[]);
+                    let rows =
+                        s.previews.iter().find(|(h, _)| *h == o.sha256).map(|(_, r)| r.as_slice()).unwrap_or(&[]);
                     let mut t = String::from("<table class=csv>");
                     for (i, row) in rows.iter().enumerate() {
                         let cell = if i == 0 { "th" } else { "td" };
@@ -200,7 +212,11 @@ pub fn run_page(
         esc(&run.phx_version),
         run.git_commit
             .as_deref()
-            .map(|c| format!(" · git {}{}", esc(&c[..12.min(c.len())]), if run.git_dirty == Some(true) { " (dirty)" } else { "" }))
+            .map(|c| format!(
+                " · git {}{}",
+                esc(&c[..12.min(c.len())]),
+                if run.git_dirty == Some(true) { " (dirty)" } else { "" }
+            ))
             .unwrap_or_default(),
         st = esc(&run.status),
     );
@@ -221,7 +237,8 @@ es.addEventListener('done',()=>{{es.close();location.reload();}});</script>"
 
 /// A session: every run of one program, newest first.
 pub fn session_page(token_base: &str, file: &str, runs: &[RunRow]) -> String {
-    let mut b = String::from("<section><h2>Runs</h2><table><tr><th>run</th><th>status</th><th>started</th><th>host</th></tr>");
+    let mut b =
+        String::from("<section><h2>Runs</h2><table><tr><th>run</th><th>status</th><th>started</th><th>host</th></tr>");
     for r in runs {
         b.push_str(&format!(
             "<tr><td><a href=\"{token_base}/run/{id}\">{id}</a></td><td class=\"s-{st}\">{st}</td><td>{}</td><td>{}</td></tr>",

@@ -1,6 +1,10 @@
 //! The HTTP server (axum): every route under `/s/{token}` checks the token
 //! first and answers only about what the token grants.
 
+// Refusals are the response itself, returned once per request: boxing it
+// would only move it.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -182,10 +186,7 @@ fn latest_executions(app: &App, run: &str) -> Vec<phx_store::ExecutionRow> {
 }
 
 fn states(execs: &[phx_store::ExecutionRow]) -> HashMap<String, String> {
-    execs
-        .iter()
-        .map(|e| (e.vertex.clone(), if e.cached { "cached".to_string() } else { e.status.clone() }))
-        .collect()
+    execs.iter().map(|e| (e.vertex.clone(), if e.cached { "cached".to_string() } else { e.status.clone() })).collect()
 }
 
 /// The run's DAG, compiled once from the program kept with it.
@@ -232,8 +233,11 @@ fn render_run(app: &App, share: &ShareRow, token: &str, run_id: &str) -> Respons
         .iter()
         .map(|e| {
             let outputs = app.store.db.outputs(e.id).unwrap_or_default();
-            let previews =
-                outputs.iter().filter(|o| o.kind == "Series").map(|o| (o.sha256.clone(), preview(app, &o.sha256))).collect();
+            let previews = outputs
+                .iter()
+                .filter(|o| o.kind == "Series")
+                .map(|o| (o.sha256.clone(), preview(app, &o.sha256)))
+                .collect();
             pages::Shown { exec: e, outputs, previews }
         })
         .collect();
@@ -369,7 +373,10 @@ async fn artifact(
     let mut r = ([(header::CONTENT_TYPE, content_type(&kind, &bytes))], bytes).into_response();
     let h = r.headers_mut();
     // Artifacts are data, never a page: no scripts even in an SVG.
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
     if q.download.is_some() {
         let file: String = format!("{}.{}", exec.vertex, name)
             .chars()
@@ -393,7 +400,8 @@ async fn bundle_download(State(app): State<Shared>, UrlPath(token): UrlPath<Stri
     match std::fs::read(&share.resource_id) {
         Ok(bytes) => {
             let mut r = ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response();
-            r.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"run.phxb\""));
+            r.headers_mut()
+                .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"run.phxb\""));
             secure(r)
         }
         Err(_) => refuse(StatusCode::GONE, "the shared bundle is no longer there"),

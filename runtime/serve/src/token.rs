@@ -91,7 +91,8 @@ pub fn open(secret: &[u8], token: &str) -> Result<Grant, Refusal> {
         return Err(Refusal::Invalid);
     }
     let mut parts = token.split('.');
-    let (Some(prefix), Some(payload), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(prefix), Some(payload), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(Refusal::Invalid);
     };
     if prefix != PREFIX {

@@ -1,0 +1,365 @@
+//! `phx serve` and `phx share`: every route with good and bad tokens (none,
+//! forged, tampered, expired, revoked, for another resource), path
+//! traversal, oversized requests, write access, and a headless Chromium
+//! (Debian's `chromium`) that opens a shared run's page.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+fn phx_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_phx")).args(args).current_dir(dir).output().expect("phx runs")
+}
+
+fn json_of(o: &Output) -> Json {
+    serde_json::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap_or_else(|e| {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    })
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("phx-serve-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const MAIN: &str = r#"experiment shared {
+  title = "a shared run"
+}
+
+tool lab.table(n: Int) -> (table: Series) {
+  run   = "echo n,sq > {table}; i=1; while [ $i -le {n} ]; do echo $i,$(( i * i )) >> {table}; i=$((i + 1)); done"
+  emits = [series]
+}
+
+node table = lab.table(n = 5) {
+  emit = [series]
+}
+
+node density = quantum.orbital(n = 2, l = 1, m = 0, grid = 24) {
+  emit = [static, series]
+}
+"#;
+
+const OTHER: &str = r#"tool lab.secret() -> (out: File) {
+  run = "echo the-other-run-secret > {out}"
+}
+
+node hidden = lab.secret()
+"#;
+
+/// A running `phx serve` on a free port, stopped when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_phx"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--key"])
+        .arg(dir.join("notebook.key"))
+        .current_dir(dir)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    assert!(base.starts_with("http://127.0.0.1:"), "binds to this machine only: {base}");
+    Server { child, base }
+}
+
+/// Status, headers we care about, and body.
+fn get(url: &str) -> (u16, String, Vec<u8>) {
+    let agent = ureq::AgentBuilder::new().redirects(0).timeout(Duration::from_secs(20)).build();
+    let resp = match agent.get(url).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{url}: {e}"),
+    };
+    let status = resp.status();
+    let ctype = resp.header("content-type").unwrap_or("").to_string();
+    let mut body = Vec::new();
+    resp.into_reader().take(50_000_000).read_to_end(&mut body).unwrap();
+    (status, ctype, body)
+}
+
+fn post(url: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    match agent.post(url).send_form(form) {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn share(dir: &Path, args: &[&str], base: &str) -> Json {
+    let mut all = vec!["share", "create", "--format", "json", "--base-url", base];
+    all.extend_from_slice(args);
+    let out = phx_in(dir, &all);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    json_of(&out)
+}
+
+struct Fixture {
+    dir: PathBuf,
+    run: String,
+    other_run: String,
+    image_sha: String,
+    other_sha: String,
+}
+
+fn fixture(name: &str) -> Fixture {
+    let dir = fresh_dir(name);
+    std::fs::write(dir.join("main.phx"), MAIN).unwrap();
+    std::fs::write(dir.join("other.phx"), OTHER).unwrap();
+    let doc = json_of(&phx_in(&dir, &["run", "main.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let other = json_of(&phx_in(&dir, &["run", "other.phx", "--format", "json"]));
+    let density = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "density").unwrap();
+    Fixture {
+        run: doc["run_id"].as_str().unwrap().into(),
+        other_run: other["run_id"].as_str().unwrap().into(),
+        image_sha: density["outputs"]["density_view"]["sha256"].as_str().unwrap().into(),
+        other_sha: other["nodes"][0]["outputs"]["out"]["sha256"].as_str().unwrap().into(),
+        dir,
+    }
+}
+
+#[test]
+fn links_grant_exactly_what_they_say_and_nothing_else() {
+    let f = fixture("routes");
+    let server = serve(&f.dir);
+    let base = server.base.clone();
+    let read = share(&f.dir, &["--run", &f.run, "--access", "read", "--expires", "1h"], &base);
+    let token = read["token"].as_str().unwrap().to_string();
+    let url = read["url"].as_str().unwrap().to_string();
+    assert_eq!(url, format!("{base}/s/{token}"));
+
+    // The page: the DAG, the figure, provenance, a CSV preview.
+    let (code, ctype, body) = get(&url);
+    assert_eq!(code, 200);
+    assert!(ctype.starts_with("text/html"));
+    let page = text(&body);
+    assert!(page.contains("<svg") && page.contains(">density<"), "the DAG is drawn");
+    assert!(page.contains(&format!("/s/{token}/a/{}", f.image_sha)), "the figure is on the page");
+    assert!(page.contains("<td>4</td><td>16</td>"), "a CSV preview");
+    assert!(page.contains("quantum.orbital") && page.contains("local_first"), "provenance");
+    assert!(!page.contains(&f.other_run) && !page.contains("hidden"), "nothing of the other run");
+    let (code, ctype, png) = get(&format!("{base}/s/{token}/a/{}", f.image_sha));
+    assert_eq!((code, ctype.as_str()), (200, "image/png"));
+    assert_eq!(png, std::fs::read(f.dir.join(".phx/objects").join(&f.image_sha[..2]).join(&f.image_sha)).unwrap());
+    let (code, svg_type, svg) = get(&format!("{base}/s/{token}/run/{}/dag.svg", f.run));
+    assert_eq!((code, svg_type.as_str()), (200, "image/svg+xml"));
+    assert!(text(&svg).contains("table"));
+    // A finished run's event stream says so and ends.
+    let (code, ctype, events) = get(&format!("{base}/s/{token}/run/{}/events", f.run));
+    assert_eq!(code, 200);
+    assert!(ctype.starts_with("text/event-stream"));
+    assert!(text(&events).contains("event: done\ndata: succeeded"), "{}", text(&events));
+
+    // Every refusal shows no data.
+    let refused = |u: &str, want: u16, words: &str| {
+        let (code, _, body) = get(u);
+        let b = text(&body);
+        assert_eq!(code, want, "{u}: {b}");
+        assert!(b.contains(words), "{u}: {b}");
+        for secret in [f.run.as_str(), "density", f.image_sha.as_str(), "orbital"] {
+            assert!(!b.contains(secret), "{u} leaked {secret}");
+        }
+    };
+    refused(&format!("{base}/s/"), 404, "nothing here");
+    refused(&format!("{base}/s/not-a-token"), 403, "not a valid phx share link");
+    refused(&format!("{base}/s/{token}x"), 403, "not a valid");
+    // Forged: a well-formed token signed with another secret.
+    let forged = phx_serve::token::sign(
+        b"not-the-store-secret-not-the-sto",
+        &phx_serve::token::Grant {
+            id: read["id"].as_str().unwrap().into(),
+            kind: "run".into(),
+            resource: f.run.clone(),
+            access: "write".into(),
+            expires: 4_000_000_000,
+            to: vec![],
+        },
+    );
+    refused(&format!("{base}/s/{forged}"), 403, "not a valid");
+    // Tampered: the payload changed to grant write, the mac kept.
+    let (head, mac) = token.rsplit_once('.').unwrap();
+    let (prefix, payload) = head.split_once('.').unwrap();
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    let changed = text(&raw).replace("\"read\"", "\"write\"");
+    let tampered =
+        format!("{prefix}.{}.{mac}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(changed.as_bytes()));
+    refused(&format!("{base}/s/{tampered}"), 403, "not a valid");
+    // Another run, its artifact, path traversal: not part of this share.
+    refused(&format!("{base}/s/{token}/run/{}", f.other_run), 404, "not part of what this link shares");
+    refused(&format!("{base}/s/{token}/a/{}", f.other_sha), 404, "not part of what this link shares");
+    refused(&format!("{base}/s/{token}/a/..%2F..%2Fphx.db"), 400, "SHA-256");
+    refused(&format!("{base}/s/{token}/a/{}", "A".repeat(64)), 400, "SHA-256");
+    refused(&format!("{base}/s/{token}/run/..%2F..%2F..%2Fetc%2Fpasswd"), 404, "not part of");
+    refused(&format!("{base}/s/{token}/run/{}/report.pdf", f.run), 404, "not part of");
+    refused(&format!("{base}/s/{token}/bundle"), 404, "not part of");
+    // A read link cannot write.
+    let (code, body) = post(&format!("{base}/s/{token}/run/{}/comments", f.run), &[("body", "hi")]);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("read-only"));
+
+    // Expired and revoked links.
+    let short = share(&f.dir, &["--run", &f.run, "--expires", "1s"], &base);
+    std::thread::sleep(Duration::from_millis(1100));
+    refused(short["url"].as_str().unwrap(), 403, "expired");
+    let gone = share(&f.dir, &["--run", &f.run], &base);
+    let (code, _, _) = get(gone["url"].as_str().unwrap());
+    assert_eq!(code, 200);
+    assert!(phx_in(&f.dir, &["share", "revoke", gone["id"].as_str().unwrap()]).status.success());
+    refused(gone["url"].as_str().unwrap(), 403, "revoked");
+    refused(&format!("{}/a/{}", gone["url"].as_str().unwrap(), f.image_sha), 403, "revoked");
+    let listed = json_of(&phx_in(&f.dir, &["share", "list", "--format", "json"]));
+    let states: Vec<&str> = listed["shares"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    assert_eq!(states, vec!["active", "expired", "revoked"]);
+    // Bad requests to create a link.
+    let out = phx_in(&f.dir, &["share", "create", "--run", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = phx_in(&f.dir, &["share", "create", "--run", &f.run, "--expires", "10y"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unit s, m, h or d"));
+}
+
+#[test]
+fn write_links_add_comments_and_signed_notebook_entries() {
+    let f = fixture("write");
+    let server = serve(&f.dir);
+    let base = server.base.clone();
+    let link = share(&f.dir, &["--run", &f.run, "--access", "write", "--to", "Ada Lovelace"], &base);
+    let token = link["token"].as_str().unwrap();
+    let at = format!("{base}/s/{token}/run/{}", f.run);
+    let (code, _) = post(&format!("{at}/comments"), &[("body", "Looks right <script>alert(1)</script>")]);
+    assert_eq!(code, 201);
+    let (code, _) =
+        post(&format!("{at}/notebook"), &[("title", "Checked the 2p lobes"), ("markdown", "*Two* lobes along z.")]);
+    assert_eq!(code, 201);
+    let (_, _, body) = get(&at);
+    let page = text(&body);
+    assert!(page.contains("Looks right &lt;script&gt;alert(1)&lt;/script&gt;"), "escaped");
+    assert!(!page.contains("<script>alert(1)"));
+    assert!(page.contains("Ada Lovelace (via share link"));
+    assert!(page.contains("Checked the 2p lobes"));
+    // The entry is in the notebook, signed by the server's key, referring
+    // to the run; the chain verifies when that key is trusted.
+    let entry = json_of(&phx_in(&f.dir, &["notebook", "show", "1", "--format", "json"]));
+    let body = entry["entry"].clone();
+    assert_eq!(body["title"], "Checked the 2p lobes", "{entry}");
+    assert_eq!(body["refs"][0]["run_id"], f.run.as_str(), "{entry}");
+    let key = body["public_key"].as_str().unwrap();
+    let v = phx_in(&f.dir, &["notebook", "verify", "--trust", key]);
+    assert!(v.status.success(), "{}{}", text(&v.stdout), text(&v.stderr));
+    // Oversized bodies and empty comments are refused; nothing is added.
+    let big = "x".repeat(200 * 1024);
+    let (code, _) = post(&format!("{at}/comments"), &[("body", &big)]);
+    assert_eq!(code, 413);
+    let (code, _) = post(&format!("{at}/comments"), &[("body", "   ")]);
+    assert_eq!(code, 400);
+    let (_, _, body) = get(&at);
+    assert_eq!(text(&body).matches("class=comment").count(), 1);
+}
+
+#[test]
+fn sessions_and_bundles_can_be_shared() {
+    let f = fixture("session");
+    // A second run of the same program joins the session.
+    let again = json_of(&phx_in(&f.dir, &["run", "main.phx", "--no-cache", "--format", "json"]));
+    let server = serve(&f.dir);
+    let base = server.base.clone();
+    let s = share(&f.dir, &["--session", "main.phx"], &base);
+    let (code, _, body) = get(s["url"].as_str().unwrap());
+    assert_eq!(code, 200);
+    let page = text(&body);
+    assert!(page.contains(&f.run) && page.contains(again["run_id"].as_str().unwrap()));
+    assert!(!page.contains(&f.other_run));
+    let (code, _, _) = get(&format!("{}/run/{}", s["url"].as_str().unwrap(), f.run));
+    assert_eq!(code, 200);
+    let (code, _, _) = get(&format!("{}/run/{}", s["url"].as_str().unwrap(), f.other_run));
+    assert_eq!(code, 404);
+    // A bundle: its page and its bytes.
+    let out = phx_in(&f.dir, &["bundle", "export", &f.run, "-o", "run.phxb", "--key", "notebook.key"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let b = share(&f.dir, &["--bundle", "run.phxb"], &base);
+    let (code, _, body) = get(b["url"].as_str().unwrap());
+    assert_eq!(code, 200);
+    assert!(text(&body).contains("run.phxb"));
+    let (code, _, bytes) = get(&format!("{}/bundle", b["url"].as_str().unwrap()));
+    assert_eq!(code, 200);
+    assert_eq!(bytes, std::fs::read(f.dir.join("run.phxb")).unwrap());
+    // A bundle link opens no run.
+    let (code, _, _) = get(&format!("{}/run/{}", b["url"].as_str().unwrap(), f.run));
+    assert_eq!(code, 404);
+}
+
+#[test]
+fn headless_chromium_shows_the_dag_and_a_figure() {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("Debian's chromium is installed (.ci/run installs it)");
+    let f = fixture("chromium");
+    let server = serve(&f.dir);
+    let link = share(&f.dir, &["--run", &f.run], &server.base);
+    let url = link["url"].as_str().unwrap();
+    let profile = f.dir.join("chromium-profile");
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--virtual-time-budget=5000",
+    ];
+    let dom = Command::new(chromium)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .unwrap();
+    let dom = text(&dom.stdout);
+    assert!(dom.contains("<svg"), "no DAG in the DOM:\n{dom}");
+    assert!(dom.contains(">density<") && dom.contains(">table<"), "the DAG's nodes");
+    assert!(dom.contains(&format!("/a/{}", f.image_sha)), "the figure's img");
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-run-page.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = Command::new(chromium)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1280,1600")
+        .arg(url)
+        .output()
+        .unwrap();
+    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}): {}", text(&out.stderr)));
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 30_000, "a real page, {} bytes", png.len());
+}
