@@ -363,3 +363,65 @@ fn headless_chromium_shows_the_dag_and_a_figure() {
     let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}): {}", text(&out.stderr)));
     assert!(png.starts_with(b"\x89PNG") && png.len() > 30_000, "a real page, {} bytes", png.len());
 }
+
+#[test]
+fn the_event_stream_follows_a_run_while_it_goes_on() {
+    let dir = fresh_dir("live");
+    std::fs::write(
+        dir.join("live.phx"),
+        r#"tool lab.wait(s: Int) -> (out: File) {
+  run = "sleep {s}; echo done > {out}"
+}
+
+node first = lab.wait(s = 2)
+
+node second = lab.wait(s = 1) {
+  after = [first]
+}
+"#,
+    )
+    .unwrap();
+    let server = serve(&dir);
+    let mut run = Command::new(env!("CARGO_BIN_EXE_phx"))
+        .args(["run", "live.phx", "--format", "json"])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The run is in the store as soon as it starts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let run_id = loop {
+        let runs = json_of(&phx_in(&dir, &["runs", "--format", "json"]));
+        if let Some(r) = runs["runs"].as_array().and_then(|a| a.first()) {
+            assert_eq!(r["status"], "running");
+            break r["run_id"].as_str().unwrap().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "the run never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let link = share(&dir, &["--run", &run_id], &server.base);
+    let url = link["url"].as_str().unwrap();
+    let (_, _, body) = get(url);
+    assert!(text(&body).contains("new EventSource"), "a running run's page listens for events");
+    let resp = ureq::get(&format!("{url}/run/{run_id}/events")).call().unwrap();
+    assert!(resp.header("content-type").unwrap_or("").starts_with("text/event-stream"));
+    let mut seen = Vec::new();
+    for line in BufReader::new(resp.into_reader()).lines() {
+        let line = line.unwrap();
+        if line.starts_with("data:") {
+            seen.push(line.clone());
+        }
+        if line.starts_with("data: succeeded") {
+            break;
+        }
+    }
+    run.wait().unwrap();
+    // States arrive as they change: first running, then second running
+    // after first succeeded, then the end of the run.
+    let first_running = seen.iter().position(|l| l.contains("\"first\":\"running\"")).expect("first ran");
+    let second_running = seen.iter().position(|l| l.contains("\"second\":\"running\"")).expect("second ran");
+    assert!(first_running < second_running, "{seen:?}");
+    assert!(seen[second_running].contains("\"first\":\"succeeded\""), "{seen:?}");
+    assert_eq!(seen.last().unwrap(), "data: succeeded");
+}

@@ -464,3 +464,86 @@ fn a_worker_refuses_damaged_inputs_and_a_changed_program() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a phx node spec"));
 }
+
+/// `squeue` through a shim that logs each call's arguments with a time.
+fn squeue_shim(dir: &Path) -> (String, PathBuf) {
+    let shim = dir.join("shim");
+    std::fs::create_dir_all(&shim).unwrap();
+    let real = String::from_utf8(Command::new("sh").args(["-c", "command -v squeue"]).output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let log = dir.join("squeue.log");
+    std::fs::write(shim.join("squeue"), format!("#!/bin/sh\necho \"$*\" >> {}\nexec {real} \"$@\"\n", log.display()))
+        .unwrap();
+    Command::new("chmod").arg("+x").arg(shim.join("squeue")).status().unwrap();
+    (format!("{}:{}", shim.display(), std::env::var("PATH").unwrap_or_default()), log)
+}
+
+#[test]
+fn a_thousand_node_sweep_completes_with_one_squeue_call_per_interval() {
+    cluster_up();
+    let dir = fresh_dir("thousand");
+    std::fs::write(
+        dir.join("wide.phx"),
+        r#"tool lab.one(i: Int) -> (row: Series) {
+  run   = "echo i,sq > {row}; echo {i},$(( {i} * {i} )) >> {row}"
+  emits = [series]
+}
+
+tool lab.gather(tables: List[Series]) -> (table: Series) {
+  run   = "awk 'FNR > 1 || NR == 1' {tables} > {table}"
+  emits = [series]
+}
+
+node one[i in 0..1000] = lab.one(i = i) {
+  emit = [series]
+}
+
+node all = lab.gather(tables = one[*].row) {
+  emit = [series]
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("phx.toml"), "[slurm]\npoll_ms = 500\nmax_jobs = 1000\nmax_submit = 8\n").unwrap();
+    let (path, log) = squeue_shim(&dir);
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_phx"))
+        .args(["run", "wide.phx", "--backend", "slurm", "--format", "json"])
+        .current_dir(&dir)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let wall = started.elapsed();
+    let doc = json_of(&out);
+    assert_eq!(doc["status"], "succeeded", "{}", String::from_utf8_lossy(&out.stderr));
+    let nodes = doc["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1001);
+    let jobs: std::collections::BTreeSet<&str> = nodes.iter().filter_map(|n| n["job_id"].as_str()).collect();
+    assert_eq!(jobs.len(), 1001, "one job per node, none lost or shared");
+    // Nothing lost: the gather holds every row, once.
+    let table =
+        std::fs::read_to_string(dir.join(node(&doc, "all")["outputs"]["table"]["path"].as_str().unwrap())).unwrap();
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1000);
+    for i in 0..1000 {
+        assert_eq!(rows[i], format!("{i},{}", i * i));
+    }
+    // One squeue call per interval, however many jobs are in flight.
+    let calls: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(str::to_string).collect();
+    let per_call: Vec<usize> = calls
+        .iter()
+        .map(|c| c.split(" -j ").nth(1).map_or(0, |r| r.split(' ').next().unwrap_or("").split(',').count()))
+        .collect();
+    let most = per_call.iter().copied().max().unwrap_or(0);
+    assert!(most >= 200, "at most {most} jobs were asked about at once");
+    let intervals = (wall.as_millis() / 500) as usize + 2;
+    assert!(calls.len() <= intervals, "{} squeue calls in {wall:?}: more than one per 500 ms interval", calls.len());
+    eprintln!(
+        "1,001 jobs in {wall:?}: {} squeue calls (at most {most} jobs in one call), {} intervals",
+        calls.len(),
+        intervals - 2
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
