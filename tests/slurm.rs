@@ -527,8 +527,8 @@ node all = lab.gather(tables = one[*].row) {
         std::fs::read_to_string(dir.join(node(&doc, "all")["outputs"]["table"]["path"].as_str().unwrap())).unwrap();
     let rows: Vec<&str> = table.lines().skip(1).collect();
     assert_eq!(rows.len(), 1000);
-    for i in 0..1000 {
-        assert_eq!(rows[i], format!("{i},{}", i * i));
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(*row, format!("{i},{}", i * i));
     }
     // One squeue call per interval, however many jobs are in flight.
     let calls: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(str::to_string).collect();
