@@ -67,6 +67,7 @@ pub async fn connect(
     config: &ClusterConfig,
     plan: &Plan,
     program: Arc<ProgramSource>,
+    experiment_dir: &std::path::Path,
 ) -> Result<Option<RemoteSetup>, u8> {
     let Some(cluster) = plan.cluster.as_deref() else { return Ok(None) };
     let required = plan.asked || plan.policy != "local_first";
@@ -79,11 +80,14 @@ pub async fn connect(
             Ok(None)
         }
     };
-    if cluster != "slurm" {
-        return failed(
-            format!("the {cluster} backend is not available in this build of phx"),
-            "use [slurm] in phx.toml, or run with `--backend local`",
-        );
+    if cluster == "k8s" {
+        let k8s = match phx_k8s::K8s::connect(config.k8s.clone().unwrap_or_default(), experiment_dir).await {
+            Ok(k) => k,
+            Err(e) => return failed(e.to_string(), e.hint()),
+        };
+        let version = phx_backends::Backend::check(&k8s).await.unwrap_or_default();
+        eprintln!("phx: cluster {version}, policy {}", plan.policy);
+        return Ok(Some(RemoteSetup { backend: Arc::new(k8s), program }));
     }
     let exe = std::env::current_exe().unwrap_or_else(|_| "phx".into());
     let slurm = match phx_backends::slurm::Slurm::connect(config.slurm.clone().unwrap_or_default(), &exe).await {
@@ -94,4 +98,55 @@ pub async fn connect(
     let version = phx_backends::Backend::check(&slurm).await.unwrap_or_default();
     eprintln!("phx: cluster {version} ({layout}), policy {}", plan.policy);
     Ok(Some(RemoteSetup { backend: Arc::new(slurm), program }))
+}
+
+#[derive(clap::Args)]
+pub struct CleanArgs {
+    /// Delete every Job and pod phx made in the namespace of `[k8s]`.
+    #[arg(long)]
+    k8s: bool,
+    /// The experiment folder whose phx.toml names the cluster.
+    #[arg(long, default_value = ".")]
+    dir: String,
+}
+
+/// `phx clean --k8s`: removes what runs left on the cluster (a run that was
+/// killed before it could delete its Jobs).
+pub fn clean(a: CleanArgs) -> u8 {
+    if !a.k8s {
+        eprintln!("error: say what to clean\n  help: `phx clean --k8s` deletes phx's Jobs and pods from the cluster");
+        return exit::USAGE;
+    }
+    let dir = std::path::Path::new(&a.dir);
+    let config = match ClusterConfig::load(dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let Ok(rt) = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() else {
+        eprintln!("error: cannot start a runtime");
+        return exit::ENVIRONMENT;
+    };
+    let dir = dir.canonicalize().unwrap_or(dir.to_path_buf());
+    rt.block_on(async {
+        let k8s = match phx_k8s::K8s::connect(config.k8s.clone().unwrap_or_default(), &dir).await {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("error: {e}\n  help: {}", e.hint());
+                return exit::ENVIRONMENT;
+            }
+        };
+        match k8s.clean().await {
+            Ok(n) => {
+                super::common::out(&format!("deleted {n} object(s) labelled {}\n", phx_k8s::MANAGED_BY));
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}\n  help: {}", e.hint());
+                exit::ENVIRONMENT
+            }
+        }
+    })
 }

@@ -97,6 +97,8 @@ enum Command {
     Share(share::ShareCommand),
     /// The web viewer that share links open (binds 127.0.0.1 by default).
     Serve(share::ServeArgs),
+    /// Remove what runs left on a cluster (`--k8s`: phx's Jobs and pods).
+    Clean(cluster::CleanArgs),
     /// Run one node from a node spec file (what a cluster job runs).
     #[command(hide = true)]
     Worker(worker::Args),
@@ -131,6 +133,7 @@ pub fn main() -> u8 {
         Command::Gen(a) => generate::run(a),
         Command::Worker(a) => worker::run(a),
         Command::Share(c) => share::run(c),
+        Command::Clean(a) => cluster::clean(a),
         Command::Serve(a) => share::serve(a),
         Command::Mcp { dir } => crate::mcp::serve_stdio(std::path::PathBuf::from(dir)),
         Command::Lsp => match phx_lsp::run_stdio() {

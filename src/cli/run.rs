@@ -197,12 +197,6 @@ pub fn run(a: Args) -> u8 {
             }
         }
     }
-    if a.backend.as_deref() == Some("k8s") {
-        eprintln!(
-            "error: the k8s backend is not available in this build of phx\n  help: run with `--backend slurm` or `--backend local`"
-        );
-        return exit::ENVIRONMENT;
-    }
     let loaded = match common::load(&a.file, &a.opts) {
         Ok(l) => l,
         Err(code) => return code,
@@ -266,7 +260,7 @@ pub fn run(a: Args) -> u8 {
     let remote = if a.dry_run {
         None
     } else {
-        match rt.block_on(super::cluster::connect(&config, &plan, program.clone())) {
+        match rt.block_on(super::cluster::connect(&config, &plan, program.clone(), &dir)) {
             Ok(r) => r,
             Err(code) => return code,
         }
@@ -283,7 +277,11 @@ pub fn run(a: Args) -> u8 {
         policy: plan.policy.clone(),
         cluster: plan.cluster.clone(),
         remote,
-        remote_jobs: config.slurm.as_ref().and_then(|s| s.max_jobs).unwrap_or(100),
+        remote_jobs: match plan.cluster.as_deref() {
+            Some("k8s") => config.k8s.as_ref().and_then(|k| k.max_jobs),
+            _ => config.slurm.as_ref().and_then(|s| s.max_jobs),
+        }
+        .unwrap_or(100),
         program: Some(program),
     };
     let cancel = cancel_on_signals(&rt);

@@ -26,6 +26,8 @@ const PHX_TOML: &str = r#"# phx.toml: settings of this experiment folder. Every 
 # context = "my-cluster"
 # namespace = "phx"
 # image = "ghcr.io/example/phx-worker:latest"
+# claim = "phx-store"        # a PersistentVolumeClaim holding this folder
+# mount_path = "/data/exp"   # where it is mounted in the pods (default: this folder's path)
 
 # [notebook]
 # key = "~/.config/phx/notebook.key"
@@ -91,12 +93,7 @@ fn found(program: &str) -> Option<String> {
 pub fn doctor(a: DoctorArgs) -> u8 {
     let devices = phx_devices::detect();
     let slurm = slurm_status(Path::new(&a.dir));
-    let kubeconfig =
-        std::env::var("KUBECONFIG").ok().or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.kube/config")));
-    let k8s = match kubeconfig.filter(|p| Path::new(p).is_file()) {
-        Some(p) => format!("kubeconfig at {p}"),
-        None => "not available: no kubeconfig ($KUBECONFIG or ~/.kube/config)".into(),
-    };
+    let k8s = k8s_status(Path::new(&a.dir));
     let store_dir = Path::new(&a.dir).join(".phx");
     let store = if store_dir.is_dir() {
         match phx_store::Store::open(Path::new(&a.dir)) {
@@ -149,6 +146,39 @@ pub fn doctor(a: DoctorArgs) -> u8 {
 
 /// Whether Slurm answers, as configured in the folder's phx.toml (or
 /// here, when no `[slurm]` is configured).
+/// Whether a Kubernetes API server answers, through phx.toml's [k8s] or
+/// the default kubeconfig.
+fn k8s_status(dir: &Path) -> String {
+    let config = match phx_backends::ClusterConfig::load(dir) {
+        Ok(c) => c,
+        Err(e) => return format!("phx.toml cannot be read: {e}"),
+    };
+    let configured = config.k8s.is_some();
+    let mut k8s = config.k8s.unwrap_or_default();
+    if k8s.image.is_none() {
+        // Only the connection is in question here.
+        k8s.image = Some("-".into());
+    }
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return "unknown: cannot start a runtime".into();
+    };
+    let answer = rt.block_on(async {
+        let cluster = tokio::time::timeout(std::time::Duration::from_secs(10), phx_k8s::K8s::connect(k8s, dir))
+            .await
+            .map_err(|_| "no answer within 10 s".to_string())?
+            .map_err(|e| format!("{e} ({})", e.hint()))?;
+        phx_backends::Backend::check(&cluster).await.map_err(|e| e.to_string())
+    });
+    match (answer, configured) {
+        (Ok(v), true) => format!("available: {v} (configured in phx.toml)"),
+        (Ok(v), false) => format!("{v} answers here; add a [k8s] table (image, claim) to phx.toml to send nodes there"),
+        (Err(e), true) => format!("configured in phx.toml but not reachable: {e}"),
+        (Err(_), false) => {
+            "not available: no kubeconfig or in-cluster account answers, and phx.toml has no [k8s]".into()
+        }
+    }
+}
+
 fn slurm_status(dir: &Path) -> String {
     let config = match phx_backends::ClusterConfig::load(dir) {
         Ok(c) => c,

@@ -12,8 +12,36 @@ pub struct ClusterConfig {
     #[serde(default)]
     pub run: RunTable,
     pub slurm: Option<SlurmConfig>,
-    /// Present when `[k8s]` is written (this build cannot submit there).
-    pub k8s: Option<toml::Table>,
+    pub k8s: Option<K8sConfig>,
+}
+
+/// `[k8s]`: a Job per node in `namespace`, the working folders on a
+/// PersistentVolumeClaim mounted at the same path as here.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct K8sConfig {
+    /// A kubeconfig file (default: `$KUBECONFIG`, `~/.kube/config`, or the
+    /// in-cluster service account).
+    pub kubeconfig: Option<String>,
+    /// A context of the kubeconfig (default: its current context).
+    pub context: Option<String>,
+    /// Default: the context's namespace, else `default`.
+    pub namespace: Option<String>,
+    /// The image the jobs run (it must hold a `phx` of this version).
+    pub image: Option<String>,
+    /// The `phx` inside the image (default `phx`).
+    pub phx: Option<String>,
+    /// The PersistentVolumeClaim holding the experiment folder.
+    pub claim: Option<String>,
+    /// Where the claim is mounted in the pod (default: the experiment
+    /// folder's path here, so paths mean the same on both sides).
+    pub mount_path: Option<String>,
+    /// `ttlSecondsAfterFinished` of each Job, a safety net (default 3600).
+    pub ttl_seconds: Option<i32>,
+    /// How often to poll, in milliseconds (default 500).
+    pub poll_ms: Option<u64>,
+    /// At most this many jobs of a run at once (default 100).
+    pub max_jobs: Option<usize>,
 }
 
 /// `[run]`.

@@ -19,7 +19,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 
-pub use config::ClusterConfig;
+pub use config::{ClusterConfig, K8sConfig};
 
 /// A boxed future, as the trait returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -51,6 +51,9 @@ pub struct JobSpec {
     /// The folder's name, unique within the run (`scan_3_-1`).
     pub dir_name: String,
     pub resources: Resources,
+    /// The container image the node's tool names (`image = "..."`), for
+    /// backends that run containers; `None`: the backend's own image.
+    pub image: Option<String>,
     /// Extra environment for the job.
     pub env: Vec<(String, String)>,
 }
@@ -164,6 +167,12 @@ pub trait Backend: Send + Sync {
 
     /// Brings the job's folder (outputs, result, logs) back here.
     fn stage_out<'a>(&'a self, job: &'a JobSpec) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// Lets go of a finished job once its results are safe here (a
+    /// Kubernetes Job and its pods are deleted); nothing for Slurm.
+    fn release<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 
     /// How often to poll.
     fn poll_interval(&self) -> std::time::Duration {

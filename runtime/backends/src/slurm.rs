@@ -482,6 +482,7 @@ mod tests {
                 partition: None,
                 account: Some("lab".into()),
             },
+            image: None,
             env: vec![("OMP_NUM_THREADS".into(), "4".into())],
         };
         let args = slurm.sbatch_args(&job);

@@ -71,6 +71,16 @@ fn minutes(s: u64) -> u64 {
 
 /// The resources a job asks for: the node's `resources`, its timeout as a
 /// time limit when it declares none (with a minute of slack for staging).
+/// The container image a node asks for: its tool's `image`, or the `image`
+/// argument of `shell.run`; `None` runs in the cluster's phx image.
+pub fn image_of(v: &Vertex) -> Option<String> {
+    let from_arg = v.args.iter().find(|(name, _)| name == "image").and_then(|(_, value)| match value {
+        Value::Str(s) if v.tool == "shell.run" && !s.trim().is_empty() => Some(s.trim().to_string()),
+        _ => None,
+    });
+    from_arg.or_else(|| v.image.clone().filter(|i| !i.trim().is_empty()))
+}
+
 pub fn resources_of(v: &Vertex) -> Resources {
     let get = |n: &str| v.resources.iter().find(|(k, _)| k == n).map(|(_, x)| x);
     let num = |x: &Value| match x {
@@ -170,6 +180,7 @@ impl Remote {
             local_dir: work.to_path_buf(),
             dir_name,
             resources: resources_of(v),
+            image: image_of(v),
             env: vec![("PHX_RUN_ID".into(), run_id.to_string()), ("PHX_NODE".into(), v.id.clone())],
         };
         self.backend.stage_in(&job).await.map_err(|e| (backend_failure(e), None))?;
@@ -213,6 +224,7 @@ impl Remote {
                         });
                         let _ = wait.await;
                         self.forward_logs(&job, &mut offsets, &mut partial, true).await;
+                        self.backend.release(&id).await;
                         return Err((ToolError::Cancelled, some_id));
                     }
                 }
@@ -222,7 +234,10 @@ impl Remote {
             }
         };
         self.forward_logs(&job, &mut offsets, &mut partial, true).await;
-        if let Err(e) = self.backend.stage_out(&job).await {
+        let staged = self.backend.stage_out(&job).await;
+        // Whatever came back, the cluster's side is let go of now.
+        self.backend.release(&id).await;
+        if let Err(e) = staged {
             return Err((backend_failure(e), some_id));
         }
         let result = read_result(work);
