@@ -14,6 +14,8 @@ use serde_json::Value as Json;
 struct Double {
     child: Child,
     port: u16,
+    /// Where the test asks for the double's state (plain HTTP).
+    control_port: u16,
     log: PathBuf,
 }
 
@@ -26,9 +28,14 @@ impl Drop for Double {
 
 impl Double {
     fn start(dir: &Path, drop_watch_every: usize) -> Double {
+        Double::start_with(dir, drop_watch_every, &[])
+    }
+
+    fn start_with(dir: &Path, drop_watch_every: usize, env: &[(&str, &Path)]) -> Double {
         let log = dir.join("requests.jsonl");
         let mut child = Command::new("python3")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/k8s/apiserver_double.py"))
+            .envs(env.iter().copied())
             .env("K8S_DOUBLE_LOG", &log)
             .env("K8S_DOUBLE_DROP_WATCH", drop_watch_every.to_string())
             .stdout(Stdio::piped())
@@ -37,12 +44,15 @@ impl Double {
             .expect("python3 runs the double");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().parse().unwrap_or_else(|_| panic!("no port: {line:?}"));
-        Double { child, port, log }
+        let ports: Vec<u16> =
+            line.split_whitespace().map(|p| p.parse().unwrap_or_else(|_| panic!("no port: {line:?}"))).collect();
+        let port = ports[0];
+        let control_port = ports.get(1).copied().unwrap_or(port);
+        Double { child, port, control_port, log }
     }
 
     fn stats(&self) -> Json {
-        let body = ureq::get(&format!("http://127.0.0.1:{}/phx-double/stats", self.port))
+        let body = ureq::get(&format!("http://127.0.0.1:{}/phx-double/stats", self.control_port))
             .call()
             .unwrap()
             .into_string()
@@ -297,7 +307,8 @@ node hold[x in [1, 2]] = lab.hold(x = x)
     .unwrap();
     let wait_running = |n: usize| {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while double.stats()["running"].as_u64().unwrap() < n as u64 {
+        let running = |s: &Json| s["running"].as_u64().unwrap() >= n as u64 && s["jobs"].as_array().unwrap().len() >= n;
+        while !running(&double.stats()) {
             assert!(Instant::now() < deadline, "the pods never ran: {}", double.stats());
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -354,4 +365,134 @@ fn an_api_server_that_does_not_answer_stops_the_run_before_anything_runs() {
     let out = phx_in(&dir, &["run", "sweep.phx", "--backend", "k8s"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `claim_name`"));
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Inside a pod, phx finds the API server through the service account
+/// (`/var/run/secrets/kubernetes.io/serviceaccount`: token, CA, namespace)
+/// and `KUBERNETES_SERVICE_HOST`/`_PORT`, over TLS. The test gives phx a
+/// private /run (a mount namespace) holding such an account.
+#[test]
+fn in_cluster_configuration_comes_from_the_service_account() {
+    let dir = fresh_dir("incluster");
+    // A cluster CA and the API server's certificate for 127.0.0.1.
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=phx-test-cluster-ca",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "tls.key",
+            "-out",
+            "tls.csr",
+            "-subj",
+            "/CN=kube-apiserver",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "tls.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "tls.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let double = Double::start_with(
+        &dir,
+        0,
+        &[("K8S_DOUBLE_TLS_CERT", &dir.join("tls.crt")), ("K8S_DOUBLE_TLS_KEY", &dir.join("tls.key"))],
+    );
+    let account = dir.join("serviceaccount");
+    std::fs::create_dir_all(&account).unwrap();
+    std::fs::copy(dir.join("ca.crt"), account.join("ca.crt")).unwrap();
+    std::fs::write(account.join("token"), "in-cluster-token-7c1e").unwrap();
+    std::fs::write(account.join("namespace"), "phx-incluster").unwrap();
+    // No kubeconfig anywhere: only the service account.
+    std::fs::write(
+        dir.join("phx.toml"),
+        format!(
+            "[k8s]\nimage = \"registry.example/phx:0.1.0\"\nclaim = \"phx-store\"\nphx = \"{}\"\npoll_ms = 200\n",
+            env!("CARGO_BIN_EXE_phx")
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("sweep.phx"), SWEEP).unwrap();
+    let root = unsafe { libc::geteuid() } == 0;
+    let script = r#"mount -t tmpfs phx-test /run && mkdir -p /run/secrets/kubernetes.io \
+        && ln -s "$ACCOUNT" /run/secrets/kubernetes.io/serviceaccount && exec "$@""#;
+    let mut cmd = Command::new("unshare");
+    cmd.arg("--mount");
+    if !root {
+        cmd.arg("--map-root-user");
+    }
+    let out = cmd
+        .args(["sh", "-c", script, "sh", env!("CARGO_BIN_EXE_phx"), "run", "sweep.phx", "--backend", "k8s"])
+        .args(["--format", "json"])
+        .current_dir(&dir)
+        .env("ACCOUNT", &account)
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", double.port.to_string())
+        .env("HOME", &dir)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("unshare runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("unshare:"),
+        "this test needs a private mount namespace (root, or unprivileged user namespaces): {stderr}"
+    );
+    let doc = json_of(&out);
+    assert_eq!(doc["status"], "succeeded", "{doc}\n{stderr}");
+    assert!(stderr.contains("(namespace phx-incluster)"), "{stderr}");
+    let requests = double.requests();
+    assert!(requests.iter().any(|r| r["path"] == "/apis/batch/v1/namespaces/phx-incluster/jobs"));
+    for r in &requests {
+        assert_eq!(r["auth"], "Bearer in-cluster-token-7c1e", "every request carries the account's token: {r}");
+    }
+    assert_nothing_left(&double);
 }

@@ -16,8 +16,12 @@ Test switches (environment):
   K8S_DOUBLE_LOG        append every request (method, path, query, body) as JSON lines
   K8S_DOUBLE_DROP_WATCH close every watch stream after this many events, so
                         that clients must resume from their last resourceVersion
+  K8S_DOUBLE_TLS_CERT, K8S_DOUBLE_TLS_KEY
+                        serve HTTPS with this certificate chain and key (PEM), as
+                        an in-cluster API server does
 
-Prints the port on its first line of stdout.
+Prints the port on its first line of stdout (with TLS, then a second port
+that serves the same in plain HTTP, for the test's own requests).
 """
 
 import json
@@ -25,6 +29,7 @@ import shutil
 import tempfile
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -246,7 +251,8 @@ class Handler(BaseHTTPRequestHandler):
         if LOG_FILE:
             with LOCK, open(LOG_FILE, "a") as f:
                 u = urlparse(self.path)
-                f.write(json.dumps({"method": self.command, "path": u.path, "query": u.query, "body": body}) + "\n")
+                f.write(json.dumps({"method": self.command, "path": u.path, "query": u.query, "body": body,
+                                    "auth": self.headers.get("Authorization")}) + "\n")
 
     def send_json(self, code, obj):
         data = json.dumps(obj).encode()
@@ -277,7 +283,7 @@ class Handler(BaseHTTPRequestHandler):
         if parts == ["phx-double", "stats"]:
             with LOCK:
                 return self.send_json(200, {**STATS, "jobs": sorted(n for _, n in JOBS), "pods": sorted(n for _, n in PODS),
-                                            "running": len(PROCS)})
+                                            "running": sum(1 for k in PROCS if k in PODS)})
         if parts == ["version"]:
             return self.send_json(200, {"major": "1", "minor": "37", "gitVersion": "v1.37.0-phx-double",
                                         "platform": "linux/amd64"})
@@ -435,7 +441,19 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0), Handler)
     server.daemon_threads = True
-    print(server.server_address[1], flush=True)
+    cert = os.environ.get("K8S_DOUBLE_TLS_CERT")
+    ports = [server.server_address[1]]
+    if cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, os.environ["K8S_DOUBLE_TLS_KEY"])
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        # The same API in plain HTTP on a second port, for the test's own
+        # look at the state (/phx-double/stats).
+        control = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        control.daemon_threads = True
+        threading.Thread(target=control.serve_forever, daemon=True).start()
+        ports.append(control.server_address[1])
+    print(" ".join(map(str, ports)), flush=True)
 
     def stats(*_):
         with LOCK:

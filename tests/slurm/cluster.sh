@@ -44,7 +44,7 @@ start_munge() {
   mkdir -p /run/munge /var/log/munge /var/lib/munge
   chown munge:munge /run/munge /var/log/munge /var/lib/munge
   chmod 0755 /run/munge
-  runuser -u munge -- /usr/sbin/munged
+  runuser -u munge -- /usr/sbin/munged 9>&-
   for _ in $(seq 50); do
     munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && return
     sleep 0.1
@@ -112,8 +112,8 @@ up() {
     return
   fi
   write_conf
-  live_pid "$STATE/slurmctld.pid" slurmctld >/dev/null || slurmctld -i
-  live_pid "$STATE/slurmd.pid" slurmd >/dev/null || slurmd -N "$HOST"
+  live_pid "$STATE/slurmctld.pid" slurmctld >/dev/null || slurmctld -i 9>&-
+  live_pid "$STATE/slurmd.pid" slurmd >/dev/null || slurmd -N "$HOST" 9>&-
   wait_idle
   # The node may come back DOWN after an unclean stop: resume it.
   scontrol update NodeName="$HOST" State=RESUME >/dev/null 2>&1 || true
