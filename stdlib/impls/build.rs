@@ -1,5 +1,7 @@
-//! Hashes this crate's source, so that every tool's code version (part of
-//! every cache key) changes whenever its implementation could have changed.
+//! Hashes this crate's source, and the code that evaluates `fn` items for
+//! it (the JIT, the shared math, the reference interpreter), so that every
+//! tool's code version (part of every cache key) changes whenever its
+//! implementation could have changed.
 
 use std::path::Path;
 
@@ -17,9 +19,11 @@ fn visit(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
 }
 
 fn main() {
-    let src = Path::new("src");
     let mut files = Vec::new();
-    visit(src, &mut files);
+    for dir in ["src", "../../compiler/codegen/src", "../../compiler/math/src"] {
+        visit(Path::new(dir), &mut files);
+    }
+    files.push("../../compiler/sema/src/fnir.rs".into());
     files.sort();
     // FNV-1a, 64 bits: enough to tell versions apart, no build dependency.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -128,7 +128,7 @@ impl Builtin {
             Builtin::Sinh => x.sinh(),
             Builtin::Cosh => x.cosh(),
             Builtin::Tanh => x.tanh(),
-            Builtin::Exp => x.exp(),
+            Builtin::Exp => phx_math::exp(x),
             Builtin::Ln => x.ln(),
             Builtin::Log10 => x.log10(),
             Builtin::Sqrt => x.sqrt(),
