@@ -5,6 +5,8 @@
 //! gets an answer with a reason, never a panic. The library presence is
 //! checked before any call that would load it.
 
+pub mod grid;
+
 /// One GPU.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Gpu {

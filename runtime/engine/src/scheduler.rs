@@ -176,14 +176,16 @@ pub enum Event {
 
 /// Where a vertex would run, and why not on the device it asked for first.
 /// `gpu` is the machine's answer (`Err` with the reason when it has none).
-pub fn pick_device(v: &Vertex, gpu: &Result<String, String>) -> (String, Option<String>) {
+/// `gpu_impl`: whether the tool has a GPU implementation (command-backed
+/// tools run their command, which may use the GPU).
+pub fn pick_device(v: &Vertex, gpu: &Result<String, String>, gpu_impl: bool) -> (String, Option<String>) {
     let wants_gpu = v.device.first().is_some_and(|d| d == "gpu");
     if !wants_gpu {
         return ("cpu".into(), None);
     }
     match gpu {
         Err(reason) => ("cpu".into(), Some(reason.clone())),
-        Ok(_) if v.run.is_some() => ("gpu".into(), None),
+        Ok(_) if v.run.is_some() || gpu_impl => ("gpu".into(), None),
         Ok(name) => ("cpu".into(), Some(format!("this build has no GPU implementation of {} (found {name})", v.tool))),
     }
 }
@@ -373,7 +375,7 @@ pub async fn run(
             let (device, fallback) = if placement.is_remote() {
                 (v.device.first().cloned().unwrap_or_else(|| "cpu".into()), None)
             } else {
-                pick_device(v, gpu)
+                pick_device(v, gpu, tool.gpu())
             };
             let mut comps = Components::of(v, &hashes, &tool.code_version(), &device);
             for (arg, path, sha) in &literals {

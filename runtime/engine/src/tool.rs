@@ -114,6 +114,13 @@ pub trait Tool: Send + Sync {
 
     /// Runs one vertex.
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>>;
+
+    /// Whether the tool can compute on a GPU when the node asks for one
+    /// (it then gets `device = "gpu"` and falls back itself, with the
+    /// reason, when the GPU fails it).
+    fn gpu(&self) -> bool {
+        false
+    }
 }
 
 /// The file extension that suits an artifact kind.

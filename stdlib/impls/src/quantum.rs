@@ -95,12 +95,41 @@ pub(crate) fn jit_for(ir: &phx_sema::fnir::FnIr) -> Result<std::sync::Arc<phx_co
     Ok(compiled)
 }
 
+/// A grid of `g` points per axis over [-extent, extent] bohr, serialised.
+fn field_bytes(values: Vec<f64>, g: usize, dims: usize, extent: f64) -> Vec<u8> {
+    Field {
+        shape: vec![g; dims],
+        lo: vec![-extent; dims],
+        hi: vec![extent; dims],
+        axis_unit: "bohr".into(),
+        value_unit: "1".into(),
+        values,
+    }
+    .to_bytes()
+}
+
+/// `values` on the GPU through the function's generated CUDA kernel.
+fn gpu_fill(
+    ir: &phx_sema::fnir::FnIr,
+    values: &mut [f64],
+    g: usize,
+    lo: f64,
+    step: f64,
+) -> Result<phx_devices::grid::GpuRun, String> {
+    let source = phx_codegen::cuda::cuda_source(ir).map_err(|e| format!("no CUDA code for it: {e}"))?;
+    phx_devices::grid::evaluate_grid(&source, &phx_codegen::cuda::NVRTC_OPTIONS, values, g, lo, step)
+}
+
 /// `field.evaluate(f, grid, extent)`: a `fn` of 1 to 3 Floats on a grid.
 pub struct Evaluate;
 
 impl Tool for Evaluate {
     fn code_version(&self) -> String {
         crate::code_version("field.evaluate")
+    }
+
+    fn gpu(&self) -> bool {
+        true
     }
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
@@ -116,6 +145,29 @@ impl Tool for Evaluate {
             let step = 2.0 * extent / (g.max(2) - 1) as f64;
             let total = g.pow(dims as u32);
             let mut values = vec![0.0f64; total];
+            // On a GPU when the node asks for one: the generated CUDA
+            // kernel; whatever fails there falls back here, with the reason.
+            let mut fallback = None;
+            if inv.device == "gpu" {
+                match gpu_fill(&ir, &mut values, g, -extent, step) {
+                    Ok(run) => {
+                        let mut out = write_output(&inv, "values", &field_bytes(values, g, dims, extent))?;
+                        out.kind = format!("Field{dims}D");
+                        let evaluator = match &run.note {
+                            Some(note) => format!("cuda on {} ({} chunks; {note})", run.device, run.chunks),
+                            None => format!("cuda on {} ({} chunks)", run.device, run.chunks),
+                        };
+                        out.meta = serde_json::json!({"dtype": "f64", "samples": total, "mesh": vec![g; dims], "evaluator": evaluator});
+                        return Ok(Produced {
+                            outputs: vec![out],
+                            device: "gpu".into(),
+                            fallback: None,
+                            exit_code: None,
+                        });
+                    }
+                    Err(reason) => fallback = Some(format!("the GPU could not evaluate `{}`: {reason}", ir.name)),
+                }
+            }
             let (jit, evaluator) = match jit_for(&ir) {
                 Ok(j) => (Some(j), "jit".to_string()),
                 Err(e) => (None, format!("interpreter (the JIT failed: {e})")),
@@ -155,19 +207,11 @@ impl Tool for Evaluate {
             if let Some(stop) = inv.interrupted() {
                 return Err(stop);
             }
-            let field = Field {
-                shape: vec![g; dims],
-                lo: vec![-extent; dims],
-                hi: vec![extent; dims],
-                axis_unit: "bohr".into(),
-                value_unit: "1".into(),
-                values,
-            };
-            let mut out = write_output(&inv, "values", &field.to_bytes())?;
+            let mut out = write_output(&inv, "values", &field_bytes(values, g, dims, extent))?;
             out.kind = format!("Field{dims}D");
             out.meta =
                 serde_json::json!({"dtype": "f64", "samples": total, "mesh": vec![g; dims], "evaluator": evaluator});
-            Ok(Produced { outputs: vec![out], device: "cpu".into(), fallback: None, exit_code: None })
+            Ok(Produced { outputs: vec![out], device: "cpu".into(), fallback, exit_code: None })
         })
     }
 }
