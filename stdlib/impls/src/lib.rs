@@ -12,6 +12,7 @@ pub mod field;
 pub mod fit;
 pub mod gltf;
 pub mod orbital;
+mod orbital_cuda;
 pub mod plot;
 mod quantum;
 mod scalar;
