@@ -100,11 +100,15 @@ fn get(url: &str) -> (u16, String, Vec<u8>) {
 }
 
 fn post(url: &str, form: &[(&str, &str)]) -> (u16, String) {
+    try_post(url, form).unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
+fn try_post(url: &str, form: &[(&str, &str)]) -> Result<(u16, String), ureq::Error> {
     let agent = ureq::AgentBuilder::new().redirects(0).build();
     match agent.post(url).send_form(form) {
-        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-        Err(e) => panic!("{url}: {e}"),
+        Ok(r) => Ok((r.status(), r.into_string().unwrap_or_default())),
+        Err(ureq::Error::Status(code, r)) => Ok((code, r.into_string().unwrap_or_default())),
+        Err(e) => Err(e),
     }
 }
 
@@ -276,8 +280,16 @@ fn write_links_add_comments_and_signed_notebook_entries() {
     assert!(v.status.success(), "{}{}", text(&v.stdout), text(&v.stderr));
     // Oversized bodies and empty comments are refused; nothing is added.
     let big = "x".repeat(200 * 1024);
-    let (code, _) = post(&format!("{at}/comments"), &[("body", &big)]);
-    assert_eq!(code, 413);
+    match try_post(&format!("{at}/comments"), &[("body", &big)]) {
+        Ok((code, _)) => assert_eq!(code, 413),
+        // The server answers 413 after 64 KiB and closes the connection; a
+        // client still writing the rest may see the close first. Either
+        // way nothing may be added (counted below).
+        Err(e) => {
+            let text = e.to_string();
+            assert!(text.contains("Broken pipe") || text.contains("reset"), "{text}");
+        }
+    }
     let (code, _) = post(&format!("{at}/comments"), &[("body", "   ")]);
     assert_eq!(code, 400);
     let (_, _, body) = get(&at);

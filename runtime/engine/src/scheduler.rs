@@ -307,7 +307,7 @@ pub async fn run(
     let shared = Arc::new(Shared { store: store.clone(), opts: opts.clone(), run_id: run_id.clone(), remote });
     let jobs = opts.jobs.max(1);
     let order: Vec<&Vertex> = dag.vertices.iter().filter(|v| chosen.contains(&v.id)).collect();
-    let mut outcomes: HashMap<String, NodeOutcome> = HashMap::new();
+    let mut outcomes = Outcomes::new();
     let mut hashes: OutputHashes = OutputHashes::new();
     let mut waiting: Vec<&Vertex> = order.clone();
     let mut running: tokio::task::JoinSet<(NodeOutcome, usize, bool)> = tokio::task::JoinSet::new();
@@ -419,7 +419,7 @@ pub async fn run(
                             reused.push((reused_execution(&shared, v, &key, entry_exec), device.clone(), rows));
                         }
                         on_event(Event::Finished(Box::new(o.clone())));
-                        outcomes.insert(v.id.clone(), o);
+                        outcomes.insert(v.id.clone(), Box::new(o));
                         continue;
                     }
                     Hit::Corrupt(sha) => why.push(format!(
@@ -472,7 +472,7 @@ pub async fn run(
                     ..NodeOutcome::of(v, "would-run")
                 };
                 on_event(Event::Finished(Box::new(o.clone())));
-                outcomes.insert(v.id.clone(), o);
+                outcomes.insert(v.id.clone(), Box::new(o));
                 continue;
             }
             // Stage the inputs and run.
@@ -522,7 +522,7 @@ pub async fn run(
             for v in waiting.drain(..) {
                 let o = NodeOutcome { error: Some("its inputs cannot run".into()), ..NodeOutcome::of(v, "skipped") };
                 on_event(Event::Finished(Box::new(o.clone())));
-                outcomes.insert(v.id.clone(), o);
+                outcomes.insert(v.id.clone(), Box::new(o));
             }
             break;
         }
@@ -542,7 +542,7 @@ pub async fn run(
                         hashes.entry((o.id.clone(), base_name(&out.name))).or_default().push(out.sha256.clone());
                     }
                     on_event(Event::Finished(Box::new(o.clone())));
-                    outcomes.insert(o.id.clone(), o);
+                    outcomes.insert(o.id.clone(), Box::new(o));
                 } else if let Some(Err(e)) = joined {
                     return Err(RunError::Internal(format!("a node's task failed: {e}")));
                 }
@@ -551,7 +551,13 @@ pub async fn run(
         }
     }
 
-    let nodes: Vec<NodeOutcome> = order.iter().filter_map(|v| outcomes.remove(&v.id)).collect();
+    let mut nodes: Vec<NodeOutcome> = Vec::with_capacity(order.len());
+    for v in &order {
+        if let Some(o) = outcomes.remove(&v.id) {
+            nodes.push(*o);
+        }
+    }
+    drop(outcomes);
     let cancelled = *cancel.borrow();
     let status = if cancelled {
         "cancelled"
@@ -572,6 +578,11 @@ pub async fn run(
     })
 }
 
+/// Each finished vertex's outcome, by id. Boxed: a table of a sweep's
+/// thousands of slots then holds pointers, not whole outcomes (most of its
+/// slots are empty, and it would otherwise be most of a dry run's memory).
+type Outcomes = HashMap<String, Box<NodeOutcome>>;
+
 /// Why a run could not be carried out at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -588,7 +599,7 @@ pub enum RunError {
 fn settle(
     shared: &Shared,
     on_event: &(dyn Fn(Event) + Sync),
-    outcomes: &mut HashMap<String, NodeOutcome>,
+    outcomes: &mut Outcomes,
     v: &Vertex,
     o: NodeOutcome,
     key: Option<&str>,
@@ -603,7 +614,7 @@ fn settle(
         )?;
     }
     on_event(Event::Finished(Box::new(o.clone())));
-    outcomes.insert(v.id.clone(), o);
+    outcomes.insert(v.id.clone(), Box::new(o));
     Ok(())
 }
 
