@@ -6,10 +6,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
+
+mod common;
+
+use common::{hashes, json_of, node, phx_in};
 
 struct Double {
     child: Child,
@@ -91,34 +95,7 @@ impl Double {
 }
 
 fn fresh_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("phx-k8s-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d.canonicalize().unwrap()
-}
-
-fn phx_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_phx")).args(args).current_dir(dir).output().expect("phx runs")
-}
-
-fn json_of(o: &Output) -> Json {
-    serde_json::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap_or_else(|e| {
-        panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-    })
-}
-
-fn node<'a>(doc: &'a Json, id: &str) -> &'a Json {
-    doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap_or_else(|| panic!("no node {id} in {doc}"))
-}
-
-fn hashes(doc: &Json) -> std::collections::BTreeMap<String, String> {
-    let mut out = std::collections::BTreeMap::new();
-    for n in doc["nodes"].as_array().unwrap() {
-        for (name, o) in n["outputs"].as_object().unwrap() {
-            out.insert(format!("{}.{name}", n["id"].as_str().unwrap()), o["sha256"].as_str().unwrap().to_string());
-        }
-    }
-    out
+    common::fresh_dir("k8s", name)
 }
 
 /// Nothing of phx is left on the cluster.

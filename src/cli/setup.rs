@@ -154,16 +154,12 @@ fn k8s_status(dir: &Path) -> String {
         Err(e) => return format!("phx.toml cannot be read: {e}"),
     };
     let configured = config.k8s.is_some();
-    let mut k8s = config.k8s.unwrap_or_default();
-    if k8s.image.is_none() {
-        // Only the connection is in question here.
-        k8s.image = Some("-".into());
-    }
+    let k8s = config.k8s.unwrap_or_default();
     let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         return "unknown: cannot start a runtime".into();
     };
     let answer = rt.block_on(async {
-        let cluster = tokio::time::timeout(std::time::Duration::from_secs(10), phx_k8s::K8s::connect(k8s, dir))
+        let cluster = tokio::time::timeout(std::time::Duration::from_secs(10), phx_k8s::K8s::connect_only(k8s, dir))
             .await
             .map_err(|_| "no answer within 10 s".to_string())?
             .map_err(|e| format!("{e} ({})", e.hint()))?;

@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use phx_sema::fnir::{ArithOp, Builtin, FExpr, FTy, FVal, FnIr};
-use phx_syntax::ast::CompareOp;
 
 use crate::CodegenError;
 
@@ -83,12 +82,20 @@ PHX_FN double phx_exp(double x) {
 
 /// The source for `ir`: the prelude, `phx_f` (the function at one point,
 /// arguments as doubles converted to the parameter types) and, under
-/// `__CUDACC__`, the grid kernel
-/// `phx_grid(out, start, count, g, lo, step)`.
+/// `__CUDACC__`, the grid kernel (see [`grid_kernel`]).
 pub fn cuda_source(ir: &FnIr) -> Result<String, CodegenError> {
     let mut out = String::from(PRELUDE);
     out.push_str(&device_function(ir, "phx_f")?);
-    let dims = ir.params.len();
+    out.push_str(&grid_kernel("phx_f", ir.params.len()));
+    Ok(out)
+}
+
+/// The grid kernel `phx_grid(out, start, count, g, lo, step)` over a
+/// device function of `dims` (1 to 3) doubles: points `start..start +
+/// count` of a grid of `g` per axis from `lo` in steps of `step`, x
+/// fastest, as `field.evaluate` lays them out; grid-stride, so any launch
+/// size covers them. Only under `__CUDACC__`.
+pub fn grid_kernel(function: &str, dims: usize) -> String {
     let mut coords = String::new();
     let mut call = Vec::new();
     for axis in 0..dims {
@@ -96,22 +103,37 @@ pub fn cuda_source(ir: &FnIr) -> Result<String, CodegenError> {
         let _ = writeln!(coords, "    double p{axis} = lo + (double)(idx % g) * step;\n    idx /= g;");
         call.push(format!("p{axis}"));
     }
-    let _ = write!(
-        out,
+    format!(
         r#"#ifdef __CUDACC__
 extern "C" __global__ void {KERNEL}(double* out, long long start, long long count, long long g, double lo, double step) {{
   long long stride = (long long)gridDim.x * blockDim.x;
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride) {{
     long long idx = start + i;
-{coords}    out[i] = phx_f({call});
+{coords}    out[i] = {function}({call});
   }}
 }}
 #endif
 "#,
         call = call.join(", ")
-    );
-    Ok(out)
+    )
 }
+
+/// Definitions that let a generated source compile as host C++ with
+/// `__CUDACC__` set: the CUDA built-ins stand for one block of one thread,
+/// so the kernel walks every point itself. Put it before the source; how
+/// the tests check kernels on machines without a GPU.
+pub const HOST_EMULATION: &str = r#"#include <string.h>
+#include <stdio.h>
+#include <math.h>
+#define __CUDACC__ 1
+#define __device__
+#define __global__
+#define __forceinline__ inline
+struct phx_dim3 { unsigned x; };
+static phx_dim3 gridDim = {1}, blockDim = {1}, blockIdx = {0}, threadIdx = {0};
+static long long __double_as_longlong(double x) { long long b; memcpy(&b, &x, 8); return b; }
+static double __longlong_as_double(long long b) { double x; memcpy(&x, &b, 8); return x; }
+"#;
 
 /// `double NAME(double a0, ...)`: the function's body as straight-line C.
 pub fn device_function(ir: &FnIr, name: &str) -> Result<String, CodegenError> {
@@ -253,15 +275,7 @@ impl Emitter {
                 } else {
                     (x, y)
                 };
-                let c = match op {
-                    CompareOp::Eq => "==",
-                    CompareOp::Ne => "!=",
-                    CompareOp::Lt => "<",
-                    CompareOp::Le => "<=",
-                    CompareOp::Gt => ">",
-                    CompareOp::Ge => ">=",
-                };
-                (self.temp(FTy::Bool, format!("{x} {c} {y}")), FTy::Bool)
+                (self.temp(FTy::Bool, format!("{x} {} {y}", op.symbol())), FTy::Bool)
             }
             FExpr::And(a, b) | FExpr::Or(a, b) => {
                 let (x, _) = self.expr(a)?;

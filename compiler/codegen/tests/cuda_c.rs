@@ -146,25 +146,15 @@ fn the_grid_kernel_walks_the_points_field_evaluate_lays_out() {
     assert!(cuda.contains("extern \"C\" __global__ void phx_grid(double* out, long long start, long long count, long long g, double lo, double step)"));
     let (g, start, count, lo, step) = (9usize, 37usize, 500usize, -6.0, 1.5);
     let harness = format!(
-        r#"#include <string.h>
-#include <stdio.h>
-#define __CUDACC__ 1
-#define __device__
-#define __global__
-#define __forceinline__ inline
-struct phx_dim3 {{ unsigned x; }};
-static phx_dim3 gridDim = {{1}}, blockDim = {{1}}, blockIdx = {{0}}, threadIdx = {{0}};
-static long long __double_as_longlong(double x) {{ long long b; memcpy(&b, &x, 8); return b; }}
-static double __longlong_as_double(long long b) {{ double x; memcpy(&x, &b, 8); return x; }}
-#include <math.h>
-{cuda}
+        r#"{emulation}{cuda}
 int main(void) {{
   static double out[{count}];
   phx_grid(out, {start}, {count}, {g}, {lo:e}, {step:e});
   for (int i = 0; i < {count}; i++) {{ union {{ double d; unsigned long long u; }} v; v.d = out[i]; printf("%016llx\n", v.u); }}
   return 0;
 }}
-"#
+"#,
+        emulation = phx_codegen::cuda::HOST_EMULATION
     );
     let dir = scratch("kernel");
     let got = values(&compile_and_run(&dir, "c++", "cpp", &harness, &["-std=c++14"]));

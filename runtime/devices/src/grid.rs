@@ -32,6 +32,16 @@ pub struct GpuRun {
     pub note: Option<String>,
 }
 
+impl GpuRun {
+    /// How the values were computed, for an artifact's metadata.
+    pub fn describe(&self) -> String {
+        match &self.note {
+            Some(note) => format!("cuda on {} ({} chunks; {note})", self.device, self.chunks),
+            None => format!("cuda on {} ({} chunks)", self.device, self.chunks),
+        }
+    }
+}
+
 /// Fills `out` with the kernel of `source` on points `0..out.len()` of a
 /// `g`-per-axis grid from `lo` in steps of `step`. `options` are NVRTC's
 /// (the generator's `NVRTC_OPTIONS`).
@@ -43,13 +53,10 @@ pub fn evaluate_grid(
     lo: f64,
     step: f64,
 ) -> Result<GpuRun, String> {
-    // SAFETY: is_culib_present only tries to dlopen the libraries.
-    let driver = std::panic::catch_unwind(|| unsafe { cudarc::driver::sys::is_culib_present() }).unwrap_or(false);
-    let nvrtc = std::panic::catch_unwind(|| unsafe { cudarc::nvrtc::sys::is_culib_present() }).unwrap_or(false);
-    if !driver {
+    if !crate::driver_present() {
         return Err("no CUDA driver found (libcuda is not installed)".into());
     }
-    if !nvrtc {
+    if !crate::nvrtc_present() {
         return Err("NVRTC (libnvrtc) is not installed, so kernels cannot be compiled".into());
     }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(source, options, out, g, lo, step)))

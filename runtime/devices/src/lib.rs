@@ -27,11 +27,23 @@ pub struct Devices {
     pub nvrtc: bool,
 }
 
+/// Whether the CUDA driver library can be loaded (asked before any call
+/// that would load it: cudarc panics on a missing library).
+pub fn driver_present() -> bool {
+    // SAFETY: is_culib_present only tries to dlopen the library.
+    std::panic::catch_unwind(|| unsafe { cudarc::driver::sys::is_culib_present() }).unwrap_or(false)
+}
+
+/// Whether NVRTC (run-time compilation of kernels) can be loaded.
+pub fn nvrtc_present() -> bool {
+    // SAFETY: is_culib_present only tries to dlopen the library.
+    std::panic::catch_unwind(|| unsafe { cudarc::nvrtc::sys::is_culib_present() }).unwrap_or(false)
+}
+
 /// Finds the devices, CUDA through dynamic loading.
 pub fn detect() -> Devices {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // SAFETY: is_culib_present only tries to dlopen the library.
-    let nvrtc = std::panic::catch_unwind(|| unsafe { cudarc::nvrtc::sys::is_culib_present() }).unwrap_or(false);
+    let nvrtc = nvrtc_present();
     match cuda_gpus() {
         Ok(gpus) if gpus.is_empty() => {
             Devices { cpus, gpus, no_gpu_reason: Some("the CUDA driver found no device".into()), nvrtc }
@@ -43,9 +55,7 @@ pub fn detect() -> Devices {
 
 fn cuda_gpus() -> Result<Vec<Gpu>, String> {
     // Checked first: a missing library would otherwise panic inside cudarc.
-    // SAFETY: is_culib_present only tries to dlopen the library.
-    let present = std::panic::catch_unwind(|| unsafe { cudarc::driver::sys::is_culib_present() }).unwrap_or(false);
-    if !present {
+    if !driver_present() {
         return Err("no CUDA driver found (libcuda is not installed)".into());
     }
     let outcome = std::panic::catch_unwind(|| -> Result<Vec<Gpu>, String> {

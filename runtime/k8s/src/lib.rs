@@ -89,9 +89,22 @@ fn label_value(s: &str) -> String {
 }
 
 impl K8s {
-    /// Connects: reads the kubeconfig (or the in-cluster account) and asks
-    /// the API server for its version.
+    /// Checks that the configuration can run jobs (it names an image), then
+    /// connects ([`K8s::connect_only`]).
     pub async fn connect(config: K8sConfig, experiment_dir: &Path) -> Result<K8s, BackendError> {
+        if config.image.is_none() {
+            return Err(BackendError::Other {
+                message: "[k8s] has no `image`: the jobs need one that holds this phx".into(),
+                hint: "add `image = \"registry/phx:VERSION\"` to [k8s] in phx.toml".into(),
+            });
+        }
+        K8s::connect_only(config, experiment_dir).await
+    }
+
+    /// Connects: reads the kubeconfig (or the in-cluster account) and asks
+    /// the API server for its version; what `phx doctor` asks, whatever the
+    /// rest of the configuration says.
+    pub async fn connect_only(config: K8sConfig, experiment_dir: &Path) -> Result<K8s, BackendError> {
         let options = kube::config::KubeConfigOptions { context: config.context.clone(), ..Default::default() };
         let kube_config = match &config.kubeconfig {
             Some(path) => {
@@ -113,12 +126,6 @@ impl K8s {
             .apiserver_version()
             .await
             .map_err(|e| unreachable(format!("the Kubernetes API server does not answer: {e}")))?;
-        if config.image.is_none() {
-            return Err(BackendError::Other {
-                message: "[k8s] has no `image`: the jobs need one that holds this phx".into(),
-                hint: "add `image = \"registry/phx:VERSION\"` to [k8s] in phx.toml".into(),
-            });
-        }
         Ok(K8s {
             client,
             namespace,

@@ -2,7 +2,8 @@
 //! operations in the same order, with the orbital's constants (n, l, m, Z,
 //! both normalisations) computed here and written into the source. The
 //! kernel has the signature of the `fn` kernels (`phx_grid(out, start,
-//! count, g, lo, step)`), so `phx_devices::grid` runs it the same way.
+//! count, g, lo, step)`, from `phx_codegen::cuda::grid_kernel`), so
+//! `phx_devices::grid` runs it the same way.
 
 use std::fmt::Write as _;
 
@@ -64,22 +65,11 @@ pub fn density_source(n: usize, l: usize, m: i64, z: f64) -> String {
   double psi = radial * ({angular});
   return psi * psi;
 }}
-#ifdef __CUDACC__
-extern "C" __global__ void phx_grid(double* out, long long start, long long count, long long g, double lo, double step) {{
-  long long stride = (long long)gridDim.x * blockDim.x;
-  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride) {{
-    long long idx = start + i;
-    double x = lo + (double)(idx % g) * step;
-    double y = lo + (double)((idx / g) % g) * step;
-    double z = lo + (double)(idx / (g * g)) * step;
-    out[i] = phx_density(x, y, z);
-  }}
-}}
-#endif
 "#,
         alpha = (2 * l + 1) as f64,
         k = n - l - 1,
     );
+    src.push_str(&phx_codegen::cuda::grid_kernel("phx_density", 3));
     src
 }
 
@@ -95,18 +85,7 @@ mod tests {
             let (g, extent) = (11usize, 14.0);
             let step = 2.0 * extent / (g - 1) as f64;
             let harness = format!(
-                r#"#include <string.h>
-#include <stdio.h>
-#include <math.h>
-#define __CUDACC__ 1
-#define __device__
-#define __global__
-#define __forceinline__ inline
-struct phx_dim3 {{ unsigned x; }};
-static phx_dim3 gridDim = {{1}}, blockDim = {{1}}, blockIdx = {{0}}, threadIdx = {{0}};
-static long long __double_as_longlong(double x) {{ long long b; memcpy(&b, &x, 8); return b; }}
-static double __longlong_as_double(long long b) {{ double x; memcpy(&x, &b, 8); return x; }}
-{src}
+                r#"{emulation}{src}
 int main(void) {{
   static double out[{count}];
   phx_grid(out, 0, {count}, {g}, {lo:e}, {step:e});
@@ -114,6 +93,7 @@ int main(void) {{
   return 0;
 }}
 "#,
+                emulation = phx_codegen::cuda::HOST_EMULATION,
                 src = density_source(n, l, m, 1.0),
                 count = g * g * g,
                 lo = -extent,

@@ -52,37 +52,21 @@ impl Tool for Orbital {
             crate::common::check_cap(&inv, "grid", grid, 160)?;
             let (n, l, g) = (n as usize, l as usize, grid as usize);
             let t0 = std::time::Instant::now();
-            // On a GPU when the node asks for one (the density kernel);
-            // whatever fails there falls back here, with the reason.
-            let mut on_gpu = None;
-            let mut fallback = None;
-            if inv.device == "gpu" {
-                let mut values = vec![0.0f64; g * g * g];
-                let step = 2.0 * extent / (g.max(2) - 1) as f64;
-                let source = crate::orbital_cuda::density_source(n, l, m, z as f64);
-                match phx_devices::grid::evaluate_grid(
-                    &source,
-                    &phx_codegen::cuda::NVRTC_OPTIONS,
-                    &mut values,
-                    g,
-                    -extent,
-                    step,
-                ) {
-                    Ok(run) => on_gpu = Some((values, run)),
-                    Err(reason) => fallback = Some(format!("the GPU could not compute the density: {reason}")),
-                }
-            }
-            let (values, evaluator) = match on_gpu {
-                Some((values, run)) => (values, format!("cuda on {} ({} chunks)", run.device, run.chunks)),
+            // The CPU path makes its own grid; only the GPU one fills this.
+            let mut values = if inv.device == "gpu" { vec![0.0f64; g * g * g] } else { Vec::new() };
+            let step = 2.0 * extent / (g.max(2) - 1) as f64;
+            let source = || Ok(crate::orbital_cuda::density_source(n, l, m, z as f64));
+            let (on_gpu, fallback) = try_gpu(&inv, source, &mut values, g, -extent, step, "compute the density");
+            let (device, evaluator) = match on_gpu {
+                Some(run) => ("gpu", run),
                 None => {
-                    let values = orbital::density_grid(n, l, m, z as f64, g, extent, threads(), &|| inv.should_stop());
+                    values = orbital::density_grid(n, l, m, z as f64, g, extent, threads(), &|| inv.should_stop());
                     if let Some(stop) = inv.interrupted() {
                         return Err(stop);
                     }
-                    (values, "cpu".to_string())
+                    ("cpu", "cpu".to_string())
                 }
             };
-            let device = if evaluator == "cpu" { "cpu" } else { "gpu" };
             let field = Field {
                 shape: vec![g, g, g],
                 lo: vec![-extent; 3],
@@ -139,16 +123,77 @@ fn field_bytes(values: Vec<f64>, g: usize, dims: usize, extent: f64) -> Vec<u8> 
     .to_bytes()
 }
 
-/// `values` on the GPU through the function's generated CUDA kernel.
-fn gpu_fill(
-    ir: &phx_sema::fnir::FnIr,
+/// `values` on the GPU when the node asks for one, through the CUDA
+/// kernel `source` makes: how they were computed, or `None` (then the
+/// caller computes them on the CPU) with the reason when a GPU was asked
+/// for and failed.
+fn try_gpu(
+    inv: &Invocation,
+    source: impl FnOnce() -> Result<String, String>,
     values: &mut [f64],
     g: usize,
     lo: f64,
     step: f64,
-) -> Result<phx_devices::grid::GpuRun, String> {
-    let source = phx_codegen::cuda::cuda_source(ir).map_err(|e| format!("no CUDA code for it: {e}"))?;
-    phx_devices::grid::evaluate_grid(&source, &phx_codegen::cuda::NVRTC_OPTIONS, values, g, lo, step)
+    what: &str,
+) -> (Option<String>, Option<String>) {
+    if inv.device != "gpu" {
+        return (None, None);
+    }
+    let ran = source()
+        .and_then(|src| phx_devices::grid::evaluate_grid(&src, &phx_codegen::cuda::NVRTC_OPTIONS, values, g, lo, step));
+    match ran {
+        Ok(run) => (Some(run.describe()), None),
+        Err(reason) => (None, Some(format!("the GPU could not {what}: {reason}"))),
+    }
+}
+
+/// `values` of `ir` on the CPU, on every core: the JIT's grid kernel, or
+/// the interpreter when the function does not compile. Says which.
+fn cpu_fill(
+    inv: &Invocation,
+    ir: &phx_sema::fnir::FnIr,
+    values: &mut [f64],
+    g: usize,
+    extent: f64,
+    step: f64,
+) -> String {
+    let dims = ir.params.len();
+    let (jit, evaluator) = match jit_for(ir) {
+        Ok(j) => (Some(j), "jit".to_string()),
+        Err(e) => (None, format!("interpreter (the JIT failed: {e})")),
+    };
+    let per = values.len().div_ceil(threads()).max(1);
+    std::thread::scope(|s| {
+        for (c, chunk) in values.chunks_mut(per).enumerate() {
+            let jit = &jit;
+            s.spawn(move || {
+                // Pieces of 64 Ki points: long enough that the loop runs
+                // free, short enough to stop promptly.
+                const PIECE: usize = 1 << 16;
+                for (p, piece) in chunk.chunks_mut(PIECE).enumerate() {
+                    if inv.should_stop() {
+                        return;
+                    }
+                    let start = c * per + p * PIECE;
+                    match jit {
+                        Some(j) => j.fill_grid(piece, start, g, -extent, step),
+                        None => {
+                            let mut point = [0.0f64; 3];
+                            for (k, out) in piece.iter_mut().enumerate() {
+                                let mut idx = start + k;
+                                for q in point.iter_mut().take(dims) {
+                                    *q = -extent + (idx % g) as f64 * step;
+                                    idx /= g;
+                                }
+                                *out = ir.eval_f64(&point[..dims]);
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    evaluator
 }
 
 /// `field.evaluate(f, grid, extent)`: a `fn` of 1 to 3 Floats on a grid.
@@ -176,64 +221,13 @@ impl Tool for Evaluate {
             let step = 2.0 * extent / (g.max(2) - 1) as f64;
             let total = g.pow(dims as u32);
             let mut values = vec![0.0f64; total];
-            // On a GPU when the node asks for one: the generated CUDA
-            // kernel; whatever fails there falls back here, with the reason.
-            let mut fallback = None;
-            if inv.device == "gpu" {
-                match gpu_fill(&ir, &mut values, g, -extent, step) {
-                    Ok(run) => {
-                        let mut out = write_output(&inv, "values", &field_bytes(values, g, dims, extent))?;
-                        out.kind = format!("Field{dims}D");
-                        let evaluator = match &run.note {
-                            Some(note) => format!("cuda on {} ({} chunks; {note})", run.device, run.chunks),
-                            None => format!("cuda on {} ({} chunks)", run.device, run.chunks),
-                        };
-                        out.meta = serde_json::json!({"dtype": "f64", "samples": total, "mesh": vec![g; dims], "evaluator": evaluator});
-                        return Ok(Produced {
-                            outputs: vec![out],
-                            device: "gpu".into(),
-                            fallback: None,
-                            exit_code: None,
-                        });
-                    }
-                    Err(reason) => fallback = Some(format!("the GPU could not evaluate `{}`: {reason}", ir.name)),
-                }
-            }
-            let (jit, evaluator) = match jit_for(&ir) {
-                Ok(j) => (Some(j), "jit".to_string()),
-                Err(e) => (None, format!("interpreter (the JIT failed: {e})")),
+            let source = || phx_codegen::cuda::cuda_source(&ir).map_err(|e| format!("no CUDA code for it: {e}"));
+            let what = format!("evaluate `{}`", ir.name);
+            let (on_gpu, fallback) = try_gpu(&inv, source, &mut values, g, -extent, step, &what);
+            let (device, evaluator) = match on_gpu {
+                Some(run) => ("gpu", run),
+                None => ("cpu", cpu_fill(&inv, &ir, &mut values, g, extent, step)),
             };
-            let per = total.div_ceil(threads()).max(1);
-            std::thread::scope(|s| {
-                for (c, chunk) in values.chunks_mut(per).enumerate() {
-                    let (ir, inv, jit) = (&ir, &inv, &jit);
-                    s.spawn(move || {
-                        // Pieces of 64 Ki points: long enough that the loop
-                        // runs free, short enough to stop promptly.
-                        const PIECE: usize = 1 << 16;
-                        for (p, piece) in chunk.chunks_mut(PIECE).enumerate() {
-                            if inv.should_stop() {
-                                return;
-                            }
-                            let start = c * per + p * PIECE;
-                            match jit {
-                                Some(j) => j.fill_grid(piece, start, g, -extent, step),
-                                None => {
-                                    let mut point = [0.0f64; 3];
-                                    for (k, out) in piece.iter_mut().enumerate() {
-                                        let mut idx = start + k;
-                                        for q in point.iter_mut().take(dims) {
-                                            *q = -extent + (idx % g) as f64 * step;
-                                            idx /= g;
-                                        }
-                                        *out = ir.eval_f64(&point[..dims]);
-                                    }
-                                }
-                            }
-                        }
-                    });
-                }
-            });
             // A stopped evaluation leaves a partial grid: never return it.
             if let Some(stop) = inv.interrupted() {
                 return Err(stop);
@@ -242,7 +236,7 @@ impl Tool for Evaluate {
             out.kind = format!("Field{dims}D");
             out.meta =
                 serde_json::json!({"dtype": "f64", "samples": total, "mesh": vec![g; dims], "evaluator": evaluator});
-            Ok(Produced { outputs: vec![out], device: "cpu".into(), fallback, exit_code: None })
+            Ok(Produced { outputs: vec![out], device: device.into(), fallback, exit_code: None })
         })
     }
 }

@@ -1,0 +1,44 @@
+//! What the cluster tests (`slurm.rs`, `k8s.rs`) share: fresh folders,
+//! running the real `phx` binary, and reading its run JSON.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value as Json;
+
+/// An empty folder of this test process, `phx-SUITE-test-PID-NAME`.
+pub fn fresh_dir(suite: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("phx-{suite}-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d.canonicalize().unwrap()
+}
+
+/// `phx ARGS` in `dir`.
+pub fn phx_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_phx")).args(args).current_dir(dir).output().expect("phx runs")
+}
+
+/// The JSON `phx` printed, or a panic showing what it printed instead.
+pub fn json_of(o: &Output) -> Json {
+    serde_json::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap_or_else(|e| {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    })
+}
+
+/// A node of a run's JSON by id.
+pub fn node<'a>(doc: &'a Json, id: &str) -> &'a Json {
+    doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap_or_else(|| panic!("no node {id} in {doc}"))
+}
+
+/// Every output hash of a run, by `node.output`.
+pub fn hashes(doc: &Json) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for n in doc["nodes"].as_array().unwrap() {
+        for (name, o) in n["outputs"].as_object().unwrap() {
+            out.insert(format!("{}.{name}", n["id"].as_str().unwrap()), o["sha256"].as_str().unwrap().to_string());
+        }
+    }
+    out
+}
