@@ -26,6 +26,21 @@ impl LineIndex {
         LineIndex { starts }
     }
 
+    /// Updates the index after `start..end` of the old text was replaced
+    /// by `insert`: lines before the edit stay, lines after it move; the
+    /// cost is the number of lines, not the size of the text.
+    pub fn edit(&mut self, start: usize, end: usize, insert: &str) {
+        let delta = insert.len() as isize - (end - start) as isize;
+        // Line starts inside the replaced text (after `start`, up to `end`) go.
+        let first = self.starts.partition_point(|&s| s <= start);
+        let after = self.starts.partition_point(|&s| s <= end);
+        let added = insert.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| start + i + 1);
+        let moved: Vec<usize> = self.starts[after..].iter().map(|&s| (s as isize + delta) as usize).collect();
+        self.starts.truncate(first);
+        self.starts.extend(added);
+        self.starts.extend(moved);
+    }
+
     /// `(line, character)` of a byte offset (clamped into the text).
     pub fn position(&self, text: &str, offset: usize, enc: Encoding) -> (u32, u32) {
         let offset = offset.min(text.len());
@@ -85,5 +100,17 @@ mod tests {
         assert_eq!(idx.offset(text, 1, 3, Encoding::Utf8), eq);
         assert_eq!(idx.offset(text, 9, 0, Encoding::Utf16), text.len());
         assert_eq!(idx.offset(text, 0, 99, Encoding::Utf16), 6);
+    }
+
+    #[test]
+    fn edits_keep_the_index_equal_to_a_fresh_one() {
+        let mut text = String::from("ab\ncd\n\nef");
+        let mut idx = LineIndex::new(&text);
+        for (start, end, insert) in [(1, 1, "x\ny"), (0, 4, ""), (2, 6, "\n\n"), (0, 0, "\n"), (3, 3, "q")] {
+            let end = end.min(text.len());
+            text.replace_range(start..end, insert);
+            idx.edit(start, end, insert);
+            assert_eq!(idx.starts, LineIndex::new(&text).starts, "{text:?}");
+        }
     }
 }

@@ -241,6 +241,8 @@ impl Server {
                 let Some(uri) = param_str(p, "/textDocument/uri").map(str::to_string) else { return Vec::new() };
                 let enc = self.enc;
                 let Some(doc) = self.docs.get_mut(&uri) else { return Vec::new() };
+                // Each change goes to the database as an edit, so only the
+                // chunks it touches are scanned and parsed again.
                 for change in p["contentChanges"].as_array().into_iter().flatten() {
                     let new = change["text"].as_str().unwrap_or("");
                     match change.get("range") {
@@ -256,13 +258,20 @@ impl Server {
                             let (start, end) = (at(&r["start"]), at(&r["end"]));
                             let (start, end) = (start.min(end), end.max(start));
                             doc.text.replace_range(start..end, new);
+                            doc.index.edit(start, end, new);
+                            self.db.edit_file(&doc.path, start, end, new);
                         }
-                        _ => doc.text = new.to_string(),
+                        _ => {
+                            doc.text = new.to_string();
+                            doc.index = LineIndex::new(&doc.text);
+                            self.db.set_file(&doc.path, doc.text.clone());
+                        }
                     }
-                    doc.index = LineIndex::new(&doc.text);
                 }
                 doc.version = p.pointer("/textDocument/version").and_then(Json::as_i64).unwrap_or(doc.version + 1);
-                self.sync(&uri);
+                if let Some(file) = self.db.file(&doc.path) {
+                    self.db.load_imports_of(file, &Loader { docs: &self.docs });
+                }
                 self.publish_all()
             }
             "textDocument/didClose" => {

@@ -312,32 +312,51 @@ fn cycles<'a>(
     (diags, in_cycle)
 }
 
-/// The diagnostics `build` would give (cycles), without building vertices
-/// or keys: what an editor needs after each keystroke.
-pub fn check_cycles(nodes: &[&CheckedNode], spans: &NodeSpans) -> Vec<Diagnostic> {
-    let mut ids: Vec<(&str, &str)> = Vec::new();
-    let mut edges: Vec<(String, &str)> = Vec::new();
-    for node in nodes {
-        if node.tool.is_none() {
-            continue;
-        }
-        for inst in &node.instances {
-            ids.push((inst.id.as_str(), node.name.as_str()));
+/// A node's vertices and, for each, the vertices it reads: all that cycle
+/// detection needs of a checked node. It stays equal while an edit changes
+/// a value but no reference, so an editor's cycle check is not redone.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct NodeEdges {
+    /// `(vertex id, the vertex ids it reads)`, one per instance; empty when
+    /// the node's tool is unknown.
+    pub vertices: Vec<(String, Vec<String>)>,
+}
+
+/// The edges of one checked node.
+pub fn node_edges(node: &CheckedNode) -> NodeEdges {
+    if node.tool.is_none() {
+        return NodeEdges::default();
+    }
+    let vertices = node
+        .instances
+        .iter()
+        .map(|inst| {
+            let mut from = Vec::new();
             for (_, v) in inst.args.iter() {
                 let mut refs = Vec::new();
                 v.output_refs(&mut refs);
                 for r in refs {
-                    for from in r.vertex_ids() {
-                        edges.push((from, inst.id.as_str()));
-                    }
+                    from.extend(r.vertex_ids());
                 }
             }
-            for a in &inst.props.after {
-                edges.push((a.clone(), inst.id.as_str()));
-            }
+            from.extend(inst.props.after.iter().cloned());
+            (inst.id.clone(), from)
+        })
+        .collect();
+    NodeEdges { vertices }
+}
+
+/// The cycle diagnostics among nodes given by name with their edges.
+pub fn cycles_among(nodes: &[(&str, &NodeEdges)], spans: &NodeSpans) -> Vec<Diagnostic> {
+    let mut ids: Vec<(&str, &str)> = Vec::new();
+    let mut edges: Vec<(&str, &str)> = Vec::new();
+    for (name, node) in nodes {
+        for (id, from) in &node.vertices {
+            ids.push((id.as_str(), name));
+            edges.extend(from.iter().map(|f| (f.as_str(), id.as_str())));
         }
     }
-    cycles(&ids, edges.iter().map(|(a, b)| (a.as_str(), *b)), spans).0
+    cycles(&ids, edges.into_iter(), spans).0
 }
 
 /// A cycle through the nodes of a strongly connected component, in order.

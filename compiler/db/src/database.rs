@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use salsa::Setter;
+use salsa::{Durability, Setter};
 
-use crate::queries::{self, CheckedFile, SourceFile, Workspace};
+use crate::queries::{self, CheckedFile, ChunkInput, ChunkParse, SourceFile, Workspace};
 
 /// Reads files for imports; the CLI reads the disk, the LSP its open
 /// buffers first.
@@ -42,30 +42,94 @@ pub struct Database {
     storage: salsa::Storage<Self>,
     /// How many times each query ran, when counting is on (tests, benches).
     executions: Arc<Mutex<Option<HashMap<String, usize>>>>,
+    /// Where each file is being typed in (see `set_chunk`).
+    typing: HashMap<SourceFile, Typing>,
 }
 
 impl Default for Database {
     fn default() -> Self {
+        Database::with_storage(salsa::Storage::new(None), Arc::default())
+    }
+}
+
+impl Database {
+    fn with_storage(storage: salsa::Storage<Self>, executions: Arc<Mutex<Option<HashMap<String, usize>>>>) -> Self {
+        let db = Database { storage, executions, typing: HashMap::new() };
+        let _ = Workspace::builder(BTreeMap::new(), false, BTreeMap::new()).durability(Durability::HIGH).new(&db);
+        db
+    }
+
+    /// A database that can count what its queries do (`start_counting`):
+    /// executions by query name, and every memo it validated under
+    /// `"validated"`. Tests and benches use it; the others pay nothing for
+    /// events.
+    pub fn counting() -> Database {
         let executions: Arc<Mutex<Option<HashMap<String, usize>>>> = Arc::default();
         let sink = executions.clone();
         let storage = salsa::Storage::new(Some(Box::new(move |event: salsa::Event| {
-            if let salsa::EventKind::WillExecute { database_key } = event.kind
-                && let Ok(mut guard) = sink.lock()
+            let query = |key: &dyn std::fmt::Debug| {
+                let text = format!("{key:?}");
+                text.split('(').next().unwrap_or(&text).to_string()
+            };
+            let names = match event.kind {
+                salsa::EventKind::WillExecute { database_key } => vec![query(&database_key)],
+                salsa::EventKind::DidValidateMemoizedValue { database_key } => {
+                    vec!["validated".to_string(), format!("validated {}", query(&database_key))]
+                }
+                _ => return,
+            };
+            if let Ok(mut guard) = sink.lock()
                 && let Some(counts) = guard.as_mut()
             {
-                let text = format!("{database_key:?}");
-                let name = text.split('(').next().unwrap_or(&text).to_string();
-                *counts.entry(name).or_default() += 1;
+                for name in names {
+                    *counts.entry(name).or_default() += 1;
+                }
             }
         })));
-        let db = Database { storage, executions };
-        Workspace::new(&db, BTreeMap::new(), false, BTreeMap::new());
-        db
+        Database::with_storage(storage, executions)
     }
 }
 
 #[salsa::db]
 impl salsa::Database for Database {}
+
+/// Where a file is being typed in: the chunk the last edit changed, and
+/// the chunk that is `LOW`-durability because edits keep coming there.
+#[derive(Clone, Copy, Default)]
+struct Typing {
+    last: Option<ChunkInput>,
+    hot: Option<ChunkInput>,
+}
+
+/// The span that differs between two texts: `(start, end in old, end in
+/// new)`, after their common prefix and before their common suffix, on
+/// character boundaries.
+fn changed_span(old: &str, new: &str) -> (usize, usize, usize) {
+    let (a, b) = (old.as_bytes(), new.as_bytes());
+    let mut prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    while !old.is_char_boundary(prefix) || !new.is_char_boundary(prefix) {
+        prefix -= 1;
+    }
+    let max_suffix = a.len().min(b.len()) - prefix;
+    let mut suffix = a.iter().rev().zip(b.iter().rev()).take(max_suffix).take_while(|(x, y)| x == y).count();
+    while !old.is_char_boundary(a.len() - suffix) || !new.is_char_boundary(b.len() - suffix) {
+        suffix -= 1;
+    }
+    (prefix, a.len() - suffix, b.len() - suffix)
+}
+
+/// The largest character boundary at or before `at`.
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// A chunk's parse, read outside any query.
+fn chunk_parse_of(db: &Database, chunk: ChunkInput) -> Arc<ChunkParse> {
+    chunk.parse(db).clone()
+}
 
 /// Normalises a path lexically (`a/./b/../c` is `a/c`), so one file has one
 /// key whatever way an import names it.
@@ -107,20 +171,33 @@ impl Database {
         Workspace::get(self)
     }
 
-    /// Sets (or replaces) the text of a file; returns its handle.
+    /// Sets (or replaces) the text of a file; returns its handle. A file
+    /// already loaded is updated as one edit (the span between the common
+    /// prefix and suffix of the old and new texts), so only the chunks it
+    /// touches are parsed again.
     pub fn set_file(&mut self, path: &str, text: String) -> SourceFile {
         let path = normalize_path(Path::new(path));
         let ws = self.workspace();
         if let Some(file) = ws.files(self).get(&path).copied() {
-            if file.text(self) != &text {
-                file.set_text(self).to(text);
+            if file.load_error(self).is_some() {
+                file.set_load_error(self).to(None);
             }
-            return file;
+            let old = file.text(self);
+            if old == &text {
+                return file;
+            }
+            let (start, old_end, new_end) = changed_span(old, &text);
+            return self.edit_file(&path, start, old_end, &text[start..new_end]);
         }
-        let file = SourceFile::new(self, path.clone(), text, None);
+        let (chunks, offsets) = self.parse_all(&text);
+        let file = SourceFile::builder(path.clone(), text, None, Arc::new(chunks), Arc::new(offsets))
+            .durability(Durability::HIGH)
+            .text_durability(Durability::LOW)
+            .offsets_durability(Durability::LOW)
+            .new(self);
         let mut files = ws.files(self).clone();
         files.insert(path, file);
-        ws.set_files(self).to(files);
+        ws.set_files(self).with_durability(Durability::HIGH).to(files);
         file
     }
 
@@ -130,14 +207,172 @@ impl Database {
         let ws = self.workspace();
         if let Some(file) = ws.files(self).get(&path).copied() {
             file.set_text(self).to(String::new());
+            file.set_chunks(self).to(Arc::new(Vec::new()));
+            file.set_offsets(self).to(Arc::new(Vec::new()));
             file.set_load_error(self).to(Some(error));
             return file;
         }
-        let file = SourceFile::new(self, path.clone(), String::new(), Some(error));
+        let file = SourceFile::builder(path.clone(), String::new(), Some(error), Arc::default(), Arc::default())
+            .durability(Durability::HIGH)
+            .text_durability(Durability::LOW)
+            .offsets_durability(Durability::LOW)
+            .new(self);
         let mut files = ws.files(self).clone();
         files.insert(path, file);
-        ws.set_files(self).to(files);
+        ws.set_files(self).with_durability(Durability::HIGH).to(files);
         file
+    }
+
+    /// Replaces the bytes `start..end` of a loaded file's text with
+    /// `insert` (an editor's change), and brings its chunks up to date:
+    /// the text is scanned again from the chunk before the edit until the
+    /// chunk boundaries meet the old ones, and only chunks whose text
+    /// changed are parsed again. Out-of-range positions are clamped and
+    /// moved to character boundaries. A file not loaded yet is created.
+    pub fn edit_file(&mut self, path: &str, start: usize, end: usize, insert: &str) -> SourceFile {
+        let path = normalize_path(Path::new(path));
+        let Some(file) = self.workspace().files(self).get(&path).copied() else {
+            return self.set_file(&path, insert.to_string());
+        };
+        let old_text = file.text(self);
+        let start = floor_char_boundary(old_text, start.min(old_text.len()));
+        let end = floor_char_boundary(old_text, end.clamp(start, old_text.len()));
+        let mut text = file.set_text(self).to(String::new());
+        text.replace_range(start..end, insert);
+        let delta = insert.len() as i64 - (end - start) as i64;
+        let old_chunks = file.chunks(self).clone();
+        let old_offsets = file.offsets(self).clone();
+        if old_chunks.is_empty() || old_offsets.len() != old_chunks.len() {
+            let (chunks, offsets) = self.parse_all(&text);
+            file.set_chunks(self).to(Arc::new(chunks));
+            file.set_offsets(self).to(Arc::new(offsets));
+            file.set_text(self).to(text);
+            return file;
+        }
+        let old_end_of = |i: usize, old_len: usize| old_offsets.get(i + 1).map(|o| *o as usize).unwrap_or(old_len);
+        let old_len = (text.len() as i64 - delta) as usize;
+        // The chunk holding the edit's start, and the one before it: an
+        // edit at the start of a chunk's header can move where that one ends.
+        let holding = old_offsets.partition_point(|o| (*o as usize) <= start).saturating_sub(1);
+        let first = holding.saturating_sub(1);
+        let edit_end_new = start + insert.len();
+        let (scanned, stopped) = phx_syntax::scan::scan_from(&text, old_offsets[first] as usize, |b| {
+            let old_b = b as i64 - delta;
+            b >= edit_end_new && old_b >= end as i64 && old_offsets.binary_search(&(old_b as u32)).is_ok()
+        });
+        // Old chunks `first..last` are replaced by the scanned ones.
+        let last = match stopped {
+            Some(b) => old_offsets.binary_search(&((b as i64 - delta) as u32)).unwrap_or(old_chunks.len()),
+            None => old_chunks.len(),
+        };
+        let new_spans: Vec<(usize, usize)> =
+            scanned.chunks.iter().map(|c| (c.span.start as usize, c.span.end as usize)).collect();
+        // Whether old chunk `i` is unchanged as the new span `(s, e)`: it
+        // lies wholly before or after the edit and only moved by `delta`.
+        let unchanged = |i: usize, (s, e): (usize, usize)| {
+            let (os, oe) = (old_offsets[i] as usize, old_end_of(i, old_len));
+            (oe <= start && (os, oe) == (s, e))
+                || (os >= end && (os as i64 + delta, oe as i64 + delta) == (s as i64, e as i64))
+        };
+        let mut offsets: Vec<u32> = old_offsets[..first].to_vec();
+        offsets.extend(new_spans.iter().map(|(s, _)| *s as u32));
+        offsets.extend(old_offsets[last..].iter().map(|o| (*o as i64 + delta) as u32));
+        if new_spans.len() == last - first {
+            // The same chunks: parse again those whose text changed.
+            let changed: Vec<usize> = (first..last).filter(|&i| !unchanged(i, new_spans[i - first])).collect();
+            let alone = changed.len() == 1;
+            for &i in &changed {
+                let (s, e) = new_spans[i - first];
+                let parse = self.parse(&text[s..e]);
+                self.set_chunk(file, old_chunks[i], parse, alone);
+            }
+        } else {
+            // Chunks appeared or disappeared: a new list, keeping the
+            // inputs of chunks whose text is the same.
+            let mut chunks: Vec<ChunkInput> = old_chunks[..first].to_vec();
+            let mut reusable = first..last;
+            for &(s, e) in &new_spans {
+                let reuse = reusable.clone().find(|&i| unchanged(i, (s, e)));
+                match reuse {
+                    Some(i) => {
+                        chunks.push(old_chunks[i]);
+                        reusable = i + 1..last;
+                    }
+                    None => {
+                        let parse = self.parse(&text[s..e]);
+                        let keys = Arc::new(parse.keys());
+                        chunks.push(ChunkInput::builder(Arc::new(parse), keys).durability(Durability::HIGH).new(self));
+                    }
+                }
+            }
+            chunks.extend(old_chunks[last..].iter().copied());
+            file.set_chunks(self).with_durability(Durability::HIGH).to(Arc::new(chunks));
+            if let Some(hot) = self.typing.remove(&file).and_then(|t| t.hot) {
+                self.cool(hot);
+            }
+        }
+        file.set_offsets(self).to(Arc::new(offsets));
+        file.set_text(self).to(text);
+        file
+    }
+
+    /// Sets a chunk's new parse, and its keys when they changed.
+    ///
+    /// A chunk edited twice in a row by single-chunk edits (`alone`)
+    /// becomes the file's one `LOW`-durability chunk: from then on a
+    /// keystroke there re-verifies only what reads it, and everything else
+    /// is known unchanged without a visit. Becoming `LOW` costs once: what
+    /// read the chunk cannot be backdated that time, so the item's readers
+    /// are checked again. Any other edit puts the chunk typed in before
+    /// back to `HIGH`.
+    fn set_chunk(&mut self, file: SourceFile, chunk: ChunkInput, parse: ChunkParse, alone: bool) {
+        let keys = parse.keys();
+        if **chunk.keys(self) != keys {
+            chunk.set_keys(self).with_durability(Durability::HIGH).to(Arc::new(keys));
+        }
+        let state = self.typing.entry(file).or_default();
+        let hot = alone && (state.hot == Some(chunk) || state.last == Some(chunk));
+        state.last = if alone { Some(chunk) } else { None };
+        let previous = if hot { state.hot.replace(chunk) } else { state.hot.take() };
+        if let Some(previous) = previous
+            && previous != chunk
+        {
+            self.cool(previous);
+        }
+        let durability = if hot { Durability::LOW } else { Durability::HIGH };
+        chunk.set_parse(self).with_durability(durability).to(Arc::new(parse));
+    }
+
+    /// Puts a chunk back to `HIGH` durability (same parse). Reported as a
+    /// `LOW` change, so it costs no global re-verification: only what read
+    /// the chunk while it was `LOW` is verified again.
+    fn cool(&mut self, chunk: ChunkInput) {
+        let same = chunk_parse_of(self, chunk);
+        chunk.set_parse(self).with_durability(Durability::HIGH).to(same);
+    }
+
+    /// Parses one chunk, counted as a `parse_chunk` execution.
+    fn parse(&self, text: &str) -> ChunkParse {
+        if let Ok(mut g) = self.executions.lock()
+            && let Some(counts) = g.as_mut()
+        {
+            *counts.entry("parse_chunk".to_string()).or_default() += 1;
+        }
+        ChunkParse::of(text)
+    }
+
+    /// Scans and parses a whole text: its chunks and their offsets.
+    fn parse_all(&mut self, text: &str) -> (Vec<ChunkInput>, Vec<u32>) {
+        let scan = phx_syntax::scan::scan(text);
+        let mut chunks = Vec::with_capacity(scan.chunks.len());
+        let mut offsets = Vec::with_capacity(scan.chunks.len());
+        for c in &scan.chunks {
+            let parse = self.parse(&text[c.span.range()]);
+            let keys = Arc::new(parse.keys());
+            chunks.push(ChunkInput::builder(Arc::new(parse), keys).durability(Durability::HIGH).new(self));
+            offsets.push(c.span.start);
+        }
+        (chunks, offsets)
     }
 
     /// Every loaded file other than `root`, by path: the files it imports,
@@ -243,8 +478,8 @@ impl Database {
 
     /// A file's diagnostics (absolute spans, sorted), exactly as `check`
     /// gives them, without building the DAG: for editors.
-    pub fn diagnostics(&self, file: SourceFile) -> Arc<Vec<phx_diagnostics::Diagnostic>> {
-        queries::diagnostics_only(self, file).clone()
+    pub fn diagnostics(&self, file: SourceFile) -> Vec<phx_diagnostics::Diagnostic> {
+        queries::diagnostics_only(self, file)
     }
 
     /// Checks a file: diagnostics (absolute spans) and the DAG.

@@ -18,7 +18,15 @@ use phx_syntax::{Span, SyntaxError};
 
 use crate::env::DbEnv;
 
-/// A source file: its path, its text, and why it could not be read.
+/// A source file: its path, its text, why it could not be read, and its
+/// chunks with where each starts.
+///
+/// The driver (`Database::set_file`, `Database::edit_file`) keeps these in
+/// step. The text and the offsets change with every edit; the chunk list
+/// only when chunks appear, disappear, split or merge. No query on the way
+/// to an item's diagnostics reads the text or the offsets (spans are
+/// relative to chunks until the last step), so a keystroke inside one item
+/// reaches only what reads that item.
 #[salsa::input]
 pub struct SourceFile {
     #[returns(ref)]
@@ -27,6 +35,10 @@ pub struct SourceFile {
     pub text: String,
     #[returns(ref)]
     pub load_error: Option<String>,
+    #[returns(ref)]
+    pub chunks: Arc<Vec<ChunkInput>>,
+    #[returns(ref)]
+    pub offsets: Arc<Vec<u32>>,
 }
 
 /// Every loaded file, and the settings that change checking.
@@ -40,12 +52,103 @@ pub struct Workspace {
     pub overrides: BTreeMap<String, String>,
 }
 
-/// The text of one chunk, interned: two equal texts are one chunk, so an
-/// edit re-parses only the chunk it touches.
-#[salsa::interned]
-pub struct Chunk<'db> {
+/// One chunk of a file: its parse (spans relative to the chunk) and the
+/// identities of its items, set by the driver, which parses only the chunks
+/// an edit touched. The keys are a field of their own so that the index of
+/// the file, and every name lookup through it, depends on them and not on
+/// the parse: typing inside an item changes the parse, not the keys.
+///
+/// Durability carries the editor's locality: chunks are `HIGH`, except the
+/// one being typed in, which is `LOW`. A keystroke there then re-verifies
+/// only what reads that chunk; everything else is known unchanged without
+/// being visited (salsa's durability check).
+#[salsa::input]
+pub struct ChunkInput {
     #[returns(ref)]
-    pub text: String,
+    pub parse: Arc<ChunkParse>,
+    #[returns(ref)]
+    pub keys: Arc<Vec<ItemKey>>,
+}
+
+/// A parsed chunk. Items are shared, so that handing one out never copies
+/// a syntax tree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChunkParse {
+    pub items: Vec<Arc<Item>>,
+    pub errors: Vec<SyntaxError>,
+}
+
+impl ChunkParse {
+    /// Parses one chunk's text.
+    pub fn of(text: &str) -> ChunkParse {
+        let parsed = phx_syntax::parse_chunk(text);
+        ChunkParse { items: parsed.items.into_iter().map(Arc::new).collect(), errors: parsed.errors }
+    }
+
+    /// The identities of the chunk's items and the names each mentions.
+    pub fn keys(&self) -> Vec<ItemKey> {
+        self.items
+            .iter()
+            .map(|i| {
+                let mut mentions = BTreeSet::new();
+                collect_item_names(i, &mut mentions);
+                ItemKey {
+                    kind: i.kind(),
+                    name: i.name(),
+                    name_span: i.name_span(),
+                    mentions: Arc::new(mentions),
+                    const_deps: const_deps(i).map(Arc::new),
+                }
+            })
+            .collect()
+    }
+}
+
+/// An item as the index sees it: kind, name, the name's span relative to
+/// its chunk, and what it mentions. The mentions are syntax, known from the
+/// parse alone; keeping them here lets the file-wide questions (which
+/// names are unused, which definitions are circular) be answered without
+/// reading any item's tree, so they stay untouched while someone types
+/// inside an item without changing what it names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ItemKey {
+    pub kind: ItemKind,
+    pub name: String,
+    pub name_span: Span,
+    /// Every name the item mentions.
+    pub mentions: Arc<BTreeSet<String>>,
+    /// For lets, params, fns and nodes: the names its definition (a node:
+    /// its sweep binders) depends on, for detecting circular definitions.
+    pub const_deps: Option<Arc<BTreeSet<String>>>,
+}
+
+/// The names a let, param, fn or node's binders depend on.
+fn const_deps(item: &Item) -> Option<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
+    let mut add = |n: &str| {
+        names.insert(n.to_string());
+    };
+    match item {
+        Item::Let(l) => check::walk_names(&l.value, &mut add),
+        Item::Param(p) => {
+            if let Some(d) = &p.default {
+                check::walk_names(d, &mut add);
+            }
+        }
+        Item::Fn(f) => {
+            for l in &f.body.lets {
+                check::walk_names(&l.value, &mut add);
+            }
+            check::walk_names(&f.body.value, &mut add);
+        }
+        Item::Node(n) => {
+            for b in &n.binders {
+                check::walk_names(&b.values, &mut add);
+            }
+        }
+        _ => return None,
+    }
+    Some(names)
 }
 
 /// An item's identity: its file, kind, name and ordinal among items of the
@@ -62,32 +165,80 @@ pub struct ItemId<'db> {
     pub dup: u32,
 }
 
-/// Splits the file into chunks at item boundaries. Re-runs on every edit of
-/// the file; cheap (one linear scan).
-#[salsa::tracked(returns(ref))]
-pub fn chunks<'db>(db: &'db dyn salsa::Database, file: SourceFile) -> Vec<(u32, Chunk<'db>)> {
-    let text = file.text(db);
-    phx_syntax::scan::scan(text)
-        .chunks
-        .iter()
-        .map(|c| (c.span.start, Chunk::new(db, text[c.span.range()].to_string())))
-        .collect()
+/// Where one item lives, without positions in the file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LayoutEntry {
+    pub kind: ItemKind,
+    pub name: String,
+    pub dup: u32,
+    /// The chunk's ordinal in the file.
+    pub chunk: usize,
+    /// The item's ordinal in its chunk.
+    pub pos: usize,
+    /// The name's span, relative to the chunk.
+    pub name_span: Span,
+    /// What the item mentions (see [`ItemKey`]).
+    pub mentions: Arc<BTreeSet<String>>,
+    pub const_deps: Option<Arc<BTreeSet<String>>>,
 }
 
-/// Parses one chunk, spans relative to the chunk. Runs once per distinct
-/// chunk text.
-#[salsa::tracked(returns(ref))]
-pub fn parse_chunk<'db>(db: &'db dyn salsa::Database, chunk: Chunk<'db>) -> Arc<ChunkParse> {
-    let parsed = phx_syntax::parse_chunk(chunk.text(db));
-    Arc::new(ChunkParse { items: parsed.items.into_iter().map(Arc::new).collect(), errors: parsed.errors })
+/// Every item of a file in order, without positions: what name lookups
+/// read. It changes only when items are added, removed, renamed or
+/// reordered, never with a keystroke inside an item.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Layout {
+    pub entries: Vec<LayoutEntry>,
+    /// `(kind, name, ordinal)` to the entry's position, for O(1) lookups.
+    pub by_key: HashMap<(ItemKind, String, u32), usize>,
+    /// `(namespace, name)` to the position of the first entry declaring it
+    /// (the experiment's name is empty: a file has one experiment).
+    first_of: HashMap<(u8, String), usize>,
 }
 
-/// A parsed chunk. Items are shared, so that handing one out (`item_ast`,
-/// which re-runs whenever any item moves) never copies a syntax tree.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ChunkParse {
-    pub items: Vec<Arc<Item>>,
-    pub errors: Vec<SyntaxError>,
+impl Layout {
+    /// The first declaration of what `entry` declares again.
+    pub fn first_declaration(&self, entry: &LayoutEntry) -> Option<&LayoutEntry> {
+        let name = if entry.kind == ItemKind::Experiment { String::new() } else { entry.name.clone() };
+        self.first_of.get(&(namespace(entry.kind), name)).map(|&i| &self.entries[i])
+    }
+
+    /// The entry of an item.
+    pub fn entry(&self, kind: ItemKind, name: &str, dup: u32) -> Option<&LayoutEntry> {
+        self.by_key.get(&(kind, name.to_string(), dup)).map(|&i| &self.entries[i])
+    }
+}
+
+/// The layout of a file's items.
+#[salsa::tracked(returns(ref))]
+pub fn layout(db: &dyn salsa::Database, file: SourceFile) -> Arc<Layout> {
+    let mut layout = Layout::default();
+    let mut counts: HashMap<(u8, String), u32> = HashMap::new();
+    for (ci, chunk) in file.chunks(db).iter().enumerate() {
+        for (pos, key) in chunk.keys(db).iter().enumerate() {
+            let kind = key.kind;
+            let slot = counts
+                .entry((namespace(kind), if kind == ItemKind::Experiment { String::new() } else { key.name.clone() }))
+                .or_insert(0);
+            let dup = *slot;
+            *slot += 1;
+            if dup == 0 {
+                let name = if kind == ItemKind::Experiment { String::new() } else { key.name.clone() };
+                layout.first_of.insert((namespace(kind), name), layout.entries.len());
+            }
+            layout.by_key.insert((kind, key.name.clone(), dup), layout.entries.len());
+            layout.entries.push(LayoutEntry {
+                kind,
+                name: key.name.clone(),
+                dup,
+                chunk: ci,
+                pos,
+                name_span: key.name_span,
+                mentions: key.mentions.clone(),
+                const_deps: key.const_deps.clone(),
+            });
+        }
+    }
+    Arc::new(layout)
 }
 
 /// Where one item lives.
@@ -111,7 +262,8 @@ impl IndexEntry {
     }
 }
 
-/// Every item of a file, in order, and the syntax errors (absolute spans).
+/// Every item of a file, in order, with positions, and the syntax errors
+/// (absolute spans).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ItemIndex {
     pub entries: Vec<IndexEntry>,
@@ -137,64 +289,68 @@ fn namespace(kind: ItemKind) -> u8 {
     }
 }
 
-/// The index of a file's items. Re-runs on every edit (it holds offsets);
-/// linear in the number of items.
+/// The index of a file's items with their positions, for the command line
+/// and the editor's requests (hover, symbols...). Re-runs on every edit (it
+/// holds offsets); linear in the number of items. Diagnostics never read
+/// it.
 #[salsa::tracked(returns(ref))]
 pub fn item_index(db: &dyn salsa::Database, file: SourceFile) -> Arc<ItemIndex> {
-    let mut index = ItemIndex::default();
-    let mut counts: HashMap<(u8, String), u32> = HashMap::new();
-    for (ci, (offset, chunk)) in chunks(db, file).iter().enumerate() {
-        let parsed = parse_chunk(db, *chunk);
-        for e in &parsed.errors {
+    let layout = layout(db, file);
+    let offsets = file.offsets(db);
+    let offset_of = |chunk: usize| offsets.get(chunk).copied().unwrap_or(0);
+    let mut index = ItemIndex { by_key: layout.by_key.clone(), ..ItemIndex::default() };
+    for (ci, chunk) in file.chunks(db).iter().enumerate() {
+        for e in &chunk_errors(db, *chunk).errors {
             index.errors.push(SyntaxError {
-                span: e.span.shifted(*offset),
+                span: e.span.shifted(offset_of(ci)),
                 message: e.message.clone(),
                 help: e.help.clone(),
             });
         }
-        for (pos, item) in parsed.items.iter().enumerate() {
-            let kind = item.kind();
-            let name = item.name();
-            let slot = counts
-                .entry((namespace(kind), if kind == ItemKind::Experiment { String::new() } else { name.clone() }))
-                .or_insert(0);
-            let dup = *slot;
-            *slot += 1;
-            index.by_key.insert((kind, name.clone(), dup), index.entries.len());
-            index.entries.push(IndexEntry {
-                kind,
-                name,
-                dup,
-                chunk: ci,
-                pos,
-                offset: *offset,
-                name_span: item.name_span(),
-            });
-        }
     }
+    index.entries = layout
+        .entries
+        .iter()
+        .map(|e| IndexEntry {
+            kind: e.kind,
+            name: e.name.clone(),
+            dup: e.dup,
+            chunk: e.chunk,
+            pos: e.pos,
+            offset: offset_of(e.chunk),
+            name_span: e.name_span,
+        })
+        .collect();
     Arc::new(index)
 }
 
-/// One item's syntax (spans relative to its chunk). Re-runs when the index
-/// changes, but backdates unless this item's text changed, so what depends
-/// on it re-runs only then.
+/// A chunk's syntax errors (relative spans); backdates while typing inside
+/// a chunk that parses.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ChunkErrors {
+    pub errors: Vec<SyntaxError>,
+}
+
+/// The syntax errors of one chunk.
+#[salsa::tracked(returns(ref))]
+pub fn chunk_errors(db: &dyn salsa::Database, chunk: ChunkInput) -> Arc<ChunkErrors> {
+    Arc::new(ChunkErrors { errors: chunk.parse(db).errors.clone() })
+}
+
+/// One item's syntax (spans relative to its chunk). Re-runs when its chunk
+/// is parsed again, and backdates unless this item changed.
 #[salsa::tracked(returns(ref))]
 pub fn item_ast<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Option<Arc<Item>> {
     let (chunk, pos) = item_location(db, id)?;
-    parse_chunk(db, chunk).items.get(pos).cloned()
+    chunk.parse(db).items.get(pos).cloned()
 }
 
-/// The chunk (by its interned text) and position of an item. Every edit
-/// re-runs it, but it is a lookup, and it backdates unless this item's own
-/// chunk changed: so `item_ast`, and everything that reads it, stays
-/// untouched by edits elsewhere (a keystroke moves every later chunk's
-/// offset, which changes the index but not this).
+/// The chunk and position of an item; changes only with the layout.
 #[salsa::tracked(returns(copy))]
-pub fn item_location<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Option<(Chunk<'db>, usize)> {
+pub fn item_location<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Option<(ChunkInput, usize)> {
     let file = id.file(db);
-    let index = item_index(db, file);
-    let entry = index.entry(id.kind(db), id.name(db), id.dup(db))?;
-    let (_, chunk) = chunks(db, file).get(entry.chunk)?;
+    let entry = layout(db, file).entry(id.kind(db), id.name(db), id.dup(db))?;
+    let chunk = file.chunks(db).get(entry.chunk)?;
     Some((*chunk, entry.pos))
 }
 
@@ -211,19 +367,11 @@ pub struct Scope {
     pub experiment: Option<String>,
 }
 
-/// Every item's identity, in order, without positions: backdates across
-/// edits that add, remove or rename nothing, so whole-file queries that
-/// only need identities (`unused`) do not re-run on every keystroke.
-#[salsa::tracked(returns(ref))]
-pub fn item_keys(db: &dyn salsa::Database, file: SourceFile) -> Arc<Vec<(ItemKind, String, u32)>> {
-    Arc::new(item_index(db, file).entries.iter().map(|e| (e.kind, e.name.clone(), e.dup)).collect())
-}
-
 /// The names of a file.
 #[salsa::tracked(returns(ref))]
 pub fn scope(db: &dyn salsa::Database, file: SourceFile) -> Arc<Scope> {
     let mut s = Scope::default();
-    for e in &item_index(db, file).entries {
+    for e in &layout(db, file).entries {
         if e.dup > 0 {
             continue;
         }
@@ -282,39 +430,11 @@ pub fn stdlib_diagnostics() -> Vec<(String, Diagnostic)> {
 /// evaluating them would never end, so they are reported and skipped.
 #[salsa::tracked(returns(ref))]
 pub fn const_cycles(db: &dyn salsa::Database, file: SourceFile) -> Arc<BTreeSet<String>> {
-    let index = item_index(db, file);
     let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for e in &index.entries {
-        if e.dup > 0 {
-            continue;
+    for e in layout(db, file).entries.iter().filter(|e| e.dup == 0) {
+        if let Some(names) = &e.const_deps {
+            deps.insert(e.name.clone(), names.as_ref().clone());
         }
-        let id = ItemId::new(db, file, e.kind, e.name.clone(), 0);
-        let Some(item) = item_ast(db, id) else { continue };
-        let mut names = BTreeSet::new();
-        let mut add = |n: &str| {
-            names.insert(n.to_string());
-        };
-        match item.as_ref() {
-            Item::Let(l) => check::walk_names(&l.value, &mut add),
-            Item::Param(p) => {
-                if let Some(d) = &p.default {
-                    check::walk_names(d, &mut add);
-                }
-            }
-            Item::Fn(f) => {
-                for l in &f.body.lets {
-                    check::walk_names(&l.value, &mut add);
-                }
-                check::walk_names(&f.body.value, &mut add);
-            }
-            Item::Node(n) => {
-                for b in &n.binders {
-                    check::walk_names(&b.values, &mut add);
-                }
-            }
-            _ => continue,
-        }
-        deps.insert(e.name.clone(), names);
     }
     Arc::new(on_cycles(&deps))
 }
@@ -581,7 +701,7 @@ pub fn experiment_check<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> A
 pub fn import_paths(db: &dyn salsa::Database, file: SourceFile) -> Vec<(String, String)> {
     let dir = Path::new(file.path(db)).parent().map(Path::to_path_buf).unwrap_or_default();
     let mut out = Vec::new();
-    for e in &item_index(db, file).entries {
+    for e in &layout(db, file).entries {
         if e.kind != ItemKind::Import || e.dup > 0 {
             continue;
         }
@@ -624,37 +744,21 @@ pub fn import_target(db: &dyn salsa::Database, file: SourceFile, alias: &str) ->
 /// Every unused param, let and fn of a file (by name).
 #[salsa::tracked(returns(ref))]
 pub fn unused(db: &dyn salsa::Database, file: SourceFile) -> Arc<BTreeSet<String>> {
-    let keys = item_keys(db, file);
-    let mut used: BTreeSet<String> = BTreeSet::new();
-    let mut declared: BTreeSet<String> = BTreeSet::new();
-    for (kind, name, dup) in keys.iter() {
-        let id = ItemId::new(db, file, *kind, name.clone(), *dup);
-        if matches!(kind, ItemKind::Param | ItemKind::Let | ItemKind::Fn) && *dup == 0 {
-            declared.insert(name.clone());
-        }
-        for mentioned in item_names(db, id).iter() {
-            // A fn that only mentions itself is still unused.
-            if mentioned != name && !used.contains(mentioned) {
-                used.insert(mentioned.clone());
-            }
-        }
-    }
+    let layout = layout(db, file);
     // A file without nodes is a library: its items are there for importers.
-    if !keys.iter().any(|(kind, _, _)| *kind == ItemKind::Node) {
+    if !layout.entries.iter().any(|e| e.kind == ItemKind::Node) {
         return Arc::new(BTreeSet::new());
     }
-    Arc::new(declared.difference(&used).cloned().collect())
-}
-
-/// The names one item mentions; memoised per item, so an edit elsewhere
-/// does not walk this item's expressions again.
-#[salsa::tracked(returns(ref))]
-pub fn item_names<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<BTreeSet<String>> {
-    let mut own = BTreeSet::new();
-    if let Some(item) = item_ast(db, id) {
-        collect_item_names(item, &mut own);
+    let mut used: BTreeSet<&str> = BTreeSet::new();
+    let mut declared: BTreeSet<&str> = BTreeSet::new();
+    for e in &layout.entries {
+        if matches!(e.kind, ItemKind::Param | ItemKind::Let | ItemKind::Fn) && e.dup == 0 {
+            declared.insert(&e.name);
+        }
+        // A fn that only mentions itself is still unused.
+        used.extend(e.mentions.iter().filter(|m| **m != e.name).map(String::as_str));
     }
-    Arc::new(own)
+    Arc::new(declared.difference(&used).map(|n| n.to_string()).collect())
 }
 
 fn collect_item_names(item: &Item, out: &mut BTreeSet<String>) {
@@ -791,8 +895,8 @@ pub fn file_diagnostics(db: &dyn salsa::Database, file: SourceFile) -> Vec<Diagn
 /// Checks a whole file.
 #[salsa::tracked(returns(ref))]
 pub fn checked_file(db: &dyn salsa::Database, file: SourceFile) -> Arc<CheckedFile> {
-    let mut diags = item_diagnostics(db, file);
-    let reports = item_index(db, file)
+    let mut diags = absolute(file.offsets(db), file_item_diagnostics(db, file));
+    let reports = layout(db, file)
         .entries
         .iter()
         .filter(|e| e.kind == ItemKind::Report && e.dup == 0)
@@ -800,135 +904,340 @@ pub fn checked_file(db: &dyn salsa::Database, file: SourceFile) -> Arc<CheckedFi
         .collect();
     let fd = dag_of(db, file);
     diags.extend(fd.diags.iter().cloned());
-    diags.sort_by_key(|d| (d.span.start, d.span.end, d.code));
-    diags.dedup();
+    sort_diagnostics(&mut diags);
     Arc::new(CheckedFile { diagnostics: diags, dag: fd.dag.clone(), reports })
 }
 
 /// Every diagnostic of a file, as `checked_file` gives them, without
 /// building the DAG's vertices and keys (only its cycles): what an editor
-/// asks for after each keystroke.
-#[salsa::tracked(returns(ref))]
-pub fn diagnostics_only(db: &dyn salsa::Database, file: SourceFile) -> Arc<Vec<Diagnostic>> {
-    let mut diags = item_diagnostics(db, file);
-    let index = item_index(db, file);
-    let mut checked: Vec<&Arc<CheckedNode>> = Vec::new();
-    let mut spans: NodeSpans = HashMap::new();
-    for e in index.entries.iter().filter(|e| e.kind == ItemKind::Node && e.dup == 0) {
-        checked.push(check_node_query(db, ItemId::new(db, file, e.kind, e.name.clone(), 0)));
-        spans.insert(e.name.clone(), e.abs_name_span());
-    }
-    let refs: Vec<&CheckedNode> = checked.iter().map(|c| c.as_ref()).collect();
-    diags.extend(phx_dag::check_cycles(&refs, &spans));
+/// asks for after each keystroke. Untracked on purpose: the tracked parts
+/// give spans relative to chunks, and this last step shifts them with the
+/// offsets of this revision, in time linear in the number of diagnostics.
+pub fn diagnostics_only(db: &dyn salsa::Database, file: SourceFile) -> Vec<Diagnostic> {
+    let offsets = file.offsets(db);
+    let mut diags = absolute(offsets, file_item_diagnostics(db, file));
+    diags.extend(absolute(offsets, graph_cycles(db, file)));
+    sort_diagnostics(&mut diags);
+    diags
+}
+
+fn sort_diagnostics(diags: &mut Vec<Diagnostic>) {
     diags.sort_by_key(|d| (d.span.start, d.span.end, d.code));
     diags.dedup();
-    Arc::new(diags)
+}
+
+/// A diagnostic whose spans are relative to chunks: `chunks[0]` is the
+/// chunk of the primary span, `chunks[1 + i]` that of `related[i]`
+/// ([`WHOLE_FILE`] for a span that is already absolute).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelDiagnostic {
+    pub diag: Diagnostic,
+    pub chunks: Vec<u32>,
+}
+
+/// The "chunk" of a span that is absolute (a file that could not be read).
+pub const WHOLE_FILE: u32 = u32::MAX;
+
+impl RelDiagnostic {
+    /// A diagnostic whose spans all lie in one chunk.
+    fn in_chunk(diag: Diagnostic, chunk: usize) -> RelDiagnostic {
+        let chunks = vec![chunk as u32; 1 + diag.related.len()];
+        RelDiagnostic { diag, chunks }
+    }
+}
+
+/// Shifts relative diagnostics to absolute spans.
+fn absolute(offsets: &[u32], rel: &[RelDiagnostic]) -> Vec<Diagnostic> {
+    let offset = |c: u32| if c == WHOLE_FILE { 0 } else { offsets.get(c as usize).copied().unwrap_or(0) };
+    rel.iter()
+        .map(|r| {
+            let mut d = r.diag.clone();
+            d.span = d.span.shifted(offset(r.chunks.first().copied().unwrap_or(WHOLE_FILE)));
+            for (i, related) in d.related.iter_mut().enumerate() {
+                related.span = related.span.shifted(offset(r.chunks.get(1 + i).copied().unwrap_or(WHOLE_FILE)));
+            }
+            d
+        })
+        .collect()
+}
+
+/// Relative diagnostics.
+pub type RelDiagnostics = Arc<Vec<RelDiagnostic>>;
+
+/// A run of a file's chunks, `lo..hi`: a node of the trees that gather a
+/// file's diagnostics and edges. A keystroke in one chunk changes one leaf;
+/// salsa re-verifies the path from it to the root and, thanks to
+/// durability, skips every other subtree without visiting it, so the cost
+/// grows with the tree's depth, not with the file.
+#[salsa::interned]
+pub struct ChunkRange<'db> {
+    #[returns(copy)]
+    pub file: SourceFile,
+    #[returns(copy)]
+    pub lo: u32,
+    #[returns(copy)]
+    pub hi: u32,
+}
+
+/// Chunks per leaf, and children per inner node, of the range trees.
+const LEAF_CHUNKS: u32 = 16;
+const FANOUT: u32 = 16;
+
+/// The children of a range: aligned runs of `LEAF_CHUNKS * FANOUT^k`
+/// chunks, at most `FANOUT` of them; empty for a leaf.
+fn children(lo: u32, hi: u32) -> Vec<(u32, u32)> {
+    if hi - lo <= LEAF_CHUNKS {
+        return Vec::new();
+    }
+    let mut step = LEAF_CHUNKS;
+    while step.saturating_mul(FANOUT) < hi - lo {
+        step = step.saturating_mul(FANOUT);
+    }
+    (lo..hi).step_by(step as usize).map(|a| (a, (a + step).min(hi))).collect()
+}
+
+/// The root range of a file's chunks.
+fn root_range(db: &dyn salsa::Database, file: SourceFile) -> ChunkRange<'_> {
+    ChunkRange::new(db, file, 0, file.chunks(db).len() as u32)
+}
+
+/// The layout entries of the chunks `lo..hi`.
+fn entries_in(layout: &Layout, lo: u32, hi: u32) -> &[LayoutEntry] {
+    let a = layout.entries.partition_point(|e| (e.chunk as u32) < lo);
+    let b = layout.entries.partition_point(|e| (e.chunk as u32) < hi);
+    &layout.entries[a..b]
 }
 
 /// The diagnostics of every item, the file's syntax errors, duplicates,
-/// unused names and imports (everything but the DAG's), unsorted.
-fn item_diagnostics(db: &dyn salsa::Database, file: SourceFile) -> Vec<Diagnostic> {
-    let mut diags: Vec<Diagnostic> = Vec::new();
+/// unused names and imports: everything but the DAG's, with relative
+/// spans, in chunk order.
+#[salsa::tracked(returns(ref))]
+pub fn file_item_diagnostics(db: &dyn salsa::Database, file: SourceFile) -> RelDiagnostics {
+    let mut diags: Vec<RelDiagnostic> = Vec::new();
     if let Some(err) = file.load_error(db) {
-        diags.push(Diagnostic::new(Code::Import, Span::default(), format!("cannot read `{}`: {err}", file.path(db))));
+        let d = Diagnostic::new(Code::Import, Span::default(), format!("cannot read `{}`: {err}", file.path(db)));
+        diags.push(RelDiagnostic { diag: d, chunks: vec![WHOLE_FILE] });
     }
-    let index = item_index(db, file);
-    for e in &index.errors {
-        diags.push(Diagnostic::from(e.clone()));
+    diags.extend(range_diagnostics(db, root_range(db, file)).iter().cloned());
+    Arc::new(diags)
+}
+
+/// The diagnostics of the chunks of a range (see [`file_item_diagnostics`]).
+#[salsa::tracked(returns(ref))]
+pub fn range_diagnostics<'db>(db: &'db dyn salsa::Database, range: ChunkRange<'db>) -> RelDiagnostics {
+    let (file, lo, hi) = (range.file(db), range.lo(db), range.hi(db));
+    let parts = children(lo, hi);
+    if !parts.is_empty() {
+        let mut diags = Vec::new();
+        for (a, b) in parts {
+            diags.extend(range_diagnostics(db, ChunkRange::new(db, file, a, b)).iter().cloned());
+        }
+        return Arc::new(diags);
     }
-    let mut first_of: HashMap<(u8, String), Span> = HashMap::new();
+    let mut diags: Vec<RelDiagnostic> = Vec::new();
+    let chunks = file.chunks(db);
+    for ci in lo..hi {
+        if let Some(chunk) = chunks.get(ci as usize) {
+            for e in &chunk_errors(db, *chunk).errors {
+                diags.push(RelDiagnostic::in_chunk(Diagnostic::from(e.clone()), ci as usize));
+            }
+        }
+    }
+    let layout = layout(db, file);
     let unused = unused(db, file);
-    let ws = Workspace::get(db);
-    let cyclic_imports = import_cycle_files(db, ws);
-    for e in &index.entries {
-        let id = ItemId::new(db, file, e.kind, e.name.clone(), e.dup);
-        let key = (namespace(e.kind), if e.kind == ItemKind::Experiment { String::new() } else { e.name.clone() });
+    for e in entries_in(layout, lo, hi) {
         if e.dup > 0 {
-            let first = first_of.get(&key).copied().unwrap_or_default();
+            let first = layout.first_declaration(e);
             let what = if e.kind == ItemKind::Experiment {
                 "a second `experiment` block; a file has at most one".to_string()
             } else {
                 format!("the name `{}` is declared twice", e.name)
             };
-            diags.push(
-                Diagnostic::new(Code::DuplicateName, e.abs_name_span(), what)
-                    .with_related(first, "first declared here")
-                    .with_help("rename one of them"),
-            );
+            let d = Diagnostic::new(Code::DuplicateName, e.name_span, what)
+                .with_related(first.map(|f| f.name_span).unwrap_or_default(), "first declared here")
+                .with_help("rename one of them");
+            let first_chunk = first.map(|f| f.chunk as u32).unwrap_or(WHOLE_FILE);
+            diags.push(RelDiagnostic { diag: d, chunks: vec![e.chunk as u32, first_chunk] });
             continue;
         }
-        first_of.insert(key, e.abs_name_span());
-        let item_diags: Vec<Diagnostic> = match e.kind {
-            ItemKind::Param => param_value(db, id).1.clone(),
-            ItemKind::Let => let_value(db, id).1.clone(),
-            ItemKind::Fn => fn_lowered(db, id).diags.clone(),
-            ItemKind::Tool => user_tool(db, id).as_ref().map(|t| t.1.clone()).unwrap_or_default(),
-            ItemKind::Node => check_node_query(db, id).diags.clone(),
-            ItemKind::Report => report_check(db, id).1.clone(),
-            ItemKind::Experiment => experiment_check(db, id).1.clone(),
-            ItemKind::Import => {
-                let mut out = Vec::new();
-                if let Some((_, path)) = import_paths(db, file).iter().find(|(a, _)| a == &e.name) {
-                    let target = ws.files(db).get(path).copied();
-                    let span = item_ast(db, id).as_ref().and_then(|i| match i.as_ref() {
-                        Item::Import(imp) => Some(imp.path.span),
-                        _ => None,
-                    });
-                    let span = span.unwrap_or(e.name_span);
-                    match target {
-                        None => out.push(
-                            Diagnostic::new(Code::Import, span, format!("the import `{path}` was not loaded"))
-                                .with_help("check the path; it is relative to this file"),
-                        ),
-                        Some(t) => {
-                            if let Some(err) = t.load_error(db) {
-                                out.push(
-                                    Diagnostic::new(Code::Import, span, format!("cannot read `{path}`: {err}"))
-                                        .with_help("check the path; it is relative to this file"),
-                                );
-                            } else if cyclic_imports.contains(path) {
-                                out.push(
-                                    Diagnostic::new(
-                                        Code::Import,
-                                        span,
-                                        format!("the import of `{path}` forms a cycle of imports"),
-                                    )
-                                    .with_help("files may not import each other in a circle"),
-                                );
-                            } else {
-                                let errors = checked_file(db, t).diagnostics.iter().filter(|d| d.is_error()).count();
-                                if errors > 0 {
-                                    out.push(
-                                        Diagnostic::new(
-                                            Code::Import,
-                                            span,
-                                            format!(
-                                                "`{path}` has {errors} error{}",
-                                                if errors == 1 { "" } else { "s" }
-                                            ),
-                                        )
-                                        .with_help(format!("run `phx check {path}`")),
-                                    );
-                                }
-                            }
-                        }
-                    }
-                }
-                out
-            }
-        };
-        diags.extend(item_diags.into_iter().map(|d| d.shifted(e.offset)));
+        let id = ItemId::new(db, file, e.kind, e.name.clone(), 0);
+        diags.extend(item_diagnostics(db, id).iter().map(|d| RelDiagnostic::in_chunk(d.clone(), e.chunk)));
         if matches!(e.kind, ItemKind::Param | ItemKind::Let | ItemKind::Fn) && unused.contains(&e.name) {
             let what = match e.kind {
                 ItemKind::Param => "param",
                 ItemKind::Let => "let",
                 _ => "fn",
             };
-            diags.push(
-                Diagnostic::new(Code::Unused, e.abs_name_span(), format!("the {what} `{}` is never used", e.name))
-                    .with_help("remove it, or use it in a node"),
-            );
+            let d = Diagnostic::new(Code::Unused, e.name_span, format!("the {what} `{}` is never used", e.name))
+                .with_help("remove it, or use it in a node");
+            diags.push(RelDiagnostic::in_chunk(d, e.chunk));
         }
     }
-    diags
+    Arc::new(diags)
+}
+
+/// How many errors `phx check` reports for a file: what an import of it
+/// says. Counted on the relative diagnostics, so an importer is not
+/// re-checked when an edit only moves things in the imported file.
+#[salsa::tracked(returns(ref))]
+pub fn error_count(db: &dyn salsa::Database, file: SourceFile) -> usize {
+    let mut errors: Vec<&RelDiagnostic> = file_item_diagnostics(db, file)
+        .iter()
+        .chain(graph_cycles(db, file).iter())
+        .filter(|r| r.diag.is_error())
+        .collect();
+    // The same error twice counts once, as `checked_file` dedups them.
+    errors.sort_by_key(|r| (r.chunks.clone(), r.diag.span.start, r.diag.span.end, r.diag.code));
+    errors.dedup_by(|a, b| a == b);
+    errors.len()
+}
+
+/// One item's own diagnostics (spans relative to its chunk). Backdates when
+/// an edit changes the item but not what is wrong with it.
+#[salsa::tracked(returns(ref))]
+pub fn item_diagnostics<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<Vec<Diagnostic>> {
+    let file = id.file(db);
+    let ws = Workspace::get(db);
+    let cyclic_imports = import_cycle_files(db, ws);
+    let e = ItemRef { kind: id.kind(db), name: id.name(db) };
+    let item_diags: Vec<Diagnostic> = match e.kind {
+        ItemKind::Param => param_value(db, id).1.clone(),
+        ItemKind::Let => let_value(db, id).1.clone(),
+        ItemKind::Fn => fn_lowered(db, id).diags.clone(),
+        ItemKind::Tool => user_tool(db, id).as_ref().map(|t| t.1.clone()).unwrap_or_default(),
+        ItemKind::Node => check_node_query(db, id).diags.clone(),
+        ItemKind::Report => report_check(db, id).1.clone(),
+        ItemKind::Experiment => experiment_check(db, id).1.clone(),
+        ItemKind::Import => {
+            let mut out = Vec::new();
+            if let Some((_, path)) = import_paths(db, file).iter().find(|(a, _)| a == e.name) {
+                let target = ws.files(db).get(path).copied();
+                let span = item_ast(db, id).as_ref().and_then(|i| match i.as_ref() {
+                    Item::Import(imp) => Some(imp.path.span),
+                    _ => None,
+                });
+                let span = span.unwrap_or_else(|| item_ast(db, id).as_ref().map(|i| i.name_span()).unwrap_or_default());
+                match target {
+                    None => out.push(
+                        Diagnostic::new(Code::Import, span, format!("the import `{path}` was not loaded"))
+                            .with_help("check the path; it is relative to this file"),
+                    ),
+                    Some(t) => {
+                        if let Some(err) = t.load_error(db) {
+                            out.push(
+                                Diagnostic::new(Code::Import, span, format!("cannot read `{path}`: {err}"))
+                                    .with_help("check the path; it is relative to this file"),
+                            );
+                        } else if cyclic_imports.contains(path) {
+                            out.push(
+                                Diagnostic::new(
+                                    Code::Import,
+                                    span,
+                                    format!("the import of `{path}` forms a cycle of imports"),
+                                )
+                                .with_help("files may not import each other in a circle"),
+                            );
+                        } else {
+                            let errors = *error_count(db, t);
+                            if errors > 0 {
+                                out.push(
+                                    Diagnostic::new(
+                                        Code::Import,
+                                        span,
+                                        format!("`{path}` has {errors} error{}", if errors == 1 { "" } else { "s" }),
+                                    )
+                                    .with_help(format!("run `phx check {path}`")),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            out
+        }
+    };
+    Arc::new(item_diags)
+}
+
+/// What `item_diagnostics` needs of an item's identity.
+struct ItemRef<'a> {
+    kind: ItemKind,
+    name: &'a String,
+}
+
+/// The edges of one node, for cycle detection; backdates while an edit
+/// changes values but no reference.
+#[salsa::tracked(returns(ref))]
+pub fn node_edges<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> Arc<phx_dag::NodeEdges> {
+    Arc::new(phx_dag::node_edges(check_node_query(db, id)))
+}
+
+/// The edges of the nodes of a range, by layout position.
+pub type RangeEdges = Arc<Vec<(u32, Arc<phx_dag::NodeEdges>)>>;
+
+/// The edges of every node in a range of chunks (a tree like
+/// [`range_diagnostics`]); re-runs only when some node's edges change.
+#[salsa::tracked(returns(ref))]
+pub fn range_edges<'db>(db: &'db dyn salsa::Database, range: ChunkRange<'db>) -> RangeEdges {
+    let (file, lo, hi) = (range.file(db), range.lo(db), range.hi(db));
+    let parts = children(lo, hi);
+    if !parts.is_empty() {
+        let mut all = Vec::new();
+        for (a, b) in parts {
+            all.extend(range_edges(db, ChunkRange::new(db, file, a, b)).iter().cloned());
+        }
+        return Arc::new(all);
+    }
+    let layout = layout(db, file);
+    let first = layout.entries.partition_point(|e| (e.chunk as u32) < lo);
+    let mut out = Vec::new();
+    for (i, e) in entries_in(layout, lo, hi).iter().enumerate() {
+        if e.kind == ItemKind::Node && e.dup == 0 {
+            let edges = node_edges(db, ItemId::new(db, file, e.kind, e.name.clone(), 0));
+            if !edges.vertices.is_empty() {
+                out.push(((first + i) as u32, edges.clone()));
+            }
+        }
+    }
+    Arc::new(out)
+}
+
+/// The cycles among a file's nodes, as the DAG would report them, with
+/// relative spans. Re-runs only when some node's edges change.
+#[salsa::tracked(returns(ref))]
+pub fn graph_cycles(db: &dyn salsa::Database, file: SourceFile) -> RelDiagnostics {
+    let all = range_edges(db, root_range(db, file));
+    if all.iter().all(|(_, e)| e.vertices.iter().all(|(_, from)| from.is_empty())) {
+        return Arc::new(Vec::new());
+    }
+    let layout = layout(db, file);
+    let nodes: Vec<(&LayoutEntry, &phx_dag::NodeEdges)> =
+        all.iter().filter_map(|(i, edges)| Some((layout.entries.get(*i as usize)?, edges.as_ref()))).collect();
+    // The cycle check takes spans by node name; it is given stand-ins that
+    // name each node's position (1-based: 0 is "no span") and they are
+    // mapped back to the node's chunk and name span afterwards.
+    let spans: NodeSpans =
+        nodes.iter().enumerate().map(|(i, (e, _))| (e.name.clone(), Span::new(i + 1, i + 1))).collect();
+    let named: Vec<(&str, &phx_dag::NodeEdges)> = nodes.iter().map(|(e, edges)| (e.name.as_str(), *edges)).collect();
+    let locate = |span: Span| -> (Span, u32) {
+        match (span.start as usize).checked_sub(1).and_then(|i| nodes.get(i)) {
+            Some((e, _)) if span.start == span.end => (e.name_span, e.chunk as u32),
+            _ => (span, WHOLE_FILE),
+        }
+    };
+    let diags = phx_dag::cycles_among(&named, &spans)
+        .into_iter()
+        .map(|mut d| {
+            let (span, chunk) = locate(d.span);
+            d.span = span;
+            let mut chunks = vec![chunk];
+            for r in &mut d.related {
+                let (span, chunk) = locate(r.span);
+                r.span = span;
+                chunks.push(chunk);
+            }
+            RelDiagnostic { diag: d, chunks }
+        })
+        .collect();
+    Arc::new(diags)
 }

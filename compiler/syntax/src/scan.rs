@@ -61,12 +61,27 @@ fn keyword_at(bytes: &[u8], at: usize) -> Option<&'static str> {
 
 /// Scans `text` for chunks and comments.
 pub fn scan(text: &str) -> Scan {
+    scan_from(text, 0, |_| false).0
+}
+
+/// Scans `text` from `start`, which must be a chunk boundary of `text` (or
+/// 0), and stops at the first later boundary for which `stop` says yes.
+/// Returns what it found (chunk spans are absolute) and where it stopped
+/// (`None`: at the end of the text).
+///
+/// The scanner's state is the same at every boundary (top level, depth 0,
+/// no open string), so the chunks after a boundary depend only on the text
+/// after it: an editor rescans from the chunk before an edit until the
+/// boundaries meet the old ones again, instead of the whole file.
+pub fn scan_from(text: &str, start: usize, mut stop: impl FnMut(usize) -> bool) -> (Scan, Option<usize>) {
     let bytes = text.as_bytes();
     let mut out = Scan::default();
-    let mut boundaries = vec![0usize];
+    let start = start.min(bytes.len());
+    let mut boundaries = vec![start];
+    let mut stopped = None;
     let mut depth: u32 = 0;
     let mut stack: Vec<Mode> = vec![Mode::Code(None)];
-    let mut i = 0usize;
+    let mut i = start;
     let mut at_line_start = true;
     // Start of the run of `///` lines that directly precede the current line.
     let mut doc_run_start: Option<usize> = None;
@@ -98,6 +113,10 @@ pub fn scan(text: &str) -> Scan {
                         stats.push((chunk_max_depth, chunk_ops));
                         chunk_max_depth = 0;
                         chunk_ops = 0;
+                        if stop(start) {
+                            stopped = Some(start);
+                            break;
+                        }
                     }
                     depth = 0;
                 }
@@ -175,12 +194,14 @@ pub fn scan(text: &str) -> Scan {
             },
         }
     }
-    stats.push((chunk_max_depth, chunk_ops));
-    boundaries.push(bytes.len());
+    if stopped.is_none() {
+        stats.push((chunk_max_depth, chunk_ops));
+        boundaries.push(bytes.len());
+    }
     for (w, (max_depth, operators)) in boundaries.windows(2).zip(stats) {
         out.chunks.push(ChunkBounds { span: Span::new(w[0], w[1]), max_depth, operators });
     }
-    out
+    (out, stopped)
 }
 
 #[cfg(test)]
@@ -225,6 +246,21 @@ mod tests {
         assert_eq!(s.comments.len(), 3);
         assert!(s.comments[1].doc);
         assert!(!s.comments[2].doc);
+    }
+
+    #[test]
+    fn scanning_from_any_boundary_finds_the_same_chunks() {
+        let text = "param a: Int = 1\n/// doc\nnode b = t.x() {\n  emit = [static\nnode c = t.y()\nlet s = \"{a}\"\n";
+        let whole: Vec<Span> = scan(text).chunks.iter().map(|c| c.span).collect();
+        for (i, c) in whole.iter().enumerate() {
+            let (from, stopped) = scan_from(text, c.start as usize, |_| false);
+            assert_eq!(stopped, None);
+            assert_eq!(from.chunks.iter().map(|c| c.span).collect::<Vec<_>>(), whole[i..]);
+        }
+        // Stopping at a boundary closes the chunk before it.
+        let (part, stopped) = scan_from(text, 0, |b| b == whole[2].start as usize);
+        assert_eq!(stopped, Some(whole[2].start as usize));
+        assert_eq!(part.chunks.iter().map(|c| c.span).collect::<Vec<_>>(), whole[..2]);
     }
 
     #[test]

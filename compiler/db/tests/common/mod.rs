@@ -25,6 +25,9 @@ pub fn check_with(text: &str, others: &[(&str, &str)]) -> (Database, Vec<Diagnos
     let mut db = Database::new();
     let file = db.load_with_imports("main.phx", &MemLoader(files));
     let diags = db.check(file).diagnostics.clone();
+    // The editor's path (relative diagnostics, cycles without the DAG's
+    // vertices) gives exactly what `phx check` gives.
+    assert_eq!(db.diagnostics(file), diags, "the editor's diagnostics differ from phx check's for\n{text}");
     (db, diags)
 }
 
