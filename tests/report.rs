@@ -5,15 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn phx_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_phx")).args(args).current_dir(dir).output().expect("phx runs")
-}
+mod common;
+use common::{json_of, phx_in};
 
 fn fresh_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("phx-report-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("report", name)
 }
 
 fn examples() -> PathBuf {
@@ -22,11 +18,6 @@ fn examples() -> PathBuf {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json_of(o: &Output) -> serde_json::Value {
-    serde_json::from_str(&String::from_utf8_lossy(&o.stdout))
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(o)))
 }
 
 /// The PDF's text, in reading order (pdftotext without layout).

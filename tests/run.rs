@@ -2,23 +2,13 @@
 //! commands, a real SQLite database.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn phx_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_phx")).args(args).current_dir(dir).output().expect("phx runs")
-}
+mod common;
+use common::{json_of, phx_in};
 
 fn fresh_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("phx-run-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn json_of(o: &Output) -> serde_json::Value {
-    serde_json::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap_or_else(|e| {
-        panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-    })
+    common::fresh_dir("run", name)
 }
 
 fn statuses(doc: &serde_json::Value) -> Vec<(String, String, bool)> {

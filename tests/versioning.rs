@@ -2,23 +2,20 @@
 //! (with the parameters and code versions along the way) and `diff`
 //! between two runs of one program.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 
-fn phx_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_phx")).args(args).current_dir(dir).output().expect("phx runs")
-}
+mod common;
+use common::phx_in;
 
 fn fresh_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("phx-versioning-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("versioning", name)
 }
 
+/// The JSON of a command that must succeed.
 fn json_of(o: &Output) -> serde_json::Value {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_str(&String::from_utf8_lossy(&o.stdout)).expect("JSON")
+    common::json_of(o)
 }
 
 const PROGRAM: &str = r#"param n: Int = 3

@@ -1,5 +1,5 @@
-//! What the cluster tests (`slurm.rs`, `k8s.rs`) share: fresh folders,
-//! running the real `phx` binary, and reading its run JSON.
+//! What the end-to-end tests share: fresh folders, running the real `phx`
+//! binary, and reading its run JSON.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
