@@ -996,6 +996,25 @@ fn children(lo: u32, hi: u32) -> Vec<(u32, u32)> {
     (lo..hi).step_by(step as usize).map(|a| (a, (a + step).min(hi))).collect()
 }
 
+/// For an inner range, its children's answers to `query` in order; `None`
+/// for a leaf, which the query answers itself.
+fn concat_children<'db, T: Clone + 'db>(
+    db: &'db dyn salsa::Database,
+    range: ChunkRange<'db>,
+    query: impl Fn(ChunkRange<'db>) -> &'db Arc<Vec<T>>,
+) -> Option<Arc<Vec<T>>> {
+    let parts = children(range.lo(db), range.hi(db));
+    if parts.is_empty() {
+        return None;
+    }
+    let file = range.file(db);
+    let mut all = Vec::new();
+    for (a, b) in parts {
+        all.extend(query(ChunkRange::new(db, file, a, b)).iter().cloned());
+    }
+    Some(Arc::new(all))
+}
+
 /// The root range of a file's chunks.
 fn root_range(db: &dyn salsa::Database, file: SourceFile) -> ChunkRange<'_> {
     ChunkRange::new(db, file, 0, file.chunks(db).len() as u32)
@@ -1025,15 +1044,10 @@ pub fn file_item_diagnostics(db: &dyn salsa::Database, file: SourceFile) -> RelD
 /// The diagnostics of the chunks of a range (see [`file_item_diagnostics`]).
 #[salsa::tracked(returns(ref))]
 pub fn range_diagnostics<'db>(db: &'db dyn salsa::Database, range: ChunkRange<'db>) -> RelDiagnostics {
-    let (file, lo, hi) = (range.file(db), range.lo(db), range.hi(db));
-    let parts = children(lo, hi);
-    if !parts.is_empty() {
-        let mut diags = Vec::new();
-        for (a, b) in parts {
-            diags.extend(range_diagnostics(db, ChunkRange::new(db, file, a, b)).iter().cloned());
-        }
-        return Arc::new(diags);
+    if let Some(all) = concat_children(db, range, |r| range_diagnostics(db, r)) {
+        return all;
     }
+    let (file, lo, hi) = (range.file(db), range.lo(db), range.hi(db));
     let mut diags: Vec<RelDiagnostic> = Vec::new();
     let chunks = file.chunks(db);
     for ci in lo..hi {
@@ -1179,15 +1193,10 @@ pub type RangeEdges = Arc<Vec<(u32, Arc<phx_dag::NodeEdges>)>>;
 /// [`range_diagnostics`]); re-runs only when some node's edges change.
 #[salsa::tracked(returns(ref))]
 pub fn range_edges<'db>(db: &'db dyn salsa::Database, range: ChunkRange<'db>) -> RangeEdges {
-    let (file, lo, hi) = (range.file(db), range.lo(db), range.hi(db));
-    let parts = children(lo, hi);
-    if !parts.is_empty() {
-        let mut all = Vec::new();
-        for (a, b) in parts {
-            all.extend(range_edges(db, ChunkRange::new(db, file, a, b)).iter().cloned());
-        }
-        return Arc::new(all);
+    if let Some(all) = concat_children(db, range, |r| range_edges(db, r)) {
+        return all;
     }
+    let (file, lo, hi) = (range.file(db), range.lo(db), range.hi(db));
     let layout = layout(db, file);
     let first = layout.entries.partition_point(|e| (e.chunk as u32) < lo);
     let mut out = Vec::new();
