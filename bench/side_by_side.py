@@ -197,7 +197,8 @@ def compiler(phx, runs):
         edit = summary(criterion_samples("lsp/edit_to_diagnostics", str(lines)))
         moving = summary(criterion_samples("lsp/edit_to_diagnostics_moving", str(lines)))
         comp = summary(criterion_samples("lsp/completion", str(lines)))
-        lsp.append((lines, edit, moving, comp))
+        hover = summary(criterion_samples("lsp/hover", str(lines)))
+        lsp.append((lines, edit, moving, comp, hover))
     return rows, lsp
 
 
@@ -230,9 +231,9 @@ def render(meta, wf, num, comp):
     lines += ["", "### Compiler and editor", "", "| `phx check`, explicit nodes | wall | peak RSS |", "| --- | --- | --- |"]
     for n, s, rss in checks:
         lines.append(f"| {n:,} nodes | {fmt_s(s)} | {rss:.0f} MB |")
-    lines += ["", "| LSP, lines | edit to published diagnostics, typing in one item | the same, each edit in another item | completion |", "| --- | --- | --- | --- |"]
-    for n, e, m, c in lsp:
-        lines.append(f"| {n:,} | {fmt_s(e, 'ms', 1e3, 2)} | {fmt_s(m, 'ms', 1e3, 2)} | {fmt_s(c, 'µs', 1e6, 1)} |")
+    lines += ["", "| LSP, lines | edit to published diagnostics, typing in one item | the same, each edit in another item | completion | hover |", "| --- | --- | --- | --- | --- |"]
+    for n, e, m, c, h in lsp:
+        lines.append(f"| {n:,} | {fmt_s(e, 'ms', 1e3, 2)} | {fmt_s(m, 'ms', 1e3, 2)} | {fmt_s(c, 'µs', 1e6, 1)} | {fmt_s(h, 'µs', 1e6, 1)} |")
     lines += ["", "<!-- side-by-side:end -->"]
     return "\n".join(lines)
 

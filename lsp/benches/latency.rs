@@ -156,6 +156,16 @@ fn latency(c: &mut Criterion) {
                 assert!(r["items"].as_array().is_some_and(|i| !i.is_empty()));
             })
         });
+        // Hover on the middle node's `extent` argument (a param's value).
+        let extent = line_text.find("extent = extent").map(|c| c + "extent = ".len() + 2).unwrap_or(col);
+        let hover_pos = json!({"line": target, "character": extent});
+        group.bench_function(BenchmarkId::new("hover", lines), |b| {
+            b.iter(|| {
+                let r =
+                    client.request("textDocument/hover", json!({"textDocument": {"uri": URI}, "position": hover_pos}));
+                assert!(r["contents"].is_object(), "{r}");
+            })
+        });
     }
     group.finish();
 }

@@ -9,7 +9,7 @@ use phx_sema::{Env, Global, Ty, Value};
 use phx_syntax::Span;
 use phx_syntax::ast::{Item, ItemKind};
 
-use crate::walk::{Occurrence, Role, occurrences};
+use crate::walk::{Occurrence, Role, occurrences, occurrences_with_modules};
 
 /// Where a definition is.
 #[derive(Clone, Debug, PartialEq)]
@@ -264,9 +264,19 @@ impl<'a> Analysis<'a> {
         occurrences(&refs)
     }
 
-    /// The innermost named occurrence at `offset`.
+    /// The innermost named occurrence at `offset`. Only the items around
+    /// `offset` are walked, so the cost does not grow with the file.
     pub fn at(&self, offset: usize) -> Option<Occurrence> {
-        let occ = self.occurrences();
+        let items: Vec<(u32, Arc<Item>)> =
+            self.db.items_at(self.file, offset).into_iter().map(|(e, item)| (e.offset, item)).collect();
+        let refs: Vec<(u32, &Item)> = items.iter().map(|(o, i)| (*o, i.as_ref())).collect();
+        let modules = phx_db::layout(self.db, self.file)
+            .entries
+            .iter()
+            .filter(|e| e.kind == ItemKind::Import)
+            .map(|e| e.name.clone())
+            .collect();
+        let occ = occurrences_with_modules(&refs, &modules);
         occ.iter()
             .filter(|o| contains(o.span, offset) && !matches!(o.role, Role::Quantity))
             .min_by_key(|o| o.span.end - o.span.start)
@@ -280,22 +290,15 @@ impl<'a> Analysis<'a> {
 
     /// The declaration of a top-level name of this file.
     fn declaration(&self, name: &str) -> Option<(ItemKind, Span)> {
-        let index = phx_db::item_index(self.db, self.file);
-        index
-            .entries
-            .iter()
-            .filter(|e| e.dup == 0 && e.name == name)
-            .find(|e| {
-                matches!(e.kind, ItemKind::Param | ItemKind::Let | ItemKind::Fn | ItemKind::Node | ItemKind::Import)
-            })
-            .map(|e| (e.kind, e.abs_name_span()))
+        [ItemKind::Param, ItemKind::Let, ItemKind::Fn, ItemKind::Node, ItemKind::Import]
+            .into_iter()
+            .find_map(|kind| self.db.item(self.file, kind, name, 0))
+            .map(|(e, _)| (e.kind, e.abs_name_span()))
     }
 
     fn item_doc(&self, kind: ItemKind, name: &str) -> Option<String> {
-        items_of(self.db, self.file)
-            .into_iter()
-            .find(|(_, item, e)| e.kind == kind && e.name == name && e.dup == 0 && item.kind() == kind)
-            .and_then(|(_, item, _)| item.doc().map(str::to_string))
+        let (_, item) = self.db.item(self.file, kind, name, 0)?;
+        item.doc().map(str::to_string)
     }
 
     /// Hover text (markdown) and the span it describes.
@@ -460,11 +463,12 @@ impl<'a> Analysis<'a> {
         items_of(self.db, self.file).into_iter().map(|(offset, item, _)| item.span().shifted(offset)).collect()
     }
 
-    /// Inlay hints: a param's value in SI, a sweep's instance count.
-    pub fn inlay_hints(&self) -> Vec<(usize, String)> {
+    /// Inlay hints in the bytes `start..=end` (the editor's visible range):
+    /// a param's value in SI, a sweep's instance count.
+    pub fn inlay_hints(&self, start: usize, end: usize) -> Vec<(usize, String)> {
         let env = self.env();
         let mut out = Vec::new();
-        for (_, item, e) in items_of(self.db, self.file) {
+        for (e, item) in self.db.items_between(self.file, start, end) {
             let end = e.abs_name_span().end as usize;
             match item.as_ref() {
                 Item::Param(_) => {
@@ -491,6 +495,7 @@ impl<'a> Analysis<'a> {
                 _ => {}
             }
         }
+        out.retain(|(at, _)| (start..=end).contains(at));
         out
     }
 

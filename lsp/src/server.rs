@@ -477,8 +477,12 @@ impl Server {
             }
             "textDocument/inlayHint" => {
                 let (doc, file, _) = self.doc_and_file(p)?;
+                let (start, end) = match p.get("range") {
+                    Some(r) if r.is_object() => (self.offset(doc, &r["start"]), self.offset(doc, &r["end"])),
+                    _ => (0, doc.text.len()),
+                };
                 let hints: Vec<Json> = Analysis::new(&self.db, file)
-                    .inlay_hints()
+                    .inlay_hints(start.min(end), end.max(start))
                     .into_iter()
                     .map(|(off, label)| {
                         let (line, character) = doc.index.position(&doc.text, off, self.enc);
@@ -574,7 +578,7 @@ impl Server {
     /// Where and what to insert so the node around `at` gets `property`.
     fn insert_property(&self, file: SourceFile, at: Span, property: &str) -> Option<(Span, String)> {
         let text = file.text(&self.db);
-        for (entry, item) in self.db.items(file) {
+        for (entry, item) in self.db.items_at(file, at.start as usize) {
             let Item::Node(node) = item.as_ref() else { continue };
             let span = node.span.shifted(entry.offset);
             if !(span.start <= at.start && at.end <= span.end) {

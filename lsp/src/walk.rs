@@ -270,13 +270,19 @@ pub fn occurrences(items: &[(u32, &Item)]) -> Vec<Occurrence> {
             _ => None,
         })
         .collect();
+    occurrences_with_modules(items, &modules)
+}
+
+/// The occurrences in some of a file's items, given the file's import
+/// aliases (which tell `alias.name` from a node's output).
+pub fn occurrences_with_modules(items: &[(u32, &Item)], modules: &HashSet<String>) -> Vec<Occurrence> {
     let mut out = Vec::new();
     for (offset, item) in items {
         let mut w = Walker {
             offset: *offset,
             item: (item.kind(), item.name()),
             locals: HashSet::new(),
-            modules: &modules,
+            modules,
             out: &mut out,
         };
         w.item(item);

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use salsa::{Durability, Setter};
 
-use crate::queries::{self, CheckedFile, ChunkInput, ChunkParse, SourceFile, Workspace};
+use phx_syntax::ast::ItemKind;
+
+use crate::queries::{self, CheckedFile, ChunkInput, ChunkParse, IndexEntry, LayoutEntry, SourceFile, Workspace};
 
 /// Reads files for imports; the CLI reads the disk, the LSP its open
 /// buffers first.
@@ -439,6 +441,60 @@ impl Database {
                 queue.push(next);
             }
         }
+    }
+
+    /// The items of the chunk that holds byte `offset` (and of the chunk
+    /// before, when `offset` is where a chunk starts), with their trees, as
+    /// [`Database::items`] gives them: what a request at a position needs,
+    /// found by binary search instead of walking the file.
+    pub fn items_at(&self, file: SourceFile, offset: usize) -> Vec<(IndexEntry, Arc<phx_syntax::ast::Item>)> {
+        self.items_between(file, offset, offset)
+    }
+
+    /// The items of the chunks that overlap bytes `start..=end` (and of the
+    /// chunk before, when `start` is where a chunk starts).
+    pub fn items_between(
+        &self,
+        file: SourceFile,
+        start: usize,
+        end: usize,
+    ) -> Vec<(IndexEntry, Arc<phx_syntax::ast::Item>)> {
+        let offsets = file.offsets(self);
+        let holding = |at: usize| offsets.partition_point(|o| (*o as usize) <= at).saturating_sub(1);
+        let (from, to) = (holding(start), holding(end.max(start)));
+        let first = if offsets.get(from).is_some_and(|o| *o as usize == start) { from.saturating_sub(1) } else { from };
+        let layout = queries::layout(self, file);
+        let a = layout.entries.partition_point(|e| e.chunk < first);
+        let b = layout.entries.partition_point(|e| e.chunk <= to);
+        layout.entries[a..b].iter().filter_map(|e| self.positioned(file, e)).collect()
+    }
+
+    /// One item by kind, name and ordinal, with its tree.
+    pub fn item(
+        &self,
+        file: SourceFile,
+        kind: ItemKind,
+        name: &str,
+        dup: u32,
+    ) -> Option<(IndexEntry, Arc<phx_syntax::ast::Item>)> {
+        let layout = queries::layout(self, file);
+        self.positioned(file, layout.entry(kind, name, dup)?)
+    }
+
+    /// A layout entry with its chunk's offset of this revision, and its tree.
+    fn positioned(&self, file: SourceFile, e: &LayoutEntry) -> Option<(IndexEntry, Arc<phx_syntax::ast::Item>)> {
+        let id = queries::ItemId::new(self, file, e.kind, e.name.clone(), e.dup);
+        let item = queries::item_ast(self, id).clone()?;
+        let entry = IndexEntry {
+            kind: e.kind,
+            name: e.name.clone(),
+            dup: e.dup,
+            chunk: e.chunk,
+            pos: e.pos,
+            offset: file.offsets(self).get(e.chunk).copied().unwrap_or(0),
+            name_span: e.name_span,
+        };
+        Some((entry, item))
     }
 
     /// Every item of a file in source order, with its tree (spans relative

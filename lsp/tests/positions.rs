@@ -1,0 +1,60 @@
+//! Requests at a position walk only the items around it; they must answer
+//! exactly as if the whole file had been walked.
+
+use phx_db::Database;
+use phx_lsp::ide::Analysis;
+
+fn examples() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "phx"))
+        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    out.sort();
+    assert!(out.len() >= 5, "the examples are there");
+    out
+}
+
+#[test]
+fn the_occurrence_at_every_offset_is_the_one_the_whole_file_gives() {
+    for (path, text) in examples() {
+        let mut db = Database::new();
+        let file = db.load_with_imports(&path, &phx_db::FsLoader);
+        let a = Analysis::new(&db, file);
+        let all = a.occurrences();
+        for offset in 0..=text.len() {
+            // The rule of `at`, over every occurrence of the file.
+            let contains =
+                |o: &&phx_lsp::walk::Occurrence| o.span.start as usize <= offset && offset <= o.span.end as usize;
+            let expected = all
+                .iter()
+                .filter(contains)
+                .filter(|o| !matches!(o.role, phx_lsp::walk::Role::Quantity))
+                .min_by_key(|o| o.span.end - o.span.start)
+                .or_else(|| all.iter().find(contains))
+                .cloned();
+            assert_eq!(a.at(offset), expected, "{path} at byte {offset}");
+        }
+    }
+}
+
+#[test]
+fn inlay_hints_of_a_range_are_those_of_the_whole_file_in_it() {
+    let mut seen = 0;
+    for (path, text) in examples() {
+        let mut db = Database::new();
+        let file = db.load_with_imports(&path, &phx_db::FsLoader);
+        let a = Analysis::new(&db, file);
+        let whole = a.inlay_hints(0, text.len());
+        seen += whole.len();
+        let step = (text.len() / 7).max(1);
+        for start in (0..text.len()).step_by(step) {
+            let end = (start + step).min(text.len());
+            let expected: Vec<_> = whole.iter().filter(|(at, _)| (start..=end).contains(at)).cloned().collect();
+            assert_eq!(a.inlay_hints(start, end), expected, "{path} in {start}..={end}");
+        }
+    }
+    assert!(seen > 5, "the examples have params and sweeps to hint at");
+}
