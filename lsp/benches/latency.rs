@@ -166,6 +166,24 @@ fn latency(c: &mut Criterion) {
                 assert!(r["contents"].is_object(), "{r}");
             })
         });
+        // The semantic tokens of a screen (60 lines) around the middle node.
+        let screen = json!({"start": {"line": target.saturating_sub(30), "character": 0}, "end": {"line": target + 30, "character": 0}});
+        group.bench_function(BenchmarkId::new("semantic_tokens_range", lines), |b| {
+            b.iter(|| {
+                let r = client.request(
+                    "textDocument/semanticTokens/range",
+                    json!({"textDocument": {"uri": URI}, "range": screen}),
+                );
+                assert!(r["data"].as_array().is_some_and(|d| !d.is_empty()));
+            })
+        });
+        // The whole file's semantic tokens (what an editor asks after edits).
+        group.bench_function(BenchmarkId::new("semantic_tokens_full", lines), |b| {
+            b.iter(|| {
+                let r = client.request("textDocument/semanticTokens/full", json!({"textDocument": {"uri": URI}}));
+                assert!(r["data"].as_array().is_some_and(|d| !d.is_empty()));
+            })
+        });
     }
     group.finish();
 }

@@ -264,11 +264,11 @@ impl<'a> Analysis<'a> {
         occurrences(&refs)
     }
 
-    /// The innermost named occurrence at `offset`. Only the items around
-    /// `offset` are walked, so the cost does not grow with the file.
-    pub fn at(&self, offset: usize) -> Option<Occurrence> {
+    /// The occurrences in the items of the chunks overlapping
+    /// `start..=end` (see [`Database::items_between`]).
+    fn occurrences_between(&self, start: usize, end: usize) -> Vec<Occurrence> {
         let items: Vec<(u32, Arc<Item>)> =
-            self.db.items_at(self.file, offset).into_iter().map(|(e, item)| (e.offset, item)).collect();
+            self.db.items_between(self.file, start, end).into_iter().map(|(e, item)| (e.offset, item)).collect();
         let refs: Vec<(u32, &Item)> = items.iter().map(|(o, i)| (*o, i.as_ref())).collect();
         let modules = phx_db::layout(self.db, self.file)
             .entries
@@ -276,7 +276,13 @@ impl<'a> Analysis<'a> {
             .filter(|e| e.kind == ItemKind::Import)
             .map(|e| e.name.clone())
             .collect();
-        let occ = occurrences_with_modules(&refs, &modules);
+        occurrences_with_modules(&refs, &modules)
+    }
+
+    /// The innermost named occurrence at `offset`. Only the items around
+    /// `offset` are walked, so the cost does not grow with the file.
+    pub fn at(&self, offset: usize) -> Option<Occurrence> {
+        let occ = self.occurrences_between(offset, offset);
         occ.iter()
             .filter(|o| contains(o.span, offset) && !matches!(o.role, Role::Quantity))
             .min_by_key(|o| o.span.end - o.span.start)
@@ -290,10 +296,13 @@ impl<'a> Analysis<'a> {
 
     /// The declaration of a top-level name of this file.
     fn declaration(&self, name: &str) -> Option<(ItemKind, Span)> {
-        [ItemKind::Param, ItemKind::Let, ItemKind::Fn, ItemKind::Node, ItemKind::Import]
-            .into_iter()
-            .find_map(|kind| self.db.item(self.file, kind, name, 0))
-            .map(|(e, _)| (e.kind, e.abs_name_span()))
+        let kind = self.declared_kind(name)?;
+        self.db.item(self.file, kind, name, 0).map(|(e, _)| (e.kind, e.abs_name_span()))
+    }
+
+    /// What kind of top-level item declares `name` in this file.
+    fn declared_kind(&self, name: &str) -> Option<ItemKind> {
+        phx_db::scope(self.db, self.file).values.get(name).copied()
     }
 
     fn item_doc(&self, kind: ItemKind, name: &str) -> Option<String> {
@@ -501,8 +510,31 @@ impl<'a> Analysis<'a> {
 
     /// Semantic tokens: `(start, length, type index)`, sorted, one line each.
     pub fn semantic_tokens(&self) -> Vec<(usize, usize, u32)> {
-        let text = self.text();
-        let occ = self.occurrences();
+        self.semantic_tokens_in(0, self.text().len())
+    }
+
+    /// The semantic tokens that start in `start..end` (an editor's visible
+    /// range): only the chunks there are walked and lexed, so the cost
+    /// follows the range, not the file. Chunks start at top level, where
+    /// the lexer's state is the same as when it lexes the whole text.
+    pub fn semantic_tokens_in(&self, start: usize, end: usize) -> Vec<(usize, usize, u32)> {
+        let full = self.text();
+        let (lo, hi) = if start == 0 && end >= full.len() {
+            (0, full.len())
+        } else {
+            let offsets = self.file.offsets(self.db);
+            let holding = |at: usize| offsets.partition_point(|o| (*o as usize) <= at).saturating_sub(1);
+            let lo = offsets.get(holding(start)).map_or(0, |o| *o as usize);
+            let hi = offsets.get(holding(end) + 1).map_or(full.len(), |o| *o as usize);
+            (lo.min(full.len()), hi.min(full.len()).max(lo))
+        };
+        let text = &full[..hi];
+        let occ: Vec<Occurrence> = if (lo, hi) == (0, full.len()) {
+            self.occurrences()
+        } else {
+            let inside = |o: &Occurrence| lo <= o.span.start as usize && (o.span.end as usize) <= hi;
+            self.occurrences_between(lo, hi.saturating_sub(1).max(lo)).into_iter().filter(inside).collect()
+        };
         let env = self.env();
         let type_of = |name: &str| TOKEN_TYPES.iter().position(|t| *t == name).unwrap_or(0) as u32;
         let mut tokens: Vec<(usize, usize, u32)> = Vec::new();
@@ -518,8 +550,8 @@ impl<'a> Analysis<'a> {
                     Some(Global::Node(_)) => "class",
                     Some(Global::Fn(_)) => "function",
                     Some(Global::Module) => "namespace",
-                    Some(Global::Value(_)) => match self.declaration(&o.name) {
-                        Some((ItemKind::Param, _)) => "parameter",
+                    Some(Global::Value(_)) => match self.declared_kind(&o.name) {
+                        Some(ItemKind::Param) => "parameter",
                         _ => "variable",
                     },
                     None if [
@@ -550,7 +582,11 @@ impl<'a> Analysis<'a> {
             };
             tokens.push((o.span.start as usize, (o.span.end - o.span.start) as usize, type_of(t)));
         }
-        lex(text, &mut tokens, &type_of);
+        let lexed_from = tokens.len();
+        lex(&text[lo..], &mut tokens, &type_of);
+        for t in &mut tokens[lexed_from..] {
+            t.0 += lo;
+        }
         tokens.sort_by_key(|t| (t.0, std::cmp::Reverse(t.1)));
         // Drop overlaps (a name inside an interpolated string wins over the string).
         let mut out: Vec<(usize, usize, u32)> = Vec::new();
@@ -588,6 +624,7 @@ impl<'a> Analysis<'a> {
                 s = line_end + 1;
             }
         }
+        lined.retain(|t| (start..end).contains(&t.0));
         lined
     }
 

@@ -506,17 +506,14 @@ impl Server {
             }
             "textDocument/semanticTokens/full" => {
                 let (doc, file, _) = self.doc_and_file(p)?;
-                let mut data = Vec::new();
-                let (mut prev_line, mut prev_char) = (0u32, 0u32);
-                for (start, len, ty) in Analysis::new(&self.db, file).semantic_tokens() {
-                    let (line, ch) = doc.index.position(&doc.text, start, self.enc);
-                    let (_, end_ch) = doc.index.position(&doc.text, start + len, self.enc);
-                    let delta_line = line - prev_line;
-                    let delta_start = if delta_line == 0 { ch - prev_char } else { ch };
-                    data.extend([delta_line, delta_start, end_ch.saturating_sub(ch), ty, 0]);
-                    (prev_line, prev_char) = (line, ch);
-                }
-                Ok(json!({"data": data}))
+                let tokens = Analysis::new(&self.db, file).semantic_tokens();
+                Ok(json!({"data": self.encode_tokens(doc, &tokens)}))
+            }
+            "textDocument/semanticTokens/range" => {
+                let (doc, file, _) = self.doc_and_file(p)?;
+                let (start, end) = (self.offset(doc, &p["range"]["start"]), self.offset(doc, &p["range"]["end"]));
+                let tokens = Analysis::new(&self.db, file).semantic_tokens_in(start.min(end), end.max(start));
+                Ok(json!({"data": self.encode_tokens(doc, &tokens)}))
             }
             "textDocument/formatting" => {
                 let (doc, _, _) = self.doc_and_file(p)?;
@@ -575,6 +572,22 @@ impl Server {
         out
     }
 
+    /// Semantic tokens in the protocol's relative encoding (each token's
+    /// line and start relative to the previous token's).
+    fn encode_tokens(&self, doc: &Document, tokens: &[(usize, usize, u32)]) -> Vec<u32> {
+        let mut data = Vec::with_capacity(tokens.len() * 5);
+        let (mut prev_line, mut prev_char) = (0u32, 0u32);
+        for &(start, len, ty) in tokens {
+            let (line, ch) = doc.index.position(&doc.text, start, self.enc);
+            let (_, end_ch) = doc.index.position(&doc.text, start + len, self.enc);
+            let delta_line = line - prev_line;
+            let delta_start = if delta_line == 0 { ch - prev_char } else { ch };
+            data.extend([delta_line, delta_start, end_ch.saturating_sub(ch), ty, 0]);
+            (prev_line, prev_char) = (line, ch);
+        }
+        data
+    }
+
     /// Where and what to insert so the node around `at` gets `property`.
     fn insert_property(&self, file: SourceFile, at: Span, property: &str) -> Option<(Span, String)> {
         let text = file.text(&self.db);
@@ -619,7 +632,7 @@ pub fn capabilities(enc: Encoding) -> Json {
         "documentFormattingProvider": true,
         "codeActionProvider": {"codeActionKinds": ["quickfix"]},
         "diagnosticProvider": {"interFileDependencies": true, "workspaceDiagnostics": false},
-        "semanticTokensProvider": {"legend": {"tokenTypes": TOKEN_TYPES, "tokenModifiers": []}, "full": true},
+        "semanticTokensProvider": {"legend": {"tokenTypes": TOKEN_TYPES, "tokenModifiers": []}, "full": true, "range": true},
     })
 }
 

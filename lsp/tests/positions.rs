@@ -58,3 +58,20 @@ fn inlay_hints_of_a_range_are_those_of_the_whole_file_in_it() {
     }
     assert!(seen > 5, "the examples have params and sweeps to hint at");
 }
+
+#[test]
+fn semantic_tokens_of_a_range_are_those_of_the_whole_file_there() {
+    for (path, text) in examples() {
+        let mut db = Database::new();
+        let file = db.load_with_imports(&path, &phx_db::FsLoader);
+        let a = Analysis::new(&db, file);
+        let whole = a.semantic_tokens();
+        assert!(whole.len() > 20, "{path} has tokens");
+        let step = (text.len() / 9).max(1);
+        for start in (0..text.len()).step_by(step) {
+            let end = (start + step + 17).min(text.len());
+            let expected: Vec<_> = whole.iter().filter(|t| (start..end).contains(&t.0)).cloned().collect();
+            assert_eq!(a.semantic_tokens_in(start, end), expected, "{path} in {start}..{end}");
+        }
+    }
+}

@@ -194,6 +194,23 @@ async def test_semantic_tokens_classify_the_file(client: LanguageClient, workdir
     assert any(comment in v for k, v in types_by_text.items() if k.startswith("//"))
     assert 11 in types_by_text["density"]  # a node is a class
 
+    # The visible-range request gives the same tokens for those lines,
+    # encoded from the range's first token.
+    first, last = 10, 30
+    ranged = await client.text_document_semantic_tokens_range_async(
+        types.SemanticTokensRangeParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=types.Position(line=first, character=0), end=types.Position(line=last, character=0)),
+        )
+    )
+    got, line, start = [], 0, 0
+    for i in range(0, len(ranged.data), 5):
+        dl, ds, length, ty, _ = ranged.data[i : i + 5]
+        line += dl
+        start = start + ds if dl == 0 else ds
+        got.append((line, start, length, ty))
+    assert got and got == [t for t in decoded if first <= t[0] < last]
+
 
 @pytest.mark.asyncio(loop_scope="function")
 async def test_a_syntax_error_in_one_item_leaves_the_others_working(client: LanguageClient, workdir):

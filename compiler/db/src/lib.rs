@@ -18,6 +18,6 @@ pub mod schema_doc;
 pub use database::{Database, FileLoader, FsLoader, MapLoader};
 pub use queries::{
     CheckedFile, ChunkInput, ChunkParse, FileDag, IndexEntry, ItemId, ItemKey, Layout, LayoutEntry, SourceFile,
-    Workspace, check_node_query, dag_of, file_diagnostics, import_paths, item_index, layout, stdlib,
+    Workspace, check_node_query, dag_of, file_diagnostics, import_paths, item_index, layout, scope, stdlib,
     stdlib_diagnostics,
 };
