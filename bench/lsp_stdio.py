@@ -9,7 +9,7 @@ until the server publishes the diagnostics of that version. It also times a
 hover and a completion in the same node. Prints medians and the 90th
 percentile.
 
-  bench/lsp_stdio.py [--phx PATH] [--edits N]
+  bench/lsp_stdio.py [--phx PATH] [--edits N] [--sizes 1000,5000,20000]
 """
 import argparse
 import json
@@ -124,10 +124,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--phx", default=str(Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/phx-target")) / "release" / "phx"))
     ap.add_argument("--edits", type=int, default=200)
+    ap.add_argument("--sizes", default="1000,5000,20000", help="comma-separated line counts")
     args = ap.parse_args()
     print("| lines | edit → published diagnostics | hover | completion |")
     print("| --- | --- | --- | --- |")
-    for n in (1000, 5000, 20000):
+    for n in (int(x) for x in args.sizes.split(",")):
         r = measure(args.phx, n, args.edits)
         print(f"| {r['lines']:,} | {summary(r['edit'])} | {summary(r['hover'])} | {summary(r['completion'])} |", flush=True)
 

@@ -137,6 +137,12 @@ fn random_edits_never_crash_and_leave_no_stale_diagnostics() {
             request("textDocument/definition", json!({"textDocument": doc, "position": pos}));
             if version % 50 == 0 {
                 request("textDocument/semanticTokens/full", json!({"textDocument": doc}));
+                let other = position(&text, char_boundary(&text, rng.below(text.len() + 1)));
+                request(
+                    "textDocument/semanticTokens/range",
+                    json!({"textDocument": doc, "range": {"start": pos, "end": other}}),
+                );
+                request("textDocument/inlayHint", json!({"textDocument": doc, "range": {"start": pos, "end": other}}));
                 request("textDocument/documentSymbol", json!({"textDocument": doc}));
                 request(
                     "textDocument/formatting",
