@@ -209,7 +209,9 @@ impl Database {
         let ws = self.workspace();
         if let Some(file) = ws.files(self).get(&path).copied() {
             file.set_text(self).to(String::new());
-            file.set_chunks(self).to(Arc::new(Vec::new()));
+            let old = file.set_chunks(self).to(Arc::new(Vec::new()));
+            self.typing.remove(&file);
+            self.retire(&old);
             file.set_offsets(self).to(Arc::new(Vec::new()));
             file.set_load_error(self).to(Some(error));
             return file;
@@ -246,7 +248,9 @@ impl Database {
         let old_offsets = file.offsets(self).clone();
         if old_chunks.is_empty() || old_offsets.len() != old_chunks.len() {
             let (chunks, offsets) = self.parse_all(&text);
-            file.set_chunks(self).to(Arc::new(chunks));
+            let old = file.set_chunks(self).to(Arc::new(chunks));
+            self.typing.remove(&file);
+            self.retire(&old);
             file.set_offsets(self).to(Arc::new(offsets));
             file.set_text(self).to(text);
             return file;
@@ -293,11 +297,13 @@ impl Database {
             // inputs of chunks whose text is the same.
             let mut chunks: Vec<ChunkInput> = old_chunks[..first].to_vec();
             let mut reusable = first..last;
+            let mut kept = Vec::new();
             for &(s, e) in &new_spans {
                 let reuse = reusable.clone().find(|&i| unchanged(i, (s, e)));
                 match reuse {
                     Some(i) => {
                         chunks.push(old_chunks[i]);
+                        kept.push(i);
                         reusable = i + 1..last;
                     }
                     None => {
@@ -312,6 +318,8 @@ impl Database {
             if let Some(hot) = self.typing.remove(&file).and_then(|t| t.hot) {
                 self.cool(hot);
             }
+            let dropped: Vec<ChunkInput> = (first..last).filter(|i| !kept.contains(i)).map(|i| old_chunks[i]).collect();
+            self.retire(&dropped);
         }
         file.set_offsets(self).to(Arc::new(offsets));
         file.set_text(self).to(text);
@@ -343,6 +351,17 @@ impl Database {
         }
         let durability = if hot { Durability::LOW } else { Durability::HIGH };
         chunk.set_parse(self).with_durability(durability).to(Arc::new(parse));
+    }
+
+    /// Empties chunks no file holds any more. Salsa keeps inputs for the
+    /// database's life, so without this every chunk an editing session
+    /// replaced would keep its syntax trees. It happens with a change of
+    /// the chunk list, which re-verifies everything anyway.
+    fn retire(&mut self, chunks: &[ChunkInput]) {
+        for chunk in chunks {
+            chunk.set_parse(self).with_durability(Durability::HIGH).to(Arc::new(ChunkParse::default()));
+            chunk.set_keys(self).with_durability(Durability::HIGH).to(Arc::default());
+        }
     }
 
     /// Puts a chunk back to `HIGH` durability (same parse). Reported as a

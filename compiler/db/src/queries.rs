@@ -72,7 +72,7 @@ pub struct ChunkInput {
 
 /// A parsed chunk. Items are shared, so that handing one out never copies
 /// a syntax tree.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct ChunkParse {
     pub items: Vec<Arc<Item>>,
     pub errors: Vec<SyntaxError>,

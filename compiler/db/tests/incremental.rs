@@ -192,3 +192,23 @@ fn typing_in_a_param_reaches_the_nodes_that_read_it() {
     assert!(saw_error, "a grid of 40000 is over the cap where the node reads it");
     assert!(db.diagnostics(file).is_empty());
 }
+
+#[test]
+fn chunks_an_edit_replaces_let_go_of_their_trees() {
+    let mut db = Database::new();
+    let text = program(5, 40, "static");
+    let file = db.set_file("big.phx", text.clone());
+    let before: Vec<phx_db::ChunkInput> = file.chunks(&db).as_ref().clone();
+    // Join the third node's chunk with the fourth's (its keyword is gone).
+    let at = text.find("node orb3 ").unwrap();
+    db.edit_file("big.phx", at, at + "node".len(), "nod");
+    let after = file.chunks(&db).as_ref().clone();
+    assert_eq!(after.len() + 1, before.len());
+    let dropped: Vec<_> = before.iter().filter(|c| !after.contains(c)).collect();
+    assert!(!dropped.is_empty());
+    for chunk in dropped {
+        assert!(chunk.parse(&db).items.is_empty() && chunk.keys(&db).is_empty());
+    }
+    // What is still in the file keeps its trees.
+    assert!(after.iter().all(|c| !c.parse(&db).items.is_empty() || !c.parse(&db).errors.is_empty()));
+}
