@@ -31,8 +31,12 @@ impl Drop for Double {
 }
 
 impl Double {
-    fn start(dir: &Path, drop_watch_every: usize) -> Double {
-        Double::start_with(dir, drop_watch_every, &[])
+    /// A double whose watches drop every `drop_watch_every` events (0:
+    /// never), with `dir`'s `phx.toml` and kubeconfig pointing at it.
+    fn configured(dir: &Path, drop_watch_every: usize) -> Double {
+        let double = Double::start_with(dir, drop_watch_every, &[]);
+        double.configure(dir);
+        double
     }
 
     fn start_with(dir: &Path, drop_watch_every: usize, env: &[(&str, &Path)]) -> Double {
@@ -168,8 +172,7 @@ node orbital = quantum.orbital(n = 2, l = 1, m = 0, grid = 24) {
 fn a_sweep_runs_as_jobs_through_watches_that_drop_and_resume() {
     let dir = fresh_dir("sweep");
     // Every watch drops after 3 events: the run must resume each time.
-    let double = Double::start(&dir, 3);
-    double.configure(&dir);
+    let double = Double::configured(&dir, 3);
     std::fs::write(dir.join("sweep.phx"), SWEEP).unwrap();
     let doctor = json_of(&phx_in(&dir, &["doctor", "--format", "json"]));
     let k8s_line = doctor["backends"]["k8s"].as_str().unwrap();
@@ -227,8 +230,7 @@ fn a_sweep_runs_as_jobs_through_watches_that_drop_and_resume() {
 #[test]
 fn failures_timeouts_and_refusals_come_back_with_their_reasons() {
     let dir = fresh_dir("fail");
-    let double = Double::start(&dir, 0);
-    double.configure(&dir);
+    let double = Double::configured(&dir, 0);
     std::fs::write(
         dir.join("bad.phx"),
         r#"tool lab.doomed() -> (out: File) {
@@ -270,8 +272,7 @@ node greedy = lab.doomed() {
 #[test]
 fn a_cancelled_run_and_a_killed_one_leave_no_pods() {
     let dir = fresh_dir("cancel");
-    let double = Double::start(&dir, 0);
-    double.configure(&dir);
+    let double = Double::configured(&dir, 0);
     std::fs::write(
         dir.join("hold.phx"),
         r#"tool lab.hold(x: Int) -> (out: File) {
@@ -325,8 +326,7 @@ node hold[x in [1, 2]] = lab.hold(x = x)
 #[test]
 fn an_api_server_that_does_not_answer_stops_the_run_before_anything_runs() {
     let dir = fresh_dir("unreachable");
-    let double = Double::start(&dir, 0);
-    double.configure(&dir);
+    let double = Double::configured(&dir, 0);
     drop(double); // nothing listens there now
     std::fs::write(dir.join("sweep.phx"), SWEEP).unwrap();
     let out = phx_in(&dir, &["run", "sweep.phx", "--backend", "k8s"]);

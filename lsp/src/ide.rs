@@ -399,7 +399,8 @@ impl<'a> Analysis<'a> {
             Role::ModuleMember { module } => {
                 let path = phx_db::import_paths(self.db, self.file).iter().find(|(a, _)| a == module)?.1.clone();
                 let target = self.db.file(&path)?;
-                let e = phx_db::item_index(self.db, target).entries.iter().find(|e| e.name == o.name)?.clone();
+                let layout = phx_db::layout(self.db, target);
+                let e = layout.entries.iter().find(|e| e.name == o.name)?.at(target.offsets(self.db));
                 Some(Target { path, span: e.abs_name_span() })
             }
             _ => None,
@@ -789,12 +790,7 @@ impl<'a> Analysis<'a> {
     }
 
     fn names_of(&self, kind: ItemKind) -> Vec<String> {
-        phx_db::item_index(self.db, self.file)
-            .entries
-            .iter()
-            .filter(|e| e.kind == kind)
-            .map(|e| e.name.clone())
-            .collect()
+        phx_db::layout(self.db, self.file).entries.iter().filter(|e| e.kind == kind).map(|e| e.name.clone()).collect()
     }
 
     /// The dimension an argument at `offset` expects, when it is a quantity.

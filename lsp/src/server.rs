@@ -414,7 +414,7 @@ impl Server {
                     return Err((-32602, "nothing to rename here: put the cursor on a node, param, let or fn".into()));
                 };
                 if !a.references_to(&new_name, true).is_empty()
-                    || phx_db::item_index(&self.db, file).entries.iter().any(|e| e.name == new_name)
+                    || phx_db::layout(&self.db, file).entries.iter().any(|e| e.name == new_name)
                 {
                     return Err((-32602, format!("`{new_name}` is already a name in this file")));
                 }

@@ -4,25 +4,27 @@
 use phx_db::Database;
 use phx_lsp::ide::Analysis;
 
-fn examples() -> Vec<(String, String)> {
+/// Runs `check` on the analysis of every example (its path and text).
+fn for_each_example(mut check: impl FnMut(&str, &str, &Analysis)) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "phx"))
-        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
         .collect();
-    out.sort();
-    assert!(out.len() >= 5, "the examples are there");
-    out
+    paths.sort();
+    assert!(paths.len() >= 5, "the examples are there");
+    for path in paths {
+        let (path, text) = (path.display().to_string(), std::fs::read_to_string(&path).unwrap());
+        let mut db = Database::new();
+        let file = db.load_with_imports(&path, &phx_db::FsLoader);
+        check(&path, &text, &Analysis::new(&db, file));
+    }
 }
 
 #[test]
 fn the_occurrence_at_every_offset_is_the_one_the_whole_file_gives() {
-    for (path, text) in examples() {
-        let mut db = Database::new();
-        let file = db.load_with_imports(&path, &phx_db::FsLoader);
-        let a = Analysis::new(&db, file);
+    for_each_example(|path, text, a| {
         let all = a.occurrences();
         for offset in 0..=text.len() {
             // The rule of `at`, over every occurrence of the file.
@@ -37,16 +39,13 @@ fn the_occurrence_at_every_offset_is_the_one_the_whole_file_gives() {
                 .cloned();
             assert_eq!(a.at(offset), expected, "{path} at byte {offset}");
         }
-    }
+    });
 }
 
 #[test]
 fn inlay_hints_of_a_range_are_those_of_the_whole_file_in_it() {
     let mut seen = 0;
-    for (path, text) in examples() {
-        let mut db = Database::new();
-        let file = db.load_with_imports(&path, &phx_db::FsLoader);
-        let a = Analysis::new(&db, file);
+    for_each_example(|path, text, a| {
         let whole = a.inlay_hints(0, text.len());
         seen += whole.len();
         let step = (text.len() / 7).max(1);
@@ -55,16 +54,13 @@ fn inlay_hints_of_a_range_are_those_of_the_whole_file_in_it() {
             let expected: Vec<_> = whole.iter().filter(|(at, _)| (start..=end).contains(at)).cloned().collect();
             assert_eq!(a.inlay_hints(start, end), expected, "{path} in {start}..={end}");
         }
-    }
+    });
     assert!(seen > 5, "the examples have params and sweeps to hint at");
 }
 
 #[test]
 fn semantic_tokens_of_a_range_are_those_of_the_whole_file_there() {
-    for (path, text) in examples() {
-        let mut db = Database::new();
-        let file = db.load_with_imports(&path, &phx_db::FsLoader);
-        let a = Analysis::new(&db, file);
+    for_each_example(|path, text, a| {
         let whole = a.semantic_tokens();
         assert!(whole.len() > 20, "{path} has tokens");
         let step = (text.len() / 9).max(1);
@@ -73,5 +69,5 @@ fn semantic_tokens_of_a_range_are_those_of_the_whole_file_there() {
             let expected: Vec<_> = whole.iter().filter(|t| (start..end).contains(&t.0)).cloned().collect();
             assert_eq!(a.semantic_tokens_in(start, end), expected, "{path} in {start}..{end}");
         }
-    }
+    });
 }

@@ -65,7 +65,7 @@ pub fn load(path: &str, opts: &CompileOpts) -> Result<Loaded, u8> {
 }
 
 fn file_param_names(db: &Database, file: SourceFile) -> Vec<String> {
-    phx_db::item_index(db, file)
+    phx_db::layout(db, file)
         .entries
         .iter()
         .filter(|e| e.kind == phx_syntax::ast::ItemKind::Param)

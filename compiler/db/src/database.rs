@@ -255,7 +255,6 @@ impl Database {
             file.set_text(self).to(text);
             return file;
         }
-        let old_end_of = |i: usize, old_len: usize| old_offsets.get(i + 1).map(|o| *o as usize).unwrap_or(old_len);
         let old_len = (text.len() as i64 - delta) as usize;
         // The chunk holding the edit's start, and the one before it: an
         // edit at the start of a chunk's header can move where that one ends.
@@ -276,7 +275,8 @@ impl Database {
         // Whether old chunk `i` is unchanged as the new span `(s, e)`: it
         // lies wholly before or after the edit and only moved by `delta`.
         let unchanged = |i: usize, (s, e): (usize, usize)| {
-            let (os, oe) = (old_offsets[i] as usize, old_end_of(i, old_len));
+            let oe = old_offsets.get(i + 1).map_or(old_len, |o| *o as usize);
+            let os = old_offsets[i] as usize;
             (oe <= start && (os, oe) == (s, e))
                 || (os >= end && (os as i64 + delta, oe as i64 + delta) == (s as i64, e as i64))
         };
@@ -504,31 +504,14 @@ impl Database {
     fn positioned(&self, file: SourceFile, e: &LayoutEntry) -> Option<(IndexEntry, Arc<phx_syntax::ast::Item>)> {
         let id = queries::ItemId::new(self, file, e.kind, e.name.clone(), e.dup);
         let item = queries::item_ast(self, id).clone()?;
-        let entry = IndexEntry {
-            kind: e.kind,
-            name: e.name.clone(),
-            dup: e.dup,
-            chunk: e.chunk,
-            pos: e.pos,
-            offset: file.offsets(self).get(e.chunk).copied().unwrap_or(0),
-            name_span: e.name_span,
-        };
-        Some((entry, item))
+        Some((e.at(file.offsets(self)), item))
     }
 
     /// Every item of a file in source order, with its tree (spans relative
     /// to its chunk: shift them by the entry's `offset`). Items whose chunk
     /// failed to parse are absent; duplicates are included.
-    pub fn items(&self, file: SourceFile) -> Vec<(crate::queries::IndexEntry, Arc<phx_syntax::ast::Item>)> {
-        let index = queries::item_index(self, file);
-        index
-            .entries
-            .iter()
-            .filter_map(|e| {
-                let id = queries::ItemId::new(self, file, e.kind, e.name.clone(), e.dup);
-                queries::item_ast(self, id).clone().map(|item| (e.clone(), item))
-            })
-            .collect()
+    pub fn items(&self, file: SourceFile) -> Vec<(IndexEntry, Arc<phx_syntax::ast::Item>)> {
+        queries::layout(self, file).entries.iter().filter_map(|e| self.positioned(file, e)).collect()
     }
 
     /// The sema environment of a file: its names, tools and imports.

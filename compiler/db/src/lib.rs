@@ -18,6 +18,5 @@ pub mod schema_doc;
 pub use database::{Database, FileLoader, FsLoader, MapLoader};
 pub use queries::{
     CheckedFile, ChunkInput, ChunkParse, FileDag, IndexEntry, ItemId, ItemKey, Layout, LayoutEntry, SourceFile,
-    Workspace, check_node_query, dag_of, file_diagnostics, import_paths, item_index, layout, scope, stdlib,
-    stdlib_diagnostics,
+    Workspace, check_node_query, dag_of, file_diagnostics, import_paths, layout, scope, stdlib, stdlib_diagnostics,
 };

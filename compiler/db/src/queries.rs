@@ -255,27 +255,26 @@ pub struct IndexEntry {
     pub name_span: Span,
 }
 
+impl LayoutEntry {
+    /// The entry with its chunk's offset in `offsets` (a file's offsets of
+    /// the moment, read outside the diagnostics path).
+    pub fn at(&self, offsets: &[u32]) -> IndexEntry {
+        IndexEntry {
+            kind: self.kind,
+            name: self.name.clone(),
+            dup: self.dup,
+            chunk: self.chunk,
+            pos: self.pos,
+            offset: offsets.get(self.chunk).copied().unwrap_or(0),
+            name_span: self.name_span,
+        }
+    }
+}
+
 impl IndexEntry {
     /// The absolute span of the item's name.
     pub fn abs_name_span(&self) -> Span {
         self.name_span.shifted(self.offset)
-    }
-}
-
-/// Every item of a file, in order, with positions, and the syntax errors
-/// (absolute spans).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct ItemIndex {
-    pub entries: Vec<IndexEntry>,
-    pub errors: Vec<SyntaxError>,
-    /// `(kind, name, ordinal)` to the entry's position, for O(1) lookups.
-    pub by_key: HashMap<(ItemKind, String, u32), usize>,
-}
-
-impl ItemIndex {
-    /// The entry of an item.
-    pub fn entry(&self, kind: ItemKind, name: &str, dup: u32) -> Option<&IndexEntry> {
-        self.by_key.get(&(kind, name.to_string(), dup)).map(|&i| &self.entries[i])
     }
 }
 
@@ -287,41 +286,6 @@ fn namespace(kind: ItemKind) -> u8 {
         ItemKind::Experiment => 3,
         _ => 0,
     }
-}
-
-/// The index of a file's items with their positions, for the command line
-/// and the editor's requests (hover, symbols...). Re-runs on every edit (it
-/// holds offsets); linear in the number of items. Diagnostics never read
-/// it.
-#[salsa::tracked(returns(ref))]
-pub fn item_index(db: &dyn salsa::Database, file: SourceFile) -> Arc<ItemIndex> {
-    let layout = layout(db, file);
-    let offsets = file.offsets(db);
-    let offset_of = |chunk: usize| offsets.get(chunk).copied().unwrap_or(0);
-    let mut index = ItemIndex { by_key: layout.by_key.clone(), ..ItemIndex::default() };
-    for (ci, chunk) in file.chunks(db).iter().enumerate() {
-        for e in &chunk_errors(db, *chunk).errors {
-            index.errors.push(SyntaxError {
-                span: e.span.shifted(offset_of(ci)),
-                message: e.message.clone(),
-                help: e.help.clone(),
-            });
-        }
-    }
-    index.entries = layout
-        .entries
-        .iter()
-        .map(|e| IndexEntry {
-            kind: e.kind,
-            name: e.name.clone(),
-            dup: e.dup,
-            chunk: e.chunk,
-            pos: e.pos,
-            offset: offset_of(e.chunk),
-            name_span: e.name_span,
-        })
-        .collect();
-    Arc::new(index)
 }
 
 /// A chunk's syntax errors (relative spans); backdates while typing inside
@@ -820,7 +784,8 @@ pub struct FileDag {
 /// Builds the DAG of a file.
 #[salsa::tracked(returns(ref))]
 pub fn dag_of(db: &dyn salsa::Database, file: SourceFile) -> Arc<FileDag> {
-    let index = item_index(db, file);
+    let index = layout(db, file);
+    let offsets = file.offsets(db);
     let mut checked: Vec<&Arc<CheckedNode>> = Vec::new();
     let mut spans: NodeSpans = HashMap::new();
     let mut experiment = None;
@@ -833,7 +798,7 @@ pub fn dag_of(db: &dyn salsa::Database, file: SourceFile) -> Arc<FileDag> {
         match e.kind {
             ItemKind::Node => {
                 checked.push(check_node_query(db, id));
-                spans.insert(e.name.clone(), e.abs_name_span());
+                spans.insert(e.name.clone(), e.at(offsets).abs_name_span());
             }
             ItemKind::Experiment => {
                 experiment = Some(ExperimentInfo { name: e.name.clone(), fields: experiment_check(db, id).0.clone() });
@@ -1101,7 +1066,14 @@ pub fn error_count(db: &dyn salsa::Database, file: SourceFile) -> usize {
         .filter(|r| r.diag.is_error())
         .collect();
     // The same error twice counts once, as `checked_file` dedups them.
-    errors.sort_by_key(|r| (r.chunks.clone(), r.diag.span.start, r.diag.span.end, r.diag.code));
+    errors.sort_by(|a, b| {
+        (a.chunks.as_slice(), a.diag.span.start, a.diag.span.end, a.diag.code).cmp(&(
+            b.chunks.as_slice(),
+            b.diag.span.start,
+            b.diag.span.end,
+            b.diag.code,
+        ))
+    });
     errors.dedup_by(|a, b| a == b);
     errors.len()
 }

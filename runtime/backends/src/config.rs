@@ -44,6 +44,12 @@ pub struct K8sConfig {
     pub max_jobs: Option<usize>,
 }
 
+/// How often a backend polls its jobs: `poll_ms` of its table, 500 ms by
+/// default and never more often than every 50 ms.
+pub fn poll_interval(poll_ms: Option<u64>) -> std::time::Duration {
+    std::time::Duration::from_millis(poll_ms.unwrap_or(500).max(50))
+}
+
 /// `[run]`.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 pub struct RunTable {

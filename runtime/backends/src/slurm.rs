@@ -417,7 +417,7 @@ impl Backend for Slurm {
     }
 
     fn poll_interval(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.config.poll_ms.unwrap_or(500).max(50))
+        crate::config::poll_interval(self.config.poll_ms)
     }
 }
 

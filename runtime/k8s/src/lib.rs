@@ -540,7 +540,7 @@ impl Backend for K8s {
     }
 
     fn poll_interval(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.config.poll_ms.unwrap_or(500).max(50))
+        phx_backends::config::poll_interval(self.config.poll_ms)
     }
 }
 
