@@ -1,6 +1,5 @@
 //! `phx`: the command-line interface of the phx compiler and runtime.
 
-mod authoring;
 mod cli;
 mod mcp;
 

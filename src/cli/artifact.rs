@@ -1,12 +1,21 @@
 //! `phx artifact log|show|lineage|verify`: provenance of stored artifacts.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
 
+use phx_app::Experiment;
+use phx_app::artifacts::{self, Lineage, LineageEdge, arguments, components};
 use phx_store::{ExecutionRow, Store, Verified};
 use serde_json::{Value as Json, json};
 
-use super::common::{self, TextOrJson};
+use super::common::{self, DirArg, TextOrJson};
+
+/// Prints a result as one JSON document.
+fn print_value<T: serde::Serialize>(value: &T) {
+    match serde_json::to_value(value) {
+        Ok(v) => common::print_json(&v),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
 use super::exit;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -24,8 +33,8 @@ pub enum ArtifactCommand {
     Log {
         /// A node name, a vertex id or an artifact name (`density`, `scan[2]`, `density.radial`).
         node: String,
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
         #[arg(long, value_enum, default_value_t)]
         format: TextOrJson,
     },
@@ -33,16 +42,16 @@ pub enum ArtifactCommand {
     Show {
         /// A SHA-256 (or a unique prefix of one).
         id: String,
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
         #[arg(long, value_enum, default_value_t)]
         format: TextOrJson,
     },
     /// An artifact's ancestors and descendants.
     Lineage {
         id: String,
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
         #[arg(long, value_enum, default_value_t)]
         format: LineageFormat,
     },
@@ -53,91 +62,24 @@ pub enum ArtifactCommand {
         run_a: String,
         /// The later run.
         run_b: String,
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
         #[arg(long, value_enum, default_value_t)]
         format: TextOrJson,
     },
     /// Re-hash one artifact; exit 1 when its bytes do not match its name.
     Verify {
         id: String,
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
     },
 }
 
-fn resolve(store: &Store, id: &str) -> Result<String, u8> {
-    let hits = store.db.artifacts_by_prefix(id).unwrap_or_default();
-    match hits.as_slice() {
-        [one] => Ok(one.sha256.clone()),
-        [] => {
-            eprintln!(
-                "error: no artifact `{id}` in {}\n  help: `phx show RUN` lists a run's artifacts",
-                store.root.display()
-            );
-            Err(exit::INVALID)
-        }
-        many if many.iter().any(|a| a.sha256 == id) => Ok(id.to_string()),
-        many => {
-            eprintln!("error: `{id}` is the start of {} artifacts; give more of the hash", many.len());
-            Err(exit::USAGE)
-        }
-    }
-}
-
-/// The store of `dir` and the full hash that `id` names.
-fn open_resolved(dir: &str, id: &str) -> Result<(Store, String), u8> {
-    let store = common::open_store(Path::new(dir))?;
-    let sha = resolve(&store, id)?;
-    Ok((store, sha))
-}
-
-fn label(store: &Store, sha: &str) -> String {
-    match store.db.producers(sha).ok().and_then(|p| p.into_iter().next()) {
-        Some((e, name)) => format!("{}.{name} ({})", e.vertex, &sha[..12]),
-        None => format!("input ({})", &sha[..12.min(sha.len())]),
-    }
-}
-
-/// The components of an execution's cache key (arguments as written, input
-/// hashes, code version), when the run recorded them.
-fn components(store: &Store, e: &ExecutionRow) -> Option<Json> {
-    let key = e.cache_key.as_deref()?;
-    let entry = store.db.cache_entry(key).ok()??;
-    serde_json::from_str(&entry.components_json).ok()
-}
-
-/// Each argument as written (`24 bohr`), from the key's components or else
-/// from the execution's own record.
-fn arguments(store: &Store, e: &ExecutionRow) -> BTreeMap<String, String> {
-    if let Some(c) = components(store, e)
-        && let Some(args) = c["args"].as_object()
-    {
-        return args
-            .iter()
-            .map(|(k, v)| (k.clone(), v["display"].as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-            .collect();
-    }
-    match serde_json::from_str::<Json>(&e.args_json) {
-        Ok(Json::Object(m)) => m.into_iter().map(|(k, v)| (k, v.to_string())).collect(),
-        _ => BTreeMap::new(),
-    }
-}
-
-/// What produced an artifact, for lineage: node, tool and version, code
-/// version, arguments.
-fn producer(store: &Store, sha: &str) -> Json {
-    match store.db.producers(sha).ok().and_then(|p| p.into_iter().next()) {
-        Some((e, output)) => {
-            let c = components(store, &e);
-            json!({
-                "vertex": e.vertex, "output": output, "run_id": e.run_id, "tool": e.tool, "tool_version": e.tool_version,
-                "code_version": c.as_ref().and_then(|c| c["code_version"].as_str().map(str::to_string)),
-                "args": arguments(store, &e),
-            })
-        }
-        None => json!({"vertex": null, "output": null}),
-    }
+/// The experiment and the full hash that `id` names.
+fn open_resolved(dir: &DirArg, id: &str) -> Result<(Experiment, String), u8> {
+    let exp = dir.open()?;
+    let sha = artifacts::resolve(&exp, id).map_err(|e| common::fail(&e))?;
+    Ok((exp, sha))
 }
 
 fn producer_line(p: &Json) -> String {
@@ -160,44 +102,30 @@ fn producer_line(p: &Json) -> String {
 pub fn run(c: ArtifactCommand) -> u8 {
     match c {
         ArtifactCommand::Log { node, dir, format } => {
-            let store = match common::open_store(Path::new(&dir)) {
-                Ok(s) => s,
+            let exp = match dir.open() {
+                Ok(e) => e,
                 Err(code) => return code,
             };
-            let mut rows = Vec::new();
-            // `density`, `scan[2]`, or an artifact's name: `density.radial`.
-            let (who, only) = match node.rsplit_once('.') {
-                Some((n, out)) if !n.is_empty() && !out.contains(']') => (n.to_string(), Some(out.to_string())),
-                _ => (node.clone(), None),
+            let log = match artifacts::log(&exp, &node) {
+                Ok(l) => l,
+                Err(e) => return common::fail(&e),
             };
-            for r in store.db.runs().unwrap_or_default() {
-                for e in store.db.executions(&r.id).unwrap_or_default() {
-                    if (e.node == who || e.vertex == who) && e.status == "succeeded" {
-                        for o in store.db.outputs(e.id).unwrap_or_default() {
-                            if only.as_ref().is_some_and(|x| *x != o.name) {
-                                continue;
-                            }
-                            rows.push(json!({"run_id": r.id, "started_at": e.started_at, "vertex": e.vertex, "output": o.name, "kind": o.kind, "sha256": o.sha256, "cached": e.cached}));
-                        }
-                    }
-                }
-            }
             if format == TextOrJson::Json {
-                common::print_json(&json!({"node": node, "artifacts": rows}));
+                print_value(&log);
             } else {
                 let mut text = String::new();
-                for r in &rows {
+                for r in &log.artifacts {
                     text.push_str(&format!(
                         "{}  {:<20} {:<12} {:<9} {}{}\n",
-                        r["run_id"].as_str().unwrap_or(""),
-                        r["vertex"].as_str().unwrap_or(""),
-                        r["output"].as_str().unwrap_or(""),
-                        r["kind"].as_str().unwrap_or(""),
-                        r["sha256"].as_str().unwrap_or(""),
-                        if r["cached"] == true { "  (cached)" } else { "" }
+                        r.run_id,
+                        r.vertex,
+                        r.output,
+                        r.kind,
+                        r.sha256,
+                        if r.cached { "  (cached)" } else { "" }
                     ));
                 }
-                if rows.is_empty() {
+                if log.artifacts.is_empty() {
                     text = format!("no artifacts of `{node}` yet\n");
                 }
                 common::out(&text);
@@ -205,42 +133,25 @@ pub fn run(c: ArtifactCommand) -> u8 {
             exit::OK
         }
         ArtifactCommand::Show { id, dir, format } => {
-            let (store, sha) = match open_resolved(&dir, &id) {
-                Ok(x) => x,
+            let exp = match dir.open() {
+                Ok(e) => e,
                 Err(code) => return code,
             };
-            let a = store.db.artifact(&sha).ok().flatten();
-            let producers = store.db.producers(&sha).unwrap_or_default();
-            let (parents, children) = store.db.lineage_of(&sha).unwrap_or_default();
-            let provenance: Vec<Json> = producers
-                .iter()
-                .map(|(e, name)| {
-                    let run = store.db.run(&e.run_id).ok().flatten();
-                    json!({
-                        "run_id": e.run_id, "vertex": e.vertex, "output": name, "tool": e.tool, "tool_version": e.tool_version,
-                        "args": serde_json::from_str::<Json>(&e.args_json).unwrap_or(Json::Null),
-                        "cache_key": e.cache_key, "static_key": e.static_key, "cached": e.cached,
-                        "device": e.device, "fallback": e.fallback, "backend": e.backend, "job_id": e.job_id,
-                        "started_at": e.started_at, "finished_at": e.finished_at, "duration_ms": e.duration_ms,
-                        "phx_version": run.as_ref().map(|r| r.phx_version.clone()), "host": run.as_ref().map(|r| r.host.clone()),
-                        "git_commit": run.as_ref().and_then(|r| r.git_commit.clone()), "git_dirty": run.as_ref().and_then(|r| r.git_dirty),
-                    })
-                })
-                .collect();
-            let doc = json!({
-                "sha256": sha, "kind": a.as_ref().map(|a| a.kind.clone()), "size": a.as_ref().map(|a| a.size),
-                "path": store.objects.path(&sha), "parents": parents, "children": children, "produced_by": provenance,
-            });
+            let doc = match artifacts::show(&exp, &id) {
+                Ok(d) => d,
+                Err(e) => return common::fail(&e),
+            };
             if format == TextOrJson::Json {
-                common::print_json(&doc);
+                print_value(&doc);
             } else {
                 let mut text = format!(
-                    "artifact {sha}\n  kind {}  size {} bytes\n  path {}\n",
-                    doc["kind"].as_str().unwrap_or("?"),
-                    doc["size"],
-                    store.objects.path(&sha).display()
+                    "artifact {}\n  kind {}  size {} bytes\n  path {}\n",
+                    doc.sha256,
+                    doc.kind.as_deref().unwrap_or("?"),
+                    doc.size.map_or("?".to_string(), |s| s.to_string()),
+                    doc.path
                 );
-                for p in &provenance {
+                for p in &doc.produced_by {
                     text.push_str(&format!(
                         "  made by {} ({} {}) in run {} on {} ({}), {} ms{}\n",
                         p["vertex"].as_str().unwrap_or(""),
@@ -253,68 +164,39 @@ pub fn run(c: ArtifactCommand) -> u8 {
                         if p["cached"] == true { ", reused from the cache" } else { "" }
                     ));
                 }
-                text.push_str(&format!("  inputs {}\n  used by {}\n", parents.len(), children.len()));
+                text.push_str(&format!("  inputs {}\n  used by {}\n", doc.parents.len(), doc.children.len()));
                 common::out(&text);
             }
             exit::OK
         }
         ArtifactCommand::Lineage { id, dir, format } => {
-            let (store, sha) = match open_resolved(&dir, &id) {
-                Ok(x) => x,
+            let exp = match dir.open() {
+                Ok(e) => e,
                 Err(code) => return code,
             };
-            // Breadth-first both ways; edges are content hash to content hash.
-            let mut edges: BTreeSet<(String, String)> = BTreeSet::new();
-            let mut ancestors = BTreeSet::new();
-            let mut descendants = BTreeSet::new();
-            for up in [true, false] {
-                let mut queue = VecDeque::from([sha.clone()]);
-                let mut seen = BTreeSet::from([sha.clone()]);
-                while let Some(x) = queue.pop_front() {
-                    let (parents, children) = store.db.lineage_of(&x).unwrap_or_default();
-                    let next = if up { parents } else { children };
-                    for n in next {
-                        if up {
-                            edges.insert((n.clone(), x.clone()));
-                            ancestors.insert(n.clone());
-                        } else {
-                            edges.insert((x.clone(), n.clone()));
-                            descendants.insert(n.clone());
-                        }
-                        if seen.insert(n.clone()) {
-                            queue.push_back(n);
-                        }
-                    }
-                }
-            }
-            let mut labels: BTreeMap<String, String> = BTreeMap::new();
-            let mut producers: BTreeMap<String, Json> = BTreeMap::new();
-            for s in ancestors.iter().chain(descendants.iter()).chain([&sha]) {
-                labels.insert(s.clone(), label(&store, s));
-                producers.insert(s.clone(), producer(&store, s));
-            }
+            let lineage = match artifacts::lineage(&exp, &id) {
+                Ok(l) => l,
+                Err(e) => return common::fail(&e),
+            };
+            let Lineage { artifact: sha, ancestors, descendants, edges, labels, producers } = &lineage;
             let text = match format {
                 LineageFormat::Json => {
-                    common::print_json(&json!({
-                        "artifact": sha, "ancestors": ancestors, "descendants": descendants,
-                        "edges": edges.iter().map(|(a, b)| json!({"parent": a, "child": b})).collect::<Vec<_>>(),
-                        "labels": labels, "producers": producers,
-                    }));
+                    print_value(&lineage);
                     return exit::OK;
                 }
                 LineageFormat::Dot => {
                     let mut t = String::from("digraph lineage {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
-                    for (s, l) in &labels {
+                    for (s, l) in labels {
                         let detail = producer_line(&producers[s]);
                         t.push_str(&format!(
                             "  \"{}\" [label=\"{}\\n{}\"{}];\n",
                             &s[..12],
                             l.replace('"', "\\\""),
                             detail.replace('"', "\\\""),
-                            if *s == sha { ", penwidth=2" } else { "" }
+                            if s == sha { ", penwidth=2" } else { "" }
                         ));
                     }
-                    for (a, b) in &edges {
+                    for LineageEdge { parent: a, child: b } in edges {
                         t.push_str(&format!("  \"{}\" -> \"{}\";\n", &a[..12], &b[..12]));
                     }
                     t.push_str("}\n");
@@ -322,7 +204,7 @@ pub fn run(c: ArtifactCommand) -> u8 {
                 }
                 LineageFormat::Mermaid => {
                     let mut t = String::from("flowchart LR\n");
-                    for (s, l) in &labels {
+                    for (s, l) in labels {
                         let detail = producer_line(&producers[s]);
                         t.push_str(&format!(
                             "  a{}[\"{}<br/>{}\"]\n",
@@ -331,19 +213,19 @@ pub fn run(c: ArtifactCommand) -> u8 {
                             detail.replace('"', "#quot;")
                         ));
                     }
-                    for (a, b) in &edges {
+                    for LineageEdge { parent: a, child: b } in edges {
                         t.push_str(&format!("  a{} --> a{}\n", &a[..12], &b[..12]));
                     }
                     t
                 }
                 LineageFormat::Text => {
-                    let mut t = format!("{}\n  {}\n", labels[&sha], producer_line(&producers[&sha]));
+                    let mut t = format!("{}\n  {}\n", labels[sha], producer_line(&producers[sha]));
                     t.push_str(&format!("ancestors ({}):\n", ancestors.len()));
-                    for a in &ancestors {
+                    for a in ancestors {
                         t.push_str(&format!("  {}\n    {}\n", labels[a], producer_line(&producers[a])));
                     }
                     t.push_str(&format!("descendants ({}):\n", descendants.len()));
-                    for d in &descendants {
+                    for d in descendants {
                         t.push_str(&format!("  {}\n    {}\n", labels[d], producer_line(&producers[d])));
                     }
                     t
@@ -354,11 +236,11 @@ pub fn run(c: ArtifactCommand) -> u8 {
         }
         ArtifactCommand::Diff { run_a, run_b, dir, format } => diff(&dir, &run_a, &run_b, format),
         ArtifactCommand::Verify { id, dir } => {
-            let (store, sha) = match open_resolved(&dir, &id) {
+            let (exp, sha) = match open_resolved(&dir, &id) {
                 Ok(x) => x,
                 Err(code) => return code,
             };
-            match store.objects.verify(&sha) {
+            match exp.store.objects.verify(&sha) {
                 Verified::Ok => {
                     common::out(&format!("ok: {sha}\n"));
                     exit::OK
@@ -403,9 +285,9 @@ fn short12(s: &str) -> &str {
 }
 
 /// `phx artifact diff RUN_A RUN_B`.
-fn diff(dir: &str, run_a: &str, run_b: &str, format: TextOrJson) -> u8 {
-    let store = match common::open_store(Path::new(dir)) {
-        Ok(s) => s,
+fn diff(dir: &DirArg, run_a: &str, run_b: &str, format: TextOrJson) -> u8 {
+    let store = match dir.open() {
+        Ok(e) => e.store,
         Err(code) => return code,
     };
     let mut runs = Vec::new();

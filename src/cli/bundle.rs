@@ -2,11 +2,9 @@
 //! its program, DAG, artifacts, report, provenance and notebook entries in
 //! one signed file, verified completely before anything enters the store.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use phx_bundle::BundleError;
-
-use super::common;
+use super::common::{self, DirArg};
 use super::exit;
 
 #[derive(clap::Subcommand)]
@@ -16,8 +14,8 @@ pub enum BundleCommand {
         run: String,
         #[arg(short, long)]
         output: String,
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
         /// The signing key (default: the notebook's key in ~/.config/phx).
         #[arg(long)]
         key: Option<String>,
@@ -25,78 +23,43 @@ pub enum BundleCommand {
     /// Verify a bundle (signature, key, every hash) and add it to the store.
     Import {
         file: String,
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
         /// Also trust this public key (hex; repeatable).
         #[arg(long)]
         trust: Vec<String>,
     },
 }
 
-fn fail(e: &BundleError) -> u8 {
-    eprintln!("error[{}]: {e}\n  help: {}", e.code(), e.hint());
-    match e {
-        BundleError::Io(_) | BundleError::Store(_) => exit::ENVIRONMENT,
-        _ => exit::INVALID,
-    }
-}
-
-fn key_path(key: Option<String>) -> Option<PathBuf> {
-    key.map(PathBuf::from).or_else(phx_notebook::keys::default_key_path)
-}
-
 pub fn run(c: BundleCommand) -> u8 {
     let (BundleCommand::Export { dir, .. } | BundleCommand::Import { dir, .. }) = &c;
-    let store = match common::open_store(Path::new(dir)) {
-        Ok(s) => s,
+    let exp = match dir.open() {
+        Ok(e) => e,
         Err(code) => return code,
     };
+    let store = exp.store.clone();
     match c {
-        BundleCommand::Export { run, output, dir, key } => {
-            let Some(path) = key_path(key) else {
-                eprintln!("error: no HOME for a signing key\n  help: give one with --key FILE");
-                return exit::ENVIRONMENT;
-            };
-            let signing = match phx_notebook::keys::load(&path, true) {
-                Ok(k) => k,
-                Err(e) => {
-                    eprintln!("error[{}]: {e}\n  help: {}", e.code(), e.hint());
-                    return exit::INVALID;
-                }
-            };
-            let mut extras = Vec::new();
-            if let Ok(Some(r)) = store.db.run(&run) {
-                let program = Path::new(&dir).join(&r.file);
-                if let Ok(text) = std::fs::read_to_string(&program) {
-                    if let Ok(dag) = phx_interchange::export(&text) {
-                        extras.push(("dag".to_string(), "dag.json".to_string(), dag.to_string().into_bytes()));
-                    }
-                    extras.push(("source".to_string(), r.file.clone(), text.into_bytes()));
-                }
-                for name in ["report.pdf", "report.json"] {
-                    if let Ok(bytes) = std::fs::read(store.run_dir(&r.id).join(name)) {
-                        extras.push(("report".to_string(), name.to_string(), bytes));
-                    }
-                }
-            }
-            match phx_bundle::export(&store, &run, &signing, extras, Path::new(&output)) {
+        BundleCommand::Export { run, output, key, .. } => {
+            match phx_app::share::export_bundle(&exp, &run, Path::new(&output), key.as_deref().map(Path::new)) {
                 Ok(m) => {
                     common::out(&format!(
                         "wrote {output}: run {}, {} payloads, {} notebook entries, signed by {}…\n",
-                        m.run.id,
-                        m.payloads.len(),
-                        m.notebook.len(),
-                        &m.public_key[..16]
+                        m.run_id,
+                        m.payloads,
+                        m.notebook_entries,
+                        &m.public_key[..16.min(m.public_key.len())]
                     ));
                     exit::OK
                 }
-                Err(e) => fail(&e),
+                Err(e) => common::fail(&e),
             }
         }
         BundleCommand::Import { file, trust, .. } => {
             let mut trusted = phx_notebook::trusted_keys(&store);
             trusted.extend(trust);
-            if let Some(own) = key_path(None).and_then(|p| phx_notebook::keys::load(&p, false).ok()) {
+            if let Some(own) =
+                phx_app::share::key_path(&exp, None).ok().and_then(|p| phx_notebook::keys::load(&p, false).ok())
+            {
                 trusted.push(phx_notebook::keys::hex(own.verifying_key().as_bytes()));
             }
             match phx_bundle::import(&store, Path::new(&file), &trusted) {
@@ -127,7 +90,7 @@ pub fn run(c: BundleCommand) -> u8 {
                     ));
                     exit::OK
                 }
-                Err(e) => fail(&e),
+                Err(e) => common::fail(&e.into()),
             }
         }
     }

@@ -1,11 +1,11 @@
 //! Loading programs and printing diagnostics, shared by the commands.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
-use phx_db::{Database, FsLoader, SourceFile};
+use std::path::PathBuf;
+
+use phx_app::{AppError, CompileOptions, Experiment, Program};
 use phx_diagnostics::{Diagnostic, JsonDiagnostic};
-use phx_syntax::LineIndex;
 
 use super::exit;
 
@@ -20,57 +20,46 @@ pub struct CompileOpts {
     pub allow_large: bool,
 }
 
-/// A loaded program: the database and its root file.
-pub struct Loaded {
-    pub db: Database,
-    pub file: SourceFile,
-    pub path: String,
-    /// The `--set` overrides applied.
-    pub overrides: BTreeMap<String, String>,
-    pub allow_large: bool,
+impl CompileOpts {
+    /// The application layer's options.
+    pub fn options(&self) -> CompileOptions {
+        CompileOptions { set: self.set.clone(), allow_large: self.allow_large }
+    }
+}
+
+/// `--dir`: the experiment folder (the nearest folder holding `phx.toml`
+/// from there upwards, else that folder), shared by every command that
+/// reads a store.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DirArg {
+    /// The experiment folder, or a folder inside it.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+impl DirArg {
+    /// Opens the experiment; on failure prints the error and gives the exit code.
+    pub fn open(&self) -> Result<Experiment, u8> {
+        Experiment::open(&self.dir).map_err(|e| fail(&e))
+    }
+}
+
+/// `--format text|json`, shared by every command that prints one result.
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub struct FormatArg {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextOrJson,
+}
+
+/// Prints an error of the application layer; gives its exit code.
+pub fn fail(e: &AppError) -> u8 {
+    eprintln!("{}", e.render());
+    e.exit_code()
 }
 
 /// Loads `path` and its imports, with the options applied.
-pub fn load(path: &str, opts: &CompileOpts) -> Result<Loaded, u8> {
-    if let Err(e) = std::fs::metadata(path) {
-        eprintln!("error: cannot read `{path}`: {e}");
-        return Err(exit::USAGE);
-    }
-    let mut overrides = BTreeMap::new();
-    for s in &opts.set {
-        let Some((k, v)) = s.split_once('=') else {
-            eprintln!("error: `--set {s}` is not NAME=VALUE\n  help: write `--set grid=128`");
-            return Err(exit::USAGE);
-        };
-        overrides.insert(k.trim().to_string(), v.trim().to_string());
-    }
-    let mut db = Database::new();
-    db.set_overrides(overrides.clone());
-    db.set_allow_large(opts.allow_large);
-    let file = db.load_with_imports(path, &FsLoader);
-    if let Some(err) = file.load_error(&db) {
-        eprintln!("error: cannot read `{path}`: {err}");
-        return Err(exit::USAGE);
-    }
-    let scope_names = file_param_names(&db, file);
-    for k in overrides.keys() {
-        if !scope_names.contains(k) {
-            let help = phx_diagnostics::did_you_mean(k, scope_names.iter().map(String::as_str))
-                .unwrap_or_else(|| format!("the params are: {}", scope_names.join(", ")));
-            eprintln!("error[phx::unknown-name]: `--set {k}=...` names no param of `{path}`\n  help: {help}");
-            return Err(exit::USAGE);
-        }
-    }
-    Ok(Loaded { db, file, path: path.to_string(), overrides, allow_large: opts.allow_large })
-}
-
-fn file_param_names(db: &Database, file: SourceFile) -> Vec<String> {
-    phx_db::layout(db, file)
-        .entries
-        .iter()
-        .filter(|e| e.kind == phx_syntax::ast::ItemKind::Param)
-        .map(|e| e.name.clone())
-        .collect()
+pub fn load(path: &str, opts: &CompileOpts) -> Result<Program, u8> {
+    Program::load(path, &opts.options()).map_err(|e| fail(&e))
 }
 
 /// Prints diagnostics to stderr, rendered with source and underline.
@@ -83,8 +72,7 @@ pub fn print_diagnostics(diags: &[Diagnostic], path: &str, text: &str) {
 
 /// Diagnostics in their JSON shape.
 pub fn json_diagnostics(diags: &[Diagnostic], path: &str, text: &str) -> Vec<JsonDiagnostic> {
-    let index = LineIndex::new(text);
-    diags.iter().map(|d| phx_diagnostics::to_json(d, path, text, &index)).collect()
+    phx_app::program::json_diagnostics(diags, path, text)
 }
 
 /// Output formats of commands that print one JSON document or text.
@@ -124,15 +112,6 @@ pub fn write_output(out: Option<&str>, bytes: &[u8]) -> Result<(), u8> {
             stdout.write_all(bytes).and_then(|_| stdout.flush()).map_err(|_| exit::ENVIRONMENT)
         }
     }
-}
-
-/// Opens (creating if needed) the store of the experiment folder `dir`;
-/// on failure prints the error with its hint and gives the exit code.
-pub fn open_store(dir: &std::path::Path) -> Result<phx_store::Store, u8> {
-    phx_store::Store::open(dir).map_err(|e| {
-        eprintln!("error: {e}\n  help: {}", e.hint());
-        exit::ENVIRONMENT
-    })
 }
 
 /// Writes a file so that a reader never sees half of it.

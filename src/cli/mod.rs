@@ -77,7 +77,8 @@ enum Command {
     Lsp,
     /// The MCP server on stdin and stdout (for LLM clients).
     Mcp {
-        /// The folder it works in (programs and the store go under `.phx/mcp`).
+        /// The experiment folder it works in (or a folder inside it): the
+        /// same store as `phx runs --dir`.
         #[arg(long, default_value = ".")]
         dir: String,
     },

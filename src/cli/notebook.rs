@@ -1,12 +1,13 @@
 //! `phx notebook add|list|show|verify|export`: the signed, hash-chained lab
 //! notebook of an experiment folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use phx_notebook::{NewEntry, NotebookError};
+use phx_app::notebook::EntryRequest;
+use phx_notebook::NotebookError;
 use serde_json::json;
 
-use super::common::{self, TextOrJson};
+use super::common::{self, DirArg, TextOrJson};
 use super::exit;
 
 #[derive(clap::Subcommand)]
@@ -30,23 +31,23 @@ pub enum NotebookCommand {
         /// Default: $PHX_AUTHOR, git's user.name, or $USER.
         #[arg(long)]
         author: Option<String>,
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
         #[arg(long, value_enum, default_value_t)]
         format: TextOrJson,
     },
     /// The entries, oldest first.
     List {
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
         #[arg(long, value_enum, default_value_t)]
         format: TextOrJson,
     },
     /// One entry in full.
     Show {
         seq: u64,
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
         #[arg(long, value_enum, default_value_t)]
         format: TextOrJson,
     },
@@ -56,8 +57,8 @@ pub enum NotebookCommand {
         /// Also trust this public key (hex; repeatable).
         #[arg(long)]
         trust: Vec<String>,
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
         #[arg(long, value_enum, default_value_t)]
         format: TextOrJson,
     },
@@ -65,8 +66,8 @@ pub enum NotebookCommand {
     Export {
         #[arg(long)]
         pdf: String,
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
     },
 }
 
@@ -76,21 +77,6 @@ fn fail(e: &NotebookError) -> u8 {
         NotebookError::Store(_) => exit::ENVIRONMENT,
         _ => exit::INVALID,
     }
-}
-
-fn default_author() -> String {
-    if let Some(a) = std::env::var("PHX_AUTHOR").ok().filter(|a| !a.trim().is_empty()) {
-        return a;
-    }
-    if let Ok(o) = std::process::Command::new("git").args(["config", "user.name"]).output()
-        && o.status.success()
-    {
-        let name = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        if !name.is_empty() {
-            return name;
-        }
-    }
-    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
 }
 
 fn short(s: &str) -> &str {
@@ -103,10 +89,11 @@ pub fn run(c: NotebookCommand) -> u8 {
     | NotebookCommand::Show { dir, .. }
     | NotebookCommand::Verify { dir, .. }
     | NotebookCommand::Export { dir, .. }) = &c;
-    let store = match common::open_store(Path::new(dir)) {
-        Ok(s) => s,
+    let exp = match dir.open() {
+        Ok(e) => e,
         Err(code) => return code,
     };
+    let store = exp.store.clone();
     match c {
         NotebookCommand::Add { title, message, file, attach, key, author, format, .. } => {
             let markdown = match (message, file) {
@@ -122,40 +109,24 @@ pub fn run(c: NotebookCommand) -> u8 {
                 },
                 (None, None) => String::new(),
             };
-            if title.trim().is_empty() {
-                eprintln!("error: the entry needs a title\n  help: --title \"what this entry is about\"");
-                return exit::USAGE;
-            }
-            let key_path = match key.map(PathBuf::from).or_else(phx_notebook::keys::default_key_path) {
-                Some(p) => p,
-                None => {
-                    eprintln!(
-                        "error: no HOME or XDG_CONFIG_HOME to keep a signing key in\n  help: give one with --key FILE"
-                    );
-                    return exit::ENVIRONMENT;
-                }
-            };
-            let signing = match phx_notebook::keys::load(&key_path, true) {
-                Ok(k) => k,
-                Err(e) => return fail(&e),
-            };
-            let new = NewEntry { title, markdown, author: author.unwrap_or_else(default_author), attach };
-            match phx_notebook::add(&store, &signing, new) {
-                Ok(body) => {
+            let req = EntryRequest { title, markdown, attach, run_id: None, author, key: key.map(PathBuf::from) };
+            match phx_app::notebook::add(&exp, req) {
+                Ok(added) => {
                     if format == TextOrJson::Json {
-                        common::print_json(&json!({"entry": body}));
+                        common::print_json(&json!({"entry": added.entry}));
                     } else {
+                        let e = &added.entry;
                         common::out(&format!(
                             "entry {}: {} ({} attachments), signed by {}…\n",
-                            body.seq,
-                            body.title,
-                            body.attachments.len(),
-                            short(&body.public_key)
+                            e["seq"],
+                            e["title"].as_str().unwrap_or(""),
+                            e["attachments"].as_array().map_or(0, Vec::len),
+                            short(e["public_key"].as_str().unwrap_or(""))
                         ));
                     }
                     exit::OK
                 }
-                Err(e) => fail(&e),
+                Err(e) => common::fail(&e),
             }
         }
         NotebookCommand::List { format, .. } => {
@@ -269,7 +240,7 @@ pub fn run(c: NotebookCommand) -> u8 {
             }
             if v.problems.is_empty() { exit::OK } else { exit::INVALID }
         }
-        NotebookCommand::Export { pdf, dir } => {
+        NotebookCommand::Export { pdf, .. } => {
             let entries = match phx_notebook::entries(&store) {
                 Ok(e) => e,
                 Err(e) => return fail(&e),
@@ -314,8 +285,7 @@ pub fn run(c: NotebookCommand) -> u8 {
                         .collect(),
                 })
                 .collect();
-            let folder =
-                std::fs::canonicalize(&dir).ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+            let folder = exp.dir.file_name().map(|n| n.to_string_lossy().into_owned());
             let title = format!("Lab notebook{}", folder.map(|f| format!(": {f}")).unwrap_or_default());
             match phx_report::notebook::notebook_pdf(&title, &status, &pages) {
                 Ok(bytes) => {
@@ -326,10 +296,7 @@ pub fn run(c: NotebookCommand) -> u8 {
                     common::out(&format!("wrote {pdf}: {} entries ({status})\n", pages.len()));
                     exit::OK
                 }
-                Err(e) => {
-                    super::report::print_error(&e);
-                    exit::INVALID
-                }
+                Err(e) => common::fail(&e.into()),
             }
         }
     }

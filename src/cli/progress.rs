@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use phx_runtime::scheduler::{Event, NodeOutcome, RunReport};
+use phx_runtime::scheduler::{Event, NodeOutcome};
 
 #[derive(Default)]
 struct Counts {
@@ -113,6 +113,15 @@ impl Progress {
         }
     }
 
+    /// A line a person should read (a cluster connected, a warning), above
+    /// the live line.
+    pub fn note(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
     /// Ends the live line.
     pub fn finish(mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -126,7 +135,7 @@ impl Progress {
 }
 
 /// The table at the end of a run: one row per node.
-pub fn summary_table(r: &RunReport) -> String {
+pub fn summary_table(r: &phx_app::RunResult) -> String {
     let width = r.nodes.iter().map(|n| n.id.chars().count()).max().unwrap_or(4).max(4);
     let tool_w = r.nodes.iter().map(|n| n.tool.chars().count()).max().unwrap_or(4).max(4);
     let mut t =

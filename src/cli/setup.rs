@@ -14,8 +14,7 @@ const PHX_TOML: &str = r#"# phx.toml: settings of this experiment folder. Every 
 # policy = "local_first"     # local_first | remote_first | auto
 # jobs = 0                   # nodes at once; 0 means the machine's cores
 
-# [store]
-# path = ".phx"              # the object store and the provenance database
+# The object store and the provenance database are `.phx/` in this folder.
 
 # [slurm]
 # partition = "gpu"
@@ -30,7 +29,7 @@ const PHX_TOML: &str = r#"# phx.toml: settings of this experiment folder. Every 
 # mount_path = "/data/exp"   # where it is mounted in the pods (default: this folder's path)
 
 # [notebook]
-# key = "~/.config/phx/notebook.key"
+# key = "~/.config/phx/notebook.key"   # signs notebook entries and bundles
 "#;
 
 #[derive(clap::Args)]

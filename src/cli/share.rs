@@ -1,11 +1,11 @@
 //! `phx share create|list|revoke` (links) and `phx serve` (the viewer).
 
-use std::path::Path;
 use std::sync::Arc;
 
+use phx_app::share::{Access, LinkRequest, ShareTarget};
 use serde_json::json;
 
-use super::common::{self, TextOrJson};
+use super::common::{self, DirArg, FormatArg, TextOrJson};
 use super::exit;
 
 /// The address `phx serve` binds by default: this machine only.
@@ -25,8 +25,8 @@ pub enum ShareCommand {
         #[arg(long, group = "what")]
         session: Option<String>,
         /// `read` (view and download) or `write` (also comments and notebook entries).
-        #[arg(long, default_value = "read")]
-        access: String,
+        #[arg(long, value_enum, default_value_t)]
+        access: Access,
         /// How long the link works: 30m, 72h, 7d.
         #[arg(long, default_value = "72h")]
         expires: String,
@@ -34,25 +34,25 @@ pub enum ShareCommand {
         #[arg(long = "to")]
         to: Vec<String>,
         /// Where `phx serve` is reached, for the printed link.
-        #[arg(long, default_value = "http://127.0.0.1:8470")]
+        #[arg(long, default_value = phx_app::share::DEFAULT_BASE_URL)]
         base_url: String,
-        #[arg(long, default_value = ".")]
-        dir: String,
-        #[arg(long, value_enum, default_value_t)]
-        format: TextOrJson,
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        format: FormatArg,
     },
     /// Every link: what it grants, to whom, until when, revoked or not.
     List {
-        #[arg(long, default_value = ".")]
-        dir: String,
-        #[arg(long, value_enum, default_value_t)]
-        format: TextOrJson,
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        format: FormatArg,
     },
     /// Revokes a link by its id (from `list`); it stops working at once.
     Revoke {
         id: String,
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
     },
 }
 
@@ -60,59 +60,44 @@ pub enum ShareCommand {
 pub fn run(c: ShareCommand) -> u8 {
     match c {
         ShareCommand::Create { run, bundle, session, access, expires, to, base_url, dir, format } => {
-            let store = match common::open_store(Path::new(&dir)) {
-                Ok(s) => s,
+            let exp = match dir.open() {
+                Ok(e) => e,
                 Err(code) => return code,
             };
-            let (kind, resource) = match (run, bundle, session) {
-                (Some(r), _, _) => ("run", r),
-                (_, Some(b), _) => {
-                    let abs = Path::new(&b).canonicalize().map(|p| p.display().to_string()).unwrap_or(b);
-                    ("bundle", abs)
-                }
-                (_, _, Some(s)) => ("session", s),
+            let target = match (run, bundle, session) {
+                (Some(r), _, _) => ShareTarget::Run(r),
+                (_, Some(b), _) => ShareTarget::Bundle(b),
+                (_, _, Some(s)) => ShareTarget::Session(s),
                 _ => {
                     eprintln!("error: say what to share\n  help: --run RUN, --session PROGRAM or --bundle FILE");
                     return exit::USAGE;
                 }
             };
-            let ttl = match phx_serve::links::parse_duration(&expires) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("error: --expires: {e}");
-                    return exit::USAGE;
-                }
-            };
-            let link = match phx_serve::links::create(&store, kind, &resource, &access, ttl, to) {
+            let link = match phx_app::share::create_link(&exp, &LinkRequest { target, access, expires, to, base_url }) {
                 Ok(l) => l,
-                Err(phx_serve::links::LinkError::Usage(m)) => {
-                    eprintln!("error: {m}");
-                    return exit::USAGE;
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::ENVIRONMENT;
-                }
+                Err(e) => return common::fail(&e),
             };
-            let url = format!("{}/s/{}", base_url.trim_end_matches('/'), link.token);
-            match format {
-                TextOrJson::Json => common::print_json(&json!({
-                    "id": link.row.id, "url": url, "token": link.token, "kind": kind, "resource": resource,
-                    "access": link.row.access, "expires_at": link.row.expires_at, "to": link.row.participants,
-                })),
+            match format.format {
+                TextOrJson::Json => match serde_json::to_value(&link) {
+                    Ok(v) => common::print_json(&v),
+                    Err(e) => eprintln!("error: cannot print JSON: {e}"),
+                },
                 TextOrJson::Text => common::out(&format!(
-                    "{url}\n{} access to {kind} {resource} until {} (unix {}); revoke with `phx share revoke {}`\n",
-                    link.row.access,
-                    phx_runtime::clock::rfc3339_of_unix(link.row.expires_at),
-                    link.row.expires_at,
-                    link.row.id
+                    "{}\n{} access to {} {} until {} (unix {}); revoke with `phx share revoke {}`\n",
+                    link.url,
+                    link.access,
+                    link.kind,
+                    link.resource,
+                    phx_runtime::clock::rfc3339_of_unix(link.expires_at),
+                    link.expires_at,
+                    link.id
                 )),
             }
             exit::OK
         }
         ShareCommand::List { dir, format } => {
-            let store = match common::open_store(Path::new(&dir)) {
-                Ok(s) => s,
+            let store = match dir.open() {
+                Ok(e) => e.store,
                 Err(code) => return code,
             };
             let rows = store.db.shares().unwrap_or_default();
@@ -126,7 +111,7 @@ pub fn run(c: ShareCommand) -> u8 {
                     "active"
                 }
             };
-            match format {
+            match format.format {
                 TextOrJson::Json => common::print_json(&json!({"shares": rows.iter().map(|r| json!({
                     "id": r.id, "kind": r.resource_kind, "resource": r.resource_id, "access": r.access,
                     "expires_at": r.expires_at, "to": r.participants, "created_at": r.created_at,
@@ -158,8 +143,8 @@ pub fn run(c: ShareCommand) -> u8 {
             exit::OK
         }
         ShareCommand::Revoke { id, dir } => {
-            let store = match common::open_store(Path::new(&dir)) {
-                Ok(s) => s,
+            let store = match dir.open() {
+                Ok(e) => e.store,
                 Err(code) => return code,
             };
             match store.db.revoke_share(&id, &phx_runtime::clock::now_rfc3339()) {
@@ -186,8 +171,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = DEFAULT_ADDR)]
     addr: String,
     /// The experiment folder whose store is served.
-    #[arg(long, default_value = ".")]
-    dir: String,
+    #[command(flatten)]
+    dir: DirArg,
     /// The key that signs notebook entries added through write links
     /// (default: your notebook key).
     #[arg(long)]
@@ -196,8 +181,8 @@ pub struct ServeArgs {
 
 /// `phx serve`.
 pub fn serve(a: ServeArgs) -> u8 {
-    let store = match common::open_store(Path::new(&a.dir)) {
-        Ok(s) => Arc::new(s),
+    let store = match a.dir.open() {
+        Ok(e) => e.store,
         Err(code) => return code,
     };
     let key = a.key.map(Into::into).or_else(phx_notebook::keys::default_key_path);

@@ -1,30 +1,28 @@
 //! `phx store verify` and `phx store gc`.
 
-use std::path::Path;
-
 use phx_store::Verified;
 
-use super::common;
+use super::common::{self, DirArg};
 use super::exit;
 
 #[derive(clap::Subcommand)]
 pub enum StoreCommand {
     /// Re-hash every stored object; exit 1 on any mismatch, naming it.
     Verify {
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
     },
     /// Remove objects that no run output refers to.
     Gc {
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: DirArg,
     },
 }
 
 pub fn run(c: StoreCommand) -> u8 {
     let (StoreCommand::Verify { dir } | StoreCommand::Gc { dir }) = &c;
-    let store = match super::common::open_store(Path::new(dir)) {
-        Ok(s) => s,
+    let store = match dir.open() {
+        Ok(e) => e.store,
         Err(code) => return code,
     };
     let objects = match store.objects.list() {

@@ -1,650 +1,582 @@
-//! What each method does. Checking happens in process (the compiler is a
-//! library); running, reports, the notebook and artifact history go through
-//! this same `phx` binary as a child process, so they behave exactly as
-//! the command line does.
+//! What each method does: arguments parsed into the types of `api`, one
+//! call into the application layer (in this process), the result
+//! serialized from the types of `api`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use base64::Engine;
+use phx_app::authoring::{self, Message, Model};
+use phx_app::run::{Cancellation, Observer, RunResult, RunSettings};
+use phx_app::share::{LinkRequest, ShareTarget};
+use phx_app::{AppError, AppResult, BackendKind, CompileOptions, Experiment, Program};
+use phx_runtime::scheduler::Event;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value as Json, json};
-use sha2::{Digest, Sha256};
 
 use super::Peer;
-use super::tools::{self, COLLABORATION, ORCHESTRATOR, failure_of, success};
-use crate::authoring;
+use super::api::*;
+use super::tools::{self, COLLABORATION, ORCHESTRATOR};
 
-/// The server's state: the folder it works in and the DAGs it defined.
-pub struct Server {
-    dir: PathBuf,
-}
-
-/// How many times the model may repair a program.
+/// How many times the client's model may repair a program.
 const REPAIRS: usize = 3;
 
-fn string_arg<'a>(args: &'a Json, key: &str) -> Option<&'a str> {
-    args.get(key).and_then(Json::as_str).filter(|s| !s.trim().is_empty())
+/// What one tool call may use: the connection (sampling, progress, logs),
+/// the client's progress token, and the call's cancellation.
+pub struct CallContext<'a> {
+    pub peer: &'a Peer,
+    pub progress_token: Option<Json>,
+    pub cancel: Cancellation,
+}
+
+impl CallContext<'_> {
+    /// A progress notification, when the client asked for them.
+    fn progress(&self, done: usize, total: usize, message: &str) {
+        if let Some(token) = &self.progress_token {
+            self.peer.notify(
+                "notifications/progress",
+                json!({"progressToken": token, "progress": done, "total": total, "message": message}),
+            );
+        }
+    }
+
+    /// A log message for the client.
+    fn log(&self, level: &str, text: &str) {
+        self.peer.notify("notifications/message", json!({"level": level, "logger": "phx", "data": text}));
+    }
+}
+
+/// The server: the experiment folder every method works in.
+pub struct Server {
+    exp: AppResult<Experiment>,
+}
+
+/// A failure of `method`.
+fn failed(method: &str, e: AppError) -> Failure {
+    Failure { method: method.to_string(), ok: false, error: e.message, code: e.code, help: e.help }
+}
+
+/// Deserializes arguments, naming the field that is wrong.
+fn parse<T: DeserializeOwned>(method: &str, args: Json) -> Result<T, Failure> {
+    serde_path_to_error::deserialize::<_, T>(args).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." || path.is_empty() { String::new() } else { format!("{path}: ") };
+        failed(
+            method,
+            AppError::usage(format!("`{method}` arguments: {at}{}", e.inner()))
+                .with_help("the tool's inputSchema lists what each method takes"),
+        )
+    })
+}
+
+/// Refuses an argument that no method of the tool takes (a typo would
+/// otherwise be ignored), naming the closest one.
+fn refuse_unknown(method: &str, args: &Json, methods: &[&str], routed: bool) -> Result<(), Failure> {
+    let mut known: Vec<String> = if routed { vec!["method".into()] } else { vec![] };
+    for m in methods {
+        if let Some(props) = tools::input_of(m).get("properties").and_then(Json::as_object) {
+            known.extend(props.keys().cloned());
+        }
+    }
+    for key in args.as_object().into_iter().flatten().map(|(k, _)| k) {
+        if !known.contains(key) {
+            let help = phx_diagnostics::did_you_mean(key, known.iter().map(String::as_str))
+                .unwrap_or_else(|| format!("the arguments are: {}", known.join(", ")));
+            return Err(failed(
+                method,
+                AppError::usage(format!("`{method}` takes no argument `{key}`")).with_help(help),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The method and typed call that a tool call names.
+fn parse_call(name: &str, args: Json) -> Result<(String, Call), Failure> {
+    if !args.is_object() {
+        return Err(failed("", AppError::usage("`arguments` must be an object")));
+    }
+    if ORCHESTRATOR.contains(&name) || COLLABORATION.contains(&name) {
+        refuse_unknown(name, &args, &[name], false)?;
+    }
+    let routed = match name {
+        "experiment_orchestrator" => Some(&ORCHESTRATOR[..]),
+        "distributed_collaboration" => Some(&COLLABORATION[..]),
+        _ => None,
+    };
+    if let Some(allowed) = routed {
+        let method = match args.get("method").and_then(Json::as_str) {
+            Some(m) if allowed.contains(&m) => m.to_string(),
+            Some(m) => {
+                return Err(failed(
+                    m,
+                    AppError::usage(format!("`{name}` has no method `{m}`; use one of: {}", allowed.join(", "))),
+                ));
+            }
+            None => {
+                return Err(failed(
+                    "",
+                    AppError::usage(format!("`{name}` needs `method`, one of: {}", allowed.join(", "))),
+                ));
+            }
+        };
+        refuse_unknown(&method, &args, allowed, true)?;
+        // The routed tools offer the union of their methods' properties:
+        // each method reads its own and ignores the others'.
+        let mut own = args.clone();
+        if let (Json::Object(m), Some(props)) =
+            (&mut own, tools::input_of(&method).get("properties").and_then(Json::as_object))
+        {
+            m.retain(|k, _| k == "method" || props.contains_key(k));
+        }
+        let call = if name == "experiment_orchestrator" {
+            Call::Orchestrator(parse(&method, own)?)
+        } else {
+            Call::Collaboration(parse(&method, own)?)
+        };
+        return Ok((method, call));
+    }
+    let m = name.to_string();
+    let call = match name {
+        "define_dag" => Call::Orchestrator(OrchestratorCall::DefineDag(parse(name, args)?)),
+        "validate_dag" => Call::Orchestrator(OrchestratorCall::ValidateDag(parse(name, args)?)),
+        "run_dag" => Call::Orchestrator(OrchestratorCall::RunDag(parse(name, args)?)),
+        "publish_report" => Call::Orchestrator(OrchestratorCall::PublishReport(parse(name, args)?)),
+        "collaborate_share" => Call::Orchestrator(OrchestratorCall::CollaborateShare(parse(name, args)?)),
+        "job_submit" => Call::Collaboration(CollaborationCall::JobSubmit(parse(name, args)?)),
+        "session_share" => Call::Collaboration(CollaborationCall::SessionShare(parse(name, args)?)),
+        "lab_notebook" => Call::Collaboration(CollaborationCall::LabNotebook(parse(name, args)?)),
+        "artifact_versioning" => Call::Collaboration(CollaborationCall::ArtifactVersioning(parse(name, args)?)),
+        other => {
+            return Err(failed("", AppError::usage(format!("no tool `{other}`")).with_help("`tools/list` names them")));
+        }
+    };
+    Ok((m, call))
+}
+
+/// A result of `method` with its summary.
+fn reply<T: Serialize>(method: &str, ok: bool, summary: String, body: T) -> Json {
+    let r = Reply { method: method.to_string(), ok, body };
+    match serde_json::to_value(&r) {
+        Ok(v) => tools::success(summary, v),
+        Err(e) => tools::failure(&failed(method, AppError::environment("phx::internal", e.to_string()))),
+    }
+}
+
+/// The client's model, asked through MCP sampling.
+struct Sampling<'a> {
+    peer: &'a Peer,
+}
+
+impl Model for Sampling<'_> {
+    fn complete(&mut self, system: &str, messages: &[Message]) -> AppResult<String> {
+        let messages: Vec<Json> =
+            messages.iter().map(|m| json!({"role": m.role, "content": {"type": "text", "text": m.content}})).collect();
+        let reply = self.peer.request(
+            "sampling/createMessage",
+            json!({"messages": messages, "systemPrompt": system, "maxTokens": 4000, "includeContext": "none"}),
+        )?;
+        Ok(reply.pointer("/content/text").and_then(Json::as_str).unwrap_or("").to_string())
+    }
 }
 
 fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(T[((n >> shift) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 impl Server {
-    /// A server working in `dir` (its store is `dir/.phx`).
+    /// A server for the experiment that `dir` belongs to.
     pub fn new(dir: PathBuf) -> Server {
-        Server { dir }
+        Server { exp: Experiment::open(&dir) }
     }
 
-    fn dags(&self) -> PathBuf {
-        self.dir.join(".phx").join("mcp").join("dags")
-    }
-
-    fn dag_path(&self, id: &str) -> PathBuf {
-        self.dags().join(format!("{id}.phx"))
-    }
-
-    /// Saves a program under its content hash; returns the id.
-    fn save(&self, source: &str) -> Result<String, String> {
-        let id = phx_store::hex(&Sha256::digest(source.as_bytes())[..8]);
-        std::fs::create_dir_all(self.dags())
-            .map_err(|e| format!("cannot write under {}: {e}", self.dags().display()))?;
-        let path = self.dag_path(&id);
-        std::fs::write(&path, source).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok(id)
-    }
-
-    /// The program a call names: `dag_id` (from define_dag) or `source`.
-    fn program(&self, args: &Json) -> Result<(String, PathBuf), String> {
-        if let Some(id) = string_arg(args, "dag_id") {
-            if !id.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(format!("`{id}` is not a dag_id: define_dag returns one (16 hex digits)"));
-            }
-            let path = self.dag_path(id);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|_| format!("no DAG `{id}`: call define_dag first, or pass `source`"))?;
-            return Ok((text, path));
-        }
-        if let Some(source) = string_arg(args, "source") {
-            let id = self.save(source)?;
-            return Ok((source.to_string(), self.dag_path(&id)));
-        }
-        Err("give `dag_id` (from define_dag) or `source` (a .phx program)".into())
-    }
-
-    /// Checks a program saved at `path`: diagnostics, nodes, edges.
-    fn check(&self, path: &Path, text: &str) -> Json {
-        authoring::check_source(path, text)
-    }
-
-    fn phx(&self, args: &[&str]) -> Result<Json, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find the phx binary: {e}"))?;
-        let out = Command::new(exe).args(args).current_dir(&self.dir).output().map_err(|e| e.to_string())?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        match serde_json::from_str::<Json>(&stdout) {
-            Ok(v) => Ok(v),
-            Err(_) => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
-        }
-    }
-
-    /// Runs one call; always returns a tool result.
-    pub fn call<R: BufRead, W: Write>(&mut self, name: &str, args: &Json, peer: &mut Peer<R, W>) -> Json {
-        let method = match name {
-            "experiment_orchestrator" | "distributed_collaboration" => {
-                let allowed: &[&str] = if name == "experiment_orchestrator" { &ORCHESTRATOR } else { &COLLABORATION };
-                match args.get("method").and_then(Json::as_str) {
-                    Some(m) if allowed.contains(&m) => m.to_string(),
-                    Some(m) => {
-                        return failure_of(
-                            m,
-                            format!("`{name}` has no method `{m}`; use one of: {}", allowed.join(", ")),
-                        );
-                    }
-                    None => return failure_of("", format!("`{name}` needs `method`, one of: {}", allowed.join(", "))),
-                }
-            }
-            m if ORCHESTRATOR.contains(&m) || COLLABORATION.contains(&m) => m.to_string(),
-            other => return tools::failure(format!("no tool `{other}`; `tools/list` names them")),
+    /// What the client is told at `initialize`.
+    pub fn instructions(&self) -> String {
+        let folder = match &self.exp {
+            Ok(e) => format!("The experiment folder is {}.", e.dir.display()),
+            Err(e) => format!("The experiment folder cannot be used: {}.", e.message),
         };
-        if !args.is_object() {
-            return failure_of(&method, "`arguments` must be an object".into());
-        }
-        let result = match method.as_str() {
-            "define_dag" => self.define_dag(args, peer),
-            "validate_dag" => self.validate_dag(args),
-            "run_dag" => self.run_dag(args),
-            "publish_report" => self.publish_report(args),
-            "collaborate_share" | "session_share" => self.share(&method, args),
-            "job_submit" => self.job_submit(args),
-            "lab_notebook" => self.lab_notebook(args),
-            "artifact_versioning" => self.artifact_versioning(args),
-            _ => Err(format!("unknown method `{method}`")),
-        };
-        match result {
-            Ok((summary, mut structured)) => {
-                structured["method"] = json!(method);
-                if structured.get("ok").is_none() {
-                    structured["ok"] = json!(true);
-                }
-                success(summary, structured)
-            }
-            Err(message) => failure_of(&method, message),
-        }
+        format!(
+            "Write, check, run and report computational-physics experiments in the phx language. Start with experiment_orchestrator method=define_dag (source, spec, path or natural_language), then run_dag and publish_report; every method finds what the others made. {folder}"
+        )
     }
 
-    fn define_dag<R: BufRead, W: Write>(
-        &mut self,
-        args: &Json,
-        peer: &mut Peer<R, W>,
-    ) -> Result<(String, Json), String> {
-        let given = ["source", "spec", "natural_language"]
-            .iter()
-            .filter(|k| args.get(**k).is_some_and(|v| !v.is_null()))
-            .count();
+    /// Runs one tool call; always returns a tool result.
+    pub fn call(&self, name: &str, args: Json, ctx: &CallContext<'_>) -> Json {
+        let (method, call) = match parse_call(name, args) {
+            Ok(x) => x,
+            Err(f) => return tools::failure(&f),
+        };
+        let exp = match &self.exp {
+            Ok(e) => e,
+            Err(e) => return tools::failure(&failed(&method, e.clone())),
+        };
+        let result = match call {
+            Call::Orchestrator(OrchestratorCall::DefineDag(a)) => self.define_dag(exp, &method, a, ctx),
+            Call::Orchestrator(OrchestratorCall::ValidateDag(a)) => self.validate_dag(exp, &method, a),
+            Call::Orchestrator(OrchestratorCall::RunDag(a)) => self.run_dag(exp, &method, a, ctx),
+            Call::Orchestrator(OrchestratorCall::PublishReport(a)) => self.publish_report(exp, &method, a),
+            Call::Orchestrator(OrchestratorCall::CollaborateShare(a))
+            | Call::Collaboration(CollaborationCall::SessionShare(a)) => self.share(exp, &method, a),
+            Call::Collaboration(CollaborationCall::JobSubmit(a)) => self.job_submit(exp, &method, a, ctx),
+            Call::Collaboration(CollaborationCall::LabNotebook(a)) => self.lab_notebook(exp, &method, a),
+            Call::Collaboration(CollaborationCall::ArtifactVersioning(a)) => self.artifact_versioning(exp, &method, a),
+        };
+        result.unwrap_or_else(|e| tools::failure(&failed(&method, e)))
+    }
+
+    /// The text and file of the program a call names.
+    fn program(&self, exp: &Experiment, p: &ProgramRef) -> AppResult<(String, PathBuf)> {
+        let given = [p.dag_id.is_some(), p.source.is_some(), p.path.is_some()].iter().filter(|x| **x).count();
         if given != 1 {
-            return Err(
-                "give exactly one of `source` (.phx text), `spec` (the JSON form of a DAG) or `natural_language`"
-                    .into(),
-            );
-        }
-        let (source, repairs, transcript) = if let Some(src) = string_arg(args, "source") {
-            (src.to_string(), 0, Vec::new())
-        } else if let Some(spec) = args.get("spec").filter(|v| !v.is_null()) {
-            let text = serde_json::to_string(spec).map_err(|e| e.to_string())?;
-            let program =
-                phx_interchange::import(&text).map_err(|e| format!("`spec` is not the JSON form of a DAG: {e}"))?;
-            (program, 0, Vec::new())
-        } else {
-            let wish =
-                string_arg(args, "natural_language").ok_or("`natural_language` is empty: say what to compute")?;
-            if !peer.can_sample {
-                let prompt = authoring::prompt_material(wish);
-                return Ok((
-                    "This client does not offer MCP sampling, so phx cannot ask a model to write the program. Here is the prompt material and a skeleton: write the program, then call define_dag with `source`.".into(),
-                    json!({"ok": false, "needs_model": true, "prompt": prompt, "program": skeleton(wish), "diagnostics": []}),
-                ));
-            }
-            self.write_with_model(wish, peer)?
-        };
-        let id = self.save(&source)?;
-        let mut checked = self.check(&self.dag_path(&id), &source);
-        let ok = checked["ok"].as_bool().unwrap_or(false);
-        let summary = format!(
-            "DAG {id}: {} nodes, {} edges, {} diagnostics{}{}",
-            checked["nodes"].as_array().map_or(0, Vec::len),
-            checked["edges"].as_array().map_or(0, Vec::len),
-            checked["diagnostics"].as_array().map_or(0, Vec::len),
-            if ok { "" } else { " (has errors: fix them and define it again)" },
-            if repairs > 0 { format!("; the model repaired it {repairs} time(s)") } else { String::new() }
-        );
-        checked["dag_id"] = json!(id);
-        checked["program"] = json!(source);
-        if !transcript.is_empty() {
-            checked["repairs"] = json!(repairs);
-            checked["attempts"] = json!(transcript);
-        }
-        Ok((summary, checked))
-    }
-
-    /// Asks the client's model (MCP sampling) for a program and repairs it
-    /// with the compiler's diagnostics, up to three times.
-    fn write_with_model<R: BufRead, W: Write>(
-        &mut self,
-        wish: &str,
-        peer: &mut Peer<R, W>,
-    ) -> Result<(String, usize, Vec<Json>), String> {
-        let system = authoring::system_prompt();
-        let mut messages =
-            vec![json!({"role": "user", "content": {"type": "text", "text": authoring::prompt_material(wish)}})];
-        let mut transcript = Vec::new();
-        let mut program = String::new();
-        for attempt in 0..=REPAIRS {
-            let reply = peer.request(
-                "sampling/createMessage",
-                json!({"messages": messages, "systemPrompt": system, "maxTokens": 4000, "includeContext": "none"}),
-            )?;
-            let text = reply.pointer("/content/text").and_then(Json::as_str).unwrap_or("").to_string();
-            program = authoring::program_from_reply(&text);
-            let id = self.save(&program)?;
-            let errors = authoring::error_lines(&self.check(&self.dag_path(&id), &program));
-            transcript.push(json!({"program": program, "errors": errors}));
-            if errors.is_empty() {
-                return Ok((program, attempt, transcript));
-            }
-            if attempt == REPAIRS {
-                break;
-            }
-            messages.push(json!({"role": "assistant", "content": {"type": "text", "text": text}}));
-            messages
-                .push(json!({"role": "user", "content": {"type": "text", "text": authoring::repair_request(&errors)}}));
-        }
-        Ok((program, REPAIRS, transcript))
-    }
-
-    fn validate_dag(&mut self, args: &Json) -> Result<(String, Json), String> {
-        let (text, path) = self.program(args)?;
-        let checked = self.check(&path, &text);
-        let n = checked["diagnostics"].as_array().map_or(0, Vec::len);
-        Ok((
-            format!("{}: {n} diagnostics", if checked["ok"] == true { "valid" } else { "invalid" }),
-            json!({"ok": checked["ok"], "diagnostics": checked["diagnostics"]}),
-        ))
-    }
-
-    fn run_dag(&mut self, args: &Json) -> Result<(String, Json), String> {
-        let (text, path) = self.program(args)?;
-        let checked = self.check(&path, &text);
-        if checked["ok"] != true {
-            return Ok((
-                "not run: the program has errors (see diagnostics)".into(),
-                json!({"ok": false, "diagnostics": checked["diagnostics"]}),
+            return Err(AppError::usage(
+                "give one of `dag_id` (from define_dag), `source` (a .phx program) or `path` (a file of the experiment folder)",
             ));
         }
-        let mut cli: Vec<String> =
-            vec!["run".into(), path.to_string_lossy().into_owned(), "--format".into(), "json".into()];
-        if let Some(p) = args.get("policy").filter(|v| !v.is_null()) {
-            let p = p
-                .as_str()
-                .filter(|p| ["local_first", "remote_first", "auto"].contains(p))
-                .ok_or("`policy` is one of local_first, remote_first, auto")?;
-            cli.extend(["--policy".into(), p.into()]);
+        if let Some(id) = &p.dag_id {
+            return authoring::load_saved(exp, id);
         }
-        if let Some(j) = args.get("parallelism").filter(|v| !v.is_null()) {
-            let j =
-                j.as_u64().filter(|j| (1..=256).contains(j)).ok_or("`parallelism` is a whole number from 1 to 256")?;
-            cli.extend(["--jobs".into(), j.to_string()]);
+        if let Some(path) = &p.path {
+            return authoring::program_file(exp, path);
         }
-        let refs: Vec<&str> = cli.iter().map(String::as_str).collect();
-        let run = self.phx(&refs)?;
-        let experiment = self.dir.join(".phx").join("mcp").join("dags");
-        let abs = |p: &str| -> String {
-            let pb = Path::new(p);
-            if pb.is_absolute() { p.to_string() } else { experiment.join(pb).to_string_lossy().into_owned() }
-        };
-        let mut device_mix: BTreeMap<String, u64> = BTreeMap::new();
-        let mut artifacts = Vec::new();
-        let mut figures = Vec::new();
-        let mut tables = Vec::new();
-        for n in run["nodes"].as_array().into_iter().flatten() {
-            *device_mix.entry(n["device"].as_str().unwrap_or("none").to_string()).or_default() += 1;
-            for (name, o) in n["outputs"].as_object().into_iter().flatten() {
-                artifacts.push(json!({"node": n["id"], "output": name, "kind": o["kind"], "sha256": o["sha256"], "path": abs(o["path"].as_str().unwrap_or("")), "value": o.get("value")}));
-            }
-            for s in n["visuals"]["static"].as_array().into_iter().flatten() {
-                let png = abs(s["png"].as_str().unwrap_or(""));
-                let thumb =
-                    std::fs::read(&png).ok().and_then(|b| phx_notebook::thumbnail_png(&b, 256)).map(|t| base64(&t));
-                figures.push(json!({"node": n["id"], "png": png, "svg": s["svg"].as_str().map(abs), "png_b64": thumb,
-                    "caption": format!("{} of node {} ({})", n["tool"].as_str().unwrap_or(""), n["id"].as_str().unwrap_or(""), n["device"].as_str().unwrap_or("cpu"))}));
-            }
-            for a in n["visuals"]["animation"].as_array().into_iter().flatten() {
-                let strip = a["thumbnails"].as_str().map(abs);
-                let thumb = strip
-                    .as_ref()
-                    .and_then(|p| std::fs::read(p).ok())
-                    .and_then(|b| phx_notebook::thumbnail_png(&b, 512))
-                    .map(|t| base64(&t));
-                figures.push(json!({"node": n["id"], "animation": abs(a["file"].as_str().unwrap_or("")), "format": a["format"], "png_b64": thumb,
-                    "caption": format!("animation of node {}", n["id"].as_str().unwrap_or(""))}));
-            }
-            for t in n["visuals"]["series"].as_array().into_iter().flatten() {
-                tables.push(json!({"node": n["id"], "csv": abs(t.as_str().unwrap_or("")), "caption": format!("a Series of node {}", n["id"].as_str().unwrap_or(""))}));
-            }
-        }
-        let status = run["status"].as_str().unwrap_or("unknown").to_string();
-        let run_id = run["run_id"].as_str().unwrap_or("").to_string();
-        Ok((
-            format!(
-                "run {run_id}: {status}, {} nodes, {} cache hits, {} figures, {} tables",
-                run["nodes"].as_array().map_or(0, Vec::len),
-                run["cache_hits"],
-                figures.len(),
-                tables.len()
-            ),
-            json!({
-                "ok": status == "succeeded", "run_id": run_id, "status": status, "cache_hits": run["cache_hits"],
-                "nodes": run["nodes"], "artifacts": artifacts, "device_mix": device_mix,
-                "reportable": {"figures": figures, "tables": tables}, "report": run["report"].as_str().map(abs),
-            }),
-        ))
+        let source = p.source.clone().unwrap_or_default();
+        let (_, path) = authoring::save(exp, &source)?;
+        Ok((source, path))
     }
 
-    /// One command as a cluster job: a `shell.run` node with the job's
-    /// resources, run with `--backend`; the job id, its logs, artifacts
-    /// and provenance come back.
-    fn job_submit(&mut self, args: &Json) -> Result<(String, Json), String> {
-        let backend = string_arg(args, "backend").unwrap_or("slurm");
-        if backend == "k8s" {
-            return Err("the k8s backend is not available in this build of phx; use `backend: \"slurm\"`".into());
+    fn define_dag(&self, exp: &Experiment, method: &str, a: DefineDag, ctx: &CallContext<'_>) -> AppResult<Json> {
+        let given = [
+            a.source.is_some(),
+            a.spec.as_ref().is_some_and(|s| !s.is_null()),
+            a.natural_language.is_some(),
+            a.path.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if given != 1 {
+            return Err(AppError::usage(
+                "give exactly one of `source` (.phx text), `spec` (the JSON form of a DAG), `path` (a file of the experiment folder) or `natural_language`",
+            ));
         }
-        if backend != "slurm" {
-            return Err(format!("`backend` is slurm or k8s, not `{backend}`"));
-        }
-        let job = args.get("job").filter(|j| j.is_object()).ok_or("`job` is required: an object with `command`")?;
-        let command = job
-            .get("command")
-            .and_then(Json::as_str)
-            .filter(|c| !c.trim().is_empty())
-            .ok_or("`job.command` is required: the shell command the job runs")?;
-        let mut script = String::new();
-        for (k, v) in job.get("env").and_then(Json::as_object).into_iter().flatten() {
-            if k.is_empty()
-                || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                || k.starts_with(|c: char| c.is_ascii_digit())
-            {
-                return Err(format!("`job.env` key `{k}` is not a variable name (letters, digits, _)"));
+        let mut authored = None;
+        let (source, saved_as) = if let Some(src) = a.source {
+            (src, None)
+        } else if let Some(spec) = a.spec.as_ref().filter(|s| !s.is_null()) {
+            (authoring::from_spec(spec)?, None)
+        } else if let Some(path) = &a.path {
+            let (text, file) = authoring::program_file(exp, path)?;
+            (text, Some(file))
+        } else {
+            let wish = a.natural_language.unwrap_or_default();
+            if wish.trim().is_empty() {
+                return Err(AppError::usage("`natural_language` is empty: say what to compute"));
             }
-            let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
-            script.push_str(&format!("export {k}={}\n", phx_backends::sh_quote(&v)));
-        }
-        script.push_str(command);
-        let mut resources = Vec::new();
-        let res = job.get("resources").cloned().unwrap_or(json!({}));
-        for (key, unit, max) in
-            [("cpus", "", 4096.0), ("gpus", "", 64.0), ("mem_mb", " MiB", 1e9), ("time_s", " s", 1e8)]
-        {
-            if let Some(v) = res.get(key).filter(|v| !v.is_null()) {
-                let n = v
-                    .as_f64()
-                    .filter(|n| *n >= 0.0 && *n <= max)
-                    .ok_or(format!("`job.resources.{key}` is a number from 0 to {max}"))?;
-                let name = key.split('_').next().unwrap_or(key);
-                let value = if unit.is_empty() { format!("{}", n.round() as i64) } else { format!("{n}{unit}") };
-                resources.push(format!("{name} = {value}"));
+            if !ctx.peer.can_sample() {
+                let body = Defined {
+                    needs_model: Some(true),
+                    prompt: Some(authoring::prompt_material(&wish)),
+                    ..Defined::checked(None, authoring::skeleton(&wish), phx_app::program::CheckReport::default())
+                };
+                return Ok(reply(
+                    method,
+                    false,
+                    "This client does not offer MCP sampling, so phx cannot ask a model to write the program. Here is the prompt material and a skeleton: write the program, then call define_dag with `source`.".into(),
+                    body,
+                ));
             }
-        }
-        let outputs: Vec<String> = job
-            .get("outputs")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|o| o.as_str().map(phx_string))
-            .collect();
-        let mut warnings = Vec::new();
-        if job.get("image").is_some_and(|i| !i.is_null()) {
-            warnings
-                .push("`image` applies to Kubernetes jobs; a Slurm job runs on the cluster's own system".to_string());
-        }
-        if job.get("mounts").is_some_and(|m| !m.is_null()) {
-            warnings.push(
-                "`mounts` apply to Kubernetes jobs; a Slurm job sees the cluster's shared file system".to_string(),
-            );
-        }
-        let mut props = vec!["backend = slurm".to_string()];
-        if !resources.is_empty() {
-            props.push(format!("resources = {{ {} }}", resources.join(", ")));
-        }
-        props.push("cache = false".into());
-        let source = format!(
-            "/// A job submitted through MCP.\nnode job = shell.run(command = {}, outputs = [{}]) {{\n  {}\n}}\n",
-            phx_string(&script),
-            outputs.join(", "),
-            props.join("\n  ")
+            let mut model = Sampling { peer: ctx.peer };
+            let check_as = authoring::dags_dir(exp).join("generated.phx");
+            let written = authoring::write_program(&mut model, &wish, &check_as, REPAIRS, &|n, errors| {
+                ctx.log("info", &format!("attempt {n}: {errors} error(s)"));
+            })?;
+            let program = written.program.clone();
+            authored = Some(written);
+            (program, None)
+        };
+        let (id, path) = match saved_as {
+            Some(file) => (None, file),
+            None => {
+                let (id, path) = authoring::save(exp, &source)?;
+                (Some(id), path)
+            }
+        };
+        let check = Program::from_text(&path, &source, &CompileOptions::default())?.check().report();
+        let ok = check.ok;
+        let summary = format!(
+            "DAG {}: {} nodes, {} edges, {} diagnostics{}{}",
+            id.as_deref().unwrap_or(&exp.shown(&path)),
+            check.nodes.len(),
+            check.edges.len(),
+            check.diagnostics.len(),
+            if ok { "" } else { " (has errors: fix them and define it again)" },
+            authored
+                .as_ref()
+                .filter(|w| w.repairs > 0)
+                .map(|w| format!("; the model repaired it {} time(s)", w.repairs))
+                .unwrap_or_default()
         );
-        let id = self.save(&source)?;
-        let path = self.dag_path(&id);
-        let checked = self.check(&path, &source);
-        if checked["ok"] != true {
-            return Err(format!("the job does not make a valid node: {}", checked["diagnostics"]));
+        let body = Defined {
+            repairs: authored.as_ref().map(|w| w.repairs),
+            attempts: authored.map(|w| w.attempts),
+            ..Defined::checked(id, source, check)
+        };
+        Ok(reply(method, ok, summary, body))
+    }
+
+    fn validate_dag(&self, exp: &Experiment, method: &str, a: ValidateDag) -> AppResult<Json> {
+        let (text, path) = self.program(exp, &a.program)?;
+        let check = Program::from_text(&path, &text, &CompileOptions::default())?.check().report();
+        let summary =
+            format!("{}: {} diagnostics", if check.ok { "valid" } else { "invalid" }, check.diagnostics.len());
+        Ok(reply(method, check.ok, summary, Validated { diagnostics: check.diagnostics }))
+    }
+
+    /// An observer that turns the run's events into progress notifications
+    /// and log messages.
+    fn observe<'a>(
+        ctx: &'a CallContext<'a>,
+        total: usize,
+        done: &'a AtomicUsize,
+    ) -> (impl Fn(Event) + Sync + 'a, impl Fn(&str) + Sync + 'a) {
+        let on_event = move |e: Event| match e {
+            Event::Started { id, tool } => {
+                ctx.progress(done.load(Ordering::SeqCst), total, &format!("started {id} ({tool})"));
+            }
+            Event::Finished(o) => {
+                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                let how = if o.cached { "cached".to_string() } else { format!("{} in {} ms", o.status, o.duration_ms) };
+                ctx.progress(n, total, &format!("{} ({}) {how}", o.id, o.tool));
+            }
+            Event::Log(l) => {
+                let text = format!("{} | {}", l.vertex, l.line);
+                ctx.progress(done.load(Ordering::SeqCst), total, &text);
+                ctx.log(if l.stream == "stderr" { "warning" } else { "info" }, &text);
+            }
+        };
+        let on_note = move |text: &str| ctx.log("info", text);
+        (on_event, on_note)
+    }
+
+    fn run_dag(&self, exp: &Experiment, method: &str, a: RunDag, ctx: &CallContext<'_>) -> AppResult<Json> {
+        if let Some(p) = a.parallelism
+            && !(1..=256).contains(&p)
+        {
+            return Err(AppError::usage("`parallelism` is a whole number from 1 to 256"));
         }
-        let run = self.phx(&["run", &path.to_string_lossy(), "--backend", "slurm", "--format", "json"])?;
-        let node = run["nodes"].as_array().and_then(|n| n.first()).cloned().unwrap_or(json!({}));
-        let run_id = run["run_id"].as_str().unwrap_or("").to_string();
-        let job_id = node["job_id"].clone();
-        let work = self.dir.join(".phx/mcp/dags/.phx/runs").join(&run_id).join("work/job-1");
-        let experiment = self.dir.join(".phx").join("mcp").join("dags");
-        let artifacts: Vec<Json> = node["outputs"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(name, o)| json!({"output": name, "kind": o["kind"], "sha256": o["sha256"], "path": experiment.join(o["path"].as_str().unwrap_or("")).to_string_lossy()}))
-            .collect();
-        let status = node["status"].as_str().unwrap_or("unknown").to_string();
-        Ok((
-            format!("job {} on slurm: {status}", job_id.as_str().unwrap_or("(none)")),
-            json!({
-                "ok": status == "succeeded", "status": status, "backend": "slurm", "job_id": job_id, "run_id": run_id,
-                "log": {"stdout": work.join("job.out").to_string_lossy(), "stderr": work.join("job.err").to_string_lossy()},
-                "artifacts": artifacts, "error": node["error"], "warnings": warnings, "program": source,
-                "provenance": {"backend": node["backend"], "placement": node["placement"], "device": node["device"],
-                               "duration_ms": node["duration_ms"], "attempts": node["attempts"], "dag_id": id},
-            }),
-        ))
+        let (text, path) = self.program(exp, &a.program)?;
+        let program = Program::from_text(&path, &text, &CompileOptions { set: a.set.clone(), allow_large: false })?;
+        let checked = program.check();
+        if checked.has_errors() {
+            let report = checked.report();
+            let body = Ran {
+                run_id: String::new(),
+                status: "not run".into(),
+                cache_hits: 0,
+                nodes: vec![],
+                artifacts: vec![],
+                device_mix: BTreeMap::new(),
+                reportable: Reportable::default(),
+                report: None,
+                diagnostics: report.diagnostics,
+            };
+            return Ok(reply(method, false, "not run: the program has errors (see diagnostics)".into(), body));
+        }
+        let settings = RunSettings {
+            jobs: a.parallelism.map(|p| p as usize),
+            targets: a.targets.clone(),
+            dry_run: a.dry_run,
+            no_cache: a.no_cache,
+            policy: a.policy,
+            backend: a.backend,
+            mounts: Vec::new(),
+        };
+        let total = phx_app::run::vertex_count(&checked, &a.targets);
+        let done = AtomicUsize::new(0);
+        let (on_event, on_note) = Self::observe(ctx, total, &done);
+        let observer = Observer { on_event: &on_event, on_note: &on_note };
+        let run = phx_app::run::run(exp, program, &checked, &settings, &observer, &ctx.cancel)?;
+        let body = ran(exp, &run);
+        let summary = format!(
+            "run {}: {}, {} nodes, {} cache hits, {} figures, {} tables",
+            run.run_id,
+            run.status,
+            run.nodes.len(),
+            run.cache_hits,
+            body.reportable.figures.len(),
+            body.reportable.tables.len()
+        );
+        Ok(reply(method, run.ok(), summary, body))
+    }
+
+    fn publish_report(&self, exp: &Experiment, method: &str, a: phx_app::report::PublishRequest) -> AppResult<Json> {
+        let w = phx_app::report::publish(exp, &a)?;
+        let summary = format!("wrote {} ({} KB)", w.report, w.bytes.div_ceil(1024));
+        Ok(reply(method, true, summary, Published { run_id: w.run_id, report: w.report, bytes: w.bytes }))
     }
 
     /// A share link: to the run (`session_share`), or to a signed bundle of
     /// it made for the participants (`collaborate_share`).
-    fn share(&mut self, method: &str, args: &Json) -> Result<(String, Json), String> {
-        let run_id = string_arg(args, "run_id").ok_or("`run_id` is required: run_dag returns it")?;
-        if !run_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(format!("`{run_id}` is not a run id"));
-        }
-        let access = string_arg(args, "access").unwrap_or("read");
-        if !matches!(access, "read" | "write") {
-            return Err("`access` is read or write".into());
-        }
-        let expires = string_arg(args, "expires").unwrap_or("72h");
-        let dags = self.dags();
-        let dir = dags.to_string_lossy().into_owned();
-        let mut cli: Vec<String> =
-            ["share", "create", "--dir", &dir, "--format", "json", "--access", access, "--expires", expires]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-        let participants: Vec<String> = args
-            .get("participants")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.as_str().map(str::to_string))
-            .collect();
-        for p in &participants {
-            cli.extend(["--to".to_string(), p.clone()]);
-        }
+    fn share(&self, exp: &Experiment, method: &str, a: Share) -> AppResult<Json> {
+        let run = exp.run(&a.run_id)?;
         let mut bundle = None;
-        if method == "collaborate_share" {
-            let path = dags.join("bundles").join(format!("{run_id}.phxb"));
-            std::fs::create_dir_all(dags.join("bundles")).map_err(|e| format!("cannot write bundles: {e}"))?;
-            let exe = std::env::current_exe().map_err(|e| format!("cannot find the phx binary: {e}"))?;
-            let out = Command::new(exe)
-                .args(["bundle", "export", run_id, "-o"])
-                .arg(&path)
-                .args(["--dir", &dir])
-                .output()
-                .map_err(|e| e.to_string())?;
-            if !out.status.success() {
-                return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
-            }
-            cli.extend(["--bundle".to_string(), path.to_string_lossy().into_owned()]);
-            bundle = Some(path.to_string_lossy().into_owned());
+        let target = if method == "collaborate_share" {
+            let path = exp.store.root.join("bundles").join(format!("{}.phxb", run.id));
+            let made = phx_app::share::export_bundle(exp, &run.id, &path, None)?;
+            bundle = Some(made.path.clone());
+            ShareTarget::Bundle(made.path)
         } else {
-            cli.extend(["--run".to_string(), run_id.to_string()]);
-        }
-        let refs: Vec<&str> = cli.iter().map(String::as_str).collect();
-        let link = self.phx(&refs)?;
-        let url = link["url"].as_str().unwrap_or("").to_string();
-        Ok((
-            format!(
-                "{access} link to {} until unix {}: {url}",
-                if bundle.is_some() { "a bundle of the run" } else { "the run" },
-                link["expires_at"]
-            ),
-            json!({
-                "ok": true, "url": url, "share_id": link["id"], "access": access, "expires_at": link["expires_at"],
-                "participants": participants, "bundle": bundle, "run_id": run_id,
-                "serve": format!("phx serve --dir {dir}"),
-            }),
-        ))
-    }
-
-    fn publish_report(&mut self, args: &Json) -> Result<(String, Json), String> {
-        let run_id = string_arg(args, "run_id").ok_or("`run_id` is required: run_dag returns it")?;
-        if !run_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(format!("`{run_id}` is not a run id"));
-        }
-        let experiment = self.dir.join(".phx").join("mcp").join("dags");
-        let store = phx_store::Store::open(&experiment).map_err(|e| e.to_string())?;
-        let run = store
-            .db
-            .run(run_id)
-            .map_err(|e| e.to_string())?
-            .ok_or(format!("no run `{run_id}`: run_dag returns run ids"))?;
-        let saved_path = store.run_dir(&run.id).join("report.json");
-        let mut saved: phx_report::SavedReport = match std::fs::read(&saved_path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| format!("the run's saved report is unreadable: {e}"))?
-            }
-            // No `report` block: one section with every picture of the run.
-            Err(_) => default_report(&store, &run)?,
+            ShareTarget::Run(run.id.clone())
         };
-        if let Some(t) = string_arg(args, "title") {
-            saved.spec.title = Some(t.to_string());
-        }
-        if let Some(a) = args.get("authors").and_then(Json::as_array) {
-            saved.spec.authors = a.iter().filter_map(Json::as_str).map(str::to_string).collect();
-        }
-        if let Some(entries) = args.get("bibliography").and_then(Json::as_array) {
-            let text: Vec<&str> = entries.iter().filter_map(Json::as_str).collect();
-            if !text.is_empty() {
-                let mut all = saved.bibliography.as_ref().map(|b| b.text.clone()).unwrap_or_default();
-                all.push('\n');
-                all.push_str(&text.join("\n\n"));
-                saved.bibliography = Some(phx_report::SavedBibliography { name: "references.bib".into(), text: all });
-            }
-        }
-        phx_report::preflight(&saved).map_err(|e| format!("{e} ({}); {}", e.code(), e.hint()))?;
-        let doc =
-            phx_report::gather(&store, &run.id, &saved).map_err(|e| format!("{e} ({}); {}", e.code(), e.hint()))?;
-        let pdf = phx_report::render(&doc).map_err(|e| format!("{e} ({}); {}", e.code(), e.hint()))?;
-        let path = store.run_dir(&run.id).join("published.pdf");
-        std::fs::write(&path, &pdf).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok((
-            format!("wrote {} ({} KB)", path.display(), pdf.len().div_ceil(1024)),
-            json!({"report": path.to_string_lossy(), "run_id": run.id, "bytes": pdf.len()}),
-        ))
+        let link = phx_app::share::create_link(
+            exp,
+            &LinkRequest {
+                target,
+                access: a.access,
+                expires: a.expires.clone().unwrap_or_else(|| "72h".into()),
+                to: a.participants.clone(),
+                base_url: phx_app::share::DEFAULT_BASE_URL.into(),
+            },
+        )?;
+        let summary = format!(
+            "{} link to {} until unix {}: {}",
+            link.access,
+            if bundle.is_some() { "a bundle of the run" } else { "the run" },
+            link.expires_at,
+            link.url
+        );
+        let body = Shared {
+            run_id: run.id,
+            url: link.url,
+            share_id: link.id,
+            access: link.access,
+            expires_at: link.expires_at,
+            participants: a.participants,
+            bundle,
+            serve: format!("phx serve --dir {}", exp.dir.display()),
+        };
+        Ok(reply(method, true, summary, body))
     }
 
-    fn lab_notebook(&mut self, args: &Json) -> Result<(String, Json), String> {
-        let title = string_arg(args, "title").ok_or("`title` is required")?;
-        let markdown = string_arg(args, "markdown").unwrap_or("");
-        let experiment = self.dir.join(".phx").join("mcp").join("dags");
-        let experiment = experiment.to_string_lossy().into_owned();
-        let mut cli: Vec<String> = vec![
-            "notebook".into(),
-            "add".into(),
-            "--title".into(),
-            title.into(),
-            "--message".into(),
-            markdown.into(),
-            "--dir".into(),
-            experiment,
-            "--format".into(),
-            "json".into(),
-        ];
-        for a in args.get("attach").and_then(Json::as_array).into_iter().flatten() {
-            let a = a.as_str().ok_or("`attach` is a list of strings")?;
-            cli.extend(["--attach".into(), a.into()]);
+    fn job_submit(&self, exp: &Experiment, method: &str, a: JobSubmit, ctx: &CallContext<'_>) -> AppResult<Json> {
+        if a.backend == BackendKind::Local {
+            return Err(AppError::usage("`backend` is slurm or k8s: a job goes to a cluster"));
         }
-        let refs: Vec<&str> = cli.iter().map(String::as_str).collect();
-        let out = self.phx(&refs)?;
-        let entry = out["entry"].clone();
-        Ok((
-            format!("notebook entry {}: {}", entry["seq"], entry["title"].as_str().unwrap_or("")),
-            json!({"entry": entry}),
-        ))
+        let done = AtomicUsize::new(0);
+        let (on_event, on_note) = Self::observe(ctx, 1, &done);
+        let observer = Observer { on_event: &on_event, on_note: &on_note };
+        let job = phx_app::jobs::submit(exp, &a.job, a.backend, &observer, &ctx.cancel)?;
+        let summary =
+            format!("job {} on {}: {}", job.job_id.as_deref().unwrap_or("(none)"), a.backend.as_str(), job.status);
+        Ok(reply(method, job.ok(), summary, job))
     }
 
-    fn artifact_versioning(&mut self, args: &Json) -> Result<(String, Json), String> {
-        let dir = self.dir.join(".phx").join("mcp").join("dags").to_string_lossy().into_owned();
-        if let Some(a) = string_arg(args, "artifact") {
-            let show = self.phx(&["artifact", "show", a, "--dir", &dir, "--format", "json"])?;
-            let lineage = self.phx(&["artifact", "lineage", a, "--dir", &dir, "--format", "json"])?;
-            let cached = show["produced_by"].as_array().map(|p| p.iter().any(|x| x["cached"] == true)).unwrap_or(false);
-            return Ok((
-                format!(
-                    "artifact {}: {} ancestors, {} descendants",
-                    show["sha256"].as_str().unwrap_or(a),
-                    lineage["ancestors"].as_array().map_or(0, Vec::len),
-                    lineage["descendants"].as_array().map_or(0, Vec::len)
-                ),
-                json!({"artifact": show, "lineage": lineage, "cache_status": if cached { "reused from the cache" } else { "computed" }}),
-            ));
+    fn lab_notebook(&self, exp: &Experiment, method: &str, a: LabNotebook) -> AppResult<Json> {
+        let req = phx_app::notebook::EntryRequest {
+            title: a.title,
+            markdown: a.markdown,
+            attach: a.attach,
+            run_id: a.run_id,
+            author: None,
+            key: None,
+        };
+        let added = phx_app::notebook::add(exp, req)?;
+        let summary = format!("notebook entry {}: {}", added.entry["seq"], added.entry["title"].as_str().unwrap_or(""));
+        Ok(reply(method, true, summary, Noted { entry: added.entry }))
+    }
+
+    fn artifact_versioning(&self, exp: &Experiment, method: &str, a: ArtifactVersioning) -> AppResult<Json> {
+        if let Some(id) = a.artifact.as_deref().filter(|s| !s.trim().is_empty()) {
+            let show = phx_app::artifacts::show(exp, id)?;
+            let lineage = phx_app::artifacts::lineage(exp, id)?;
+            let cached = show.produced_by.iter().any(|p| p["cached"] == true);
+            let summary = format!(
+                "artifact {}: {} ancestors, {} descendants",
+                show.sha256,
+                lineage.ancestors.len(),
+                lineage.descendants.len()
+            );
+            let body = Versioned {
+                artifact: Some(show),
+                lineage: Some(lineage),
+                cache_status: Some(if cached { "reused from the cache" } else { "computed" }.into()),
+                history: None,
+            };
+            return Ok(reply(method, true, summary, body));
         }
-        if let Some(n) = string_arg(args, "node") {
-            let log = self.phx(&["artifact", "log", n, "--dir", &dir, "--format", "json"])?;
-            return Ok((
-                format!("{} artifacts of `{n}`", log["artifacts"].as_array().map_or(0, Vec::len)),
-                json!({"history": log}),
-            ));
+        if let Some(node) = a.node.as_deref().filter(|s| !s.trim().is_empty()) {
+            let log = phx_app::artifacts::log(exp, node)?;
+            let summary = format!("{} artifacts of `{node}`", log.artifacts.len());
+            let body = Versioned { artifact: None, lineage: None, cache_status: None, history: Some(log) };
+            return Ok(reply(method, true, summary, body));
         }
-        Err("give `artifact` (a SHA-256 or prefix) or `node` (a node name)".into())
+        Err(AppError::usage("give `artifact` (a SHA-256 or prefix) or `node` (a node name)"))
     }
 }
 
-/// The report of a run whose program had no `report` block: its title from
-/// the program, one section with every picture.
-fn default_report(store: &phx_store::Store, run: &phx_store::RunRow) -> Result<phx_report::SavedReport, String> {
-    use phx_sema::{ReportBlock, ReportSpec};
-    let mut blocks = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for e in store.db.executions(&run.id).map_err(|e| e.to_string())? {
-        let outs = store.db.outputs(e.id).map_err(|e| e.to_string())?;
-        if outs.iter().any(|o| o.kind == "Image" || o.kind == "Animation") && seen.insert(e.node.clone()) {
-            blocks.push(ReportBlock::Figure { node: e.node.clone(), index: None, caption: None, width: None });
-        }
-    }
-    let spec = ReportSpec {
-        name: "mcp".into(),
-        title: Some(format!("Results of {}", run.file)),
-        blocks: vec![ReportBlock::Section { heading: "Results".into(), blocks }],
-        ..ReportSpec::default()
+/// run_dag's result from a run: absolute paths, figures with thumbnails,
+/// tables, the device mix.
+fn ran(exp: &Experiment, run: &RunResult) -> Ran {
+    let abs = |p: &str| exp.absolute(p).display().to_string();
+    let thumb = |p: &str, size: u32| {
+        std::fs::read(exp.absolute(p)).ok().and_then(|b| phx_notebook::thumbnail_png(&b, size)).map(|t| base64(&t))
     };
-    Ok(phx_report::SavedReport {
-        spec,
-        file: run.file.clone(),
-        experiment_title: None,
-        experiment_authors: Vec::new(),
-        bibliography: None,
-    })
-}
-
-/// A program to start from when no model can be asked.
-fn skeleton(wish: &str) -> String {
-    format!(
-        "/// {}\nexperiment draft {{\n  title = \"draft\"\n}}\n\nparam grid: Int = 64\n\nnode result = quantum.orbital(n = 1, l = 0, m = 0, grid = grid) {{\n  emit = [static, series]\n}}\n",
-        wish.lines().next().unwrap_or("").chars().take(100).collect::<String>()
-    )
-}
-
-/// A `.phx` string literal holding `s` exactly: escapes, and `{{` so that
-/// nothing is interpolated.
-fn phx_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '{' => out.push_str("{{"),
-            '}' => out.push_str("}}"),
-            c => out.push(c),
+    let mut device_mix: BTreeMap<String, u64> = BTreeMap::new();
+    let mut artifacts = Vec::new();
+    let mut reportable = Reportable::default();
+    for n in &run.nodes {
+        *device_mix.entry(n.device.clone().unwrap_or_else(|| "none".into())).or_default() += 1;
+        for (name, o) in &n.outputs {
+            artifacts.push(RunArtifact {
+                node: n.id.clone(),
+                output: name.clone(),
+                kind: o.kind.clone(),
+                sha256: o.sha256.clone(),
+                path: abs(&o.path),
+                value: o.value.clone(),
+            });
+        }
+        for s in &n.visuals.statics {
+            reportable.figures.push(Figure {
+                node: n.id.clone(),
+                png: Some(abs(&s.png)),
+                svg: s.svg.as_deref().map(abs),
+                animation: None,
+                format: None,
+                png_b64: thumb(&s.png, 256),
+                caption: format!("{} of node {} ({})", n.tool, n.id, n.device.as_deref().unwrap_or("cpu")),
+            });
+        }
+        for a in &n.visuals.animation {
+            reportable.figures.push(Figure {
+                node: n.id.clone(),
+                png: None,
+                svg: None,
+                animation: Some(abs(&a.file)),
+                format: a.format.clone(),
+                png_b64: a.thumbnails.as_deref().and_then(|t| thumb(t, 512)),
+                caption: format!("animation of node {}", n.id),
+            });
+        }
+        for t in &n.visuals.series {
+            reportable.tables.push(Table {
+                node: n.id.clone(),
+                csv: abs(t),
+                caption: format!("a Series of node {}", n.id),
+            });
         }
     }
-    out.push('"');
-    out
+    Ran {
+        run_id: run.run_id.clone(),
+        status: run.status.clone(),
+        cache_hits: run.cache_hits,
+        nodes: run.nodes.clone(),
+        artifacts,
+        device_mix,
+        reportable,
+        report: run.report.as_deref().map(abs),
+        diagnostics: vec![],
+    }
 }

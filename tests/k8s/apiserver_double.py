@@ -7,8 +7,10 @@ get, list, watch with resourceVersion and resumption, delete with
 propagation) and Pods (list, log with follow). A Job's pod is "run" the way
 a kubelet would run its container, as a local process: the container's
 command, args, env and workingDir, after its init containers: persistent
-volumes are taken to be the same paths here, and each emptyDir volume is a
-fresh folder that the pod's paths under its mountPath are redirected to. Pod phases, container exit codes and reasons, Job conditions
+volumes are taken to be the same paths here, each emptyDir volume is a
+fresh folder that the pod's paths under its mountPath are redirected to, and
+a hostPath volume is a symbolic link from its mountPath (made only where
+nothing is, and removed with the pod) to the host's folder. Pod phases, container exit codes and reasons, Job conditions
 (Complete, Failed, DeadlineExceeded for activeDeadlineSeconds) and
 ttlSecondsAfterFinished follow the Kubernetes API's semantics.
 
@@ -137,12 +139,31 @@ def fail_pod(ns, job_name, key, container, code, reason, message, init=False):
     set_job_done(ns, job_name, False)
 
 
+def host_path_links(pod_spec):
+    """hostPath volumes: a link at each mountPath to the host folder (where
+    nothing is there yet); returns the links made."""
+    hosts = {v["name"]: v["hostPath"]["path"] for v in pod_spec.get("volumes") or [] if "hostPath" in v}
+    made = []
+    for c in pod_spec["containers"]:
+        for m in c.get("volumeMounts") or []:
+            target = hosts.get(m["name"])
+            path = m["mountPath"]
+            if target and not os.path.lexists(path):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                os.symlink(target, path)
+                made.append(path)
+    return made
+
+
 def run_pod(ns, job_name, pod_name, pod_spec, deadline):
     scratch = tempfile.mkdtemp(prefix="k8s-double-pod-")
+    links = host_path_links(pod_spec)
     try:
         run_pod_in(ns, job_name, pod_name, pod_spec, deadline, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        for link in links:
+            os.unlink(link)
 
 
 def run_pod_in(ns, job_name, pod_name, pod_spec, deadline, scratch):

@@ -37,6 +37,24 @@ pub struct Resources {
     pub account: Option<String>,
 }
 
+/// Where a mounted volume comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountSource {
+    /// A PersistentVolumeClaim of the cluster's namespace.
+    Claim(String),
+    /// A folder of the machine that runs the job (Kubernetes `hostPath`).
+    HostPath(String),
+}
+
+/// A volume the job's container sees at `path` (backends that run
+/// containers; others ignore it: their jobs see the shared file system).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub path: String,
+    pub source: MountSource,
+    pub read_only: bool,
+}
+
 /// One job: a node's working folder and what it needs.
 #[derive(Clone, Debug)]
 pub struct JobSpec {
@@ -56,6 +74,8 @@ pub struct JobSpec {
     pub image: Option<String>,
     /// Extra environment for the job.
     pub env: Vec<(String, String)>,
+    /// Volumes the run asked for, besides the store's.
+    pub mounts: Vec<Mount>,
 }
 
 /// Where a job is, as the backend sees it.

@@ -484,6 +484,7 @@ mod tests {
             },
             image: None,
             env: vec![("OMP_NUM_THREADS".into(), "4".into())],
+            mounts: vec![],
         };
         let args = slurm.sbatch_args(&job);
         for want in [

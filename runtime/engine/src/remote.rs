@@ -36,6 +36,8 @@ struct Watcher {
 pub struct Remote {
     backend: Arc<dyn Backend>,
     program: Arc<ProgramSource>,
+    /// Volumes every job of the run mounts (backends that run containers).
+    mounts: Vec<phx_backends::Mount>,
     watcher: Arc<Watcher>,
     poller: Mutex<Option<tokio::task::JoinHandle<()>>>,
     logs: mpsc::UnboundedSender<LogLine>,
@@ -102,10 +104,16 @@ pub fn resources_of(v: &Vertex) -> Resources {
 impl Remote {
     /// A runner on `backend` for a run of `program`; job output lines go
     /// to `logs`.
-    pub fn new(backend: Arc<dyn Backend>, program: Arc<ProgramSource>, logs: mpsc::UnboundedSender<LogLine>) -> Remote {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        program: Arc<ProgramSource>,
+        mounts: Vec<phx_backends::Mount>,
+        logs: mpsc::UnboundedSender<LogLine>,
+    ) -> Remote {
         Remote {
             backend,
             program,
+            mounts,
             watcher: Arc::new(Watcher { jobs: Mutex::new(HashMap::new()) }),
             poller: Mutex::new(None),
             logs,
@@ -182,6 +190,7 @@ impl Remote {
             resources: resources_of(v),
             image: image_of(v),
             env: vec![("PHX_RUN_ID".into(), run_id.to_string()), ("PHX_NODE".into(), v.id.clone())],
+            mounts: self.mounts.clone(),
         };
         self.backend.stage_in(&job).await.map_err(|e| (backend_failure(e), None))?;
         if *cancel.borrow() {

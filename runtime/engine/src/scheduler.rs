@@ -60,6 +60,8 @@ pub struct RunOptions {
 pub struct RemoteSetup {
     pub backend: Arc<dyn phx_backends::Backend>,
     pub program: Arc<ProgramSource>,
+    /// Volumes every job of the run mounts (Kubernetes).
+    pub mounts: Vec<phx_backends::Mount>,
 }
 
 impl std::fmt::Debug for RemoteSetup {
@@ -303,7 +305,10 @@ pub async fn run(
         }
     }
     let (log_tx, mut log_rx) = mpsc::unbounded_channel::<LogLine>();
-    let remote = opts.remote.as_ref().map(|r| Arc::new(Remote::new(r.backend.clone(), r.program.clone(), log_tx)));
+    let remote = opts
+        .remote
+        .as_ref()
+        .map(|r| Arc::new(Remote::new(r.backend.clone(), r.program.clone(), r.mounts.clone(), log_tx)));
     let shared = Arc::new(Shared { store: store.clone(), opts: opts.clone(), run_id: run_id.clone(), remote });
     let jobs = opts.jobs.max(1);
     let order: Vec<&Vertex> = dag.vertices.iter().filter(|v| chosen.contains(&v.id)).collect();

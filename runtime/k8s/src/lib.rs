@@ -14,15 +14,15 @@ use std::sync::{Arc, Mutex};
 use futures_util::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::batch::v1::{Job, JobSpec as K8sJobSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaimVolumeSource, Pod, PodSpec, PodTemplateSpec,
-    ResourceRequirements, Volume, VolumeMount,
+    Container, EmptyDirVolumeSource, EnvVar, HostPathVolumeSource, PersistentVolumeClaimVolumeSource, Pod, PodSpec,
+    PodTemplateSpec, ResourceRequirements, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Client, Config};
-use phx_backends::{Backend, BackendError, BoxFuture, JobSpec, JobState, K8sConfig, LogChunk};
+use phx_backends::{Backend, BackendError, BoxFuture, JobSpec, JobState, K8sConfig, LogChunk, MountSource};
 
 /// The label every object phx makes carries.
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by=phx";
@@ -321,6 +321,30 @@ pub fn build_job(config: &K8sConfig, experiment_dir: &str, job: &JobSpec) -> Job
         });
         mounts.push(VolumeMount { name: "store".into(), mount_path: mount, ..Default::default() });
     }
+    // The volumes the run asked for (validated by the caller: absolute
+    // paths, one source each).
+    for (i, m) in job.mounts.iter().enumerate() {
+        let name = format!("mount-{i}");
+        let mut volume = Volume { name: name.clone(), ..Default::default() };
+        match &m.source {
+            MountSource::Claim(claim) => {
+                volume.persistent_volume_claim = Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: claim.clone(),
+                    read_only: m.read_only.then_some(true),
+                });
+            }
+            MountSource::HostPath(path) => {
+                volume.host_path = Some(HostPathVolumeSource { path: path.clone(), type_: Some("Directory".into()) });
+            }
+        }
+        volumes.push(volume);
+        mounts.push(VolumeMount {
+            name,
+            mount_path: m.path.clone(),
+            read_only: m.read_only.then_some(true),
+            ..Default::default()
+        });
+    }
     let phx = config.phx.clone().unwrap_or_else(|| "phx".into());
     // A tool with an image of its own runs in that image; phx itself comes
     // from the cluster's phx image, copied by an init container into a
@@ -576,6 +600,7 @@ mod tests {
             },
             image: None,
             env: vec![("PHX_NODE".into(), "scan[3]".into())],
+            mounts: vec![],
         };
         let j = build_job(&config, "/exp", &spec);
         let v = serde_json::to_value(&j).unwrap();

@@ -689,7 +689,9 @@ impl Db {
                 "SELECT {}, o.name FROM outputs o JOIN executions e ON e.id = o.execution_id WHERE o.sha256 = ?1 ORDER BY e.id DESC",
                 cols.join(", ")
             ))?;
-            st.query_map(params![sha256], |r| Ok((row_execution(r)?, r.get(21)?)))?.collect()
+            // The output's name comes after every execution column.
+            let name_at = cols.len();
+            st.query_map(params![sha256], |r| Ok((row_execution(r)?, r.get(name_at)?)))?.collect()
         })
     }
 
@@ -961,6 +963,50 @@ mod tests {
         drop(db);
         Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
         assert!(matches!(Db::open(&path), Err(StoreError::NewerSchema { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn producers_name_the_output_whatever_the_placement() {
+        let dir = std::env::temp_dir().join(format!("phx-producers-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::open(&dir.join("phx.db")).unwrap();
+        db.with(|c| {
+            c.execute(
+                "INSERT INTO runs (id, file, started_at, status, phx_version, host, settings_json) VALUES ('r1', 'a.phx', 't', 'succeeded', '0.1.0', 'h', '{}')",
+                [],
+            )
+        })
+        .unwrap();
+        for (vertex, placement) in [("here", None), ("there", Some("backend = slurm: asked for"))] {
+            let id = db
+                .start_execution(&NewExecution {
+                    run_id: "r1".into(),
+                    vertex: vertex.into(),
+                    node: vertex.into(),
+                    tool: "t".into(),
+                    tool_version: "1".into(),
+                    static_key: "k".into(),
+                    cache_key: None,
+                    args_json: "{}".into(),
+                    attempt: 1,
+                    started_at: "t".into(),
+                })
+                .unwrap();
+            db.with(|c| {
+                c.execute("UPDATE executions SET placement = ?2 WHERE id = ?1", params![id, placement])?;
+                c.execute(
+                    "INSERT INTO outputs (execution_id, name, sha256, kind, meta_json) VALUES (?1, ?2, 'abc', 'Float', '{}')",
+                    params![id, format!("out_{vertex}")],
+                )
+            })
+            .unwrap();
+        }
+        let found = db.producers("abc").unwrap();
+        let names: Vec<(&str, &str)> = found.iter().map(|(e, n)| (e.vertex.as_str(), n.as_str())).collect();
+        assert_eq!(names, [("there", "out_there"), ("here", "out_here")]);
+        assert_eq!(found[0].0.placement.as_deref(), Some("backend = slurm: asked for"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

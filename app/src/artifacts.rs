@@ -1,0 +1,225 @@
+//! Provenance of stored artifacts: a node's artifacts run by run, one
+//! artifact with who made it, and its lineage both ways.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use phx_store::{ExecutionRow, Store};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+use crate::error::{AppError, AppResult};
+use crate::experiment::Experiment;
+
+/// The full hash that `id` (a hash or a unique prefix) names.
+pub fn resolve(exp: &Experiment, id: &str) -> AppResult<String> {
+    let hits = exp.store.db.artifacts_by_prefix(id)?;
+    match hits.as_slice() {
+        [one] => Ok(one.sha256.clone()),
+        [] => Err(AppError::invalid("phx::no-artifact", format!("no artifact `{id}` in {}", exp.store.root.display()))
+            .with_help("`phx show RUN` (or run_dag's `artifacts`) lists a run's artifacts")),
+        many if many.iter().any(|a| a.sha256 == id) => Ok(id.to_string()),
+        many => Err(AppError::usage(format!("`{id}` is the start of {} artifacts", many.len()))
+            .with_help("give more of the hash")),
+    }
+}
+
+/// One artifact a node produced in one run.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct LoggedArtifact {
+    pub run_id: String,
+    pub started_at: Option<String>,
+    pub vertex: String,
+    pub output: String,
+    pub kind: String,
+    pub sha256: String,
+    pub cached: bool,
+}
+
+/// A node's artifacts across runs (`phx artifact log`).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ArtifactLog {
+    pub node: String,
+    pub artifacts: Vec<LoggedArtifact>,
+}
+
+/// The artifacts `node` produced, run by run, newest first. `node` is a
+/// node name, a vertex id (`scan[2]`) or an artifact name (`density.radial`).
+pub fn log(exp: &Experiment, node: &str) -> AppResult<ArtifactLog> {
+    let (who, only) = match node.rsplit_once('.') {
+        Some((n, out)) if !n.is_empty() && !out.contains(']') => (n.to_string(), Some(out.to_string())),
+        _ => (node.to_string(), None),
+    };
+    let mut artifacts = Vec::new();
+    for r in exp.store.db.runs()? {
+        for e in exp.store.db.executions(&r.id)? {
+            if (e.node == who || e.vertex == who) && e.status == "succeeded" {
+                for o in exp.store.db.outputs(e.id)? {
+                    if only.as_ref().is_some_and(|x| *x != o.name) {
+                        continue;
+                    }
+                    artifacts.push(LoggedArtifact {
+                        run_id: r.id.clone(),
+                        started_at: e.started_at.clone(),
+                        vertex: e.vertex.clone(),
+                        output: o.name,
+                        kind: o.kind,
+                        sha256: o.sha256,
+                        cached: e.cached,
+                    });
+                }
+            }
+        }
+    }
+    Ok(ArtifactLog { node: node.to_string(), artifacts })
+}
+
+/// One artifact with its producers' full provenance (`phx artifact show`).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ArtifactDetail {
+    pub sha256: String,
+    pub kind: Option<String>,
+    pub size: Option<u64>,
+    /// The object's file in the store.
+    pub path: String,
+    /// The artifacts it was computed from.
+    pub parents: Vec<String>,
+    /// The artifacts computed from it.
+    pub children: Vec<String>,
+    /// Every execution that produced it: run, vertex, tool and version,
+    /// arguments, keys, device, backend, times, host and git state.
+    pub produced_by: Vec<Json>,
+}
+
+/// The artifact `id` names, with its provenance.
+pub fn show(exp: &Experiment, id: &str) -> AppResult<ArtifactDetail> {
+    let sha = resolve(exp, id)?;
+    let store = &exp.store;
+    let a = store.db.artifact(&sha)?;
+    let (parents, children) = store.db.lineage_of(&sha)?;
+    let mut produced_by = Vec::new();
+    for (e, name) in store.db.producers(&sha)? {
+        let run = store.db.run(&e.run_id)?;
+        produced_by.push(json!({
+            "run_id": e.run_id, "vertex": e.vertex, "output": name, "tool": e.tool, "tool_version": e.tool_version,
+            "args": serde_json::from_str::<Json>(&e.args_json).unwrap_or(Json::Null),
+            "cache_key": e.cache_key, "static_key": e.static_key, "cached": e.cached,
+            "device": e.device, "fallback": e.fallback, "backend": e.backend, "job_id": e.job_id,
+            "started_at": e.started_at, "finished_at": e.finished_at, "duration_ms": e.duration_ms,
+            "phx_version": run.as_ref().map(|r| r.phx_version.clone()), "host": run.as_ref().map(|r| r.host.clone()),
+            "git_commit": run.as_ref().and_then(|r| r.git_commit.clone()), "git_dirty": run.as_ref().and_then(|r| r.git_dirty),
+        }));
+    }
+    Ok(ArtifactDetail {
+        kind: a.as_ref().map(|a| a.kind.clone()),
+        size: a.as_ref().map(|a| a.size as u64),
+        path: store.objects.path(&sha).display().to_string(),
+        sha256: sha,
+        parents,
+        children,
+        produced_by,
+    })
+}
+
+/// An edge of the lineage: `child` was computed from `parent`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct LineageEdge {
+    pub parent: String,
+    pub child: String,
+}
+
+/// An artifact's ancestors and descendants (`phx artifact lineage`).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Lineage {
+    pub artifact: String,
+    pub ancestors: BTreeSet<String>,
+    pub descendants: BTreeSet<String>,
+    pub edges: Vec<LineageEdge>,
+    /// `vertex.output (hash prefix)` of each artifact.
+    pub labels: BTreeMap<String, String>,
+    /// What produced each artifact: vertex, output, run, tool and version,
+    /// code version, arguments as written.
+    pub producers: BTreeMap<String, Json>,
+}
+
+fn label(store: &Store, sha: &str) -> String {
+    match store.db.producers(sha).ok().and_then(|p| p.into_iter().next()) {
+        Some((e, name)) => format!("{}.{name} ({})", e.vertex, &sha[..12.min(sha.len())]),
+        None => format!("input ({})", &sha[..12.min(sha.len())]),
+    }
+}
+
+/// The components of an execution's cache key (arguments as written, input
+/// hashes, code version), when the run recorded them.
+pub fn components(store: &Store, e: &ExecutionRow) -> Option<Json> {
+    let key = e.cache_key.as_deref()?;
+    let entry = store.db.cache_entry(key).ok()??;
+    serde_json::from_str(&entry.components_json).ok()
+}
+
+/// Each argument as written (`24 bohr`), from the key's components or else
+/// from the execution's own record.
+pub fn arguments(store: &Store, e: &ExecutionRow) -> BTreeMap<String, String> {
+    if let Some(c) = components(store, e)
+        && let Some(args) = c["args"].as_object()
+    {
+        return args
+            .iter()
+            .map(|(k, v)| (k.clone(), v["display"].as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .collect();
+    }
+    match serde_json::from_str::<Json>(&e.args_json) {
+        Ok(Json::Object(m)) => m.into_iter().map(|(k, v)| (k, v.to_string())).collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+fn producer(store: &Store, sha: &str) -> Json {
+    match store.db.producers(sha).ok().and_then(|p| p.into_iter().next()) {
+        Some((e, output)) => {
+            let c = components(store, &e);
+            json!({
+                "vertex": e.vertex, "output": output, "run_id": e.run_id, "tool": e.tool, "tool_version": e.tool_version,
+                "code_version": c.as_ref().and_then(|c| c["code_version"].as_str().map(str::to_string)),
+                "args": arguments(store, &e),
+            })
+        }
+        None => json!({"vertex": null, "output": null}),
+    }
+}
+
+/// The lineage of the artifact `id` names, breadth-first both ways.
+pub fn lineage(exp: &Experiment, id: &str) -> AppResult<Lineage> {
+    let sha = resolve(exp, id)?;
+    let store = &exp.store;
+    let mut edges: BTreeSet<LineageEdge> = BTreeSet::new();
+    let mut ancestors = BTreeSet::new();
+    let mut descendants = BTreeSet::new();
+    for up in [true, false] {
+        let mut queue = VecDeque::from([sha.clone()]);
+        let mut seen = BTreeSet::from([sha.clone()]);
+        while let Some(x) = queue.pop_front() {
+            let (parents, children) = store.db.lineage_of(&x)?;
+            let next = if up { parents } else { children };
+            for n in next {
+                if up {
+                    edges.insert(LineageEdge { parent: n.clone(), child: x.clone() });
+                    ancestors.insert(n.clone());
+                } else {
+                    edges.insert(LineageEdge { parent: x.clone(), child: n.clone() });
+                    descendants.insert(n.clone());
+                }
+                if seen.insert(n.clone()) {
+                    queue.push_back(n);
+                }
+            }
+        }
+    }
+    let mut labels = BTreeMap::new();
+    let mut producers = BTreeMap::new();
+    for s in ancestors.iter().chain(descendants.iter()).chain([&sha]) {
+        labels.insert(s.clone(), label(store, s));
+        producers.insert(s.clone(), producer(store, s));
+    }
+    Ok(Lineage { artifact: sha, ancestors, descendants, edges: edges.into_iter().collect(), labels, producers })
+}

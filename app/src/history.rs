@@ -1,0 +1,122 @@
+//! Past runs: the list, and one run's nodes as they were recorded.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppResult;
+use crate::experiment::Experiment;
+
+/// A past run, as `phx runs` lists it.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct RunListing {
+    pub run_id: String,
+    pub file: String,
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub host: String,
+    pub git_commit: Option<String>,
+    pub git_dirty: Option<bool>,
+}
+
+/// Every run of the experiment, newest first.
+pub fn runs(exp: &Experiment) -> AppResult<Vec<RunListing>> {
+    Ok(exp
+        .store
+        .db
+        .runs()?
+        .into_iter()
+        .map(|r| RunListing {
+            run_id: r.id,
+            file: r.file,
+            status: r.status,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            host: r.host,
+            git_commit: r.git_commit,
+            git_dirty: r.git_dirty,
+        })
+        .collect())
+}
+
+/// An output as recorded.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct RecordedOutput {
+    pub kind: String,
+    pub sha256: String,
+}
+
+/// An execution of a vertex, as recorded.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct RecordedNode {
+    pub id: String,
+    pub tool: String,
+    pub status: String,
+    pub cached: bool,
+    pub device: Option<String>,
+    pub fallback: Option<String>,
+    pub backend: String,
+    pub job_id: Option<String>,
+    pub placement: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub attempt: u32,
+    pub error: Option<String>,
+    pub outputs: BTreeMap<String, RecordedOutput>,
+}
+
+/// One run in full (`phx show RUN`).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct RunDetail {
+    pub run_id: String,
+    pub status: String,
+    pub file: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub host: String,
+    pub git_commit: Option<String>,
+    pub git_dirty: Option<bool>,
+    pub nodes: Vec<RecordedNode>,
+}
+
+/// The run `id` names (a full id or a unique prefix), with every execution.
+pub fn show(exp: &Experiment, id: &str) -> AppResult<RunDetail> {
+    let run = exp.run(id)?;
+    let mut nodes = Vec::new();
+    for e in exp.store.db.executions(&run.id)? {
+        let outputs = exp
+            .store
+            .db
+            .outputs(e.id)?
+            .into_iter()
+            .map(|o| (o.name, RecordedOutput { kind: o.kind, sha256: o.sha256 }))
+            .collect();
+        nodes.push(RecordedNode {
+            id: e.vertex,
+            tool: e.tool,
+            status: e.status,
+            cached: e.cached,
+            device: e.device,
+            fallback: e.fallback,
+            backend: e.backend,
+            job_id: e.job_id,
+            placement: e.placement,
+            duration_ms: e.duration_ms.map(|d| d as u64),
+            attempt: e.attempt as u32,
+            error: e.error,
+            outputs,
+        });
+    }
+    Ok(RunDetail {
+        run_id: run.id,
+        status: run.status,
+        file: run.file,
+        started_at: run.started_at,
+        finished_at: run.finished_at,
+        host: run.host,
+        git_commit: run.git_commit,
+        git_dirty: run.git_dirty,
+        nodes,
+    })
+}

@@ -1,0 +1,269 @@
+//! Loading and checking programs: a file with its imports, or a text as
+//! if it were a file, with `--set` overrides and `--allow-large`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use phx_db::{CheckedFile, Database, FsLoader, SourceFile};
+use phx_diagnostics::{Diagnostic, JsonDiagnostic};
+use phx_runtime::worker::ProgramSource;
+use phx_syntax::LineIndex;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, AppResult};
+
+/// Options every checking use case takes.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+pub struct CompileOptions {
+    /// Param overrides, `NAME=VALUE` (type- and unit-checked).
+    #[serde(default)]
+    pub set: Vec<String>,
+    /// Lift every cap, with a warning.
+    #[serde(default)]
+    pub allow_large: bool,
+}
+
+impl CompileOptions {
+    /// The overrides by name; a malformed one is a usage error.
+    pub fn overrides(&self) -> AppResult<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for s in &self.set {
+            let Some((k, v)) = s.split_once('=') else {
+                return Err(
+                    AppError::usage(format!("`--set {s}` is not NAME=VALUE")).with_help("write `--set grid=128`")
+                );
+            };
+            out.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        Ok(out)
+    }
+}
+
+/// A loaded program: the compiler's database and its root file.
+pub struct Program {
+    pub db: Database,
+    pub file: SourceFile,
+    /// The path as given.
+    pub path: String,
+    pub overrides: BTreeMap<String, String>,
+    pub allow_large: bool,
+}
+
+/// A checked program: its diagnostics and DAG, with the text they refer to.
+pub struct Checked {
+    pub checked: std::sync::Arc<CheckedFile>,
+    pub path: String,
+    pub text: String,
+}
+
+impl Checked {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.checked.has_errors()
+    }
+
+    /// The diagnostics in their JSON shape.
+    pub fn json_diagnostics(&self) -> Vec<JsonDiagnostic> {
+        json_diagnostics(&self.checked.diagnostics, &self.path, &self.text)
+    }
+
+    /// The error that stops a run of this program.
+    pub fn not_runnable(&self) -> AppError {
+        let errors: Vec<String> = self
+            .json_diagnostics()
+            .iter()
+            .filter(|d| d.severity == phx_diagnostics::Severity::Error)
+            .map(|d| format!("line {}: {} {}", d.line, d.code, d.message))
+            .collect();
+        AppError::invalid(
+            "phx::invalid-program",
+            format!("{}: not run: it has errors: {}", self.path, errors.join("; ")),
+        )
+        .with_help("fix the diagnostics (`phx check`), then run again")
+    }
+}
+
+/// Diagnostics in their JSON shape.
+pub fn json_diagnostics(diags: &[Diagnostic], path: &str, text: &str) -> Vec<JsonDiagnostic> {
+    let index = LineIndex::new(text);
+    diags.iter().map(|d| phx_diagnostics::to_json(d, path, text, &index)).collect()
+}
+
+impl Program {
+    /// Loads `path` and its imports, with the options applied.
+    pub fn load(path: &str, opts: &CompileOptions) -> AppResult<Program> {
+        if let Err(e) = std::fs::metadata(path) {
+            return Err(AppError::usage(format!("cannot read `{path}`: {e}")));
+        }
+        let overrides = opts.overrides()?;
+        let mut db = Database::new();
+        db.set_overrides(overrides.clone());
+        db.set_allow_large(opts.allow_large);
+        let file = db.load_with_imports(path, &FsLoader);
+        if let Some(err) = file.load_error(&db) {
+            return Err(AppError::usage(format!("cannot read `{path}`: {err}")));
+        }
+        let program = Program { db, file, path: path.to_string(), overrides, allow_large: opts.allow_large };
+        program.check_overrides()?;
+        Ok(program)
+    }
+
+    /// Loads `text` as if it were the file `path` (imports resolve from its
+    /// folder, on disk).
+    pub fn from_text(path: &Path, text: &str, opts: &CompileOptions) -> AppResult<Program> {
+        let shown = path.to_string_lossy().into_owned();
+        let overrides = opts.overrides()?;
+        let mut db = Database::new();
+        db.set_overrides(overrides.clone());
+        db.set_allow_large(opts.allow_large);
+        let file = db.set_file(&shown, text.to_string());
+        db.load_imports_of(file, &FsLoader);
+        let program = Program { db, file, path: shown, overrides, allow_large: opts.allow_large };
+        program.check_overrides()?;
+        Ok(program)
+    }
+
+    fn check_overrides(&self) -> AppResult<()> {
+        let names: Vec<String> = phx_db::layout(&self.db, self.file)
+            .entries
+            .iter()
+            .filter(|e| e.kind == phx_syntax::ast::ItemKind::Param)
+            .map(|e| e.name.clone())
+            .collect();
+        for k in self.overrides.keys() {
+            if !names.contains(k) {
+                let help = phx_diagnostics::did_you_mean(k, names.iter().map(String::as_str))
+                    .unwrap_or_else(|| format!("the params are: {}", names.join(", ")));
+                return Err(AppError::usage(format!("`--set {k}=...` names no param of `{}`", self.path))
+                    .with_help(help)
+                    .with_code("phx::unknown-name"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The root file's text.
+    pub fn text(&self) -> &str {
+        self.file.text(&self.db)
+    }
+
+    /// Checks the program.
+    pub fn check(&self) -> Checked {
+        Checked { checked: self.db.check(self.file), path: self.path.clone(), text: self.text().to_string() }
+    }
+
+    /// The program as a cluster worker needs it: every loaded file's text.
+    pub fn source(&self) -> ProgramSource {
+        let db = &self.db;
+        let mut sources = BTreeMap::new();
+        sources.insert(self.file.path(db).clone(), self.file.text(db).clone());
+        for f in db.imported_files(self.file) {
+            sources.insert(f.path(db).clone(), f.text(db).clone());
+        }
+        ProgramSource {
+            path: self.file.path(db).clone(),
+            sources,
+            overrides: self.overrides.clone(),
+            allow_large: self.allow_large,
+        }
+    }
+}
+
+impl AppError {
+    /// The same error under another stable code.
+    pub fn with_code(mut self, code: &str) -> AppError {
+        self.code = code.to_string();
+        self
+    }
+}
+
+/// A vertex of a checked program, as agents see it.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct NodeSummary {
+    /// The vertex id (`scan[2]` for a sweep's instance).
+    pub id: String,
+    /// The node it comes from.
+    pub node: String,
+    pub tool: String,
+    pub emit: Vec<String>,
+    /// The devices it may run on, in order of preference.
+    pub device: Vec<String>,
+}
+
+/// An edge of the DAG: `to` reads `from`'s `output` (none for `after`).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct EdgeSummary {
+    pub from: String,
+    pub to: String,
+    pub output: Option<String>,
+}
+
+/// A diagnostic in its JSON shape (language spec): code, severity,
+/// message, 1-based line and column, help.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct DiagnosticView {
+    pub code: String,
+    pub severity: String,
+    pub message: String,
+    pub line: u64,
+    pub column: u64,
+    pub help: Option<String>,
+}
+
+/// What checking a program found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+pub struct CheckReport {
+    /// No errors (warnings may remain).
+    pub ok: bool,
+    pub diagnostics: Vec<DiagnosticView>,
+    pub nodes: Vec<NodeSummary>,
+    pub edges: Vec<EdgeSummary>,
+}
+
+impl Checked {
+    /// The report agents and `--format json` read.
+    pub fn report(&self) -> CheckReport {
+        let diagnostics = self
+            .json_diagnostics()
+            .into_iter()
+            .map(|d| DiagnosticView {
+                code: d.code.to_string(),
+                severity: match d.severity {
+                    phx_diagnostics::Severity::Error => "error".into(),
+                    phx_diagnostics::Severity::Warning => "warning".into(),
+                },
+                message: d.message,
+                line: d.line as u64,
+                column: d.column as u64,
+                help: d.help,
+            })
+            .collect();
+        let dag = &self.checked.dag;
+        CheckReport {
+            ok: !self.has_errors(),
+            diagnostics,
+            nodes: dag
+                .vertices
+                .iter()
+                .map(|v| NodeSummary {
+                    id: v.id.clone(),
+                    node: v.node.clone(),
+                    tool: v.tool.clone(),
+                    emit: v.emit.clone(),
+                    device: v.device.clone(),
+                })
+                .collect(),
+            edges: dag
+                .edges
+                .iter()
+                .map(|e| EdgeSummary { from: e.from.clone(), to: e.to.clone(), output: e.output.clone() })
+                .collect(),
+        }
+    }
+}
+
+/// Checks `text` as if it were the file `path`.
+pub fn check_text(path: &Path, text: &str) -> AppResult<CheckReport> {
+    Ok(Program::from_text(path, text, &CompileOptions::default())?.check().report())
+}

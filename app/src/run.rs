@@ -1,0 +1,429 @@
+//! Running a program (and planning it: a dry run), with progress events
+//! and cancellation; the result in the shape of `phx run --format json`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use phx_runtime::scheduler::{Event, NodeOutcome, OutputInfo, RunOptions, RunReport};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+use crate::cluster::{self, BackendKind, Policy};
+use crate::error::{AppError, AppResult};
+use crate::experiment::Experiment;
+use crate::program::{Checked, Program};
+
+/// How to run a program.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+pub struct RunSettings {
+    /// Nodes at once (default: `[run] jobs`, else the machine's cores).
+    pub jobs: Option<usize>,
+    /// Only these nodes and their ancestors.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Plan only: which nodes would run and why; run nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Ignore the cache (outputs are still stored).
+    #[serde(default)]
+    pub no_cache: bool,
+    pub policy: Option<Policy>,
+    pub backend: Option<BackendKind>,
+    /// Volumes every cluster job of the run mounts (Kubernetes).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub mounts: Vec<phx_backends::Mount>,
+}
+
+/// Asks a run to stop: no new node starts, running ones are ended and
+/// recorded as cancelled, cluster jobs are cancelled.
+#[derive(Clone, Debug)]
+pub struct Cancellation(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Cancellation {
+    fn default() -> Self {
+        Cancellation(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+}
+
+impl Cancellation {
+    /// A token nobody has cancelled yet.
+    pub fn new() -> Cancellation {
+        Cancellation::default()
+    }
+
+    /// Cancels (idempotent).
+    pub fn cancel(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether `cancel` was called.
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// What the scheduler watches.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
+
+/// What a run tells its caller while it goes: the scheduler's events, and
+/// notes a person should read (the cluster connected, a warning).
+pub struct Observer<'a> {
+    pub on_event: &'a (dyn Fn(Event) + Sync),
+    pub on_note: &'a (dyn Fn(&str) + Sync),
+}
+
+impl Observer<'static> {
+    /// An observer that ignores everything.
+    pub fn silent() -> Observer<'static> {
+        Observer { on_event: &|_| {}, on_note: &|_| {} }
+    }
+}
+
+/// One output of a node.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct OutputResult {
+    /// Its type: `Field3D`, `Image`, `Series`, `Float`, ...
+    pub kind: String,
+    pub sha256: String,
+    /// Relative to the experiment folder, or absolute.
+    pub path: String,
+    /// Scalar outputs carry their value inline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Json>,
+}
+
+/// A picture: PNG with its SVG twin.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct StaticVisual {
+    pub png: String,
+    pub svg: Option<String>,
+}
+
+/// An animation with its thumbnail strip.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct AnimationVisual {
+    pub file: String,
+    pub format: Option<Json>,
+    pub thumbnails: Option<String>,
+}
+
+/// A node's visual outputs by the graphics contract.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Visuals {
+    #[serde(rename = "static")]
+    pub statics: Vec<StaticVisual>,
+    pub series: Vec<String>,
+    pub animation: Vec<AnimationVisual>,
+}
+
+/// One vertex of a run.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct NodeResult {
+    pub id: String,
+    pub tool: String,
+    /// `succeeded`, `failed`, `cancelled`, `skipped`; in a plan `cached` or `would-run`.
+    pub status: String,
+    pub cached: bool,
+    pub device: Option<String>,
+    /// Why it ran on the CPU although it asked for a GPU.
+    pub fallback: Option<String>,
+    pub backend: String,
+    pub job_id: Option<String>,
+    pub placement: Option<String>,
+    pub duration_ms: u64,
+    pub attempts: u32,
+    pub outputs: BTreeMap<String, OutputResult>,
+    pub visuals: Visuals,
+    pub error: Option<String>,
+    /// Why it runs (in a plan) or ran.
+    pub why: Vec<String>,
+}
+
+/// A run (or a plan): the CLI spec's `phx run --format json`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct RunResult {
+    pub run_id: String,
+    /// `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// The program, relative to the experiment folder.
+    pub file: String,
+    pub duration_ms: u64,
+    pub cache_hits: usize,
+    /// The report's PDF, when the program has a `report` block.
+    pub report: Option<String>,
+    pub nodes: Vec<NodeResult>,
+    /// Why the report could not be written, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_error: Option<String>,
+}
+
+impl RunResult {
+    /// Whether the run and its report succeeded.
+    pub fn ok(&self) -> bool {
+        self.status == "succeeded" && self.report_error.is_none()
+    }
+}
+
+/// Whether `name` is the thumbnail strip of one of the node's animations.
+fn is_thumbnail_strip(name: &str, outputs: &[OutputInfo]) -> bool {
+    name.strip_suffix("_thumbnails").is_some_and(|base| outputs.iter().any(|x| x.name == base && x.kind == "Animation"))
+}
+
+/// A scheduler outcome in the result's shape.
+pub fn node_result(exp_dir: &Path, n: &NodeOutcome) -> NodeResult {
+    let rel =
+        |p: &Path| p.strip_prefix(exp_dir).map(|x| x.display().to_string()).unwrap_or_else(|_| p.display().to_string());
+    let mut outputs = BTreeMap::new();
+    let mut visuals = Visuals::default();
+    for o in &n.outputs {
+        match o.kind.as_str() {
+            "Series" => visuals.series.push(rel(&o.path)),
+            // An animation's thumbnail strip belongs to the animation, not
+            // to the static pictures (which come as PNG and SVG pairs).
+            "Image" if is_thumbnail_strip(&o.name, &n.outputs) => {}
+            "Image" => {
+                let svg = n.outputs.iter().find(|x| x.name == format!("{}_svg", o.name)).map(|x| rel(&x.path));
+                visuals.statics.push(StaticVisual { png: rel(&o.path), svg });
+            }
+            "Animation" => {
+                let thumbnails =
+                    n.outputs.iter().find(|x| x.name == format!("{}_thumbnails", o.name)).map(|x| rel(&x.path));
+                visuals.animation.push(AnimationVisual {
+                    file: rel(&o.path),
+                    format: o.meta.get("format").cloned(),
+                    thumbnails,
+                });
+            }
+            _ => {}
+        }
+        outputs.insert(
+            o.name.clone(),
+            OutputResult { kind: o.kind.clone(), sha256: o.sha256.clone(), path: rel(&o.path), value: o.value.clone() },
+        );
+    }
+    NodeResult {
+        id: n.id.clone(),
+        tool: n.tool.clone(),
+        status: n.status.clone(),
+        cached: n.cached,
+        device: n.device.clone(),
+        fallback: n.fallback.clone(),
+        backend: n.backend.clone(),
+        job_id: n.job_id.clone(),
+        placement: n.placement.clone(),
+        duration_ms: n.duration_ms,
+        attempts: n.attempts,
+        outputs,
+        visuals,
+        error: n.error.clone(),
+        why: n.why.clone(),
+    }
+}
+
+fn result_of(exp: &Experiment, r: &RunReport, file: &str, pdf: Option<&Path>) -> RunResult {
+    RunResult {
+        run_id: r.run_id.clone(),
+        status: r.status.clone(),
+        file: file.to_string(),
+        duration_ms: r.duration_ms,
+        cache_hits: r.cache_hits,
+        report: pdf.map(|p| exp.shown(p)),
+        nodes: r.nodes.iter().map(|n| node_result(&exp.dir, n)).collect(),
+        report_error: None,
+    }
+}
+
+/// How many nodes run at once.
+fn jobs_of(settings: &RunSettings, config: &phx_backends::ClusterConfig) -> usize {
+    settings
+        .jobs
+        .or(config.run.jobs.filter(|j| *j > 0))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1)
+}
+
+/// How many vertices the run covers (for progress totals).
+pub fn vertex_count(checked: &Checked, targets: &[String]) -> usize {
+    let dag = &checked.checked.dag;
+    phx_runtime::scheduler::selected(dag, targets).map_or(dag.vertices.len(), |s| s.len())
+}
+
+/// Runs (or plans) `program`, already checked as `checked`, in `exp`.
+/// Reports the program declares are written when the run succeeds.
+pub fn run(
+    exp: &Experiment,
+    program: Program,
+    checked: &Checked,
+    settings: &RunSettings,
+    observer: &Observer<'_>,
+    cancel: &Cancellation,
+) -> AppResult<RunResult> {
+    if checked.has_errors() {
+        return Err(checked.not_runnable());
+    }
+    if settings.jobs == Some(0) {
+        return Err(AppError::usage("`jobs` is at least 1"));
+    }
+    let _lock = if settings.dry_run {
+        None
+    } else {
+        let note = || {
+            (observer.on_note)(&format!(
+                "phx: another run holds {}; waiting for it to finish",
+                exp.store.root.display()
+            ))
+        };
+        Some(exp.store.lock(&note)?)
+    };
+    let program_path = Path::new(&program.path).to_path_buf();
+    let file = exp.relative(&program_path);
+    let reports =
+        if settings.dry_run { Vec::new() } else { crate::report::prepare(&checked.checked, &program_path, &file)? };
+    let config = exp.cluster_config()?;
+    let plan = cluster::plan(&config, settings.backend, settings.policy, &checked.checked.dag)?;
+    let jobs = jobs_of(settings, &config);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs.clamp(1, 8))
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::environment("phx::runtime", format!("cannot start the scheduler: {e}")))?;
+    let source = Arc::new(program.source());
+    // The compiler's memos are not needed from here on (the DAG lives in
+    // `checked`): freed now, their memory serves the run instead of adding
+    // to its peak.
+    drop(program);
+    let remote = if settings.dry_run {
+        None
+    } else {
+        rt.block_on(cluster::connect(&config, &plan, source.clone(), &exp.dir, &settings.mounts, observer.on_note))?
+    };
+    let backend_name = plan.cluster.map_or("local", BackendKind::as_str);
+    let opts = RunOptions {
+        file: file.clone(),
+        experiment_dir: exp.dir.clone(),
+        jobs,
+        targets: settings.targets.clone(),
+        no_cache: settings.no_cache,
+        dry_run: settings.dry_run,
+        keep_components: false,
+        settings: json!({"set": overrides_list(checked, &source), "allow_large": source.allow_large, "jobs": jobs, "targets": settings.targets, "no_cache": settings.no_cache, "policy": plan.policy.as_str(), "backend": backend_name}),
+        policy: plan.policy.as_str().to_string(),
+        cluster: plan.cluster.map(|c| c.as_str().to_string()),
+        remote,
+        remote_jobs: match plan.cluster {
+            Some(BackendKind::K8s) => config.k8s.as_ref().and_then(|k| k.max_jobs),
+            _ => config.slurm.as_ref().and_then(|s| s.max_jobs),
+        }
+        .unwrap_or(100),
+        program: Some(source),
+    };
+    let registry = phx_stdlib::registry();
+    let report = rt
+        .block_on(phx_runtime::run(
+            &checked.checked.dag,
+            exp.store.clone(),
+            &registry,
+            opts,
+            cancel.subscribe(),
+            observer.on_event,
+        ))
+        .map_err(run_error)?;
+    let mut report_error = None;
+    let pdf = if reports.is_empty() {
+        None
+    } else if report.status != "succeeded" {
+        (observer.on_note)(&format!("phx: no report: the run {}", report.status));
+        None
+    } else {
+        match crate::report::write_for_run(&exp.store, &report.run_id, &reports) {
+            Ok(p) => p,
+            Err(e) => {
+                report_error = Some(e.render());
+                None
+            }
+        }
+    };
+    let mut result = result_of(exp, &report, &file, pdf.as_deref());
+    result.report_error = report_error;
+    Ok(result)
+}
+
+/// The `--set` overrides as given, for the run's recorded settings.
+fn overrides_list(_checked: &Checked, source: &phx_runtime::worker::ProgramSource) -> Vec<String> {
+    source.overrides.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+fn run_error(e: phx_runtime::scheduler::RunError) -> AppError {
+    match e {
+        phx_runtime::scheduler::RunError::Usage(msg) => AppError::usage(msg),
+        phx_runtime::scheduler::RunError::Store(e) => e.into(),
+        other => AppError::environment("phx::runtime", other.to_string()),
+    }
+}
+
+/// Why each instance of a node would run again (or that it is cached).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ExplainedInstance {
+    pub id: String,
+    pub tool: String,
+    pub cached: bool,
+    pub why: Vec<String>,
+    /// The components of its cache key (arguments as written, inputs,
+    /// code version, device).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<Json>,
+}
+
+/// `phx explain FILE NODE`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Explanation {
+    pub node: String,
+    pub instances: Vec<ExplainedInstance>,
+}
+
+/// Why `node` (every instance of a sweep) would run again.
+pub fn explain(exp: &Experiment, program: &Program, checked: &Checked, node: &str) -> AppResult<Explanation> {
+    if checked.has_errors() {
+        return Err(checked.not_runnable());
+    }
+    let opts = RunOptions {
+        targets: vec![node.to_string()],
+        dry_run: true,
+        keep_components: true,
+        settings: json!({}),
+        ..RunOptions::local(exp.relative(Path::new(&program.path)), exp.dir.clone(), 1)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::environment("phx::runtime", format!("cannot start: {e}")))?;
+    let cancel = Cancellation::new();
+    let report = rt
+        .block_on(phx_runtime::run(
+            &checked.checked.dag,
+            exp.store.clone(),
+            &phx_stdlib::registry(),
+            opts,
+            cancel.subscribe(),
+            &|_| {},
+        ))
+        .map_err(run_error)?;
+    let instances = report
+        .nodes
+        .iter()
+        .filter(|n| n.node == node || n.id == node)
+        .map(|n| ExplainedInstance {
+            id: n.id.clone(),
+            tool: n.tool.clone(),
+            cached: n.status == "cached",
+            why: n.why.clone(),
+            components: n.components.clone(),
+        })
+        .collect();
+    Ok(Explanation { node: node.to_string(), instances })
+}

@@ -1,0 +1,160 @@
+//! Share links (to a run, a session or a bundle) and signed bundles.
+
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, AppResult};
+use crate::experiment::Experiment;
+
+/// Where `phx serve` is reached by default, for printed links.
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8470";
+
+/// What a link grants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// View and download.
+    #[default]
+    Read,
+    /// Also comments and notebook entries.
+    Write,
+}
+
+impl Access {
+    /// The name share records use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        }
+    }
+}
+
+/// What a link opens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum ShareTarget {
+    /// A run id.
+    Run(String),
+    /// A program as `phx runs` names it: every run of it, also later ones.
+    Session(String),
+    /// A bundle file.
+    Bundle(String),
+}
+
+/// A new link.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct LinkRequest {
+    pub target: ShareTarget,
+    pub access: Access,
+    /// How long the link works: 30m, 72h, 7d.
+    pub expires: String,
+    /// Who it is for; shown as the author of what they add.
+    pub to: Vec<String>,
+    /// Where `phx serve` is reached, for the printed link.
+    pub base_url: String,
+}
+
+/// A link as made: its URL holds the token (shown once).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Link {
+    pub id: String,
+    pub url: String,
+    pub token: String,
+    /// `run`, `session` or `bundle`.
+    pub kind: String,
+    pub resource: String,
+    pub access: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub to: Vec<String>,
+}
+
+/// Makes a signed, expiring, revocable link.
+pub fn create_link(exp: &Experiment, req: &LinkRequest) -> AppResult<Link> {
+    let (kind, resource) = match &req.target {
+        ShareTarget::Run(r) => ("run", exp.run(r)?.id),
+        ShareTarget::Session(s) => ("session", s.clone()),
+        ShareTarget::Bundle(b) => {
+            let abs = Path::new(b).canonicalize().map(|p| p.display().to_string()).unwrap_or(b.clone());
+            ("bundle", abs)
+        }
+    };
+    let ttl = phx_serve::links::parse_duration(&req.expires)
+        .map_err(|e| AppError::usage(format!("expires: {e}")).with_help("write 30m, 72h or 7d"))?;
+    let link = phx_serve::links::create(&exp.store, kind, &resource, req.access.as_str(), ttl, req.to.clone())?;
+    Ok(Link {
+        id: link.row.id,
+        url: format!("{}/s/{}", req.base_url.trim_end_matches('/'), link.token),
+        token: link.token,
+        kind: kind.to_string(),
+        resource,
+        access: link.row.access,
+        expires_at: link.row.expires_at,
+        to: link.row.participants,
+    })
+}
+
+/// A written bundle.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ExportedBundle {
+    pub run_id: String,
+    /// The bundle file.
+    pub path: String,
+    pub payloads: usize,
+    pub notebook_entries: usize,
+    /// The signer's public key, hex.
+    pub public_key: String,
+}
+
+/// The signing key of notebook entries and bundles: the given file, else
+/// `[notebook] key` of phx.toml, else the key in ~/.config/phx (made on
+/// first use).
+pub fn key_path(exp: &Experiment, key: Option<&Path>) -> AppResult<PathBuf> {
+    if let Some(k) = key {
+        return Ok(k.to_path_buf());
+    }
+    if let Some(k) = crate::config::AppConfig::load(&exp.dir)?.notebook_key(&exp.dir) {
+        return Ok(k);
+    }
+    phx_notebook::keys::default_key_path().ok_or_else(|| {
+        AppError::environment("phx::notebook-key", "no HOME or XDG_CONFIG_HOME to keep a signing key in")
+            .with_help("give one with --key FILE, or `[notebook] key` in phx.toml")
+    })
+}
+
+/// Writes run `run` as a signed bundle at `output`: its program, DAG,
+/// artifacts, report, provenance and notebook entries.
+pub fn export_bundle(exp: &Experiment, run: &str, output: &Path, key: Option<&Path>) -> AppResult<ExportedBundle> {
+    let signing = phx_notebook::keys::load(&key_path(exp, key)?, true)?;
+    let mut extras = Vec::new();
+    if let Ok(r) = exp.run(run) {
+        let program = exp.dir.join(&r.file);
+        if let Ok(text) = std::fs::read_to_string(&program) {
+            if let Ok(dag) = phx_interchange::export(&text) {
+                extras.push(("dag".to_string(), "dag.json".to_string(), dag.to_string().into_bytes()));
+            }
+            extras.push(("source".to_string(), r.file.clone(), text.into_bytes()));
+        }
+        for name in ["report.pdf", "report.json"] {
+            if let Ok(bytes) = std::fs::read(exp.store.run_dir(&r.id).join(name)) {
+                extras.push(("report".to_string(), name.to_string(), bytes));
+            }
+        }
+    }
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| AppError::environment("phx::io", format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let m = phx_bundle::export(&exp.store, run, &signing, extras, output)?;
+    Ok(ExportedBundle {
+        run_id: m.run.id.clone(),
+        path: output.display().to_string(),
+        payloads: m.payloads.len(),
+        notebook_entries: m.notebook.len(),
+        public_key: m.public_key.clone(),
+    })
+}
