@@ -30,6 +30,7 @@ pub mod notebook;
 pub mod program;
 pub mod report;
 pub mod run;
+pub mod setup;
 pub mod share;
 
 pub use cluster::{BackendKind, Policy};

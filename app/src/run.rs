@@ -311,7 +311,7 @@ pub fn run(
         no_cache: settings.no_cache,
         dry_run: settings.dry_run,
         keep_components: false,
-        settings: json!({"set": overrides_list(checked, &source), "allow_large": source.allow_large, "jobs": jobs, "targets": settings.targets, "no_cache": settings.no_cache, "policy": plan.policy.as_str(), "backend": backend_name}),
+        settings: json!({"set": overrides_list(&source), "allow_large": source.allow_large, "jobs": jobs, "targets": settings.targets, "no_cache": settings.no_cache, "policy": plan.policy.as_str(), "backend": backend_name}),
         policy: plan.policy.as_str().to_string(),
         cluster: plan.cluster.map(|c| c.as_str().to_string()),
         remote,
@@ -354,7 +354,7 @@ pub fn run(
 }
 
 /// The `--set` overrides as given, for the run's recorded settings.
-fn overrides_list(_checked: &Checked, source: &phx_runtime::worker::ProgramSource) -> Vec<String> {
+fn overrides_list(source: &phx_runtime::worker::ProgramSource) -> Vec<String> {
     source.overrides.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 

@@ -76,7 +76,9 @@ pub struct Link {
 /// Makes a signed, expiring, revocable link.
 pub fn create_link(exp: &Experiment, req: &LinkRequest) -> AppResult<Link> {
     let (kind, resource) = match &req.target {
-        ShareTarget::Run(r) => ("run", exp.run(r)?.id),
+        // A link to no run is a mistake in the request (exit 2), as links
+        // have always been.
+        ShareTarget::Run(r) => ("run", exp.run(r).map_err(|e| AppError { kind: crate::ErrorKind::Usage, ..e })?.id),
         ShareTarget::Session(s) => ("session", s.clone()),
         ShareTarget::Bundle(b) => {
             let abs = Path::new(b).canonicalize().map(|p| p.display().to_string()).unwrap_or(b.clone());

@@ -8,14 +8,6 @@ use phx_store::{ExecutionRow, Store, Verified};
 use serde_json::{Value as Json, json};
 
 use super::common::{self, DirArg, TextOrJson};
-
-/// Prints a result as one JSON document.
-fn print_value<T: serde::Serialize>(value: &T) {
-    match serde_json::to_value(value) {
-        Ok(v) => common::print_json(&v),
-        Err(e) => eprintln!("error: cannot print JSON: {e}"),
-    }
-}
 use super::exit;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -111,7 +103,7 @@ pub fn run(c: ArtifactCommand) -> u8 {
                 Err(e) => return common::fail(&e),
             };
             if format == TextOrJson::Json {
-                print_value(&log);
+                common::print_value(&log);
             } else {
                 let mut text = String::new();
                 for r in &log.artifacts {
@@ -142,7 +134,7 @@ pub fn run(c: ArtifactCommand) -> u8 {
                 Err(e) => return common::fail(&e),
             };
             if format == TextOrJson::Json {
-                print_value(&doc);
+                common::print_value(&doc);
             } else {
                 let mut text = format!(
                     "artifact {}\n  kind {}  size {} bytes\n  path {}\n",
@@ -181,7 +173,7 @@ pub fn run(c: ArtifactCommand) -> u8 {
             let Lineage { artifact: sha, ancestors, descendants, edges, labels, producers } = &lineage;
             let text = match format {
                 LineageFormat::Json => {
-                    print_value(&lineage);
+                    common::print_value(&lineage);
                     return exit::OK;
                 }
                 LineageFormat::Dot => {

@@ -91,6 +91,14 @@ pub fn print_json(v: &serde_json::Value) {
     }
 }
 
+/// Prints a result of the application layer as one JSON document.
+pub fn print_value<T: serde::Serialize>(value: &T) {
+    match serde_json::to_value(value) {
+        Ok(v) => print_json(&v),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
+
 /// Writes to stdout; a closed pipe (`phx ... | head`) is not an error.
 pub fn out(text: &str) {
     use std::io::Write;

@@ -146,10 +146,7 @@ pub fn run(a: Args) -> u8 {
         eprintln!("{e}");
     }
     match a.format.format {
-        TextOrJson::Json => match serde_json::to_value(&result) {
-            Ok(v) => common::print_json(&v),
-            Err(e) => eprintln!("error: cannot print JSON: {e}"),
-        },
+        TextOrJson::Json => common::print_value(&result),
         TextOrJson::Text => print_summary(&result, a.dry_run, &exp),
     }
     let ok = result.ok();
@@ -210,10 +207,7 @@ pub fn explain(a: ExplainArgs) -> u8 {
         Err(e) => return common::fail(&e),
     };
     if a.format.format == TextOrJson::Json {
-        match serde_json::to_value(&explanation) {
-            Ok(v) => common::print_json(&v),
-            Err(e) => eprintln!("error: cannot print JSON: {e}"),
-        }
+        common::print_value(&explanation);
         return exit::OK;
     }
     let mut text = String::new();
@@ -310,10 +304,7 @@ pub fn show(a: ShowArgs) -> u8 {
         Err(e) => return common::fail(&e),
     };
     if a.format.format == TextOrJson::Json {
-        match serde_json::to_value(&run) {
-            Ok(v) => common::print_json(&v),
-            Err(e) => eprintln!("error: cannot print JSON: {e}"),
-        }
+        common::print_value(&run);
         return exit::OK;
     }
     let mut text =

@@ -78,10 +78,7 @@ pub fn run(c: ShareCommand) -> u8 {
                 Err(e) => return common::fail(&e),
             };
             match format.format {
-                TextOrJson::Json => match serde_json::to_value(&link) {
-                    Ok(v) => common::print_json(&v),
-                    Err(e) => eprintln!("error: cannot print JSON: {e}"),
-                },
+                TextOrJson::Json => common::print_value(&link),
                 TextOrJson::Text => common::out(&format!(
                     "{}\n{} access to {} {} until {} (unix {}); revoke with `phx share revoke {}`\n",
                     link.url,

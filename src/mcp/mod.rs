@@ -152,7 +152,7 @@ fn read_message(line: &[u8]) -> Option<Result<Json, Json>> {
     }
     let has_method = m.get("method").is_some_and(Json::is_string);
     let is_answer = m.contains_key("result") || m.contains_key("error");
-    if !has_method && !(is_answer && m.contains_key("id")) {
+    if !(has_method || is_answer && m.contains_key("id")) {
         return Some(Err(error(&id, INVALID_REQUEST, "a request needs `method` (a string)")));
     }
     Some(Ok(msg))
@@ -174,19 +174,17 @@ pub fn serve_stdio(dir: std::path::PathBuf) -> u8 {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}
                 }
-                match read_message(&line) {
-                    None => {}
-                    Some(Err(e)) => {
-                        if tx.send(Incoming::Invalid(e)).is_err() {
-                            break;
-                        }
+                let passed = match read_message(&line) {
+                    None => Ok(()),
+                    Some(Err(e)) => tx.send(Incoming::Invalid(e)),
+                    Some(Ok(msg)) if msg.get("method").is_none() => {
+                        peer.deliver(msg);
+                        Ok(())
                     }
-                    Some(Ok(msg)) if msg.get("method").is_none() => peer.deliver(msg),
-                    Some(Ok(msg)) => {
-                        if tx.send(Incoming::Message(msg)).is_err() {
-                            break;
-                        }
-                    }
+                    Some(Ok(msg)) => tx.send(Incoming::Message(msg)),
+                };
+                if passed.is_err() {
+                    break;
                 }
             }
             peer.hang_up();
