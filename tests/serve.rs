@@ -186,9 +186,9 @@ fn links_grant_exactly_what_they_say_and_nothing_else() {
     refused(&format!("{base}/s/not-a-token"), 403, "not a valid phx share link");
     refused(&format!("{base}/s/{token}x"), 403, "not a valid");
     // Forged: a well-formed token signed with another secret.
-    let forged = phx_serve::token::sign(
+    let forged = phx_app::share::token::sign(
         b"not-the-store-secret-not-the-sto",
-        &phx_serve::token::Grant {
+        &phx_app::share::token::Grant {
             id: read["id"].as_str().unwrap().into(),
             kind: "run".into(),
             resource: f.run.clone(),

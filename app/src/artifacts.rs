@@ -223,3 +223,175 @@ pub fn lineage(exp: &Experiment, id: &str) -> AppResult<Lineage> {
     }
     Ok(Lineage { artifact: sha, ancestors, descendants, edges: edges.into_iter().collect(), labels, producers })
 }
+
+/// Whether an object's bytes still hash to its name.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ObjectCheck {
+    pub sha256: String,
+    pub ok: bool,
+    /// What is wrong, when it is not ok.
+    pub problem: Option<crate::maintenance::ObjectProblem>,
+}
+
+/// Re-hashes the artifact `id` names.
+pub fn verify(exp: &Experiment, id: &str) -> AppResult<ObjectCheck> {
+    let sha = resolve(exp, id)?;
+    let problem = match exp.store.objects.verify(&sha) {
+        phx_store::Verified::Ok => None,
+        phx_store::Verified::Corrupt { actual } => Some(crate::maintenance::ObjectProblem::Corrupt { actual }),
+        phx_store::Verified::Unreadable(error) => Some(crate::maintenance::ObjectProblem::Unreadable { error }),
+    };
+    Ok(ObjectCheck { sha256: sha, ok: problem.is_none(), problem })
+}
+
+/// One difference of a node between two runs.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Change {
+    /// `argument`, `code`, `input`, `device`, `output` or `status`.
+    pub what: String,
+    pub name: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// A node of two runs: `added`, `removed`, `changed` or `unchanged`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct NodeDiff {
+    pub vertex: String,
+    pub status: String,
+    pub tool: String,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub changes: Vec<Change>,
+}
+
+/// What changed between two runs (`phx artifact diff`).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct RunDiff {
+    pub run_a: String,
+    pub run_b: String,
+    pub file_a: String,
+    pub file_b: String,
+    pub nodes: Vec<NodeDiff>,
+}
+
+/// The last execution of each vertex of a run.
+fn last_executions(store: &Store, run: &str) -> AppResult<BTreeMap<String, ExecutionRow>> {
+    let mut out = BTreeMap::new();
+    for e in store.db.executions(run)? {
+        out.insert(e.vertex.clone(), e);
+    }
+    Ok(out)
+}
+
+fn input_hashes(c: &Option<Json>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Some(inputs) = c.as_ref().and_then(|c| c["inputs"].as_object()) {
+        for (param, refs) in inputs {
+            for r in refs.as_array().into_iter().flatten() {
+                let name = format!("{param} <- {}", r["ref"].as_str().unwrap_or("?"));
+                out.insert(name, r["sha256"].as_str().unwrap_or("").to_string());
+            }
+        }
+    }
+    out
+}
+
+/// The differences of two maps, as changes of kind `what`.
+fn differences(what: &str, a: &BTreeMap<String, String>, b: &BTreeMap<String, String>, out: &mut Vec<Change>) {
+    for k in a.keys().chain(b.keys()).collect::<BTreeSet<_>>() {
+        let (x, y) = (a.get(k), b.get(k));
+        if x != y {
+            out.push(Change { what: what.into(), name: k.clone(), before: x.cloned(), after: y.cloned() });
+        }
+    }
+}
+
+/// Node by node: arguments, inputs, code versions, devices, outputs and
+/// statuses that differ between the runs `run_a` and `run_b`.
+pub fn diff(exp: &Experiment, run_a: &str, run_b: &str) -> AppResult<RunDiff> {
+    let store = &exp.store;
+    let (ra, rb) = (exp.run(run_a)?, exp.run(run_b)?);
+    let (a, b) = (last_executions(store, &ra.id)?, last_executions(store, &rb.id)?);
+    let mut nodes = Vec::new();
+    let vertices: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for v in vertices {
+        let (ea, eb) = match (a.get(v), b.get(v)) {
+            (Some(ea), Some(eb)) => (ea, eb),
+            (None, Some(e)) => {
+                nodes.push(NodeDiff {
+                    vertex: v.clone(),
+                    status: "added".into(),
+                    tool: e.tool.clone(),
+                    changes: vec![],
+                });
+                continue;
+            }
+            (Some(e), None) => {
+                nodes.push(NodeDiff {
+                    vertex: v.clone(),
+                    status: "removed".into(),
+                    tool: e.tool.clone(),
+                    changes: vec![],
+                });
+                continue;
+            }
+            (None, None) => continue,
+        };
+        let (ca, cb) = (components(store, ea), components(store, eb));
+        let mut changes = Vec::new();
+        differences("argument", &arguments(store, ea), &arguments(store, eb), &mut changes);
+        let code = |c: &Option<Json>, e: &ExecutionRow| {
+            c.as_ref()
+                .and_then(|c| c["code_version"].as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("{}@{}", e.tool, e.tool_version))
+        };
+        let (code_a, code_b) = (code(&ca, ea), code(&cb, eb));
+        if code_a != code_b || ea.tool_version != eb.tool_version {
+            changes.push(Change {
+                what: "code".into(),
+                name: ea.tool.clone(),
+                before: Some(code_a),
+                after: Some(code_b),
+            });
+        }
+        differences("input", &input_hashes(&ca), &input_hashes(&cb), &mut changes);
+        if ea.device != eb.device {
+            changes.push(Change {
+                what: "device".into(),
+                name: "device".into(),
+                before: ea.device.clone(),
+                after: eb.device.clone(),
+            });
+        }
+        let outs = |e: &ExecutionRow| -> AppResult<BTreeMap<String, String>> {
+            Ok(store.db.outputs(e.id)?.into_iter().map(|o| (o.name, o.sha256)).collect())
+        };
+        differences("output", &outs(ea)?, &outs(eb)?, &mut changes);
+        if ea.status != eb.status {
+            changes.push(Change {
+                what: "status".into(),
+                name: "status".into(),
+                before: Some(ea.status.clone()),
+                after: Some(eb.status.clone()),
+            });
+        }
+        let status = if changes.is_empty() { "unchanged" } else { "changed" };
+        nodes.push(NodeDiff { vertex: v.clone(), status: status.into(), tool: ea.tool.clone(), changes });
+    }
+    Ok(RunDiff { run_a: ra.id, run_b: rb.id, file_a: ra.file, file_b: rb.file, nodes })
+}
+
+/// The executions that produced `sha` (newest first) with the output's name.
+pub fn producers(exp: &Experiment, sha: &str) -> AppResult<Vec<(ExecutionRow, String)>> {
+    Ok(exp.store.db.producers(sha)?)
+}
+
+/// The kind of artifact `sha` (`Image`, `Series`, ...), if recorded.
+pub fn kind_of(exp: &Experiment, sha: &str) -> AppResult<Option<String>> {
+    Ok(exp.store.db.artifact(sha)?.map(|a| a.kind))
+}
+
+/// The file that holds object `sha`.
+pub fn object_path(exp: &Experiment, sha: &str) -> std::path::PathBuf {
+    exp.store.objects.path(sha)
+}

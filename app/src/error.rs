@@ -141,10 +141,10 @@ impl From<phx_bundle::BundleError> for AppError {
     }
 }
 
-impl From<phx_serve::links::LinkError> for AppError {
-    fn from(e: phx_serve::links::LinkError) -> AppError {
+impl From<crate::share::links::LinkError> for AppError {
+    fn from(e: crate::share::links::LinkError) -> AppError {
         match e {
-            phx_serve::links::LinkError::Usage(m) => AppError::usage(m),
+            crate::share::links::LinkError::Usage(m) => AppError::usage(m),
             other => AppError::environment("phx::share", other.to_string()),
         }
     }

@@ -120,3 +120,55 @@ pub fn show(exp: &Experiment, id: &str) -> AppResult<RunDetail> {
         nodes,
     })
 }
+
+/// A run as a viewer shows it: the latest execution of each vertex, in
+/// order, with its outputs.
+pub struct RunRecord {
+    pub run: phx_store::RunRow,
+    pub nodes: Vec<(phx_store::ExecutionRow, Vec<phx_store::OutputRow>)>,
+}
+
+/// The latest execution of each vertex of `run`, in the order they began.
+fn latest_executions(exp: &Experiment, run: &str) -> AppResult<Vec<phx_store::ExecutionRow>> {
+    let mut by_vertex: Vec<phx_store::ExecutionRow> = Vec::new();
+    for e in exp.store.db.executions(run)? {
+        match by_vertex.iter_mut().find(|x| x.vertex == e.vertex) {
+            Some(x) if e.id > x.id => *x = e,
+            Some(_) => {}
+            None => by_vertex.push(e),
+        }
+    }
+    Ok(by_vertex)
+}
+
+/// The run `id` names, with the latest execution of each vertex.
+pub fn record(exp: &Experiment, id: &str) -> AppResult<RunRecord> {
+    let run = exp.run(id)?;
+    let mut nodes = Vec::new();
+    for e in latest_executions(exp, &run.id)? {
+        let outputs = exp.store.db.outputs(e.id)?;
+        nodes.push((e, outputs));
+    }
+    Ok(RunRecord { run, nodes })
+}
+
+/// Each vertex's state in run `id` (`cached` for a cache hit), sorted by
+/// vertex, so the same states always read the same.
+pub fn node_states(exp: &Experiment, id: &str) -> AppResult<BTreeMap<String, String>> {
+    Ok(latest_executions(exp, id)?
+        .into_iter()
+        .map(|e| (e.vertex.clone(), if e.cached { "cached".to_string() } else { e.status }))
+        .collect())
+}
+
+/// The DAG of run `id`, compiled from the program kept with it (`None`
+/// when the run kept none).
+pub fn dag_of_run(exp: &Experiment, id: &str) -> Option<std::sync::Arc<phx_dag::Dag>> {
+    let kept = exp.store.run_dir(id).join("program.json");
+    let program: phx_runtime::worker::ProgramSource = serde_json::from_slice(&std::fs::read(kept).ok()?).ok()?;
+    let mut db = phx_db::Database::new();
+    db.set_overrides(program.overrides.clone());
+    db.set_allow_large(program.allow_large);
+    let file = db.load_with_imports(&program.path, &phx_db::MapLoader(&program.sources));
+    Some(db.check(file).dag.clone())
+}

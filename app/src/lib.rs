@@ -26,6 +26,7 @@ pub mod error;
 pub mod experiment;
 pub mod history;
 pub mod jobs;
+pub mod maintenance;
 pub mod notebook;
 pub mod program;
 pub mod report;

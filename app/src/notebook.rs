@@ -90,3 +90,162 @@ pub fn add(exp: &Experiment, req: EntryRequest) -> AppResult<AddedEntry> {
     let entry = serde_json::to_value(&body).map_err(|e| AppError::environment("phx::internal", e.to_string()))?;
     Ok(AddedEntry { entry })
 }
+
+/// An entry as listed.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct EntryListing {
+    pub seq: u64,
+    pub title: String,
+    pub author: String,
+    pub time: String,
+    pub attachments: usize,
+    pub hash: String,
+}
+
+/// Every entry, oldest first.
+pub fn list(exp: &Experiment) -> AppResult<Vec<EntryListing>> {
+    Ok(phx_notebook::entries(&exp.store)?
+        .into_iter()
+        .map(|(r, b)| EntryListing {
+            seq: b.seq,
+            title: b.title,
+            author: b.author,
+            time: b.time,
+            attachments: b.attachments.len(),
+            hash: r.hash,
+        })
+        .collect())
+}
+
+/// An attachment with the files that hold it.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct AttachmentPath {
+    pub name: String,
+    pub kind: String,
+    pub sha256: String,
+    pub size: u64,
+    pub path: String,
+    pub thumbnail: Option<String>,
+}
+
+/// One entry in full, with its hash and signature.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct EntryDetail {
+    pub entry: Json,
+    pub hash: String,
+    pub signature: String,
+    pub attachment_paths: Vec<AttachmentPath>,
+}
+
+/// Entry `seq`.
+pub fn show(exp: &Experiment, seq: u64) -> AppResult<EntryDetail> {
+    let (row, body) = phx_notebook::entry(&exp.store, seq)?;
+    let path_of = |sha: &str| exp.store.objects.path(sha).display().to_string();
+    let attachment_paths = body
+        .attachments
+        .iter()
+        .map(|a| AttachmentPath {
+            name: a.name.clone(),
+            kind: a.kind.clone(),
+            sha256: a.sha256.clone(),
+            size: a.size,
+            path: path_of(&a.sha256),
+            thumbnail: a.thumbnail.as_deref().map(path_of),
+        })
+        .collect();
+    let entry = serde_json::to_value(&body).map_err(|e| AppError::environment("phx::internal", e.to_string()))?;
+    Ok(EntryDetail { entry, hash: row.hash, signature: row.signature, attachment_paths })
+}
+
+/// A problem the check found.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Problem {
+    pub message: String,
+}
+
+/// `phx notebook verify`: the chain, every signature, every attachment.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct NotebookCheck {
+    pub ok: bool,
+    pub entries: usize,
+    pub attachments: usize,
+    pub problems: Vec<Problem>,
+}
+
+/// Checks the notebook; `trust` adds keys for this check.
+pub fn verify(exp: &Experiment, trust: &[String]) -> AppResult<NotebookCheck> {
+    let v = phx_notebook::verify(&exp.store, trust)?;
+    Ok(NotebookCheck {
+        ok: v.problems.is_empty(),
+        entries: v.entries,
+        attachments: v.attachments,
+        problems: v.problems.into_iter().map(|p| Problem { message: p.message }).collect(),
+    })
+}
+
+/// A written notebook PDF.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ExportedNotebook {
+    pub path: String,
+    pub entries: usize,
+    /// `verified`, or why not.
+    pub status: String,
+}
+
+/// The notebook as a PDF at `pdf`.
+pub fn export_pdf(exp: &Experiment, pdf: &std::path::Path) -> AppResult<ExportedNotebook> {
+    let store = &exp.store;
+    let entries = phx_notebook::entries(store)?;
+    let status = match phx_notebook::verify(store, &[]) {
+        Ok(v) if v.problems.is_empty() => "verified".to_string(),
+        Ok(v) => format!("NOT verified: {} problems (see `phx notebook verify`)", v.problems.len()),
+        Err(e) => format!("not verified: {e}"),
+    };
+    let pages: Vec<phx_report::notebook::NotebookPage> = entries
+        .iter()
+        .map(|(r, b)| phx_report::notebook::NotebookPage {
+            seq: b.seq,
+            title: b.title.clone(),
+            author: b.author.clone(),
+            time: b.time.clone(),
+            markdown: b.markdown.clone(),
+            hash: r.hash.clone(),
+            prev: b.prev.clone(),
+            public_key: b.public_key.clone(),
+            attachments: b
+                .attachments
+                .iter()
+                .map(|a| phx_report::notebook::PrintedAttachment {
+                    name: a.name.clone(),
+                    kind: a.kind.clone(),
+                    sha256: a.sha256.clone(),
+                    size: a.size,
+                    thumbnail: a.thumbnail.as_ref().and_then(|t| std::fs::read(store.objects.path(t)).ok()),
+                })
+                .collect(),
+            refs: b
+                .refs
+                .iter()
+                .map(|x| match &x.node {
+                    Some(n) => format!("{} / {n}", x.run_id),
+                    None => x.run_id.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    let folder = exp.dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    let title = format!("Lab notebook{}", folder.map(|f| format!(": {f}")).unwrap_or_default());
+    let bytes = phx_report::notebook::notebook_pdf(&title, &status, &pages)?;
+    phx_store::write_atomic(pdf, &bytes)
+        .map_err(|e| AppError::environment("phx::io", format!("cannot write `{}`: {e}", pdf.display())))?;
+    Ok(ExportedNotebook { path: pdf.display().to_string(), entries: pages.len(), status })
+}
+
+/// The entries that refer to run `run_id`, oldest first.
+pub fn entries_about(exp: &Experiment, run_id: &str) -> AppResult<Vec<phx_notebook::Body>> {
+    Ok(phx_notebook::entries(&exp.store)?
+        .into_iter()
+        .map(|(_, b)| b)
+        .filter(|b| b.refs.iter().any(|r| r.run_id == run_id))
+        .collect())
+}

@@ -1,11 +1,8 @@
 //! `phx artifact log|show|lineage|verify`: provenance of stored artifacts.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use phx_app::Experiment;
-use phx_app::artifacts::{self, Lineage, LineageEdge, arguments, components};
-use phx_store::{ExecutionRow, Store, Verified};
-use serde_json::{Value as Json, json};
+use phx_app::artifacts::{self, Lineage, LineageEdge};
+use phx_app::maintenance::ObjectProblem;
+use serde_json::Value as Json;
 
 use super::common::{self, DirArg, TextOrJson};
 use super::exit;
@@ -65,13 +62,6 @@ pub enum ArtifactCommand {
         #[command(flatten)]
         dir: DirArg,
     },
-}
-
-/// The experiment and the full hash that `id` names.
-fn open_resolved(dir: &DirArg, id: &str) -> Result<(Experiment, String), u8> {
-    let exp = dir.open()?;
-    let sha = artifacts::resolve(&exp, id).map_err(|e| common::fail(&e))?;
-    Ok((exp, sha))
 }
 
 fn producer_line(p: &Json) -> String {
@@ -228,48 +218,34 @@ pub fn run(c: ArtifactCommand) -> u8 {
         }
         ArtifactCommand::Diff { run_a, run_b, dir, format } => diff(&dir, &run_a, &run_b, format),
         ArtifactCommand::Verify { id, dir } => {
-            let (exp, sha) = match open_resolved(&dir, &id) {
-                Ok(x) => x,
+            let exp = match dir.open() {
+                Ok(e) => e,
                 Err(code) => return code,
             };
-            match exp.store.objects.verify(&sha) {
-                Verified::Ok => {
-                    common::out(&format!("ok: {sha}\n"));
+            let check = match artifacts::verify(&exp, &id) {
+                Ok(c) => c,
+                Err(e) => return common::fail(&e),
+            };
+            match &check.problem {
+                None => {
+                    common::out(&format!("ok: {}\n", check.sha256));
                     exit::OK
                 }
-                Verified::Corrupt { actual } => {
-                    eprintln!("corrupt: {sha} (its bytes hash to {actual}); the next run recomputes it");
+                Some(ObjectProblem::Corrupt { actual }) => {
+                    eprintln!("corrupt: {} (its bytes hash to {actual}); the next run recomputes it", check.sha256);
                     exit::INVALID
                 }
-                Verified::Unreadable(e) => {
-                    eprintln!("unreadable: {sha}: {e}");
+                Some(ObjectProblem::Unreadable { error }) => {
+                    eprintln!("unreadable: {}: {error}", check.sha256);
+                    exit::INVALID
+                }
+                Some(ObjectProblem::Missing) => {
+                    eprintln!("missing: {}", check.sha256);
                     exit::INVALID
                 }
             }
         }
     }
-}
-
-/// The last execution of each vertex of a run.
-fn last_executions(store: &Store, run: &str) -> BTreeMap<String, ExecutionRow> {
-    let mut out = BTreeMap::new();
-    for e in store.db.executions(run).unwrap_or_default() {
-        out.insert(e.vertex.clone(), e);
-    }
-    out
-}
-
-fn input_hashes(c: &Option<Json>) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    if let Some(inputs) = c.as_ref().and_then(|c| c["inputs"].as_object()) {
-        for (param, refs) in inputs {
-            for r in refs.as_array().into_iter().flatten() {
-                let name = format!("{param} <- {}", r["ref"].as_str().unwrap_or("?"));
-                out.insert(name, r["sha256"].as_str().unwrap_or("").to_string());
-            }
-        }
-    }
-    out
 }
 
 fn short12(s: &str) -> &str {
@@ -278,106 +254,41 @@ fn short12(s: &str) -> &str {
 
 /// `phx artifact diff RUN_A RUN_B`.
 fn diff(dir: &DirArg, run_a: &str, run_b: &str, format: TextOrJson) -> u8 {
-    let store = match dir.open() {
-        Ok(e) => e.store,
+    let exp = match dir.open() {
+        Ok(e) => e,
         Err(code) => return code,
     };
-    let mut runs = Vec::new();
-    for id in [run_a, run_b] {
-        match store.db.run(id) {
-            Ok(Some(r)) => runs.push(r),
-            _ => {
-                eprintln!("error: no run `{id}` in {}\n  help: `phx runs` lists them", store.root.display());
-                return exit::INVALID;
-            }
-        }
+    let d = match artifacts::diff(&exp, run_a, run_b) {
+        Ok(d) => d,
+        Err(e) => return common::fail(&e),
+    };
+    if format == TextOrJson::Json {
+        common::print_value(&d);
+        return exit::OK;
     }
-    let (a, b) = (last_executions(&store, &runs[0].id), last_executions(&store, &runs[1].id));
-    let mut nodes = Vec::new();
     let mut text = String::new();
-    if runs[0].file != runs[1].file {
-        text.push_str(&format!("note: the runs are of different programs ({} and {})\n", runs[0].file, runs[1].file));
+    if d.file_a != d.file_b {
+        text.push_str(&format!("note: the runs are of different programs ({} and {})\n", d.file_a, d.file_b));
     }
-    let vertices: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     let mut unchanged = 0;
-    for v in vertices {
-        let (ea, eb) = (a.get(v), b.get(v));
-        let (Some(ea), Some(eb)) = (ea, eb) else {
-            let (status, e) = if let Some(e) = eb { ("added", e) } else { ("removed", ea.expect("one side has it")) };
-            text.push_str(&format!("{status:<9} {v} ({})\n", e.tool));
-            nodes.push(json!({"vertex": v, "status": status, "tool": e.tool}));
-            continue;
-        };
-        let (ca, cb) = (components(&store, ea), components(&store, eb));
-        let mut changes = Vec::new();
-        let (args_a, args_b) = (arguments(&store, ea), arguments(&store, eb));
-        for k in args_a.keys().chain(args_b.keys()).collect::<BTreeSet<_>>() {
-            let (x, y) = (args_a.get(k), args_b.get(k));
-            if x != y {
-                changes.push(json!({"what": "argument", "name": k, "before": x, "after": y}));
+    for n in &d.nodes {
+        match n.status.as_str() {
+            "unchanged" => unchanged += 1,
+            "changed" => {
+                text.push_str(&format!("changed   {} ({})\n", n.vertex, n.tool));
+                for c in &n.changes {
+                    let show = |x: &Option<String>| match x.as_deref() {
+                        Some(s) if c.what == "input" || c.what == "output" => short12(s).to_string(),
+                        Some(s) => s.to_string(),
+                        None => "(none)".to_string(),
+                    };
+                    text.push_str(&format!("  {:<8} {}: {} -> {}\n", c.what, c.name, show(&c.before), show(&c.after)));
+                }
             }
+            status => text.push_str(&format!("{status:<9} {} ({})\n", n.vertex, n.tool)),
         }
-        let code = |c: &Option<Json>, e: &ExecutionRow| {
-            c.as_ref()
-                .and_then(|c| c["code_version"].as_str().map(str::to_string))
-                .unwrap_or_else(|| format!("{}@{}", e.tool, e.tool_version))
-        };
-        let (code_a, code_b) = (code(&ca, ea), code(&cb, eb));
-        if code_a != code_b || ea.tool_version != eb.tool_version {
-            changes.push(json!({"what": "code", "name": ea.tool, "before": code_a, "after": code_b}));
-        }
-        let (in_a, in_b) = (input_hashes(&ca), input_hashes(&cb));
-        for k in in_a.keys().chain(in_b.keys()).collect::<BTreeSet<_>>() {
-            let (x, y) = (in_a.get(k), in_b.get(k));
-            if x != y {
-                changes.push(json!({"what": "input", "name": k, "before": x, "after": y}));
-            }
-        }
-        if ea.device != eb.device {
-            changes.push(json!({"what": "device", "name": "device", "before": ea.device, "after": eb.device}));
-        }
-        let outs = |e: &ExecutionRow| -> BTreeMap<String, String> {
-            store.db.outputs(e.id).unwrap_or_default().into_iter().map(|o| (o.name, o.sha256)).collect()
-        };
-        let (oa, ob) = (outs(ea), outs(eb));
-        for k in oa.keys().chain(ob.keys()).collect::<BTreeSet<_>>() {
-            let (x, y) = (oa.get(k), ob.get(k));
-            if x != y {
-                changes.push(json!({"what": "output", "name": k, "before": x, "after": y}));
-            }
-        }
-        if ea.status != eb.status {
-            changes.push(json!({"what": "status", "name": "status", "before": ea.status, "after": eb.status}));
-        }
-        if changes.is_empty() {
-            unchanged += 1;
-            nodes.push(json!({"vertex": v, "status": "unchanged", "tool": ea.tool}));
-            continue;
-        }
-        text.push_str(&format!("changed   {v} ({})\n", ea.tool));
-        for c in &changes {
-            let show = |x: &Json| match x.as_str() {
-                Some(s) if c["what"] == "input" || c["what"] == "output" => short12(s).to_string(),
-                Some(s) => s.to_string(),
-                None if x.is_null() => "(none)".to_string(),
-                None => x.to_string(),
-            };
-            text.push_str(&format!(
-                "  {:<8} {}: {} -> {}\n",
-                c["what"].as_str().unwrap_or(""),
-                c["name"].as_str().unwrap_or(""),
-                show(&c["before"]),
-                show(&c["after"])
-            ));
-        }
-        nodes.push(json!({"vertex": v, "status": "changed", "tool": ea.tool, "changes": changes}));
     }
     text.push_str(&format!("{unchanged} node(s) unchanged\n"));
-    match format {
-        TextOrJson::Json => common::print_json(
-            &json!({"run_a": runs[0].id, "run_b": runs[1].id, "file_a": runs[0].file, "file_b": runs[1].file, "nodes": nodes}),
-        ),
-        TextOrJson::Text => common::out(&text),
-    }
+    common::out(&text);
     exit::OK
 }

@@ -37,7 +37,6 @@ pub fn run(c: BundleCommand) -> u8 {
         Ok(e) => e,
         Err(code) => return code,
     };
-    let store = exp.store.clone();
     match c {
         BundleCommand::Export { run, output, key, .. } => {
             match phx_app::share::export_bundle(&exp, &run, Path::new(&output), key.as_deref().map(Path::new)) {
@@ -55,42 +54,18 @@ pub fn run(c: BundleCommand) -> u8 {
             }
         }
         BundleCommand::Import { file, trust, .. } => {
-            let mut trusted = phx_notebook::trusted_keys(&store);
-            trusted.extend(trust);
-            if let Some(own) =
-                phx_app::share::key_path(&exp, None).ok().and_then(|p| phx_notebook::keys::load(&p, false).ok())
-            {
-                trusted.push(phx_notebook::keys::hex(own.verifying_key().as_bytes()));
-            }
-            match phx_bundle::import(&store, Path::new(&file), &trusted) {
-                Ok(imported) => {
-                    let run_dir = store.run_dir(&imported.manifest.run.id);
-                    let _ = std::fs::create_dir_all(run_dir.join("bundle"));
-                    for (role, name, bytes) in &imported.extras {
-                        let leaf =
-                            Path::new(name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                        let target =
-                            if role == "report" { run_dir.join(&leaf) } else { run_dir.join("bundle").join(&leaf) };
-                        if let Err(e) = common::write_atomic(&target.to_string_lossy(), bytes) {
-                            eprintln!("warning: cannot write {}: {e}", target.display());
-                        }
-                    }
-                    if !imported.manifest.notebook.is_empty() {
-                        let entries = serde_json::to_vec_pretty(&imported.manifest.notebook).unwrap_or_default();
-                        let _ = common::write_atomic(
-                            &run_dir.join("bundle").join("notebook.json").to_string_lossy(),
-                            &entries,
-                        );
+            match phx_app::share::import_bundle(&exp, Path::new(&file), &trust) {
+                Ok(b) => {
+                    for w in &b.warnings {
+                        eprintln!("warning: {w}");
                     }
                     common::out(&format!(
                         "imported run {} ({} executions, {} payloads verified)\n",
-                        imported.manifest.run.id,
-                        imported.manifest.executions.len(),
-                        imported.manifest.payloads.len()
+                        b.run_id, b.executions, b.payloads
                     ));
                     exit::OK
                 }
-                Err(e) => common::fail(&e.into()),
+                Err(e) => common::fail(&e),
             }
         }
     }

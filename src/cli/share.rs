@@ -93,42 +93,28 @@ pub fn run(c: ShareCommand) -> u8 {
             exit::OK
         }
         ShareCommand::List { dir, format } => {
-            let store = match dir.open() {
-                Ok(e) => e.store,
+            let exp = match dir.open() {
+                Ok(e) => e,
                 Err(code) => return code,
             };
-            let rows = store.db.shares().unwrap_or_default();
-            let now = phx_serve::links::now_unix();
-            let state = |r: &phx_store::ShareRow| {
-                if r.revoked_at.is_some() {
-                    "revoked"
-                } else if now >= r.expires_at {
-                    "expired"
-                } else {
-                    "active"
-                }
+            let rows = match phx_app::share::list_links(&exp) {
+                Ok(r) => r,
+                Err(e) => return common::fail(&e),
             };
             match format.format {
-                TextOrJson::Json => common::print_json(&json!({"shares": rows.iter().map(|r| json!({
-                    "id": r.id, "kind": r.resource_kind, "resource": r.resource_id, "access": r.access,
-                    "expires_at": r.expires_at, "to": r.participants, "created_at": r.created_at,
-                    "revoked_at": r.revoked_at, "state": state(r)})).collect::<Vec<_>>()})),
+                TextOrJson::Json => common::print_json(&json!({"shares": rows})),
                 TextOrJson::Text => {
                     let mut t = String::new();
                     for r in &rows {
                         t.push_str(&format!(
                             "{}  {:<7} {:<5} {} {}  until {}{}\n",
                             r.id,
-                            state(r),
+                            r.state,
                             r.access,
-                            r.resource_kind,
-                            r.resource_id,
+                            r.kind,
+                            r.resource,
                             phx_runtime::clock::rfc3339_of_unix(r.expires_at),
-                            if r.participants.is_empty() {
-                                String::new()
-                            } else {
-                                format!("  to {}", r.participants.join(", "))
-                            }
+                            if r.to.is_empty() { String::new() } else { format!("  to {}", r.to.join(", ")) }
                         ));
                     }
                     if rows.is_empty() {
@@ -140,23 +126,16 @@ pub fn run(c: ShareCommand) -> u8 {
             exit::OK
         }
         ShareCommand::Revoke { id, dir } => {
-            let store = match dir.open() {
-                Ok(e) => e.store,
+            let exp = match dir.open() {
+                Ok(e) => e,
                 Err(code) => return code,
             };
-            match store.db.revoke_share(&id, &phx_runtime::clock::now_rfc3339()) {
-                Ok(true) => {
+            match phx_app::share::revoke_link(&exp, &id) {
+                Ok(()) => {
                     common::out(&format!("revoked {id}\n"));
                     exit::OK
                 }
-                Ok(false) => {
-                    eprintln!("error: no share link `{id}`\n  help: `phx share list` shows them");
-                    exit::INVALID
-                }
-                Err(e) => {
-                    eprintln!("error: {e}\n  help: {}", e.hint());
-                    exit::ENVIRONMENT
-                }
+                Err(e) => common::fail(&e),
             }
         }
     }
@@ -178,12 +157,12 @@ pub struct ServeArgs {
 
 /// `phx serve`.
 pub fn serve(a: ServeArgs) -> u8 {
-    let store = match a.dir.open() {
-        Ok(e) => e.store,
+    let exp = match a.dir.open() {
+        Ok(e) => e,
         Err(code) => return code,
     };
-    let key = a.key.map(Into::into).or_else(phx_notebook::keys::default_key_path);
-    let app = match phx_serve::App::new(store, key) {
+    let key = phx_app::share::key_path(&exp, a.key.as_deref().map(std::path::Path::new)).ok();
+    let app = match phx_serve::App::new(exp, key) {
         Ok(app) => Arc::new(app),
         Err(e) => {
             eprintln!("error: cannot use the share secret: {e}");

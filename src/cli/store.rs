@@ -1,6 +1,6 @@
 //! `phx store verify` and `phx store gc`.
 
-use phx_store::Verified;
+use phx_app::maintenance::{self, ObjectProblem};
 
 use super::common::{self, DirArg};
 use super::exit;
@@ -21,60 +21,45 @@ pub enum StoreCommand {
 
 pub fn run(c: StoreCommand) -> u8 {
     let (StoreCommand::Verify { dir } | StoreCommand::Gc { dir }) = &c;
-    let store = match dir.open() {
-        Ok(e) => e.store,
+    let exp = match dir.open() {
+        Ok(e) => e,
         Err(code) => return code,
-    };
-    let objects = match store.objects.list() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ENVIRONMENT;
-        }
     };
     match c {
         StoreCommand::Verify { .. } => {
-            let mut bad = 0;
-            for sha in &objects {
-                match store.objects.verify(sha) {
-                    Verified::Ok => {}
-                    Verified::Corrupt { actual } => {
-                        bad += 1;
-                        eprintln!("corrupt: {sha} (its bytes hash to {actual})");
-                    }
-                    Verified::Unreadable(e) => {
-                        bad += 1;
-                        eprintln!("unreadable: {sha}: {e}");
-                    }
-                }
-            }
-            let referenced = store.db.referenced_objects().unwrap_or_default();
-            let present: std::collections::BTreeSet<&String> = objects.iter().collect();
+            let check = match maintenance::verify(&exp) {
+                Ok(c) => c,
+                Err(e) => return common::fail(&e),
+            };
             let mut missing = 0;
-            for sha in &referenced {
-                if !present.contains(sha) {
-                    missing += 1;
-                    eprintln!("missing: {sha} (recorded, but not in the store; the next run recomputes it)");
+            for p in &check.problems {
+                match &p.problem {
+                    ObjectProblem::Corrupt { actual } => {
+                        eprintln!("corrupt: {} (its bytes hash to {actual})", p.sha256)
+                    }
+                    ObjectProblem::Unreadable { error } => eprintln!("unreadable: {}: {error}", p.sha256),
+                    ObjectProblem::Missing => {
+                        missing += 1;
+                        eprintln!("missing: {} (recorded, but not in the store; the next run recomputes it)", p.sha256)
+                    }
                 }
             }
             common::out(&format!(
                 "{} objects checked: {} corrupt or unreadable, {missing} missing\n",
-                objects.len(),
-                bad
+                check.checked,
+                check.damaged()
             ));
-            if bad > 0 { exit::INVALID } else { exit::OK }
+            if check.damaged() > 0 { exit::INVALID } else { exit::OK }
         }
-        StoreCommand::Gc { .. } => {
-            let referenced = store.db.referenced_objects().unwrap_or_default();
-            let mut removed = 0;
-            for sha in &objects {
-                if !referenced.contains(sha) && store.objects.remove(sha).is_ok() {
-                    removed += 1;
-                }
+        StoreCommand::Gc { .. } => match maintenance::gc(&exp) {
+            Ok(c) => {
+                common::out(&format!(
+                    "removed {} unreferenced objects and {} leftover temporary files\n",
+                    c.removed, c.temporary
+                ));
+                exit::OK
             }
-            let temp = store.objects.clean_temp();
-            common::out(&format!("removed {removed} unreferenced objects and {temp} leftover temporary files\n"));
-            exit::OK
-        }
+            Err(e) => common::fail(&e),
+        },
     }
 }

@@ -16,11 +16,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use phx_app::Experiment;
+use phx_app::share::links;
 use phx_dag::Dag;
-use phx_store::{ShareRow, Store};
+use phx_store::ShareRow;
 use serde::Deserialize;
 
-use crate::links;
 use crate::pages;
 
 /// The largest request body a route takes (comments, notebook entries).
@@ -28,7 +29,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// What the server holds.
 pub struct App {
-    pub store: Arc<Store>,
+    /// The experiment whose runs it shows; every read goes through `phx_app`.
+    pub exp: Experiment,
     secret: Vec<u8>,
     /// Signs notebook entries added through write links.
     notebook_key: Option<PathBuf>,
@@ -36,11 +38,11 @@ pub struct App {
 }
 
 impl App {
-    /// A server over `store`; notebook entries are signed with the key at
-    /// `notebook_key` (made on first use).
-    pub fn new(store: Arc<Store>, notebook_key: Option<PathBuf>) -> std::io::Result<App> {
-        let secret = crate::token::secret(&store.root)?;
-        Ok(App { store, secret, notebook_key, dags: Mutex::new(HashMap::new()) })
+    /// A server over the experiment `exp`; notebook entries are signed
+    /// with the key at `notebook_key` (made on first use).
+    pub fn new(exp: Experiment, notebook_key: Option<PathBuf>) -> std::io::Result<App> {
+        let secret = phx_app::share::token::secret(&exp.store.root)?;
+        Ok(App { exp, secret, notebook_key, dags: Mutex::new(HashMap::new()) })
     }
 }
 
@@ -104,7 +106,7 @@ fn not_found() -> Response {
 
 /// Checks the token; the share's record or the refusal page.
 fn check(app: &App, token: &str) -> Result<ShareRow, Response> {
-    links::authorize(&app.store, &app.secret, token).map_err(|r| refuse(StatusCode::FORBIDDEN, r.message()))
+    links::authorize(&app.exp.store, &app.secret, token).map_err(|r| refuse(StatusCode::FORBIDDEN, r.message()))
 }
 
 fn valid_run_id(id: &str) -> bool {
@@ -118,7 +120,7 @@ fn covers_run(app: &App, share: &ShareRow, id: &str) -> bool {
     }
     match share.resource_kind.as_str() {
         "run" => share.resource_id == id,
-        "session" => app.store.db.run(id).ok().flatten().is_some_and(|r| r.file == share.resource_id),
+        "session" => app.exp.run(id).is_ok_and(|r| r.id == id && r.file == share.resource_id),
         _ => false,
     }
 }
@@ -144,8 +146,11 @@ async fn share_root(State(app): State<Shared>, UrlPath(token): UrlPath<String>) 
     match share.resource_kind.as_str() {
         "run" => render_run(&app, &share, &token, &share.resource_id.clone()),
         "session" => {
-            let mut runs: Vec<_> =
-                app.store.db.runs().unwrap_or_default().into_iter().filter(|r| r.file == share.resource_id).collect();
+            let mut runs: Vec<_> = phx_app::history::runs(&app.exp)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| r.file == share.resource_id)
+                .collect();
             runs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
             html(StatusCode::OK, pages::session_page(&token_base, &share.resource_id, &runs))
         }
@@ -172,42 +177,21 @@ async fn run_view(State(app): State<Shared>, UrlPath((token, run)): UrlPath<(Str
     render_run(&app, &share, &token, &run)
 }
 
-/// The latest execution of each vertex, in order.
-fn latest_executions(app: &App, run: &str) -> Vec<phx_store::ExecutionRow> {
-    let mut by_vertex: Vec<phx_store::ExecutionRow> = Vec::new();
-    for e in app.store.db.executions(run).unwrap_or_default() {
-        match by_vertex.iter_mut().find(|x| x.vertex == e.vertex) {
-            Some(x) if e.id > x.id => *x = e,
-            Some(_) => {}
-            None => by_vertex.push(e),
-        }
-    }
-    by_vertex
-}
-
-fn states(execs: &[phx_store::ExecutionRow]) -> HashMap<String, String> {
-    execs.iter().map(|e| (e.vertex.clone(), if e.cached { "cached".to_string() } else { e.status.clone() })).collect()
+/// Each vertex's state, sorted by vertex (the same states always read the same).
+fn states(app: &App, run: &str) -> HashMap<String, String> {
+    phx_app::history::node_states(&app.exp, run).unwrap_or_default().into_iter().collect()
 }
 
 /// The run's DAG, compiled once from the program kept with it.
-fn dag_of(app: &App, run: &phx_store::RunRow) -> Option<Arc<Dag>> {
+fn dag_of(app: &App, run: &str) -> Option<Arc<Dag>> {
     if let Ok(cache) = app.dags.lock()
-        && let Some(d) = cache.get(&run.id)
+        && let Some(d) = cache.get(run)
     {
         return d.clone();
     }
-    let kept = app.store.run_dir(&run.id).join("program.json");
-    let program: Option<phx_runtime::worker::ProgramSource> =
-        std::fs::read(&kept).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let dag = program.map(|p| {
-        let mut db = phx_db::Database::new();
-        db.set_overrides(p.overrides.clone());
-        db.set_allow_large(p.allow_large);
-        let file = db.load_with_imports(&p.path, &phx_db::MapLoader(&p.sources));
-        db.check(file).dag.clone()
-    });
+    let dag = phx_app::history::dag_of_run(&app.exp, run);
     if let Ok(mut cache) = app.dags.lock() {
-        cache.insert(run.id.clone(), dag.clone());
+        cache.insert(run.to_string(), dag.clone());
     }
     dag
 }
@@ -215,7 +199,7 @@ fn dag_of(app: &App, run: &phx_store::RunRow) -> Option<Arc<Dag>> {
 /// The first rows of a CSV object, for a preview.
 fn preview(app: &App, sha: &str) -> Vec<Vec<String>> {
     use std::io::{BufRead, BufReader};
-    let Ok(f) = std::fs::File::open(app.store.objects.path(sha)) else { return vec![] };
+    let Ok(f) = std::fs::File::open(phx_app::artifacts::object_path(&app.exp, sha)) else { return vec![] };
     BufReader::new(f)
         .lines()
         .take(11)
@@ -225,38 +209,33 @@ fn preview(app: &App, sha: &str) -> Vec<Vec<String>> {
 }
 
 fn render_run(app: &App, share: &ShareRow, token: &str, run_id: &str) -> Response {
-    let Some(run) = app.store.db.run(run_id).ok().flatten() else {
+    let Ok(record) = phx_app::history::record(&app.exp, run_id) else {
         return refuse(StatusCode::GONE, "the shared run is no longer in the store");
     };
-    let execs = latest_executions(app, &run.id);
-    let shown: Vec<pages::Shown> = execs
+    let run = &record.run;
+    let shown: Vec<pages::Shown> = record
+        .nodes
         .iter()
-        .map(|e| {
-            let outputs = app.store.db.outputs(e.id).unwrap_or_default();
+        .map(|(e, outputs)| {
             let previews = outputs
                 .iter()
                 .filter(|o| o.kind == "Series")
                 .map(|o| (o.sha256.clone(), preview(app, &o.sha256)))
                 .collect();
-            pages::Shown { exec: e, outputs, previews }
+            pages::Shown { exec: e, outputs: outputs.clone(), previews }
         })
         .collect();
-    let svg = dag_of(app, &run).map(|d| phx_graph_draw::to_svg_with_states(&d, &states(&execs)));
-    let has_report = app.store.run_dir(&run.id).join("report.pdf").is_file();
-    let notebook: Vec<phx_notebook::Body> = phx_notebook::entries(&app.store)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(_, b)| b)
-        .filter(|b| b.refs.iter().any(|r| r.run_id == run.id))
-        .collect();
-    let comments = app.store.db.comments("run", &run.id).unwrap_or_default();
+    let svg = dag_of(app, &run.id).map(|d| phx_graph_draw::to_svg_with_states(&d, &states(app, &run.id)));
+    let has_report = app.exp.store.run_dir(&run.id).join("report.pdf").is_file();
+    let notebook = phx_app::notebook::entries_about(&app.exp, &run.id).unwrap_or_default();
+    let comments = phx_app::share::comments(&app.exp, &run.id).unwrap_or_default();
     let base = format!("/s/{token}/run/{}", run.id);
     html(
         StatusCode::OK,
         pages::run_page(
             &base,
             &format!("/s/{token}"),
-            &run,
+            run,
             &shown,
             svg.as_deref(),
             has_report,
@@ -276,9 +255,8 @@ async fn dag_svg(State(app): State<Shared>, UrlPath((token, run)): UrlPath<(Stri
     if !covers_run(&app, &share, &run) {
         return not_found();
     }
-    let Some(row) = app.store.db.run(&run).ok().flatten() else { return not_found() };
-    let Some(dag) = dag_of(&app, &row) else { return not_found() };
-    let svg = phx_graph_draw::to_svg_with_states(&dag, &states(&latest_executions(&app, &run)));
+    let Some(dag) = dag_of(&app, &run) else { return not_found() };
+    let svg = phx_graph_draw::to_svg_with_states(&dag, &states(&app, &run));
     secure(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
@@ -297,8 +275,9 @@ async fn events(State(app): State<Shared>, UrlPath((token, run)): UrlPath<(Strin
             return None;
         }
         loop {
-            let status = app.store.db.run(&run).ok().flatten().map(|r| r.status).unwrap_or_default();
-            let now = serde_json::to_string(&states(&latest_executions(&app, &run))).unwrap_or_default();
+            let status = app.exp.run(&run).map(|r| r.status).unwrap_or_default();
+            let now = serde_json::to_string(&phx_app::history::node_states(&app.exp, &run).unwrap_or_default())
+                .unwrap_or_default();
             if status != "running" {
                 let ev = Event::default().event("done").data(status);
                 return Some((Ok::<Event, std::convert::Infallible>(ev), (app, run, now, true)));
@@ -321,7 +300,7 @@ async fn report_pdf(State(app): State<Shared>, UrlPath((token, run)): UrlPath<(S
     if !covers_run(&app, &share, &run) {
         return not_found();
     }
-    match std::fs::read(app.store.run_dir(&run).join("report.pdf")) {
+    match std::fs::read(app.exp.store.run_dir(&run).join("report.pdf")) {
         Ok(bytes) => secure(([(header::CONTENT_TYPE, "application/pdf")], bytes).into_response()),
         Err(_) => not_found(),
     }
@@ -364,12 +343,12 @@ async fn artifact(
     if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
         return refuse(StatusCode::BAD_REQUEST, "an artifact is named by its SHA-256 (64 hex digits)");
     }
-    let producers = app.store.db.producers(&sha).unwrap_or_default();
+    let producers = phx_app::artifacts::producers(&app.exp, &sha).unwrap_or_default();
     let Some((exec, name)) = producers.into_iter().find(|(e, _)| covers_run(&app, &share, &e.run_id)) else {
         return not_found();
     };
-    let kind = app.store.db.artifact(&sha).ok().flatten().map(|a| a.kind).unwrap_or_default();
-    let Ok(bytes) = std::fs::read(app.store.objects.path(&sha)) else { return not_found() };
+    let kind = phx_app::artifacts::kind_of(&app.exp, &sha).ok().flatten().unwrap_or_default();
+    let Ok(bytes) = std::fs::read(phx_app::artifacts::object_path(&app.exp, &sha)) else { return not_found() };
     let mut r = ([(header::CONTENT_TYPE, content_type(&kind, &bytes))], bytes).into_response();
     let h = r.headers_mut();
     // Artifacts are data, never a page: no scripts even in an SVG.
@@ -441,14 +420,11 @@ async fn add_comment(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let body = form.body.trim();
-    if body.is_empty() || body.chars().count() > 8000 {
-        return refuse(StatusCode::BAD_REQUEST, "a comment has 1 to 8000 characters");
-    }
     let author = who(&share, form.author.as_deref());
-    let now = phx_runtime::clock::now_rfc3339();
-    if app.store.db.add_comment(&share.id, "run", &run, &author, body, &now).is_err() {
-        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the comment could not be saved; try again");
+    match phx_app::share::add_comment(&app.exp, &share.id, &run, &author, &form.body) {
+        Ok(()) => {}
+        Err(e) if e.kind == phx_app::ErrorKind::Usage => return refuse(StatusCode::BAD_REQUEST, &e.message),
+        Err(_) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the comment could not be saved; try again"),
     }
     after_post(&headers, &token, &run)
 }
@@ -486,18 +462,20 @@ async fn add_entry(
     let Some(key_path) = app.notebook_key.clone() else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "this server has no notebook key");
     };
-    let key = match phx_notebook::keys::load(&key_path, true) {
-        Ok(k) => k,
-        Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "this server's notebook key cannot be used"),
-    };
-    let entry = phx_notebook::NewEntry {
+    let entry = phx_app::notebook::EntryRequest {
         title: title.to_string(),
         markdown: markdown.to_string(),
-        author: who(&share, None),
         attach: vec![run.clone()],
+        run_id: None,
+        author: Some(who(&share, None)),
+        key: Some(key_path),
     };
-    if phx_notebook::add(&app.store, &key, entry).is_err() {
-        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the entry could not be added; try again");
+    match phx_app::notebook::add(&app.exp, entry) {
+        Ok(_) => {}
+        Err(e) if e.code == "phx::notebook-key" => {
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "this server's notebook key cannot be used");
+        }
+        Err(_) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the entry could not be added; try again"),
     }
     after_post(&headers, &token, &run)
 }

@@ -2,11 +2,10 @@
 //! provenance, artifacts, reports, notebook entries, comments) reached only
 //! through share links: signed, unguessable, expiring, revocable tokens
 //! that grant read or write access to one run, one session (every run of a
-//! program) or one bundle.
+//! program) or one bundle. A front end: the links themselves (`token`,
+//! `links`) and every read and write go through `phx_app`.
 
-pub mod links;
 pub mod pages;
 pub mod server;
-pub mod token;
 
 pub use server::{App, router, serve};

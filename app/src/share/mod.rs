@@ -1,5 +1,8 @@
 //! Share links (to a run, a session or a bundle) and signed bundles.
 
+pub mod links;
+pub mod token;
+
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -85,9 +88,9 @@ pub fn create_link(exp: &Experiment, req: &LinkRequest) -> AppResult<Link> {
             ("bundle", abs)
         }
     };
-    let ttl = phx_serve::links::parse_duration(&req.expires)
+    let ttl = links::parse_duration(&req.expires)
         .map_err(|e| AppError::usage(format!("expires: {e}")).with_help("write 30m, 72h or 7d"))?;
-    let link = phx_serve::links::create(&exp.store, kind, &resource, req.access.as_str(), ttl, req.to.clone())?;
+    let link = links::create(&exp.store, kind, &resource, req.access.as_str(), ttl, req.to.clone())?;
     Ok(Link {
         id: link.row.id,
         url: format!("{}/s/{}", req.base_url.trim_end_matches('/'), link.token),
@@ -159,4 +162,120 @@ pub fn export_bundle(exp: &Experiment, run: &str, output: &Path, key: Option<&Pa
         notebook_entries: m.notebook.len(),
         public_key: m.public_key.clone(),
     })
+}
+
+/// A link as listed: what it grants, to whom, until when, and its state.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct LinkListing {
+    pub id: String,
+    pub kind: String,
+    pub resource: String,
+    pub access: String,
+    pub expires_at: i64,
+    pub to: Vec<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub state: String,
+}
+
+/// Every link of the experiment.
+pub fn list_links(exp: &Experiment) -> AppResult<Vec<LinkListing>> {
+    let now = links::now_unix();
+    Ok(exp
+        .store
+        .db
+        .shares()?
+        .into_iter()
+        .map(|r| {
+            let state = if r.revoked_at.is_some() {
+                "revoked"
+            } else if now >= r.expires_at {
+                "expired"
+            } else {
+                "active"
+            };
+            LinkListing {
+                id: r.id,
+                kind: r.resource_kind,
+                resource: r.resource_id,
+                access: r.access,
+                expires_at: r.expires_at,
+                to: r.participants,
+                created_at: r.created_at,
+                revoked_at: r.revoked_at,
+                state: state.into(),
+            }
+        })
+        .collect())
+}
+
+/// Revokes the link `id`: it stops working at once.
+pub fn revoke_link(exp: &Experiment, id: &str) -> AppResult<()> {
+    if exp.store.db.revoke_share(id, &phx_runtime::clock::now_rfc3339())? {
+        Ok(())
+    } else {
+        Err(AppError::invalid("phx::no-share", format!("no share link `{id}`"))
+            .with_help("`phx share list` shows them"))
+    }
+}
+
+/// A bundle taken into the store.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ImportedBundle {
+    pub run_id: String,
+    pub executions: usize,
+    pub payloads: usize,
+    /// Files that could not be written beside the run (its report, its
+    /// program), each with why.
+    pub warnings: Vec<String>,
+}
+
+/// Verifies a bundle (signature, key, every hash) and adds it to the
+/// store; its report and program go to the run's folder. Keys trusted:
+/// the notebook's, the signer of this experiment's key, and `trust`.
+pub fn import_bundle(exp: &Experiment, file: &Path, trust: &[String]) -> AppResult<ImportedBundle> {
+    let store = &exp.store;
+    let mut trusted = phx_notebook::trusted_keys(store);
+    trusted.extend(trust.iter().cloned());
+    if let Some(own) = key_path(exp, None).ok().and_then(|p| phx_notebook::keys::load(&p, false).ok()) {
+        trusted.push(phx_notebook::keys::hex(own.verifying_key().as_bytes()));
+    }
+    let imported = phx_bundle::import(store, file, &trusted)?;
+    let run_dir = store.run_dir(&imported.manifest.run.id);
+    let mut warnings = Vec::new();
+    for (role, name, bytes) in &imported.extras {
+        let leaf = Path::new(name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let target = if role == "report" { run_dir.join(&leaf) } else { run_dir.join("bundle").join(&leaf) };
+        if let Err(e) = crate::report::write(&target, bytes) {
+            warnings.push(format!("cannot write {}: {}", target.display(), e.message));
+        }
+    }
+    if !imported.manifest.notebook.is_empty() {
+        let entries = serde_json::to_vec_pretty(&imported.manifest.notebook).unwrap_or_default();
+        if let Err(e) = crate::report::write(&run_dir.join("bundle").join("notebook.json"), &entries) {
+            warnings.push(e.message);
+        }
+    }
+    Ok(ImportedBundle {
+        run_id: imported.manifest.run.id.clone(),
+        executions: imported.manifest.executions.len(),
+        payloads: imported.manifest.payloads.len(),
+        warnings,
+    })
+}
+
+/// The comments on run `run_id`, oldest first.
+pub fn comments(exp: &Experiment, run_id: &str) -> AppResult<Vec<phx_store::CommentRow>> {
+    Ok(exp.store.db.comments("run", run_id)?)
+}
+
+/// Adds a comment to run `run_id` through the share link `share_id`.
+pub fn add_comment(exp: &Experiment, share_id: &str, run_id: &str, author: &str, body: &str) -> AppResult<()> {
+    let body = body.trim();
+    if body.is_empty() || body.chars().count() > 8000 {
+        return Err(AppError::usage("a comment has 1 to 8000 characters"));
+    }
+    exp.store.db.add_comment(share_id, "run", run_id, author, body, &phx_runtime::clock::now_rfc3339())?;
+    Ok(())
 }

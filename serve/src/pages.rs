@@ -236,7 +236,7 @@ es.addEventListener('done',()=>{{es.close();location.reload();}});</script>"
 }
 
 /// A session: every run of one program, newest first.
-pub fn session_page(token_base: &str, file: &str, runs: &[RunRow]) -> String {
+pub fn session_page(token_base: &str, file: &str, runs: &[phx_app::history::RunListing]) -> String {
     let mut b =
         String::from("<section><h2>Runs</h2><table><tr><th>run</th><th>status</th><th>started</th><th>host</th></tr>");
     for r in runs {
@@ -244,7 +244,7 @@ pub fn session_page(token_base: &str, file: &str, runs: &[RunRow]) -> String {
             "<tr><td><a href=\"{token_base}/run/{id}\">{id}</a></td><td class=\"s-{st}\">{st}</td><td>{}</td><td>{}</td></tr>",
             esc(&r.started_at),
             esc(&r.host),
-            id = esc(&r.id),
+            id = esc(&r.run_id),
             st = esc(&r.status)
         ));
     }

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use phx_store::{ShareRow, Store};
 
-use crate::token::{self, Grant, Refusal};
+use super::token::{self, Grant, Refusal};
 
 /// Unix seconds now.
 pub fn now_unix() -> i64 {

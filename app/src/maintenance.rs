@@ -1,0 +1,87 @@
+//! Keeping the store healthy: re-hashing every object, and removing what
+//! nothing refers to.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppResult;
+use crate::experiment::Experiment;
+
+/// What is wrong with one object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectProblem {
+    /// Its bytes hash to something else.
+    Corrupt { actual: String },
+    /// It cannot be read.
+    Unreadable { error: String },
+    /// Recorded, but not in the store (the next run recomputes it).
+    Missing,
+}
+
+/// One object with a problem.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct BadObject {
+    pub sha256: String,
+    pub problem: ObjectProblem,
+}
+
+/// `phx store verify`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct StoreCheck {
+    /// How many objects were re-hashed.
+    pub checked: usize,
+    pub problems: Vec<BadObject>,
+}
+
+impl StoreCheck {
+    /// Corrupt or unreadable objects (missing ones are recomputed by the
+    /// next run, so they do not fail the check).
+    pub fn damaged(&self) -> usize {
+        self.problems.iter().filter(|p| p.problem != ObjectProblem::Missing).count()
+    }
+}
+
+/// Re-hashes every object and looks for recorded objects that are gone.
+pub fn verify(exp: &Experiment) -> AppResult<StoreCheck> {
+    let store = &exp.store;
+    let objects = store.objects.list()?;
+    let mut problems = Vec::new();
+    for sha in &objects {
+        let problem = match store.objects.verify(sha) {
+            phx_store::Verified::Ok => continue,
+            phx_store::Verified::Corrupt { actual } => ObjectProblem::Corrupt { actual },
+            phx_store::Verified::Unreadable(e) => ObjectProblem::Unreadable { error: e.to_string() },
+        };
+        problems.push(BadObject { sha256: sha.clone(), problem });
+    }
+    let present: std::collections::BTreeSet<&String> = objects.iter().collect();
+    for sha in store.db.referenced_objects()? {
+        if !present.contains(&sha) {
+            problems.push(BadObject { sha256: sha, problem: ObjectProblem::Missing });
+        }
+    }
+    Ok(StoreCheck { checked: objects.len(), problems })
+}
+
+/// `phx store gc`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Collected {
+    /// Objects no run output, cache entry or notebook entry referred to.
+    pub removed: usize,
+    /// Temporary files left by interrupted writes.
+    pub temporary: usize,
+}
+
+/// Removes unreferenced objects and leftover temporary files.
+pub fn gc(exp: &Experiment) -> AppResult<Collected> {
+    let store = &exp.store;
+    let referenced = store.db.referenced_objects()?;
+    let mut removed = 0;
+    for sha in store.objects.list()? {
+        if !referenced.contains(&sha) && store.objects.remove(&sha).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(Collected { removed, temporary: store.objects.clean_temp() })
+}
