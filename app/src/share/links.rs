@@ -82,7 +82,7 @@ pub fn create(
         other => return Err(LinkError::Usage(format!("cannot share a `{other}`: share a run, a session or a bundle"))),
     }
     let secret = token::secret(&store.root)?;
-    let id = phx_store::hex(&token::random::<16>()?);
+    let id = hex::encode(token::random::<16>()?);
     let grant = Grant {
         id: id.clone(),
         kind: kind.into(),

@@ -239,7 +239,7 @@ pub fn import_bundle(exp: &Experiment, file: &Path, trust: &[String]) -> AppResu
     let mut trusted = phx_notebook::trusted_keys(store);
     trusted.extend(trust.iter().cloned());
     if let Some(own) = key_path(exp, None).ok().and_then(|p| phx_notebook::keys::load(&p, false).ok()) {
-        trusted.push(phx_notebook::keys::hex(own.verifying_key().as_bytes()));
+        trusted.push(hex::encode(own.verifying_key().as_bytes()));
     }
     let imported = phx_bundle::import(store, file, &trusted)?;
     let run_dir = store.run_dir(&imported.manifest.run.id);

@@ -16,7 +16,6 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use phx_diagnostics::{Code, Diagnostic};
 use phx_sema::check::CheckedNode;
-use phx_sema::fnir::hex;
 use phx_sema::value::{Instances, OutputRef, Value, json_string};
 use phx_syntax::Span;
 use sha2::{Digest, Sha256};
@@ -493,5 +492,5 @@ pub fn static_key(v: &Vertex, keys: &HashMap<String, String>) -> String {
         json_string(&v.tool),
         json_string(&v.tool_version)
     );
-    hex(&Sha256::digest(doc.as_bytes()))
+    hex::encode(Sha256::digest(doc.as_bytes()))
 }

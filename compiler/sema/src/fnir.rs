@@ -225,7 +225,7 @@ impl FnIr {
 
     /// SHA-256 of the canonical text, in hex.
     pub fn body_hash(&self) -> String {
-        hex(&Sha256::digest(self.canonical_text().as_bytes()))
+        hex::encode(Sha256::digest(self.canonical_text().as_bytes()))
     }
 
     /// Evaluates the function on `args` (converted to the parameter types).
@@ -255,15 +255,6 @@ impl FnIr {
             .collect();
         self.eval(&args).as_f64()
     }
-}
-
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 fn write_expr(e: &FExpr, out: &mut String) {

@@ -105,10 +105,6 @@ fn line_len(n: usize) -> usize {
     n.to_string().len()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    phx_store::hex(bytes)
-}
-
 fn io(e: impl std::fmt::Display) -> BundleError {
     BundleError::Io(e.to_string())
 }
@@ -158,7 +154,7 @@ pub fn export(
         payloads.push(Payload {
             role: role.clone(),
             name: name.clone(),
-            sha256: hex(&Sha256::digest(bytes)),
+            sha256: hex::encode(Sha256::digest(bytes)),
             size: bytes.len() as u64,
         });
     }
@@ -169,10 +165,10 @@ pub fn export(
         lineage,
         notebook,
         payloads,
-        public_key: hex(key.verifying_key().as_bytes()),
+        public_key: hex::encode(key.verifying_key().as_bytes()),
     };
     let json = serde_json::to_vec(&manifest).map_err(io)?;
-    let signature = hex(&key.sign(&json).to_bytes());
+    let signature = hex::encode(key.sign(&json).to_bytes());
     let tmp = out.with_extension("phxbundle.tmp");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
@@ -261,7 +257,7 @@ pub fn import(store: &Store, path: &Path, trusted: &[String]) -> Result<Imported
     for (i, p) in manifest.payloads.iter().enumerate() {
         let mut bytes = vec![0u8; p.size as usize];
         r.read_exact(&mut bytes).map_err(|_| BundleError::Truncated(i + 1))?;
-        let actual = hex(&Sha256::digest(&bytes));
+        let actual = hex::encode(Sha256::digest(&bytes));
         if actual != p.sha256 {
             return Err(BundleError::Corrupt {
                 index: i + 1,

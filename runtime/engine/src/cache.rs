@@ -121,7 +121,7 @@ impl Components {
         }
         doc.push_str("}}");
         let digest = Sha256::digest(doc.as_bytes());
-        phx_store::hex(&digest)
+        hex::encode(digest)
     }
 }
 

@@ -290,7 +290,7 @@ fn exit_failure(code: i32, work_dir: &Path) -> ToolError {
 impl Tool for CommandTool {
     fn code_version(&self) -> String {
         // The command's text is its code.
-        phx_store::hex(&Sha256::digest(self.template.as_bytes()))
+        hex::encode(Sha256::digest(self.template.as_bytes()))
     }
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {

@@ -23,22 +23,9 @@ pub fn default_key_path() -> Option<PathBuf> {
     config_dir().map(|d| d.join("notebook_ed25519"))
 }
 
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    let t = text.trim();
-    if !t.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..t.len()).step_by(2).map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok()).collect()
-}
-
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    phx_store::hex(bytes)
-}
-
-/// Decodes lowercase or uppercase hex.
+/// Decodes lowercase or uppercase hex (surrounding white space ignored).
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    hex_decode(text)
+    hex::decode(text.trim()).ok()
 }
 
 fn random_seed() -> Result<[u8; 32], NotebookError> {
@@ -63,7 +50,7 @@ pub fn load(path: &Path, create: bool) -> Result<SigningKey, NotebookError> {
                     std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0)
                 )));
             }
-            let bytes = hex_decode(&text).ok_or_else(|| key_err("it is not a hex-encoded ed25519 key".into()))?;
+            let bytes = unhex(&text).ok_or_else(|| key_err("it is not a hex-encoded ed25519 key".into()))?;
             let seed: [u8; 32] =
                 bytes.try_into().map_err(|_| key_err("an ed25519 secret key is 32 bytes (64 hex digits)".into()))?;
             Ok(SigningKey::from_bytes(&seed))
@@ -80,11 +67,11 @@ pub fn load(path: &Path, create: bool) -> Result<SigningKey, NotebookError> {
                 .mode(0o600)
                 .open(path)
                 .map_err(|e| key_err(format!("cannot create it: {e}")))?;
-            f.write_all(format!("{}\n", hex(&key.to_bytes())).as_bytes())
+            f.write_all(format!("{}\n", hex::encode(key.to_bytes())).as_bytes())
                 .and_then(|_| f.sync_all())
                 .map_err(|e| key_err(format!("cannot write it: {e}")))?;
             let public = path.with_extension("pub");
-            let _ = std::fs::write(&public, format!("{}\n", hex(key.verifying_key().as_bytes())));
+            let _ = std::fs::write(&public, format!("{}\n", hex::encode(key.verifying_key().as_bytes())));
             Ok(key)
         }
         Err(e) => Err(key_err(e.to_string())),

@@ -82,7 +82,7 @@ pub struct NewEntry {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    keys::hex(&Sha256::digest(bytes))
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The current time, UTC, RFC 3339 with milliseconds.
@@ -247,7 +247,7 @@ pub fn add(store: &Store, key: &SigningKey, new: NewEntry) -> Result<Body, Noteb
     if new.markdown.trim().is_empty() && attachments.is_empty() && refs.is_empty() {
         return Err(NotebookError::Empty);
     }
-    let public_key = keys::hex(key.verifying_key().as_bytes());
+    let public_key = hex::encode(key.verifying_key().as_bytes());
     let objects: Vec<String> =
         attachments.iter().flat_map(|a| std::iter::once(a.sha256.clone()).chain(a.thumbnail.clone())).collect();
     loop {
@@ -269,11 +269,11 @@ pub fn add(store: &Store, key: &SigningKey, new: NewEntry) -> Result<Body, Noteb
         };
         let json = body.canonical();
         let hash = sha256_hex(json.as_bytes());
-        let signature = keys::hex(&key.sign(json.as_bytes()).to_bytes());
+        let signature = hex::encode(key.sign(json.as_bytes()).to_bytes());
         let row = NotebookRow { seq: seq as i64, body_json: json, hash: hash.clone(), signature };
         if store.db.append_notebook_entry(&row, &objects)? {
             trust(store, &public_key)?;
-            let head_sig = keys::hex(&key.sign(head_message(seq, &hash).as_bytes()).to_bytes());
+            let head_sig = hex::encode(key.sign(head_message(seq, &hash).as_bytes()).to_bytes());
             let head = Head { seq, hash, public_key: public_key.clone(), signature: head_sig };
             let bytes = serde_json::to_vec_pretty(&head).unwrap_or_default();
             write_atomic(&head_path(store), &bytes)?;

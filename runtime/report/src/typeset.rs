@@ -61,7 +61,7 @@ fn figure(f: &Figure, files: &mut Vec<(String, Vec<u8>)>) -> String {
         // Named by content: a picture shown twice (alone and in a sweep's
         // contact sheet) is one file, decoded and embedded once.
         let digest = Sha256::digest(&p.bytes);
-        let path = format!("figures/{}.{ext}", phx_store::hex(&digest[..12]));
+        let path = format!("figures/{}.{ext}", hex::encode(&digest[..12]));
         if !files.iter().any(|(existing, _)| *existing == path) {
             files.push((path.clone(), p.bytes.clone()));
         }

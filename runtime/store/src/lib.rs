@@ -15,7 +15,7 @@ pub use db::{
     ArtifactRow, CacheEntry, CommentRow, Db, ExecutionRow, NewExecution, NotebookRow, OutputRow, RunRow,
     SCHEMA_VERSION, ShareRow,
 };
-pub use objects::{Fingerprint, ObjectStore, Verified, hash_file, hex};
+pub use objects::{Fingerprint, ObjectStore, Verified, hash_file};
 
 use std::path::{Path, PathBuf};
 

@@ -8,17 +8,6 @@ use sha2::{Digest, Sha256};
 
 use crate::StoreError;
 
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
 /// SHA-256 of a file's bytes, streamed.
 pub fn hash_file(path: &Path) -> Result<(String, u64), StoreError> {
     let mut f = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
@@ -36,7 +25,7 @@ pub fn hash_file(path: &Path) -> Result<(String, u64), StoreError> {
         hasher.update(&buf[..n]);
         size += n as u64;
     }
-    Ok((hex(&hasher.finalize()), size))
+    Ok((hex::encode(hasher.finalize()), size))
 }
 
 /// What the file system says about an object file: if none of it changed
@@ -92,7 +81,7 @@ impl ObjectStore {
 
     /// Stores bytes; returns their hash.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<String, StoreError> {
-        let sha = hex(&Sha256::digest(bytes));
+        let sha = hex::encode(Sha256::digest(bytes));
         if self.contains(&sha) {
             return Ok(sha);
         }
@@ -129,7 +118,7 @@ impl ObjectStore {
                 size += n as u64;
             }
             out.sync_all().map_err(|e| StoreError::io("sync", &tmp, e))?;
-            Ok((hex(&hasher.finalize()), size))
+            Ok((hex::encode(hasher.finalize()), size))
         })();
         match result {
             Ok((sha, size)) => {
@@ -313,7 +302,7 @@ mod tests {
         std::fs::write(&src, &data).unwrap();
         let (sha, size) = s.put_file(&src).unwrap();
         assert_eq!(size, data.len() as u64);
-        assert_eq!(sha, hex(&Sha256::digest(&data)));
+        assert_eq!(sha, hex::encode(Sha256::digest(&data)));
         assert_eq!(std::fs::read(s.path(&sha)).unwrap(), data);
     }
 }
