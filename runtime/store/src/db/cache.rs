@@ -1,0 +1,108 @@
+//! Cache entries (with the components of their keys, so a miss can say
+//! what changed) and the fingerprints of verified objects.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::Db;
+use crate::StoreError;
+
+/// A cache entry: the key, its components, and the outputs it stands for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheEntry {
+    pub cache_key: String,
+    pub file: String,
+    pub vertex: String,
+    pub tool: String,
+    pub components_json: String,
+    pub outputs_json: String,
+    pub execution_id: i64,
+    pub created_at: String,
+}
+
+pub(super) const CACHE_COLUMNS: &str =
+    "cache_key, file, vertex, tool, components_json, outputs_json, execution_id, created_at";
+
+pub(super) fn row_cache(r: &rusqlite::Row) -> rusqlite::Result<CacheEntry> {
+    Ok(CacheEntry {
+        cache_key: r.get(0)?,
+        file: r.get(1)?,
+        vertex: r.get(2)?,
+        tool: r.get(3)?,
+        components_json: r.get(4)?,
+        outputs_json: r.get(5)?,
+        execution_id: r.get(6)?,
+        created_at: r.get(7)?,
+    })
+}
+
+impl Db {
+    /// The cache entry with this key.
+    pub fn cache_entry(&self, key: &str) -> Result<Option<CacheEntry>, StoreError> {
+        // Prepared once per connection: a run looks up every node's key.
+        self.with(|c| {
+            c.prepare_cached(&format!("SELECT {CACHE_COLUMNS} FROM cache_entries WHERE cache_key = ?1"))?
+                .query_row(params![key], row_cache)
+                .optional()
+        })
+    }
+
+    /// A cache entry without the components of its key (a hit needs only
+    /// the outputs; the components, the largest column, explain misses).
+    pub fn cache_entry_outputs(&self, key: &str) -> Result<Option<CacheEntry>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT cache_key, file, vertex, tool, '', outputs_json, execution_id, created_at FROM cache_entries WHERE cache_key = ?1",
+            )?
+            .query_row(params![key], row_cache)
+            .optional()
+        })
+    }
+
+    /// The newest cache entry of a vertex of a file (to explain a miss).
+    pub fn latest_cache_entry(&self, file: &str, vertex: &str) -> Result<Option<CacheEntry>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {CACHE_COLUMNS} FROM cache_entries WHERE file = ?1 AND vertex = ?2 ORDER BY created_at DESC, execution_id DESC LIMIT 1"),
+                params![file, vertex],
+                row_cache,
+            )
+            .optional()
+        })
+    }
+
+    /// Drops a cache entry (its object was found corrupt or missing).
+    pub fn drop_cache_entry(&self, key: &str) -> Result<(), StoreError> {
+        self.with(|c| c.execute("DELETE FROM cache_entries WHERE cache_key = ?1", params![key]).map(|_| ()))
+    }
+
+    /// Every object's fingerprint at its last successful hash check.
+    pub fn verified_fingerprints(&self) -> Result<std::collections::HashMap<String, crate::Fingerprint>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT sha256, size, ino, mtime_ns, ctime_ns FROM verified")?;
+            st.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    crate::Fingerprint { size: r.get(1)?, ino: r.get(2)?, mtime_ns: r.get(3)?, ctime_ns: r.get(4)? },
+                ))
+            })?
+            .collect()
+        })
+    }
+
+    /// Records fingerprints of objects that just hashed correctly.
+    pub fn record_verified(&self, items: &[(String, crate::Fingerprint)]) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached("INSERT OR REPLACE INTO verified (sha256, size, ino, mtime_ns, ctime_ns) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+                for (sha, f) in items {
+                    st.execute(params![sha, f.size, f.ino, f.mtime_ns, f.ctime_ns])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+}
