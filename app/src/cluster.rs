@@ -7,68 +7,11 @@ use std::sync::Arc;
 use phx_backends::ClusterConfig;
 use phx_dag::Dag;
 use phx_runtime::scheduler::RemoteSetup;
+pub use phx_runtime::status::{BackendKind, Policy};
 use phx_runtime::worker::ProgramSource;
 use phx_sema::value::Value;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, AppResult};
-
-/// Where nodes run when a cluster is configured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum Policy {
-    /// Here, unless a node needs what this machine lacks.
-    #[cfg_attr(feature = "cli", value(name = "local_first"))]
-    LocalFirst,
-    /// Every node to the cluster.
-    #[cfg_attr(feature = "cli", value(name = "remote_first"))]
-    RemoteFirst,
-    /// Heavy nodes to the cluster.
-    #[cfg_attr(feature = "cli", value(name = "auto"))]
-    Auto,
-}
-
-impl Policy {
-    /// The name the language, phx.toml and provenance use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Policy::LocalFirst => "local_first",
-            Policy::RemoteFirst => "remote_first",
-            Policy::Auto => "auto",
-        }
-    }
-
-    /// The policy a name gives, if any.
-    pub fn parse(name: &str) -> Option<Policy> {
-        [Policy::LocalFirst, Policy::RemoteFirst, Policy::Auto].into_iter().find(|p| p.as_str() == name)
-    }
-}
-
-/// Where a run's remote nodes go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum BackendKind {
-    /// Everything on this machine.
-    Local,
-    /// The Slurm cluster of phx.toml's `[slurm]`.
-    Slurm,
-    /// The Kubernetes cluster of phx.toml's `[k8s]`.
-    K8s,
-}
-
-impl BackendKind {
-    /// The name provenance and phx.toml use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Local => "local",
-            BackendKind::Slurm => "slurm",
-            BackendKind::K8s => "k8s",
-        }
-    }
-}
 
 /// The run's policy and cluster.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,11 +37,7 @@ pub fn plan(
     let cluster = match backend {
         Some(BackendKind::Local) => None,
         Some(b) => Some(b),
-        None => match config.cluster() {
-            Some("slurm") => Some(BackendKind::Slurm),
-            Some("k8s") => Some(BackendKind::K8s),
-            _ => None,
-        },
+        None => config.cluster().and_then(BackendKind::parse).filter(|b| *b != BackendKind::Local),
     };
     let in_program = dag.experiment.as_ref().and_then(|e| match e.field("policy") {
         Some(Value::Enum(_, p)) => Policy::parse(p),

@@ -13,7 +13,7 @@ use crate::cluster::BackendKind;
 use crate::error::{AppError, AppResult};
 use crate::experiment::Experiment;
 use crate::program::{CompileOptions, Program};
-use crate::run::{Cancellation, NodeResult, Observer, RunSettings};
+use crate::run::{Cancellation, NodeResult, NodeStatus, Observer, RunSettings, RunStatus};
 
 /// What a job may use.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -81,7 +81,7 @@ pub struct JobArtifact {
 /// Where and how the job ran.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct JobProvenance {
-    pub backend: String,
+    pub backend: BackendKind,
     pub placement: Option<String>,
     pub device: Option<String>,
     pub duration_ms: u64,
@@ -92,8 +92,8 @@ pub struct JobProvenance {
 /// A finished (or failed) job.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct JobResult {
-    /// `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    /// `succeeded`, `failed` or `cancelled` (`skipped` when it could not start).
+    pub status: NodeStatus,
     pub backend: BackendKind,
     pub job_id: Option<String>,
     pub run_id: String,
@@ -143,7 +143,7 @@ fn is_dns_label(s: &str) -> bool {
 impl JobResult {
     /// Whether the job succeeded.
     pub fn ok(&self) -> bool {
-        self.status == "succeeded"
+        self.status == NodeStatus::Succeeded
     }
 }
 
@@ -282,7 +282,10 @@ pub fn submit(
                 .collect()
         })
         .unwrap_or_default();
-    let status = node.map_or(run.status.clone(), |n| n.status.clone());
+    let status = node
+        .map_or(if run.status == RunStatus::Cancelled { NodeStatus::Cancelled } else { NodeStatus::Failed }, |n| {
+            n.status
+        });
     Ok(JobResult {
         status,
         backend,
@@ -297,7 +300,7 @@ pub fn submit(
         warnings,
         program: source,
         provenance: JobProvenance {
-            backend: node.map_or(backend.as_str().to_string(), |n| n.backend.clone()),
+            backend: node.map_or(backend, |n| n.backend),
             placement: node.and_then(|n| n.placement.clone()),
             device: node.and_then(|n| n.device.clone()),
             duration_ms: node.map_or(0, |n| n.duration_ms),

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use phx_runtime::scheduler::{Event, NodeOutcome, OutputInfo, RunOptions, RunReport};
+pub use phx_runtime::scheduler::{Event, NodeOutcome};
+use phx_runtime::scheduler::{OutputInfo, RunOptions, RunReport};
+pub use phx_runtime::status::{NodeStatus, RunStatus};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -127,12 +129,12 @@ pub struct NodeResult {
     pub id: String,
     pub tool: String,
     /// `succeeded`, `failed`, `cancelled`, `skipped`; in a plan `cached` or `would-run`.
-    pub status: String,
+    pub status: NodeStatus,
     pub cached: bool,
     pub device: Option<String>,
     /// Why it ran on the CPU although it asked for a GPU.
     pub fallback: Option<String>,
-    pub backend: String,
+    pub backend: BackendKind,
     pub job_id: Option<String>,
     pub placement: Option<String>,
     pub duration_ms: u64,
@@ -149,7 +151,7 @@ pub struct NodeResult {
 pub struct RunResult {
     pub run_id: String,
     /// `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: RunStatus,
     /// The program, relative to the experiment folder.
     pub file: String,
     pub duration_ms: u64,
@@ -165,7 +167,7 @@ pub struct RunResult {
 impl RunResult {
     /// Whether the run and its report succeeded.
     pub fn ok(&self) -> bool {
-        self.status == "succeeded" && self.report_error.is_none()
+        self.status == RunStatus::Succeeded && self.report_error.is_none()
     }
 }
 
@@ -209,11 +211,11 @@ pub fn node_result(exp_dir: &Path, n: &NodeOutcome) -> NodeResult {
     NodeResult {
         id: n.id.clone(),
         tool: n.tool.clone(),
-        status: n.status.clone(),
+        status: n.status,
         cached: n.cached,
         device: n.device.clone(),
         fallback: n.fallback.clone(),
-        backend: n.backend.clone(),
+        backend: n.backend,
         job_id: n.job_id.clone(),
         placement: n.placement.clone(),
         duration_ms: n.duration_ms,
@@ -228,7 +230,7 @@ pub fn node_result(exp_dir: &Path, n: &NodeOutcome) -> NodeResult {
 fn result_of(exp: &Experiment, r: &RunReport, file: &str, pdf: Option<&Path>) -> RunResult {
     RunResult {
         run_id: r.run_id.clone(),
-        status: r.status.clone(),
+        status: r.status,
         file: file.to_string(),
         duration_ms: r.duration_ms,
         cache_hits: r.cache_hits,
@@ -312,8 +314,8 @@ pub fn run(
         dry_run: settings.dry_run,
         keep_components: false,
         settings: json!({"set": overrides_list(&source), "allow_large": source.allow_large, "jobs": jobs, "targets": settings.targets, "no_cache": settings.no_cache, "policy": plan.policy.as_str(), "backend": backend_name}),
-        policy: plan.policy.as_str().to_string(),
-        cluster: plan.cluster.map(|c| c.as_str().to_string()),
+        policy: plan.policy,
+        cluster: plan.cluster,
         remote,
         remote_jobs: match plan.cluster {
             Some(BackendKind::K8s) => config.k8s.as_ref().and_then(|k| k.max_jobs),
@@ -336,7 +338,7 @@ pub fn run(
     let mut report_error = None;
     let pdf = if reports.is_empty() {
         None
-    } else if report.status != "succeeded" {
+    } else if report.status != RunStatus::Succeeded {
         (observer.on_note)(&format!("phx: no report: the run {}", report.status));
         None
     } else {
@@ -420,7 +422,7 @@ pub fn explain(exp: &Experiment, program: &Program, checked: &Checked, node: &st
         .map(|n| ExplainedInstance {
             id: n.id.clone(),
             tool: n.tool.clone(),
-            cached: n.status == "cached",
+            cached: n.status == NodeStatus::Cached,
             why: n.why.clone(),
             components: n.components.clone(),
         })

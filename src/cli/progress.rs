@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use phx_runtime::scheduler::{Event, NodeOutcome};
+use phx_app::run::{Event, NodeOutcome, NodeStatus};
 
 #[derive(Default)]
 struct Counts {
@@ -87,7 +87,7 @@ impl Progress {
                 c.running.remove(&o.id);
                 c.done += 1;
                 c.cached += usize::from(o.cached);
-                c.failed += usize::from(o.status == "failed");
+                c.failed += usize::from(o.status == NodeStatus::Failed);
                 let text = format!("[{}/{}] {}", c.done, self.total, line(&o));
                 match &self.bar {
                     // Finished nodes scroll above the live line; cache hits
@@ -142,7 +142,8 @@ pub fn summary_table(r: &phx_app::RunResult) -> String {
         format!("{:<width$}  {:<tool_w$}  {:<9}  {:<6}  {:>9}  note\n", "node", "tool", "status", "device", "time");
     for n in &r.nodes {
         let status = if n.cached { "cached" } else { n.status.as_str() };
-        let time = if n.cached || n.status == "skipped" { "-".to_string() } else { format!("{} ms", n.duration_ms) };
+        let time =
+            if n.cached || n.status == NodeStatus::Skipped { "-".to_string() } else { format!("{} ms", n.duration_ms) };
         let note = n
             .error
             .as_deref()

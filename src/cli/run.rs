@@ -3,9 +3,8 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use phx_app::run::{Cancellation, Observer, RunResult, RunSettings};
+use phx_app::run::{Cancellation, Event, NodeOutcome, NodeStatus, Observer, RunResult, RunSettings};
 use phx_app::{BackendKind, Experiment, Policy};
-use phx_runtime::scheduler::{Event, NodeOutcome};
 
 use super::common::{self, CompileOpts, DirArg, FormatArg, TextOrJson};
 use super::exit;
@@ -67,9 +66,9 @@ fn short(s: &str) -> &str {
 }
 
 fn outcome_line(o: &NodeOutcome) -> String {
-    let mut line = match o.status.as_str() {
-        "succeeded" if o.cached => format!("cached    {} ({})", o.id, o.tool),
-        "succeeded" => format!(
+    let mut line = match o.status {
+        NodeStatus::Succeeded if o.cached => format!("cached    {} ({})", o.id, o.tool),
+        NodeStatus::Succeeded => format!(
             "done      {} ({}) in {} ms on {}{}",
             o.id,
             o.tool,
@@ -77,7 +76,7 @@ fn outcome_line(o: &NodeOutcome) -> String {
             o.device.as_deref().unwrap_or("cpu"),
             o.job_id.as_ref().map(|j| format!(" ({} job {j})", o.backend)).unwrap_or_default()
         ),
-        "would-run" if o.backend != "local" => format!(
+        NodeStatus::WouldRun if o.backend != BackendKind::Local => format!(
             "would run {} ({}) on {}: {}\n          placement: {}",
             o.id,
             o.tool,
@@ -85,10 +84,11 @@ fn outcome_line(o: &NodeOutcome) -> String {
             o.why.join("; "),
             o.placement.as_deref().unwrap_or("")
         ),
-        "would-run" => format!("would run {} ({}): {}", o.id, o.tool, o.why.join("; ")),
-        "cached" => format!("cached    {} ({})", o.id, o.tool),
+        NodeStatus::WouldRun => format!("would run {} ({}): {}", o.id, o.tool, o.why.join("; ")),
+        NodeStatus::Cached => format!("cached    {} ({})", o.id, o.tool),
         other => format!("{other:<9} {} ({})", o.id, o.tool),
     };
+
     if let Some(f) = &o.fallback {
         line.push_str(&format!("\n          warning[phx::device-fallback]: ran on the CPU: {f}"));
     }
@@ -155,9 +155,9 @@ pub fn run(a: Args) -> u8 {
 }
 
 fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment) {
-    let ran = r.nodes.iter().filter(|n| n.status == "succeeded" && !n.cached).count();
-    let failed = r.nodes.iter().filter(|n| n.status == "failed").count();
-    let skipped = r.nodes.iter().filter(|n| matches!(n.status.as_str(), "skipped" | "cancelled")).count();
+    let ran = r.nodes.iter().filter(|n| n.status == NodeStatus::Succeeded && !n.cached).count();
+    let failed = r.nodes.iter().filter(|n| n.status == NodeStatus::Failed).count();
+    let skipped = r.nodes.iter().filter(|n| matches!(n.status, NodeStatus::Skipped | NodeStatus::Cancelled)).count();
     let verb = if dry_run { "plan" } else { "run" };
     if !dry_run && r.nodes.len() <= 200 {
         common::out(&super::progress::summary_table(r));

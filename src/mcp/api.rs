@@ -242,7 +242,8 @@ pub struct Reportable {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Ran {
     pub run_id: String,
-    pub status: String,
+    /// None when the program has errors and nothing ran.
+    pub status: Option<phx_app::run::RunStatus>,
     pub cache_hits: usize,
     pub nodes: Vec<NodeResult>,
     pub artifacts: Vec<RunArtifact>,

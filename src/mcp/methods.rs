@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine;
 use phx_app::authoring::{self, Message, Model};
+use phx_app::run::Event;
 use phx_app::run::{Cancellation, Observer, RunResult, RunSettings};
 use phx_app::share::{LinkRequest, ShareTarget};
 use phx_app::{AppError, AppResult, BackendKind, CompileOptions, Experiment, Program};
-use phx_runtime::scheduler::Event;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value as Json, json};
@@ -373,7 +373,7 @@ impl Server {
             let report = checked.report();
             let body = Ran {
                 run_id: String::new(),
-                status: "not run".into(),
+                status: None,
                 cache_hits: 0,
                 nodes: vec![],
                 artifacts: vec![],
@@ -570,7 +570,7 @@ fn ran(exp: &Experiment, run: &RunResult) -> Ran {
     }
     Ran {
         run_id: run.run_id.clone(),
-        status: run.status.clone(),
+        status: Some(run.status),
         cache_hits: run.cache_hits,
         nodes: run.nodes.clone(),
         artifacts,

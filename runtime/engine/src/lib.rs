@@ -17,8 +17,10 @@ pub mod placement;
 pub mod provenance;
 pub mod remote;
 pub mod scheduler;
+pub mod status;
 pub mod tool;
 pub mod worker;
 
 pub use scheduler::{NodeOutcome, RunOptions, RunReport, run};
+pub use status::{BackendKind, NodeStatus, Policy, RunStatus};
 pub use tool::{Invocation, Produced, ProducedOutput, StagedInput, Tool, ToolError};

@@ -5,6 +5,8 @@
 use phx_dag::Vertex;
 use phx_sema::value::Value;
 
+use crate::status::{BackendKind, Policy};
+
 /// What this machine offers, for the decision.
 #[derive(Clone, Debug)]
 pub struct Machine {
@@ -32,24 +34,24 @@ fn mem_total() -> Option<u64> {
 /// Where a node runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Placement {
-    /// `local`, or the cluster's backend name (`slurm`).
-    pub backend: String,
+    /// `Local`, or the cluster it goes to.
+    pub backend: BackendKind,
     /// The policy's reason, in words.
     pub reason: String,
 }
 
 impl Placement {
     fn local(reason: impl Into<String>) -> Placement {
-        Placement { backend: "local".into(), reason: reason.into() }
+        Placement { backend: BackendKind::Local, reason: reason.into() }
     }
 
-    fn remote(cluster: &str, reason: impl Into<String>) -> Placement {
-        Placement { backend: cluster.into(), reason: reason.into() }
+    fn remote(cluster: BackendKind, reason: impl Into<String>) -> Placement {
+        Placement { backend: cluster, reason: reason.into() }
     }
 
     /// Whether the node leaves this machine.
     pub fn is_remote(&self) -> bool {
-        self.backend != "local"
+        self.backend != BackendKind::Local
     }
 }
 
@@ -135,30 +137,32 @@ pub fn estimate(v: &Vertex, m: &Machine) -> (f64, String) {
     (points * SECONDS_PER_POINT / cores, parts.join(" × "))
 }
 
-/// Decides where `v` runs under `policy` (`local_first`, `remote_first`,
-/// `auto`) with `cluster` configured (or none).
-pub fn place(v: &Vertex, policy: &str, cluster: Option<&str>, m: &Machine) -> Placement {
-    match (v.backend.as_deref(), cluster) {
+/// Decides where `v` runs under `policy` with `cluster` configured (or none).
+pub fn place(v: &Vertex, policy: Policy, cluster: Option<BackendKind>, m: &Machine) -> Placement {
+    let asked = v.backend.as_deref();
+    match (asked, cluster) {
         (Some("local"), _) => return Placement::local("the node sets backend = local"),
-        (Some(b), Some(c)) if b == c => return Placement::remote(c, format!("the node sets backend = {b}")),
+        (Some(b), Some(c)) if b == c.as_str() => {
+            return Placement::remote(c, format!("the node sets backend = {b}"));
+        }
         (Some(b), _) => {
             return Placement::local(format!(
                 "the node sets backend = {b}, but no {b} cluster is configured (phx.toml [{b}], or --backend {b}); it runs here"
             ));
         }
-        (None, None) => {
+        (None, None) | (None, Some(BackendKind::Local)) => {
             return Placement::local(match policy {
-                "local_first" => "local_first, and no cluster is configured".to_string(),
+                Policy::LocalFirst => "local_first, and no cluster is configured".to_string(),
                 p => format!("{p}, but no cluster is configured (phx.toml [slurm], or --backend slurm); it runs here"),
             });
         }
         (None, Some(_)) => {}
     }
-    let cluster = cluster.unwrap_or("local");
+    let cluster = cluster.unwrap_or(BackendKind::Local);
     let lack = lacks(v, m);
     match policy {
-        "remote_first" => Placement::remote(cluster, "remote_first"),
-        "auto" => {
+        Policy::RemoteFirst => Placement::remote(cluster, "remote_first"),
+        Policy::Auto => {
             if let Some(l) = lack {
                 return Placement::remote(cluster, format!("auto: it needs {l}"));
             }
@@ -180,7 +184,7 @@ pub fn place(v: &Vertex, policy: &str, cluster: Option<&str>, m: &Machine) -> Pl
                 ))
             }
         }
-        _ => match lack {
+        Policy::LocalFirst => match lack {
             Some(l) => Placement::remote(cluster, format!("local_first: it needs {l}")),
             None => Placement::local("local_first: this machine has what it needs"),
         },
@@ -229,21 +233,25 @@ mod tests {
     fn local_first_sends_only_what_this_machine_cannot_run() {
         let m = machine();
         let light = vertex("quantum.orbital", vec![("grid", Value::Int(64))], vec![]);
-        assert_eq!(place(&light, "local_first", Some("slurm"), &m).backend, "local");
+        assert_eq!(place(&light, Policy::LocalFirst, Some(BackendKind::Slurm), &m).backend, BackendKind::Local);
         let gpu = vertex("shell.run", vec![], vec![("gpus", Value::Int(1))]);
-        let p = place(&gpu, "local_first", Some("slurm"), &m);
-        assert_eq!(p.backend, "slurm");
+        let p = place(&gpu, Policy::LocalFirst, Some(BackendKind::Slurm), &m);
+        assert_eq!(p.backend, BackendKind::Slurm);
         assert!(p.reason.contains("a GPU (no CUDA driver found)"), "{}", p.reason);
         let mut prefers = vertex("quantum.orbital", vec![], vec![]);
         prefers.device = vec!["gpu".into(), "cpu".into()];
-        assert_eq!(place(&prefers, "local_first", Some("slurm"), &m).backend, "local");
+        assert_eq!(place(&prefers, Policy::LocalFirst, Some(BackendKind::Slurm), &m).backend, BackendKind::Local);
         prefers.device = vec!["gpu".into()];
-        assert_eq!(place(&prefers, "local_first", Some("slurm"), &m).backend, "slurm");
+        assert_eq!(place(&prefers, Policy::LocalFirst, Some(BackendKind::Slurm), &m).backend, BackendKind::Slurm);
         let wide = vertex("shell.run", vec![], vec![("cpus", Value::Int(32))]);
-        assert!(place(&wide, "local_first", Some("slurm"), &m).reason.contains("32 CPUs (this machine has 2)"));
+        assert!(
+            place(&wide, Policy::LocalFirst, Some(BackendKind::Slurm), &m)
+                .reason
+                .contains("32 CPUs (this machine has 2)")
+        );
         // Without a cluster it stays here and says why.
-        let p = place(&gpu, "remote_first", None, &m);
-        assert_eq!(p.backend, "local");
+        let p = place(&gpu, Policy::RemoteFirst, None, &m);
+        assert_eq!(p.backend, BackendKind::Local);
         assert!(p.reason.contains("no cluster is configured"), "{}", p.reason);
     }
 
@@ -251,20 +259,20 @@ mod tests {
     fn auto_weighs_the_work() {
         let m = machine();
         let small = vertex("field.evaluate", vec![("grid", Value::Int(128))], vec![]);
-        let p = place(&small, "auto", Some("slurm"), &m);
-        assert_eq!(p.backend, "local", "{}", p.reason);
+        let p = place(&small, Policy::Auto, Some(BackendKind::Slurm), &m);
+        assert_eq!(p.backend, BackendKind::Local, "{}", p.reason);
         assert!(p.reason.contains("128^3 grid points"), "{}", p.reason);
         let big =
             vertex("quantum.wavepacket", vec![("points", Value::Int(16384)), ("frames", Value::Int(300))], vec![]);
         let huge = vertex("field.evaluate", vec![("grid", Value::Int(2048))], vec![]);
-        assert_eq!(place(&huge, "auto", Some("slurm"), &m).backend, "slurm");
-        assert_eq!(place(&big, "auto", Some("slurm"), &m).backend, "local");
+        assert_eq!(place(&huge, Policy::Auto, Some(BackendKind::Slurm), &m).backend, BackendKind::Slurm);
+        assert_eq!(place(&big, Policy::Auto, Some(BackendKind::Slurm), &m).backend, BackendKind::Local);
         let declared = vertex("lab.md", vec![], vec![("time", Value::Float(1800.0))]);
-        let p = place(&declared, "auto", Some("slurm"), &m);
-        assert_eq!(p.backend, "slurm");
+        let p = place(&declared, Policy::Auto, Some(BackendKind::Slurm), &m);
+        assert_eq!(p.backend, BackendKind::Slurm);
         assert!(p.reason.contains("declared resources.time of 1800 s"), "{}", p.reason);
         let ml = vertex("ml.pca", vec![], vec![]);
-        assert_eq!(place(&ml, "auto", Some("slurm"), &m).backend, "slurm");
+        assert_eq!(place(&ml, Policy::Auto, Some(BackendKind::Slurm), &m).backend, BackendKind::Slurm);
     }
 
     #[test]
@@ -272,12 +280,15 @@ mod tests {
         let m = machine();
         let mut v = vertex("shell.run", vec![], vec![]);
         v.backend = Some("slurm".into());
-        assert_eq!(place(&v, "local_first", Some("slurm"), &m).backend, "slurm");
-        let p = place(&v, "local_first", None, &m);
-        assert_eq!(p.backend, "local");
+        assert_eq!(place(&v, Policy::LocalFirst, Some(BackendKind::Slurm), &m).backend, BackendKind::Slurm);
+        let p = place(&v, Policy::LocalFirst, None, &m);
+        assert_eq!(p.backend, BackendKind::Local);
         assert!(p.reason.contains("no slurm cluster is configured"));
         v.backend = Some("local".into());
-        assert_eq!(place(&v, "remote_first", Some("slurm"), &m).backend, "local");
-        assert_eq!(place(&vertex("x", vec![], vec![]), "remote_first", Some("slurm"), &m).backend, "slurm");
+        assert_eq!(place(&v, Policy::RemoteFirst, Some(BackendKind::Slurm), &m).backend, BackendKind::Local);
+        assert_eq!(
+            place(&vertex("x", vec![], vec![]), Policy::RemoteFirst, Some(BackendKind::Slurm), &m).backend,
+            BackendKind::Slurm
+        );
     }
 }

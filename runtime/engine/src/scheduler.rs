@@ -20,6 +20,7 @@ use crate::clock::now_rfc3339;
 use crate::command::Registry;
 use crate::placement::{Machine, Placement};
 use crate::remote::{LogLine, Remote};
+use crate::status::{BackendKind, NodeStatus, Policy, RunStatus};
 use crate::tool::{Invocation, Produced, StagedInput, ToolError, extension, stage};
 use crate::worker::ProgramSource;
 
@@ -41,10 +42,10 @@ pub struct RunOptions {
     /// The run's settings, recorded with it.
     pub settings: Json,
     /// `local_first`, `remote_first` or `auto`.
-    pub policy: String,
+    pub policy: Policy,
     /// The configured cluster's backend name (`slurm`), if any: enough to
     /// plan; running there needs `remote`.
-    pub cluster: Option<String>,
+    pub cluster: Option<BackendKind>,
     /// The connected cluster, for nodes placed there.
     pub remote: Option<RemoteSetup>,
     /// How many cluster jobs may be in flight at once.
@@ -82,7 +83,7 @@ impl RunOptions {
             dry_run: false,
             keep_components: false,
             settings: Json::Null,
-            policy: "local_first".into(),
+            policy: Policy::LocalFirst,
             cluster: None,
             remote: None,
             remote_jobs: 100,
@@ -110,7 +111,7 @@ pub struct NodeOutcome {
     pub tool: String,
     /// `succeeded`, `failed`, `cancelled`, `skipped`; in a dry run `cached`
     /// or `would-run`.
-    pub status: String,
+    pub status: NodeStatus,
     pub cached: bool,
     pub device: Option<String>,
     pub fallback: Option<String>,
@@ -123,7 +124,7 @@ pub struct NodeOutcome {
     /// The components of its cache key (in a dry run), for `phx explain`.
     pub components: Option<Json>,
     /// `local`, or the cluster it ran (or would run) on.
-    pub backend: String,
+    pub backend: BackendKind,
     /// The job id on the cluster.
     pub job_id: Option<String>,
     /// Why it runs where it runs (the policy's decision).
@@ -132,12 +133,12 @@ pub struct NodeOutcome {
 
 impl NodeOutcome {
     /// An outcome of `v` with `status` and nothing else known yet.
-    pub fn of(v: &Vertex, status: &str) -> NodeOutcome {
+    pub fn of(v: &Vertex, status: NodeStatus) -> NodeOutcome {
         NodeOutcome {
             id: v.id.clone(),
             node: v.node.clone(),
             tool: v.tool.clone(),
-            status: status.into(),
+            status,
             cached: false,
             device: None,
             fallback: None,
@@ -147,7 +148,7 @@ impl NodeOutcome {
             error: None,
             why: vec![],
             components: None,
-            backend: "local".into(),
+            backend: BackendKind::Local,
             job_id: None,
             placement: None,
         }
@@ -158,7 +159,7 @@ impl NodeOutcome {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunReport {
     pub run_id: String,
-    pub status: String,
+    pub status: RunStatus,
     pub duration_ms: u64,
     pub cache_hits: usize,
     pub nodes: Vec<NodeOutcome>,
@@ -269,6 +270,15 @@ struct Shared {
 }
 
 /// Runs `dag` (or the part `opts.targets` asks for).
+///
+/// Each pass over the waiting vertices takes every one through the same
+/// phases, each a function of [`Schedule`]: **admission** (are its inputs
+/// done, did one fail, was the run cancelled), **placement** (here or on
+/// the cluster, and whether a slot is free there), the **cache decision**
+/// (reuse verified outputs, say why it must run, or in a plan stop there)
+/// and **execution** (stage the inputs and spawn the task); **recording**
+/// writes what each phase settled (cache hits in one transaction a pass,
+/// finished tasks as they end, the run's status at the end).
 pub async fn run(
     dag: &Dag,
     store: Arc<Store>,
@@ -281,28 +291,7 @@ pub async fn run(
     let chosen = selected(dag, &opts.targets).map_err(RunError::Usage)?;
     let run_id = new_run_id();
     if !opts.dry_run {
-        store.db.close_abandoned_runs(&now_rfc3339())?;
-        store.objects.clean_temp();
-        let git = crate::provenance::git_state(&opts.experiment_dir);
-        store.db.insert_run(&phx_store::RunRow {
-            id: run_id.clone(),
-            file: opts.file.clone(),
-            started_at: now_rfc3339(),
-            finished_at: None,
-            status: "running".into(),
-            phx_version: crate::provenance::PHX_VERSION.into(),
-            host: crate::provenance::host(),
-            git_commit: git.as_ref().map(|g| g.0.clone()),
-            git_dirty: git.map(|g| g.1),
-            settings_json: opts.settings.to_string(),
-        })?;
-        if let Some(p) = &opts.program
-            && let Ok(text) = serde_json::to_vec(&**p)
-        {
-            let dir = store.run_dir(&run_id);
-            let _ = std::fs::create_dir_all(&dir);
-            let _ = phx_store::write_atomic(&dir.join("program.json"), &text);
-        }
+        record_start(&store, &opts, &run_id)?;
     }
     let (log_tx, mut log_rx) = mpsc::unbounded_channel::<LogLine>();
     let remote = opts
@@ -310,225 +299,61 @@ pub async fn run(
         .as_ref()
         .map(|r| Arc::new(Remote::new(r.backend.clone(), r.program.clone(), r.mounts.clone(), log_tx)));
     let shared = Arc::new(Shared { store: store.clone(), opts: opts.clone(), run_id: run_id.clone(), remote });
-    let jobs = opts.jobs.max(1);
     let order: Vec<&Vertex> = dag.vertices.iter().filter(|v| chosen.contains(&v.id)).collect();
-    let mut outcomes = Outcomes::new();
-    let mut hashes: OutputHashes = OutputHashes::new();
-    let mut waiting: Vec<&Vertex> = order.clone();
-    let mut running: tokio::task::JoinSet<(NodeOutcome, usize, bool)> = tokio::task::JoinSet::new();
-    let mut busy = 0usize;
-    let mut remote_busy = 0usize;
+    let mut s = Schedule {
+        dag,
+        registry,
+        store: &store,
+        opts: &opts,
+        shared,
+        on_event,
+        cancel: cancel.clone(),
+        chosen,
+        jobs: opts.jobs.max(1),
+        outcomes: Outcomes::new(),
+        hashes: OutputHashes::new(),
+        waiting: order.clone(),
+        running: tokio::task::JoinSet::new(),
+        busy: 0,
+        remote_busy: 0,
+        intact: Intact { known: store.db.verified_fingerprints()?, fresh: Vec::new() },
+        gpu: std::sync::OnceLock::new(),
+        machine: std::sync::OnceLock::new(),
+        reused: Vec::new(),
+    };
     let mut cancel_rx = cancel.clone();
-    let mut intact = Intact { known: store.db.verified_fingerprints()?, fresh: Vec::new() };
-    // Detected only if some node asks for a GPU.
-    let gpu: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
-    let machine: std::sync::OnceLock<Machine> = std::sync::OnceLock::new();
-    // Cache hits are recorded in batches: one transaction per pass.
-    let mut reused: Vec<(NewExecution, String, Vec<OutputRow>)> = Vec::new();
-
     loop {
         let cancelled = *cancel_rx.borrow();
-        // Start everything that is ready and fits.
         let mut i = 0;
-        while i < waiting.len() {
-            let v = waiting[i];
-            let deps_done = v.depends_on.iter().all(|d| outcomes.contains_key(d) || !chosen.contains(d));
-            if !deps_done {
-                i += 1;
-                continue;
-            }
-            let failed_dep = v.depends_on.iter().find(|d| {
-                outcomes.get(*d).is_some_and(|o| !matches!(o.status.as_str(), "succeeded" | "cached" | "would-run"))
-            });
-            if cancelled || failed_dep.is_some() {
-                let status = if cancelled { "cancelled" } else { "skipped" };
-                let error = failed_dep.map(|d| format!("its input `{d}` did not succeed"));
-                settle(&shared, on_event, &mut outcomes, v, NodeOutcome { error, ..NodeOutcome::of(v, status) }, None)?;
-                waiting.remove(i);
-                continue;
-            }
-            let gpu = gpu.get_or_init(detect_gpu);
-            let machine = machine.get_or_init(|| Machine::here(gpu.clone()));
-            let placement = crate::placement::place(v, &opts.policy, opts.cluster.as_deref(), machine);
-            // Nodes on a cluster use its cores, not this machine's: they
-            // count against the cluster's own bound on jobs in flight.
-            let (cpus, slots, used) = if placement.is_remote() && !opts.dry_run {
-                (1, opts.remote_jobs.max(1), &mut remote_busy)
-            } else {
-                (cpus_of(v, jobs), jobs, &mut busy)
-            };
-            if *used + cpus > slots && *used > 0 {
-                i += 1;
-                continue;
-            }
-            waiting.remove(i);
-            // Decide: cached, or run.
-            // The implementation and the hashes of literal files; either
-            // failing fails the vertex before it starts.
-            let prepared =
-                registry.for_vertex(v).and_then(|tool| Ok((tool, hash_literals(&store, &opts.experiment_dir, v)?)));
-            let (tool, literals) = match prepared {
-                Ok(x) => x,
-                Err(msg) => {
-                    let o = NodeOutcome { error: Some(msg), ..NodeOutcome::of(v, "failed") };
-                    settle(&shared, on_event, &mut outcomes, v, o, None)?;
+        while i < s.waiting.len() {
+            let v = s.waiting[i];
+            match s.admit(v, cancelled)? {
+                Admission::NotYet => {
+                    i += 1;
                     continue;
                 }
-            };
-            // A node that leaves this machine asks the cluster for its
-            // device; the fallback is decided where it runs.
-            let (device, fallback) = if placement.is_remote() {
-                (v.device.first().cloned().unwrap_or_else(|| "cpu".into()), None)
-            } else {
-                pick_device(v, gpu, tool.gpu())
-            };
-            let mut comps = Components::of(v, &hashes, &tool.code_version(), &device);
-            for (arg, path, sha) in &literals {
-                comps.inputs.entry(arg.clone()).or_default().push((path.clone(), sha.clone()));
-                if let Some(a) = comps.args.get_mut(arg) {
-                    a.canonical = format!("{}#{}", a.canonical, sha);
-                }
-            }
-            let key = comps.key();
-            let use_cache = !opts.no_cache && v.cache;
-            let mut why = Vec::new();
-            if use_cache {
-                match cache_hit(&store, &key, &mut intact)? {
-                    Hit::Valid(entry) => {
-                        let entry_exec = entry.execution_id;
-                        let outputs = outputs_of_entry(&store, &entry);
-                        for o in &outputs {
-                            hashes.entry((v.id.clone(), base_name(&o.name))).or_default().push(o.sha256.clone());
-                        }
-                        let status = if opts.dry_run { "cached" } else { "succeeded" };
-                        let o = NodeOutcome {
-                            cached: true,
-                            device: Some(device.clone()),
-                            fallback: fallback.clone(),
-                            outputs,
-                            ..NodeOutcome::of(v, status)
-                        };
-                        if !opts.dry_run {
-                            let rows: Vec<OutputRow> = o
-                                .outputs
-                                .iter()
-                                .map(|x| OutputRow {
-                                    name: x.name.clone(),
-                                    sha256: x.sha256.clone(),
-                                    kind: x.kind.clone(),
-                                    meta_json: x.meta.to_string(),
-                                })
-                                .collect();
-                            // The arguments are in the cache entry's execution;
-                            // a reuse records only which entry it took.
-                            reused.push((reused_execution(&shared, v, &key, entry_exec), device.clone(), rows));
-                        }
-                        on_event(Event::Finished(Box::new(o.clone())));
-                        outcomes.insert(v.id.clone(), Box::new(o));
-                        continue;
-                    }
-                    Hit::Corrupt(sha) => why.push(format!(
-                        "a cached output ({}) was corrupt or missing; it is recomputed",
-                        &sha[..12.min(sha.len())]
-                    )),
-                    Hit::None => {}
-                }
-                if why.is_empty() {
-                    let prev = store.db.latest_cache_entry(&opts.file, &v.id)?;
-                    let prev_json = prev.and_then(|p| serde_json::from_str::<Json>(&p.components_json).ok());
-                    why = cache::explain(prev_json.as_ref(), &comps);
-                    if why.is_empty() {
-                        why.push("its previous outputs are no longer in the store".into());
-                    }
-                }
-            } else {
-                why.push(if opts.no_cache {
-                    "--no-cache was given".into()
-                } else {
-                    "the node sets `cache = false`".into()
-                });
-            }
-            if opts.dry_run {
-                // In a plan, a node that would run makes its consumers run
-                // too; say that, rather than guess at hashes not yet made.
-                let upstream: Vec<&String> =
-                    v.depends_on.iter().filter(|d| outcomes.get(*d).is_some_and(|o| o.status == "would-run")).collect();
-                if !upstream.is_empty() {
-                    why.retain(|w| !w.starts_with("input "));
-                    let names: Vec<String> = upstream.iter().take(3).map(|d| format!("`{d}`")).collect();
-                    let more =
-                        if upstream.len() > 3 { format!(" and {} more", upstream.len() - 3) } else { String::new() };
-                    why.insert(
-                        0,
-                        format!(
-                            "its input{} {}{more} will be recomputed first",
-                            if upstream.len() == 1 { "" } else { "s" },
-                            names.join(", ")
-                        ),
-                    );
-                }
-                let o = NodeOutcome {
-                    device: Some(device),
-                    fallback,
-                    why,
-                    components: opts.keep_components.then(|| comps.to_json()),
-                    backend: placement.backend.clone(),
-                    placement: Some(placement.reason.clone()),
-                    ..NodeOutcome::of(v, "would-run")
-                };
-                on_event(Event::Finished(Box::new(o.clone())));
-                outcomes.insert(v.id.clone(), Box::new(o));
-                continue;
-            }
-            // Stage the inputs and run.
-            let inputs = match staged_inputs(v, &hashes, dag, &store, &literals) {
-                Ok(x) => x,
-                Err(msg) => {
-                    let o = NodeOutcome { error: Some(msg), why, ..NodeOutcome::of(v, "failed") };
-                    settle(&shared, on_event, &mut outcomes, v, o, Some(&key))?;
+                Admission::Settled => {
+                    s.waiting.remove(i);
                     continue;
                 }
-            };
-            let remote = placement.is_remote();
-            if remote {
-                remote_busy += cpus;
-            } else {
-                busy += cpus;
+                Admission::Ready => {}
             }
-            on_event(Event::Started { id: v.id.clone(), tool: v.tool.clone() });
-            let task = Task {
-                shared: shared.clone(),
-                vertex: v.clone(),
-                tool,
-                inputs,
-                key,
-                comps,
-                device,
-                fallback,
-                why,
-                cancel: cancel.clone(),
-                parents: hashes_of_inputs(v, &hashes, &literals),
-                placement,
+            let placement = s.place(v);
+            let Some(slot) = s.slot(v, &placement) else {
+                i += 1;
+                continue;
             };
-            running.spawn(async move { (task.execute().await, cpus, remote) });
+            s.waiting.remove(i);
+            if let Decision::Run(prepared) = s.decide(v, &placement)? {
+                s.execute(v, placement, prepared, slot)?;
+            }
         }
-        store.db.record_cached(&reused)?;
-        reused.clear();
-        if !opts.dry_run {
-            store.db.record_verified(&intact.fresh)?;
-        }
-        intact.fresh.clear();
-        if running.is_empty() {
-            if waiting.is_empty() {
+        s.record_pass()?;
+        if s.running.is_empty() {
+            if s.waiting.is_empty() {
                 break;
             }
-            // Nothing runs and nothing can start: the rest waits on vertices
-            // outside the selection or on a cycle; skip them.
-            for v in waiting.drain(..) {
-                let o = NodeOutcome { error: Some("its inputs cannot run".into()), ..NodeOutcome::of(v, "skipped") };
-                on_event(Event::Finished(Box::new(o.clone())));
-                outcomes.insert(v.id.clone(), Box::new(o));
-            }
+            s.skip_unreachable();
             break;
         }
         tokio::select! {
@@ -536,51 +361,386 @@ pub async fn run(
                 on_event(Event::Log(line));
                 continue;
             }
-            joined = running.join_next() => {
-                if let Some(Ok((o, cpus, remote))) = joined {
-                    if remote {
-                        remote_busy -= cpus;
-                    } else {
-                        busy -= cpus;
-                    }
-                    for out in &o.outputs {
-                        hashes.entry((o.id.clone(), base_name(&out.name))).or_default().push(out.sha256.clone());
-                    }
-                    on_event(Event::Finished(Box::new(o.clone())));
-                    outcomes.insert(o.id.clone(), Box::new(o));
-                } else if let Some(Err(e)) = joined {
-                    return Err(RunError::Internal(format!("a node's task failed: {e}")));
-                }
-            }
+            joined = s.running.join_next() => match joined {
+                Some(Ok((o, slot))) => s.record_finished(o, slot),
+                Some(Err(e)) => return Err(RunError::Internal(format!("a node's task failed: {e}"))),
+                None => {}
+            },
             _ = cancel_rx.changed() => {}
         }
     }
+    s.finish(&order, &run_id, started)
+}
 
-    let mut nodes: Vec<NodeOutcome> = Vec::with_capacity(order.len());
-    for v in &order {
-        if let Some(o) = outcomes.remove(&v.id) {
-            nodes.push(*o);
+/// Records the run's start: its row, and the program kept with it (what
+/// `phx serve` draws and a worker compiles).
+fn record_start(store: &Store, opts: &RunOptions, run_id: &str) -> Result<(), StoreError> {
+    store.db.close_abandoned_runs(&now_rfc3339())?;
+    store.objects.clean_temp();
+    let git = crate::provenance::git_state(&opts.experiment_dir);
+    store.db.insert_run(&phx_store::RunRow {
+        id: run_id.to_string(),
+        file: opts.file.clone(),
+        started_at: now_rfc3339(),
+        finished_at: None,
+        status: RunStatus::Running.as_str().into(),
+        phx_version: crate::provenance::PHX_VERSION.into(),
+        host: crate::provenance::host(),
+        git_commit: git.as_ref().map(|g| g.0.clone()),
+        git_dirty: git.map(|g| g.1),
+        settings_json: opts.settings.to_string(),
+    })?;
+    if let Some(p) = &opts.program
+        && let Ok(text) = serde_json::to_vec(&**p)
+    {
+        let dir = store.run_dir(run_id);
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = phx_store::write_atomic(&dir.join("program.json"), &text);
+    }
+    Ok(())
+}
+
+/// What admission decided for a waiting vertex.
+enum Admission {
+    /// An input has not finished: it waits.
+    NotYet,
+    /// It will not run (an input failed, or the run was cancelled): settled.
+    Settled,
+    /// Its inputs are there.
+    Ready,
+}
+
+/// The slot a started vertex holds: how many cores, here or on the cluster.
+#[derive(Clone, Copy)]
+struct Slot {
+    cpus: usize,
+    remote: bool,
+}
+
+/// What the cache decision left to do.
+enum Decision {
+    /// Settled without running: a cache hit, a plan's entry, or a failure
+    /// before it could start.
+    Settled,
+    /// It runs, with these.
+    Run(Box<Prepared>),
+}
+
+/// A vertex ready to run: its implementation, key, device and inputs.
+struct Prepared {
+    tool: Arc<dyn crate::tool::Tool>,
+    literals: Vec<(String, String, String)>,
+    key: String,
+    comps: Components,
+    device: String,
+    fallback: Option<String>,
+    why: Vec<String>,
+}
+
+/// The state of one run between passes.
+struct Schedule<'a> {
+    dag: &'a Dag,
+    registry: &'a Registry,
+    store: &'a Arc<Store>,
+    opts: &'a RunOptions,
+    shared: Arc<Shared>,
+    on_event: &'a (dyn Fn(Event) + Sync),
+    cancel: watch::Receiver<bool>,
+    chosen: HashSet<String>,
+    jobs: usize,
+    outcomes: Outcomes,
+    hashes: OutputHashes,
+    waiting: Vec<&'a Vertex>,
+    running: tokio::task::JoinSet<(NodeOutcome, Slot)>,
+    busy: usize,
+    remote_busy: usize,
+    intact: Intact,
+    /// Detected only if some node asks for a GPU.
+    gpu: std::sync::OnceLock<Result<String, String>>,
+    machine: std::sync::OnceLock<Machine>,
+    /// Cache hits are recorded in batches: one transaction per pass.
+    reused: Vec<(NewExecution, String, Vec<OutputRow>)>,
+}
+
+impl<'a> Schedule<'a> {
+    /// Settles an outcome that finished here, at once.
+    fn announce(&mut self, o: NodeOutcome) {
+        (self.on_event)(Event::Finished(Box::new(o.clone())));
+        self.outcomes.insert(o.id.clone(), Box::new(o));
+    }
+
+    /// Admission: whether `v`'s inputs are done, and whether it may run.
+    fn admit(&mut self, v: &Vertex, cancelled: bool) -> Result<Admission, StoreError> {
+        let deps_done = v.depends_on.iter().all(|d| self.outcomes.contains_key(d) || !self.chosen.contains(d));
+        if !deps_done {
+            return Ok(Admission::NotYet);
+        }
+        let failed_dep =
+            v.depends_on.iter().find(|d| self.outcomes.get(*d).is_some_and(|o| !o.status.lets_consumers_run()));
+        if cancelled || failed_dep.is_some() {
+            let status = if cancelled { NodeStatus::Cancelled } else { NodeStatus::Skipped };
+            let error = failed_dep.map(|d| format!("its input `{d}` did not succeed"));
+            let o = NodeOutcome { error, ..NodeOutcome::of(v, status) };
+            settle(&self.shared, self.on_event, &mut self.outcomes, v, o, None)?;
+            return Ok(Admission::Settled);
+        }
+        Ok(Admission::Ready)
+    }
+
+    /// Placement: where `v` runs under the run's policy.
+    fn place(&self, v: &Vertex) -> Placement {
+        let gpu = self.gpu.get_or_init(detect_gpu);
+        let machine = self.machine.get_or_init(|| Machine::here(gpu.clone()));
+        crate::placement::place(v, self.opts.policy, self.opts.cluster, machine)
+    }
+
+    /// The slot `v` takes where it is placed, if one is free. Nodes on a
+    /// cluster use its cores, not this machine's: they count against the
+    /// cluster's own bound on jobs in flight.
+    fn slot(&self, v: &Vertex, placement: &Placement) -> Option<Slot> {
+        let remote = placement.is_remote() && !self.opts.dry_run;
+        let (cpus, slots, used) = if remote {
+            (1, self.opts.remote_jobs.max(1), self.remote_busy)
+        } else {
+            (cpus_of(v, self.jobs), self.jobs, self.busy)
+        };
+        if used + cpus > slots && used > 0 { None } else { Some(Slot { cpus, remote: placement.is_remote() }) }
+    }
+
+    /// The cache decision: reuse verified outputs, or say why `v` must run
+    /// (in a plan, that is where it stops).
+    fn decide(&mut self, v: &'a Vertex, placement: &Placement) -> Result<Decision, StoreError> {
+        let (opts, store) = (self.opts, self.store);
+        // The implementation and the hashes of literal files; either
+        // failing fails the vertex before it starts.
+        let prepared =
+            self.registry.for_vertex(v).and_then(|tool| Ok((tool, hash_literals(store, &opts.experiment_dir, v)?)));
+        let (tool, literals) = match prepared {
+            Ok(x) => x,
+            Err(msg) => {
+                let o = NodeOutcome { error: Some(msg), ..NodeOutcome::of(v, NodeStatus::Failed) };
+                settle(&self.shared, self.on_event, &mut self.outcomes, v, o, None)?;
+                return Ok(Decision::Settled);
+            }
+        };
+        // A node that leaves this machine asks the cluster for its device;
+        // the fallback is decided where it runs.
+        let (device, fallback) = if placement.is_remote() {
+            (v.device.first().cloned().unwrap_or_else(|| "cpu".into()), None)
+        } else {
+            let gpu = self.gpu.get_or_init(detect_gpu);
+            pick_device(v, gpu, tool.gpu())
+        };
+        let mut comps = Components::of(v, &self.hashes, &tool.code_version(), &device);
+        for (arg, path, sha) in &literals {
+            comps.inputs.entry(arg.clone()).or_default().push((path.clone(), sha.clone()));
+            if let Some(a) = comps.args.get_mut(arg) {
+                a.canonical = format!("{}#{}", a.canonical, sha);
+            }
+        }
+        let key = comps.key();
+        let mut why = Vec::new();
+        if !opts.no_cache && v.cache {
+            match cache_hit(store, &key, &mut self.intact)? {
+                Hit::Valid(entry) => {
+                    self.reuse(v, &key, &entry, device, fallback);
+                    return Ok(Decision::Settled);
+                }
+                Hit::Corrupt(sha) => why.push(format!(
+                    "a cached output ({}) was corrupt or missing; it is recomputed",
+                    &sha[..12.min(sha.len())]
+                )),
+                Hit::None => {}
+            }
+            if why.is_empty() {
+                let prev = store.db.latest_cache_entry(&opts.file, &v.id)?;
+                let prev_json = prev.and_then(|p| serde_json::from_str::<Json>(&p.components_json).ok());
+                why = cache::explain(prev_json.as_ref(), &comps);
+                if why.is_empty() {
+                    why.push("its previous outputs are no longer in the store".into());
+                }
+            }
+        } else {
+            why.push(if opts.no_cache {
+                "--no-cache was given".into()
+            } else {
+                "the node sets `cache = false`".into()
+            });
+        }
+        if opts.dry_run {
+            self.plan_entry(v, placement, &comps, device, fallback, why);
+            return Ok(Decision::Settled);
+        }
+        Ok(Decision::Run(Box::new(Prepared { tool, literals, key, comps, device, fallback, why })))
+    }
+
+    /// A cache hit: the entry's outputs stand for `v`'s (recorded in the
+    /// pass's batch).
+    fn reuse(&mut self, v: &Vertex, key: &str, entry: &CacheEntry, device: String, fallback: Option<String>) {
+        let outputs = outputs_of_entry(self.store, entry);
+        for o in &outputs {
+            self.hashes.entry((v.id.clone(), base_name(&o.name))).or_default().push(o.sha256.clone());
+        }
+        let status = if self.opts.dry_run { NodeStatus::Cached } else { NodeStatus::Succeeded };
+        let o =
+            NodeOutcome { cached: true, device: Some(device.clone()), fallback, outputs, ..NodeOutcome::of(v, status) };
+        if !self.opts.dry_run {
+            let rows: Vec<OutputRow> = o
+                .outputs
+                .iter()
+                .map(|x| OutputRow {
+                    name: x.name.clone(),
+                    sha256: x.sha256.clone(),
+                    kind: x.kind.clone(),
+                    meta_json: x.meta.to_string(),
+                })
+                .collect();
+            // The arguments are in the cache entry's execution; a reuse
+            // records only which entry it took.
+            self.reused.push((reused_execution(&self.shared, v, key, entry.execution_id), device, rows));
+        }
+        self.announce(o);
+    }
+
+    /// In a plan: `v` would run, and why. A node that would run makes its
+    /// consumers run too; that is said, rather than guessed at hashes not
+    /// yet made.
+    fn plan_entry(
+        &mut self,
+        v: &Vertex,
+        placement: &Placement,
+        comps: &Components,
+        device: String,
+        fallback: Option<String>,
+        mut why: Vec<String>,
+    ) {
+        let upstream: Vec<&String> = v
+            .depends_on
+            .iter()
+            .filter(|d| self.outcomes.get(*d).is_some_and(|o| o.status == NodeStatus::WouldRun))
+            .collect();
+        if !upstream.is_empty() {
+            why.retain(|w| !w.starts_with("input "));
+            let names: Vec<String> = upstream.iter().take(3).map(|d| format!("`{d}`")).collect();
+            let more = if upstream.len() > 3 { format!(" and {} more", upstream.len() - 3) } else { String::new() };
+            why.insert(
+                0,
+                format!(
+                    "its input{} {}{more} will be recomputed first",
+                    if upstream.len() == 1 { "" } else { "s" },
+                    names.join(", ")
+                ),
+            );
+        }
+        let o = NodeOutcome {
+            device: Some(device),
+            fallback,
+            why,
+            components: self.opts.keep_components.then(|| comps.to_json()),
+            backend: placement.backend,
+            placement: Some(placement.reason.clone()),
+            ..NodeOutcome::of(v, NodeStatus::WouldRun)
+        };
+        self.announce(o);
+    }
+
+    /// Execution: stages `v`'s inputs and spawns its task in `slot`.
+    fn execute(&mut self, v: &Vertex, placement: Placement, p: Box<Prepared>, slot: Slot) -> Result<(), StoreError> {
+        let Prepared { tool, literals, key, comps, device, fallback, why } = *p;
+        let inputs = match staged_inputs(v, &self.hashes, self.dag, self.store, &literals) {
+            Ok(x) => x,
+            Err(msg) => {
+                let o = NodeOutcome { error: Some(msg), why, ..NodeOutcome::of(v, NodeStatus::Failed) };
+                return settle(&self.shared, self.on_event, &mut self.outcomes, v, o, Some(&key));
+            }
+        };
+        if slot.remote {
+            self.remote_busy += slot.cpus;
+        } else {
+            self.busy += slot.cpus;
+        }
+        (self.on_event)(Event::Started { id: v.id.clone(), tool: v.tool.clone() });
+        let task = Task {
+            shared: self.shared.clone(),
+            vertex: v.clone(),
+            tool,
+            inputs,
+            key,
+            comps,
+            device,
+            fallback,
+            why,
+            cancel: self.cancel.clone(),
+            parents: hashes_of_inputs(v, &self.hashes, &literals),
+            placement,
+        };
+        self.running.spawn(async move { (task.execute().await, slot) });
+        Ok(())
+    }
+
+    /// Recording, once a pass: the cache hits and the objects found intact.
+    fn record_pass(&mut self) -> Result<(), StoreError> {
+        self.store.db.record_cached(&self.reused)?;
+        self.reused.clear();
+        if !self.opts.dry_run {
+            self.store.db.record_verified(&self.intact.fresh)?;
+        }
+        self.intact.fresh.clear();
+        Ok(())
+    }
+
+    /// Recording of a finished task: its slot is free, its outputs feed
+    /// its consumers.
+    fn record_finished(&mut self, o: NodeOutcome, slot: Slot) {
+        if slot.remote {
+            self.remote_busy -= slot.cpus;
+        } else {
+            self.busy -= slot.cpus;
+        }
+        for out in &o.outputs {
+            self.hashes.entry((o.id.clone(), base_name(&out.name))).or_default().push(out.sha256.clone());
+        }
+        self.announce(o);
+    }
+
+    /// Nothing runs and nothing can start: the rest waits on vertices
+    /// outside the selection or on a cycle; they are skipped.
+    fn skip_unreachable(&mut self) {
+        let rest: Vec<&Vertex> = self.waiting.drain(..).collect();
+        for v in rest {
+            let o =
+                NodeOutcome { error: Some("its inputs cannot run".into()), ..NodeOutcome::of(v, NodeStatus::Skipped) };
+            self.announce(o);
         }
     }
-    drop(outcomes);
-    let cancelled = *cancel.borrow();
-    let status = if cancelled {
-        "cancelled"
-    } else if nodes.iter().any(|n| matches!(n.status.as_str(), "failed" | "skipped" | "cancelled")) {
-        "failed"
-    } else {
-        "succeeded"
-    };
-    if !opts.dry_run {
-        store.db.finish_run(&run_id, status, &now_rfc3339())?;
+
+    /// Recording at the end: the run's status, and the outcomes in order.
+    fn finish(mut self, order: &[&Vertex], run_id: &str, started: Instant) -> Result<RunReport, RunError> {
+        let mut nodes: Vec<NodeOutcome> = Vec::with_capacity(order.len());
+        for v in order {
+            if let Some(o) = self.outcomes.remove(&v.id) {
+                nodes.push(*o);
+            }
+        }
+        drop(self.outcomes);
+        let status = if *self.cancel.borrow() {
+            RunStatus::Cancelled
+        } else if nodes.iter().any(|n| n.status.fails_the_run()) {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        };
+        if !self.opts.dry_run {
+            self.store.db.finish_run(run_id, status.as_str(), &now_rfc3339())?;
+        }
+        Ok(RunReport {
+            run_id: run_id.to_string(),
+            status,
+            duration_ms: started.elapsed().as_millis() as u64,
+            cache_hits: nodes.iter().filter(|n| n.cached).count(),
+            nodes,
+        })
     }
-    Ok(RunReport {
-        run_id,
-        status: status.into(),
-        duration_ms: started.elapsed().as_millis() as u64,
-        cache_hits: nodes.iter().filter(|n| n.cached).count(),
-        nodes,
-    })
 }
 
 /// Each finished vertex's outcome, by id. Boxed: a table of a sweep's
@@ -612,7 +772,7 @@ fn settle(
     if !shared.opts.dry_run {
         shared.store.db.record_execution(
             &new_execution(shared, v, key, 0),
-            &o.status,
+            o.status.as_str(),
             false,
             None,
             o.error.as_deref(),
@@ -842,9 +1002,9 @@ impl Task {
             device: Some(self.device.clone()),
             fallback: self.fallback.clone(),
             why: self.why.clone(),
-            backend: self.placement.backend.clone(),
+            backend: self.placement.backend,
             placement: Some(self.placement.reason.clone()),
-            ..NodeOutcome::of(v, "failed")
+            ..NodeOutcome::of(v, NodeStatus::Failed)
         };
         let attempts = 1 + v.retries;
         for attempt in 1..=attempts {
@@ -856,8 +1016,12 @@ impl Task {
                     break;
                 }
             };
-            let _ =
-                store.db.set_execution_placement(exec_id, &self.placement.backend, None, Some(&self.placement.reason));
+            let _ = store.db.set_execution_placement(
+                exec_id,
+                self.placement.backend.as_str(),
+                None,
+                Some(&self.placement.reason),
+            );
             let t0 = Instant::now();
             let (result, job_id) = self.attempt(attempt, exec_id).await;
             outcome.job_id = job_id;
@@ -876,7 +1040,7 @@ impl Task {
                             produced.exit_code.map(i64::from),
                             None,
                         );
-                        outcome.status = "succeeded".into();
+                        outcome.status = NodeStatus::Succeeded;
                         outcome.outputs = outputs;
                         outcome.device = Some(produced.device.clone());
                         outcome.error = None;
@@ -907,7 +1071,7 @@ impl Task {
                         None,
                         Some("cancelled"),
                     );
-                    outcome.status = "cancelled".into();
+                    outcome.status = NodeStatus::Cancelled;
                     outcome.error = Some("cancelled".into());
                     break;
                 }

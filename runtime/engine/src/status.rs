@@ -1,0 +1,187 @@
+//! The typed words of a run that cross the compiler→runtime→front-end
+//! boundary: what became of a vertex and of a run, where remote nodes go
+//! (`BackendKind`) and the policy that decides it. Each has the name the
+//! store, provenance and the JSON of `phx run` use (`as_str`), parses from
+//! it, and carries a JSON schema for the agents that read it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What became of a vertex.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeStatus {
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// An input did not succeed, so it did not run.
+    Skipped,
+    /// In a plan: it would run.
+    WouldRun,
+    /// In a plan: its outputs are cached.
+    Cached,
+}
+
+impl NodeStatus {
+    /// The name the store and the JSON use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Succeeded => "succeeded",
+            NodeStatus::Failed => "failed",
+            NodeStatus::Cancelled => "cancelled",
+            NodeStatus::Skipped => "skipped",
+            NodeStatus::WouldRun => "would-run",
+            NodeStatus::Cached => "cached",
+        }
+    }
+
+    /// Whether its consumers may go on: it succeeded, or (in a plan) is
+    /// cached or would run.
+    pub fn lets_consumers_run(self) -> bool {
+        matches!(self, NodeStatus::Succeeded | NodeStatus::Cached | NodeStatus::WouldRun)
+    }
+
+    /// Whether it makes its run fail.
+    pub fn fails_the_run(self) -> bool {
+        matches!(self, NodeStatus::Failed | NodeStatus::Skipped | NodeStatus::Cancelled)
+    }
+}
+
+impl fmt::Display for NodeStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// What became of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    /// The name the store and the JSON use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Where nodes run when a cluster is configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// Here, unless a node needs what this machine lacks.
+    #[cfg_attr(feature = "cli", value(name = "local_first"))]
+    LocalFirst,
+    /// Every node to the cluster.
+    #[cfg_attr(feature = "cli", value(name = "remote_first"))]
+    RemoteFirst,
+    /// Heavy nodes to the cluster.
+    #[cfg_attr(feature = "cli", value(name = "auto"))]
+    Auto,
+}
+
+impl Policy {
+    /// The name the language, phx.toml and provenance use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::LocalFirst => "local_first",
+            Policy::RemoteFirst => "remote_first",
+            Policy::Auto => "auto",
+        }
+    }
+
+    /// The policy a name gives, if any.
+    pub fn parse(name: &str) -> Option<Policy> {
+        [Policy::LocalFirst, Policy::RemoteFirst, Policy::Auto].into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Where a run's remote nodes go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// Everything on this machine.
+    Local,
+    /// The Slurm cluster of phx.toml's `[slurm]`.
+    Slurm,
+    /// The Kubernetes cluster of phx.toml's `[k8s]`.
+    K8s,
+}
+
+impl BackendKind {
+    /// The name provenance and phx.toml use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Local => "local",
+            BackendKind::Slurm => "slurm",
+            BackendKind::K8s => "k8s",
+        }
+    }
+
+    /// The backend a name gives, if any.
+    pub fn parse(name: &str) -> Option<BackendKind> {
+        [BackendKind::Local, BackendKind::Slurm, BackendKind::K8s].into_iter().find(|b| b.as_str() == name)
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_json_and_parse() {
+        for s in [
+            NodeStatus::Succeeded,
+            NodeStatus::Failed,
+            NodeStatus::Cancelled,
+            NodeStatus::Skipped,
+            NodeStatus::WouldRun,
+            NodeStatus::Cached,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in [RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for p in [Policy::LocalFirst, Policy::RemoteFirst, Policy::Auto] {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+            assert_eq!(Policy::parse(p.as_str()), Some(p));
+        }
+        for b in [BackendKind::Local, BackendKind::Slurm, BackendKind::K8s] {
+            assert_eq!(serde_json::to_value(b).unwrap(), b.as_str());
+            assert_eq!(BackendKind::parse(b.as_str()), Some(b));
+        }
+        assert_eq!(Policy::parse("fastest"), None);
+    }
+}
