@@ -186,9 +186,9 @@ pub struct NodeSummary {
     /// The node it comes from.
     pub node: String,
     pub tool: String,
-    pub emit: Vec<String>,
+    pub emit: Vec<phx_sema::enums::Emit>,
     /// The devices it may run on, in order of preference.
-    pub device: Vec<String>,
+    pub device: Vec<phx_sema::enums::Device>,
 }
 
 /// An edge of the DAG: `to` reads `from`'s `output` (none for `after`).
@@ -250,8 +250,8 @@ impl Checked {
                     id: v.id.clone(),
                     node: v.node.clone(),
                     tool: v.tool.clone(),
-                    emit: v.emit.clone(),
-                    device: v.device.clone(),
+                    emit: v.props.emit.clone(),
+                    device: v.props.device.clone(),
                 })
                 .collect(),
             edges: dag

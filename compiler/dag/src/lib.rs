@@ -16,6 +16,8 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use phx_diagnostics::{Code, Diagnostic};
 use phx_sema::check::CheckedNode;
+pub use phx_sema::check::NodeProps;
+pub use phx_sema::enums::{BackendKind, Device, Emit};
 use phx_sema::value::{Instances, OutputRef, Value, json_string};
 use phx_syntax::Span;
 use sha2::{Digest, Sha256};
@@ -54,14 +56,10 @@ pub struct Vertex {
     /// Each output of the tool, with its type's name; shared by every
     /// instance of a node.
     pub outputs: Arc<[(String, String)]>,
-    pub emit: Vec<String>,
-    pub device: Vec<String>,
-    pub backend: Option<String>,
-    pub resources: Vec<(String, Value)>,
-    pub retries: u32,
-    pub timeout_s: Option<f64>,
-    pub allow_large: bool,
-    pub cache: bool,
+    /// The node's properties, typed as the checker read them (`emit`,
+    /// `device`, `backend`, `resources` with the tool's defaults filled in,
+    /// `retries`, `timeout`, `allow_large`, `cache`, `after`).
+    pub props: NodeProps,
     pub caps_lifted: Vec<String>,
     /// Vertex ids this one waits for (data and `after`).
     pub depends_on: Vec<String>,
@@ -185,14 +183,7 @@ pub fn build(
                 args: inst.args.clone(),
                 param_types: param_types.clone(),
                 outputs: outputs.clone(),
-                emit: inst.props.emit.clone(),
-                device: inst.props.device.clone(),
-                backend: inst.props.backend.clone(),
-                resources,
-                retries: inst.props.retries,
-                timeout_s: inst.props.timeout_s,
-                allow_large: inst.props.allow_large,
-                cache: inst.props.cache,
+                props: NodeProps { resources, ..inst.props.clone() },
                 caps_lifted: inst.caps_lifted.clone(),
                 depends_on,
                 static_key: String::new(),

@@ -1,6 +1,7 @@
 //! Static keys (language spec, section 5) and the values in the IR.
 
 use phx_sema::Value;
+use phx_sema::enums::{BackendKind, Device};
 
 fn dag(text: &str) -> std::sync::Arc<phx_dag::Dag> {
     let mut db = phx_db::Database::new();
@@ -90,11 +91,11 @@ fn the_ir_carries_what_the_runtime_needs() {
     );
     let v = d.vertex("a").unwrap();
     assert_eq!(v.tool_version, "0.1.0");
-    assert_eq!(v.device, vec!["gpu", "cpu"]);
-    assert_eq!(v.backend.as_deref(), Some("slurm"));
-    assert_eq!(v.retries, 2);
-    assert_eq!(v.timeout_s, Some(10.0), "stdlib nodes time out after 10 s by default");
-    let res: Vec<&str> = v.resources.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(v.props.device, vec![Device::Gpu, Device::Cpu]);
+    assert_eq!(v.props.backend, Some(BackendKind::Slurm));
+    assert_eq!(v.props.retries, 2);
+    assert_eq!(v.props.timeout_s, Some(10.0), "stdlib nodes time out after 10 s by default");
+    let res: Vec<&str> = v.props.resources.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(res, vec!["cpus", "mem", "time"], "experiment defaults merge with the node's");
     assert!(v.args.iter().any(|(n, v)| n == "grid" && *v == Value::Int(64)), "defaults are filled in");
 }

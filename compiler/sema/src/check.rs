@@ -2,6 +2,7 @@
 //! [`Env`] around it, and returns what it found. Nothing here does I/O or
 //! knows about the database; the database calls these per item.
 
+use crate::enums::{BackendKind, Device, Emit};
 use std::sync::Arc;
 
 use crate::report::{ReportBlock, ReportSpec};
@@ -25,9 +26,10 @@ pub struct CheckOptions {
 /// The properties of one node instance, evaluated.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct NodeProps {
-    pub emit: Vec<String>,
-    pub device: Vec<String>,
-    pub backend: Option<String>,
+    pub emit: Vec<Emit>,
+    /// In order of preference.
+    pub device: Vec<Device>,
+    pub backend: Option<BackendKind>,
     /// `resources`, each value in SI (`mem` in bytes, `time` in seconds).
     pub resources: Vec<(String, Value)>,
     pub retries: u32,
@@ -519,14 +521,14 @@ fn eval_props(node: &Node, schema: &ToolSchema, ev: &mut Eval, note: &str) -> No
     } else {
         props.timeout_s = Some(STDLIB_TIMEOUT_S);
     }
-    props.device = schema.devices.clone();
+    props.device = schema.devices.iter().filter_map(|d| Device::parse(d)).collect();
     let mut emit_given = false;
     for f in &node.props {
         match f.name.name.as_str() {
             "emit" => {
                 emit_given = true;
                 let v = prop_value(ev, f, &Ty::List(Box::new(Ty::Enum(EnumKind::Emit))), note);
-                props.emit = enum_strings(&v);
+                props.emit = enum_strings(&v).iter().filter_map(|e| Emit::parse(e)).collect();
                 if let ExprKind::List(items) = &f.value.kind {
                     for (item, e) in items.iter().zip(enum_strings(&v)) {
                         if !schema.emits.contains(&e) {
@@ -550,7 +552,7 @@ fn eval_props(node: &Node, schema: &ToolSchema, ev: &mut Eval, note: &str) -> No
             }
             "device" => {
                 let v = prop_value(ev, f, &Ty::List(Box::new(Ty::Enum(EnumKind::Device))), note);
-                props.device = enum_strings(&v);
+                props.device = enum_strings(&v).iter().filter_map(|d| Device::parse(d)).collect();
                 if let ExprKind::List(items) = &f.value.kind {
                     for (item, d) in items.iter().zip(enum_strings(&v)) {
                         if !schema.devices.contains(&d) {
@@ -572,7 +574,7 @@ fn eval_props(node: &Node, schema: &ToolSchema, ev: &mut Eval, note: &str) -> No
             }
             "backend" => {
                 let v = prop_value(ev, f, &Ty::Enum(EnumKind::Backend), note);
-                props.backend = enum_strings(&Value::List(vec![v])).pop();
+                props.backend = enum_strings(&Value::List(vec![v])).pop().and_then(|b| BackendKind::parse(&b));
             }
             "resources" => {
                 let v = prop_value(ev, f, &Ty::Record, note);

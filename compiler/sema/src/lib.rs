@@ -4,6 +4,7 @@
 //! questions about the rest of the program.
 
 pub mod check;
+pub mod enums;
 pub mod env;
 pub mod eval;
 pub mod fnir;

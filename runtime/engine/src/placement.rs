@@ -5,6 +5,8 @@
 use phx_dag::Vertex;
 use phx_sema::value::Value;
 
+use phx_sema::enums::Device;
+
 use crate::status::{BackendKind, Policy};
 
 /// What this machine offers, for the decision.
@@ -64,7 +66,7 @@ pub const AUTO_THRESHOLD_S: f64 = 60.0;
 const SECONDS_PER_POINT: f64 = 1e-7;
 
 fn resource<'a>(v: &'a Vertex, name: &str) -> Option<&'a Value> {
-    v.resources.iter().find(|(k, _)| k == name).map(|(_, x)| x)
+    v.props.resources.iter().find(|(k, _)| k == name).map(|(_, x)| x)
 }
 
 fn si(v: &Value) -> Option<f64> {
@@ -85,7 +87,7 @@ pub fn lacks(v: &Vertex, m: &Machine) -> Option<String> {
     let gpus = resource(v, "gpus").and_then(si).unwrap_or(0.0);
     // A node that can also run on the CPU prefers a GPU but does not need
     // one: it falls back here, with the reason recorded.
-    let needs_gpu = gpus > 0.0 || (!v.device.is_empty() && v.device.iter().all(|d| d == "gpu"));
+    let needs_gpu = gpus > 0.0 || (!v.props.device.is_empty() && v.props.device.iter().all(|d| *d == Device::Gpu));
     if needs_gpu && let Err(why) = &m.gpu {
         return Some(format!("a GPU ({why})"));
     }
@@ -139,10 +141,9 @@ pub fn estimate(v: &Vertex, m: &Machine) -> (f64, String) {
 
 /// Decides where `v` runs under `policy` with `cluster` configured (or none).
 pub fn place(v: &Vertex, policy: Policy, cluster: Option<BackendKind>, m: &Machine) -> Placement {
-    let asked = v.backend.as_deref();
-    match (asked, cluster) {
-        (Some("local"), _) => return Placement::local("the node sets backend = local"),
-        (Some(b), Some(c)) if b == c.as_str() => {
+    match (v.props.backend, cluster) {
+        (Some(BackendKind::Local), _) => return Placement::local("the node sets backend = local"),
+        (Some(b), Some(c)) if b == c => {
             return Placement::remote(c, format!("the node sets backend = {b}"));
         }
         (Some(b), _) => {
@@ -210,14 +211,12 @@ mod tests {
             args: args.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Vec<_>>().into(),
             param_types: Arc::new([]),
             outputs: Arc::new([]),
-            emit: vec![],
-            device: vec!["cpu".into()],
-            backend: None,
-            resources: resources.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-            retries: 0,
-            timeout_s: None,
-            allow_large: false,
-            cache: true,
+            props: phx_sema::check::NodeProps {
+                device: vec![phx_sema::enums::Device::Cpu],
+                resources: resources.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                cache: true,
+                ..Default::default()
+            },
             caps_lifted: vec![],
             depends_on: vec![],
             static_key: "k".into(),
@@ -239,9 +238,9 @@ mod tests {
         assert_eq!(p.backend, BackendKind::Slurm);
         assert!(p.reason.contains("a GPU (no CUDA driver found)"), "{}", p.reason);
         let mut prefers = vertex("quantum.orbital", vec![], vec![]);
-        prefers.device = vec!["gpu".into(), "cpu".into()];
+        prefers.props.device = vec![Device::Gpu, Device::Cpu];
         assert_eq!(place(&prefers, Policy::LocalFirst, Some(BackendKind::Slurm), &m).backend, BackendKind::Local);
-        prefers.device = vec!["gpu".into()];
+        prefers.props.device = vec![Device::Gpu];
         assert_eq!(place(&prefers, Policy::LocalFirst, Some(BackendKind::Slurm), &m).backend, BackendKind::Slurm);
         let wide = vertex("shell.run", vec![], vec![("cpus", Value::Int(32))]);
         assert!(
@@ -279,12 +278,12 @@ mod tests {
     fn the_node_s_own_backend_wins() {
         let m = machine();
         let mut v = vertex("shell.run", vec![], vec![]);
-        v.backend = Some("slurm".into());
+        v.props.backend = Some(BackendKind::Slurm);
         assert_eq!(place(&v, Policy::LocalFirst, Some(BackendKind::Slurm), &m).backend, BackendKind::Slurm);
         let p = place(&v, Policy::LocalFirst, None, &m);
         assert_eq!(p.backend, BackendKind::Local);
         assert!(p.reason.contains("no slurm cluster is configured"));
-        v.backend = Some("local".into());
+        v.props.backend = Some(BackendKind::Local);
         assert_eq!(place(&v, Policy::RemoteFirst, Some(BackendKind::Slurm), &m).backend, BackendKind::Local);
         assert_eq!(
             place(&vertex("x", vec![], vec![]), Policy::RemoteFirst, Some(BackendKind::Slurm), &m).backend,

@@ -84,7 +84,7 @@ pub fn image_of(v: &Vertex) -> Option<String> {
 }
 
 pub fn resources_of(v: &Vertex) -> Resources {
-    let get = |n: &str| v.resources.iter().find(|(k, _)| k == n).map(|(_, x)| x);
+    let get = |n: &str| v.props.resources.iter().find(|(k, _)| k == n).map(|(_, x)| x);
     let num = |x: &Value| match x {
         Value::Int(i) => Some(*i as f64),
         Value::Float(f) => Some(*f),
@@ -94,7 +94,7 @@ pub fn resources_of(v: &Vertex) -> Resources {
     Resources {
         cpus: get("cpus").and_then(num).map_or(1, |c| c.max(1.0) as u32),
         mem_mb: get("mem").and_then(num).map(|b| (b / (1024.0 * 1024.0)).ceil().max(1.0) as u64),
-        time_s: get("time").and_then(num).map(|t| t.ceil() as u64).or(v.timeout_s.map(|t| t.ceil() as u64 + 60)),
+        time_s: get("time").and_then(num).map(|t| t.ceil() as u64).or(v.props.timeout_s.map(|t| t.ceil() as u64 + 60)),
         gpus: get("gpus").and_then(num).map_or(0, |g| g.max(0.0) as u32),
         partition: None,
         account: None,
@@ -175,7 +175,7 @@ impl Remote {
                 })
                 .collect(),
             device: device.to_string(),
-            timeout_s: v.timeout_s,
+            timeout_s: v.props.timeout_s,
         };
         let text = serde_json::to_vec_pretty(&spec).map_err(|e| (ToolError::failed(e.to_string()), None))?;
         phx_store::write_atomic(&work.join("spec.json"), &text)

@@ -182,7 +182,7 @@ pub enum Event {
 /// `gpu_impl`: whether the tool has a GPU implementation (command-backed
 /// tools run their command, which may use the GPU).
 pub fn pick_device(v: &Vertex, gpu: &Result<String, String>, gpu_impl: bool) -> (String, Option<String>) {
-    let wants_gpu = v.device.first().is_some_and(|d| d == "gpu");
+    let wants_gpu = v.props.device.first() == Some(&phx_sema::enums::Device::Gpu);
     if !wants_gpu {
         return ("cpu".into(), None);
     }
@@ -230,7 +230,7 @@ pub fn selected(dag: &Dag, targets: &[String]) -> Result<HashSet<String>, String
 }
 
 fn cpus_of(v: &Vertex, jobs: usize) -> usize {
-    let cpus = v.resources.iter().find(|(k, _)| k == "cpus").and_then(|(_, v)| v.as_int()).unwrap_or(1);
+    let cpus = v.props.resources.iter().find(|(k, _)| k == "cpus").and_then(|(_, v)| v.as_int()).unwrap_or(1);
     (cpus.max(1) as usize).min(jobs.max(1))
 }
 
@@ -526,7 +526,7 @@ impl<'a> Schedule<'a> {
         // A node that leaves this machine asks the cluster for its device;
         // the fallback is decided where it runs.
         let (device, fallback) = if placement.is_remote() {
-            (v.device.first().cloned().unwrap_or_else(|| "cpu".into()), None)
+            (v.props.device.first().map_or("cpu", |d| d.as_str()).to_string(), None)
         } else {
             let gpu = self.gpu.get_or_init(detect_gpu);
             pick_device(v, gpu, tool.gpu())
@@ -540,7 +540,7 @@ impl<'a> Schedule<'a> {
         }
         let key = comps.key();
         let mut why = Vec::new();
-        if !opts.no_cache && v.cache {
+        if !opts.no_cache && v.props.cache {
             match cache_hit(store, &key, &mut self.intact)? {
                 Hit::Valid(entry) => {
                     self.reuse(v, &key, &entry, device, fallback);
@@ -1006,7 +1006,7 @@ impl Task {
             placement: Some(self.placement.reason.clone()),
             ..NodeOutcome::of(v, NodeStatus::Failed)
         };
-        let attempts = 1 + v.retries;
+        let attempts = 1 + v.props.retries;
         for attempt in 1..=attempts {
             outcome.attempts = attempt;
             let exec_id = match store.db.start_execution(&new_execution(&self.shared, v, Some(&self.key), attempt)) {
@@ -1120,9 +1120,9 @@ impl Task {
                 inputs: &by_arg,
                 work_dir: &work,
                 device: &self.device,
-                timeout: v.timeout_s.map(Duration::from_secs_f64),
+                timeout: v.props.timeout_s.map(Duration::from_secs_f64),
                 cancel: self.cancel.clone(),
-                deadline: v.timeout_s.map(|t| Instant::now() + Duration::from_secs_f64(t)),
+                deadline: v.props.timeout_s.map(|t| Instant::now() + Duration::from_secs_f64(t)),
             };
             return (self.tool.run(inv).await, None);
         }
@@ -1212,7 +1212,7 @@ impl Task {
                 .map(|i| json!({"name": i.name, "kind": i.kind, "sha256": i.sha256, "value": i.value, "meta": i.meta}))
                 .collect(),
         );
-        let entry = (self.vertex.cache).then(|| CacheEntry {
+        let entry = (self.vertex.props.cache).then(|| CacheEntry {
             cache_key: self.key.clone(),
             file: self.shared.opts.file.clone(),
             vertex: self.vertex.id.clone(),

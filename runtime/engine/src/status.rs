@@ -1,12 +1,14 @@
-//! The typed words of a run that cross the compiler→runtime→front-end
-//! boundary: what became of a vertex and of a run, where remote nodes go
-//! (`BackendKind`) and the policy that decides it. Each has the name the
+//! The typed words of a run that cross the runtime→front-end boundary:
+//! what became of a vertex and of a run (with the language's `Policy` and
+//! `BackendKind`, from `phx_sema::enums`). Each has the name the
 //! store, provenance and the JSON of `phx run` use (`as_str`), parses from
 //! it, and carries a JSON schema for the agents that read it.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+pub use phx_sema::enums::{BackendKind, Policy};
 
 /// What became of a vertex.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -77,79 +79,6 @@ impl RunStatus {
 }
 
 impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-/// Where nodes run when a cluster is configured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum Policy {
-    /// Here, unless a node needs what this machine lacks.
-    #[cfg_attr(feature = "cli", value(name = "local_first"))]
-    LocalFirst,
-    /// Every node to the cluster.
-    #[cfg_attr(feature = "cli", value(name = "remote_first"))]
-    RemoteFirst,
-    /// Heavy nodes to the cluster.
-    #[cfg_attr(feature = "cli", value(name = "auto"))]
-    Auto,
-}
-
-impl Policy {
-    /// The name the language, phx.toml and provenance use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Policy::LocalFirst => "local_first",
-            Policy::RemoteFirst => "remote_first",
-            Policy::Auto => "auto",
-        }
-    }
-
-    /// The policy a name gives, if any.
-    pub fn parse(name: &str) -> Option<Policy> {
-        [Policy::LocalFirst, Policy::RemoteFirst, Policy::Auto].into_iter().find(|p| p.as_str() == name)
-    }
-}
-
-impl fmt::Display for Policy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-/// Where a run's remote nodes go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum BackendKind {
-    /// Everything on this machine.
-    Local,
-    /// The Slurm cluster of phx.toml's `[slurm]`.
-    Slurm,
-    /// The Kubernetes cluster of phx.toml's `[k8s]`.
-    K8s,
-}
-
-impl BackendKind {
-    /// The name provenance and phx.toml use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Local => "local",
-            BackendKind::Slurm => "slurm",
-            BackendKind::K8s => "k8s",
-        }
-    }
-
-    /// The backend a name gives, if any.
-    pub fn parse(name: &str) -> Option<BackendKind> {
-        [BackendKind::Local, BackendKind::Slurm, BackendKind::K8s].into_iter().find(|b| b.as_str() == name)
-    }
-}
-
-impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())
     }

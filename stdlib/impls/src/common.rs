@@ -138,7 +138,7 @@ impl Evaluator {
 /// Refuses a run-time value past a stdlib cap (`name <= cap`) unless the
 /// node sets `allow_large`, as the compiler does for literal values.
 pub fn check_cap(inv: &Invocation, name: &str, value: i64, cap: i64) -> Result<(), ToolError> {
-    if value > cap && !inv.vertex.allow_large {
+    if value > cap && !inv.vertex.props.allow_large {
         return Err(ToolError::failed(format!(
             "{name} = {value} exceeds the cap {name} <= {cap}; set allow_large = true to lift it"
         )));

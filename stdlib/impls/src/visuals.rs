@@ -59,7 +59,7 @@ impl Tool for WithVisuals {
         Box::pin(async move {
             let again = inv.clone();
             let mut produced = self.0.run(inv).await?;
-            let wants_static = again.vertex.emit.iter().any(|e| e == "static");
+            let wants_static = again.vertex.props.emit.contains(&phx_sema::enums::Emit::Static);
             if !wants_static || produced.outputs.iter().any(|o| o.kind == "Image") {
                 return Ok(produced);
             }
