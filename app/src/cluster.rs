@@ -90,8 +90,7 @@ pub async fn connect(
             Ok(Some(RemoteSetup { backend: Arc::new(k8s), program, mounts: mounts.to_vec() }))
         }
         BackendKind::Slurm => {
-            // The binary that cluster jobs run as workers: this one.
-            let exe = std::env::current_exe().unwrap_or_else(|_| "phx".into());
+            let exe = worker_binary();
             let slurm = match phx_backends::slurm::Slurm::connect(config.slurm.clone().unwrap_or_default(), &exe).await
             {
                 Ok(s) => s,
@@ -103,6 +102,13 @@ pub async fn connect(
             Ok(Some(RemoteSetup { backend: Arc::new(slurm), program, mounts: Vec::new() }))
         }
     }
+}
+
+/// The binary that cluster jobs run as `phx worker`: this one. (The one
+/// place a front end's process names itself; workers stay processes by
+/// design.)
+pub fn worker_binary() -> std::path::PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| "phx".into())
 }
 
 /// Removes every Job and pod phx made in the namespace of `[k8s]` (what a

@@ -153,8 +153,7 @@ fn slurm_status(dir: &Path) -> String {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         return "unknown: cannot start a runtime".into();
     };
-    // The worker binary cluster jobs would run: this one.
-    let exe = std::env::current_exe().unwrap_or_else(|_| "phx".into());
+    let exe = crate::cluster::worker_binary();
     let answer = rt.block_on(async {
         let slurm = phx_backends::slurm::Slurm::connect(config.slurm.clone().unwrap_or_default(), &exe).await?;
         phx_backends::Backend::check(&slurm).await

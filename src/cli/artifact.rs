@@ -4,7 +4,7 @@ use phx_app::artifacts::{self, Lineage, LineageEdge};
 use phx_app::maintenance::ObjectProblem;
 use serde_json::Value as Json;
 
-use super::common::{self, DirArg, TextOrJson};
+use super::common::{self, DirArg, FormatArg, TextOrJson};
 use super::exit;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -24,8 +24,8 @@ pub enum ArtifactCommand {
         node: String,
         #[command(flatten)]
         dir: DirArg,
-        #[arg(long, value_enum, default_value_t)]
-        format: TextOrJson,
+        #[command(flatten)]
+        format: FormatArg,
     },
     /// One artifact: its kind, size, producer and provenance.
     Show {
@@ -33,8 +33,8 @@ pub enum ArtifactCommand {
         id: String,
         #[command(flatten)]
         dir: DirArg,
-        #[arg(long, value_enum, default_value_t)]
-        format: TextOrJson,
+        #[command(flatten)]
+        format: FormatArg,
     },
     /// An artifact's ancestors and descendants.
     Lineage {
@@ -53,8 +53,8 @@ pub enum ArtifactCommand {
         run_b: String,
         #[command(flatten)]
         dir: DirArg,
-        #[arg(long, value_enum, default_value_t)]
-        format: TextOrJson,
+        #[command(flatten)]
+        format: FormatArg,
     },
     /// Re-hash one artifact; exit 1 when its bytes do not match its name.
     Verify {
@@ -83,7 +83,7 @@ fn producer_line(p: &Json) -> String {
 
 pub fn run(c: ArtifactCommand) -> u8 {
     match c {
-        ArtifactCommand::Log { node, dir, format } => {
+        ArtifactCommand::Log { node, dir, format: FormatArg { format } } => {
             let exp = match dir.open() {
                 Ok(e) => e,
                 Err(code) => return code,
@@ -114,7 +114,7 @@ pub fn run(c: ArtifactCommand) -> u8 {
             }
             exit::OK
         }
-        ArtifactCommand::Show { id, dir, format } => {
+        ArtifactCommand::Show { id, dir, format: FormatArg { format } } => {
             let exp = match dir.open() {
                 Ok(e) => e,
                 Err(code) => return code,
@@ -216,7 +216,7 @@ pub fn run(c: ArtifactCommand) -> u8 {
             common::out(&text);
             exit::OK
         }
-        ArtifactCommand::Diff { run_a, run_b, dir, format } => diff(&dir, &run_a, &run_b, format),
+        ArtifactCommand::Diff { run_a, run_b, dir, format: FormatArg { format } } => diff(&dir, &run_a, &run_b, format),
         ArtifactCommand::Verify { id, dir } => {
             let exp = match dir.open() {
                 Ok(e) => e,

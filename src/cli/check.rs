@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::common::{self, CompileOpts, TextOrJson};
+use super::common::{self, CompileOpts, FormatArg, TextOrJson};
 use super::exit;
 
 #[derive(clap::Args)]
@@ -11,8 +11,8 @@ pub struct Args {
     #[arg(required = true)]
     files: Vec<String>,
     /// `json` prints `{"diagnostics": [...], "nodes": N, "edges": M}`.
-    #[arg(long, value_enum, default_value_t)]
-    format: TextOrJson,
+    #[command(flatten)]
+    format: FormatArg,
     #[command(flatten)]
     opts: CompileOpts,
 }
@@ -33,7 +33,7 @@ pub fn run(a: Args) -> u8 {
                 loaded.db.check(imported).diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
             let (ipath, itext) = (imported.path(&loaded.db), imported.text(&loaded.db));
             errors += theirs.len();
-            match a.format {
+            match a.format.format {
                 TextOrJson::Json => all.extend(common::json_diagnostics(&theirs, ipath, itext)),
                 TextOrJson::Text => common::print_diagnostics(&theirs, ipath, itext),
             }
@@ -42,7 +42,7 @@ pub fn run(a: Args) -> u8 {
         edges += checked.dag.edges.len();
         errors += checked.diagnostics.iter().filter(|d| d.is_error()).count();
         warnings += checked.diagnostics.iter().filter(|d| !d.is_error()).count();
-        match a.format {
+        match a.format.format {
             TextOrJson::Json => all.extend(common::json_diagnostics(&checked.diagnostics, &loaded.path, text)),
             TextOrJson::Text => {
                 common::print_diagnostics(&checked.diagnostics, &loaded.path, text);
@@ -64,7 +64,7 @@ pub fn run(a: Args) -> u8 {
         common::release_at_exit(loaded);
     }
     let _ = warnings;
-    if a.format == TextOrJson::Json {
+    if a.format.format == TextOrJson::Json {
         common::print_json(&json!({"diagnostics": all, "nodes": nodes, "edges": edges}));
     }
     if errors > 0 { exit::INVALID } else { exit::OK }

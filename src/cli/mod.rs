@@ -79,8 +79,8 @@ enum Command {
     Mcp {
         /// The experiment folder it works in (or a folder inside it): the
         /// same store as `phx runs --dir`.
-        #[arg(long, default_value = ".")]
-        dir: String,
+        #[command(flatten)]
+        dir: common::DirArg,
     },
     /// A new experiment folder with `phx.toml` and an example.
     Init(setup::InitArgs),
@@ -136,7 +136,7 @@ pub fn main() -> u8 {
         Command::Share(c) => share::run(c),
         Command::Clean(a) => cluster::clean(a),
         Command::Serve(a) => share::serve(a),
-        Command::Mcp { dir } => crate::mcp::serve_stdio(std::path::PathBuf::from(dir)),
+        Command::Mcp { dir } => crate::mcp::serve_stdio(dir.dir),
         Command::Lsp => match phx_lsp::run_stdio() {
             Ok(()) => exit::OK,
             Err(e) => {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use phx_app::notebook::EntryRequest;
 use serde_json::json;
 
-use super::common::{self, DirArg, TextOrJson};
+use super::common::{self, DirArg, FormatArg, TextOrJson};
 use super::exit;
 
 #[derive(clap::Subcommand)]
@@ -32,23 +32,23 @@ pub enum NotebookCommand {
         author: Option<String>,
         #[command(flatten)]
         dir: DirArg,
-        #[arg(long, value_enum, default_value_t)]
-        format: TextOrJson,
+        #[command(flatten)]
+        format: FormatArg,
     },
     /// The entries, oldest first.
     List {
         #[command(flatten)]
         dir: DirArg,
-        #[arg(long, value_enum, default_value_t)]
-        format: TextOrJson,
+        #[command(flatten)]
+        format: FormatArg,
     },
     /// One entry in full.
     Show {
         seq: u64,
         #[command(flatten)]
         dir: DirArg,
-        #[arg(long, value_enum, default_value_t)]
-        format: TextOrJson,
+        #[command(flatten)]
+        format: FormatArg,
     },
     /// Check the chain, every signature and every attachment's bytes; exit 1
     /// on any tampering, saying which entry and what.
@@ -58,8 +58,8 @@ pub enum NotebookCommand {
         trust: Vec<String>,
         #[command(flatten)]
         dir: DirArg,
-        #[arg(long, value_enum, default_value_t)]
-        format: TextOrJson,
+        #[command(flatten)]
+        format: FormatArg,
     },
     /// Write the notebook as a PDF.
     Export {
@@ -85,7 +85,7 @@ pub fn run(c: NotebookCommand) -> u8 {
         Err(code) => return code,
     };
     match c {
-        NotebookCommand::Add { title, message, file, attach, key, author, format, .. } => {
+        NotebookCommand::Add { title, message, file, attach, key, author, format: FormatArg { format }, .. } => {
             let markdown = match (message, file) {
                 (Some(m), _) => m,
                 (None, Some(f)) => match std::fs::read_to_string(&f) {
@@ -119,7 +119,7 @@ pub fn run(c: NotebookCommand) -> u8 {
                 Err(e) => common::fail(&e),
             }
         }
-        NotebookCommand::List { format, .. } => {
+        NotebookCommand::List { format: FormatArg { format }, .. } => {
             let entries = match phx_app::notebook::list(&exp) {
                 Ok(e) => e,
                 Err(e) => return common::fail(&e),
@@ -145,7 +145,7 @@ pub fn run(c: NotebookCommand) -> u8 {
             }
             exit::OK
         }
-        NotebookCommand::Show { seq, format, .. } => {
+        NotebookCommand::Show { seq, format: FormatArg { format }, .. } => {
             let d = match phx_app::notebook::show(&exp, seq) {
                 Ok(d) => d,
                 Err(e) => return common::fail(&e),
@@ -187,7 +187,7 @@ pub fn run(c: NotebookCommand) -> u8 {
             common::out(&t);
             exit::OK
         }
-        NotebookCommand::Verify { trust, format, .. } => {
+        NotebookCommand::Verify { trust, format: FormatArg { format }, .. } => {
             let v = match phx_app::notebook::verify(&exp, &trust) {
                 Ok(v) => v,
                 Err(e) => return common::fail(&e),

@@ -1,8 +1,8 @@
 //! `phx init` and `phx doctor`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::common::{self, FormatArg, TextOrJson};
+use super::common::{self, DirArg, FormatArg, TextOrJson};
 use super::exit;
 
 #[derive(clap::Args)]
@@ -29,15 +29,15 @@ pub fn init(a: InitArgs) -> u8 {
 #[derive(clap::Args)]
 pub struct DoctorArgs {
     /// An experiment folder whose store to check (default: the current folder).
-    #[arg(long, default_value = ".")]
-    dir: PathBuf,
+    #[command(flatten)]
+    dir: DirArg,
     #[command(flatten)]
     format: FormatArg,
 }
 
 /// `phx doctor`: what this machine offers, and why not when it does not.
 pub fn doctor(a: DoctorArgs) -> u8 {
-    let d = phx_app::setup::doctor(&a.dir);
+    let d = phx_app::setup::doctor(&a.dir.dir);
     if a.format.format == TextOrJson::Json {
         common::print_value(&d);
         return exit::OK;

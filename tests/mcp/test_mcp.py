@@ -390,6 +390,37 @@ def test_cancelling_a_run_leaves_nothing_behind(tmp_path):
     assert raw.close() == 0
 
 
+def squeue_names():
+    out = subprocess.run(["squeue", "-h", "-o", "%j"], capture_output=True, text=True)
+    return out.stdout.split() if out.returncode == 0 else None
+
+
+def test_cancelling_a_run_on_slurm_leaves_no_job_in_the_queue(tmp_path):
+    folder = init_folder(tmp_path)
+    node = f"wait{uuid.uuid4().hex[:6]}"
+    program = f'node {node} = shell.run(command = "sleep 240")\n'
+    raw = Raw(folder, tmp_path)
+    raw.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
+    raw.read()
+    raw.send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "run_dag", "arguments": {"source": program, "backend": "slurm"}, "_meta": {"progressToken": 7}}})
+    raw.until(lambda m: m.get("method") == "notifications/progress" and "started" in m["params"]["message"])
+    deadline = time.time() + 60
+    while not any(node in n for n in (squeue_names() or [])):
+        assert time.time() < deadline, f"the job never reached the queue: {squeue_names()}"
+        time.sleep(0.3)
+    raw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2}})
+    deadline = time.time() + 60
+    while any(node in n for n in (squeue_names() or [])):
+        assert time.time() < deadline, f"the job outlived its cancelled run: {squeue_names()}"
+        time.sleep(0.3)
+    runs = []
+    while time.time() < deadline and not (runs and runs[0]["status"] == "cancelled"):
+        runs = json.loads(phx("runs", "--dir", str(folder), "--format", "json").stdout)["runs"]
+        time.sleep(0.2)
+    assert runs[0]["status"] == "cancelled", runs
+    assert raw.close() == 0
+
+
 def test_malformed_messages_and_a_client_that_goes_away(tmp_path):
     raw = Raw(tmp_path, tmp_path)
     raw.proc.stdin.write(b"\xff\xfe not utf-8\n42\nnull\n[1, 2]\n" + json.dumps({"jsonrpc": "2.0", "id": 5}).encode() + b"\n")
