@@ -14,6 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::experiment::Experiment;
 use crate::program::{CompileOptions, Program};
 use crate::run::{Cancellation, NodeResult, NodeStatus, Observer, RunSettings, RunStatus};
+use crate::trust::Grants;
 
 /// What a job may use.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -248,12 +249,14 @@ pub fn submit(
     exp: &Experiment,
     req: &JobRequest,
     backend: BackendKind,
+    grants: &Grants,
     observer: &Observer<'_>,
     cancel: &Cancellation,
 ) -> AppResult<JobResult> {
     if backend == BackendKind::Local {
         return Err(AppError::usage("a job goes to a cluster: `backend` is slurm or k8s"));
     }
+    grants.cluster(&format!("a job runs a command on the {backend} cluster"))?;
     let mounts = validate_mounts(&req.mounts)?;
     let (source, warnings) = job_program(req, backend)?;
     let (dag_id, path) = crate::authoring::save(exp, &source)?;
@@ -265,7 +268,9 @@ pub fn submit(
             crate::authoring::error_lines(&checked.report()).join("; ")
         )));
     }
-    let settings = RunSettings { backend: Some(backend), jobs: Some(1), mounts, ..RunSettings::default() };
+    // The grant to use the cluster is the grant to run this command there.
+    let grants = Grants { commands: true, cluster: true, paths: grants.paths.clone() };
+    let settings = RunSettings { backend: Some(backend), jobs: Some(1), mounts, grants, ..RunSettings::default() };
     let run = crate::run::run(exp, program, &checked, &settings, observer, cancel)?;
     let node: Option<&NodeResult> = run.nodes.first();
     let work = work_dir(exp, &run.run_id);

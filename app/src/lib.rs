@@ -33,6 +33,7 @@ pub mod report;
 pub mod run;
 pub mod setup;
 pub mod share;
+pub mod trust;
 
 pub use cluster::{BackendKind, Policy};
 pub use error::{AppError, AppResult, ErrorKind};

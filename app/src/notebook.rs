@@ -54,8 +54,10 @@ pub fn default_author() -> String {
     std::env::var("USER").unwrap_or_else(|_| "unknown".into())
 }
 
-/// Signs and appends an entry.
-pub fn add(exp: &Experiment, req: EntryRequest) -> AppResult<AddedEntry> {
+/// Signs and appends an entry. A file attached must be one `grants` may
+/// read (inside the experiment folder, symbolic links followed, unless a
+/// folder is granted).
+pub fn add(exp: &Experiment, req: EntryRequest, grants: &crate::trust::Grants) -> AppResult<AddedEntry> {
     if req.title.trim().is_empty() {
         return Err(AppError::usage("the entry needs a title").with_help("--title \"what this entry is about\""));
     }
@@ -72,14 +74,21 @@ pub fn add(exp: &Experiment, req: EntryRequest) -> AppResult<AddedEntry> {
             attach.push(pdf.display().to_string());
         }
     }
-    // Relative file names are the experiment folder's, whoever calls.
-    let attach = attach
-        .into_iter()
-        .map(|a| {
-            let p = std::path::Path::new(&a);
-            if p.is_relative() && exp.dir.join(p).is_file() { exp.dir.join(p).display().to_string() } else { a }
-        })
-        .collect();
+    // Relative file names are the experiment folder's, whoever calls; a
+    // file must be one the caller may read. (Run ids and hashes name no
+    // file.)
+    let mut files = Vec::new();
+    for a in attach {
+        let p = std::path::Path::new(&a);
+        let full = if p.is_relative() { exp.dir.join(p) } else { p.to_path_buf() };
+        if full.exists() {
+            grants.readable(exp, &full)?;
+            files.push(full.display().to_string());
+        } else {
+            files.push(a);
+        }
+    }
+    let attach = files;
     let new = NewEntry {
         title: req.title.clone(),
         markdown: req.markdown.clone(),

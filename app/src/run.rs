@@ -37,6 +37,11 @@ pub struct RunSettings {
     #[serde(skip)]
     #[schemars(skip)]
     pub mounts: Vec<phx_backends::Mount>,
+    /// What the caller may make the run do (none by default; the command
+    /// line has every grant).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub grants: crate::trust::Grants,
 }
 
 /// Asks a run to stop: no new node starts, running ones are ended and
@@ -287,7 +292,13 @@ pub fn run(
     let reports =
         if settings.dry_run { Vec::new() } else { crate::report::prepare(&checked.checked, &program_path, &file)? };
     let config = exp.cluster_config()?;
-    let plan = cluster::plan(&config, settings.backend, settings.policy, &checked.checked.dag)?;
+    let mut plan = cluster::plan(&config, settings.backend, settings.policy, &checked.checked.dag)?;
+    settings.grants.admit(exp, checked, settings.backend)?;
+    if !settings.grants.cluster {
+        // Without the grant nothing leaves this machine, whatever phx.toml
+        // configures.
+        plan.cluster = None;
+    }
     let jobs = jobs_of(settings, &config);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(jobs.clamp(1, 8))

@@ -470,7 +470,8 @@ async fn add_entry(
         author: Some(who(&share, None)),
         key: Some(key_path),
     };
-    match phx_app::notebook::add(&app.exp, entry) {
+    // A link's holder attaches nothing but the run itself.
+    match phx_app::notebook::add(&app.exp, entry, &phx_app::trust::Grants::default()) {
         Ok(_) => {}
         Err(e) if e.code == "phx::notebook-key" => {
             return refuse(StatusCode::SERVICE_UNAVAILABLE, "this server's notebook key cannot be used");

@@ -81,6 +81,18 @@ enum Command {
         /// same store as `phx runs --dir`.
         #[command(flatten)]
         dir: common::DirArg,
+        /// Let clients run programs that run commands (command-backed
+        /// tools, `shell.run`): anything you could type in a shell.
+        #[arg(long)]
+        allow_commands: bool,
+        /// Let clients send work to the clusters of phx.toml (`job_submit`,
+        /// cluster backends): commands run there as you.
+        #[arg(long)]
+        allow_cluster: bool,
+        /// Let clients read files in this folder besides the experiment
+        /// folder (repeatable).
+        #[arg(long, value_name = "DIR")]
+        allow_path: Vec<std::path::PathBuf>,
     },
     /// A new experiment folder with `phx.toml` and an example.
     Init(setup::InitArgs),
@@ -136,7 +148,10 @@ pub fn main() -> u8 {
         Command::Share(c) => share::run(c),
         Command::Clean(a) => cluster::clean(a),
         Command::Serve(a) => share::serve(a),
-        Command::Mcp { dir } => crate::mcp::serve_stdio(dir.dir),
+        Command::Mcp { dir, allow_commands, allow_cluster, allow_path } => crate::mcp::serve_stdio(
+            dir.dir,
+            phx_app::trust::Grants { commands: allow_commands, cluster: allow_cluster, paths: allow_path },
+        ),
         Command::Lsp => match phx_lsp::run_stdio() {
             Ok(()) => exit::OK,
             Err(e) => {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use phx_app::notebook::EntryRequest;
+use phx_app::trust::Grants;
 use serde_json::json;
 
 use super::common::{self, DirArg, FormatArg, TextOrJson};
@@ -100,7 +101,7 @@ pub fn run(c: NotebookCommand) -> u8 {
                 (None, None) => String::new(),
             };
             let req = EntryRequest { title, markdown, attach, run_id: None, author, key: key.map(PathBuf::from) };
-            match phx_app::notebook::add(&exp, req) {
+            match phx_app::notebook::add(&exp, req, &Grants::all()) {
                 Ok(added) => {
                     if format == TextOrJson::Json {
                         common::print_json(&json!({"entry": added.entry}));

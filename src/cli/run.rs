@@ -125,6 +125,8 @@ pub fn run(a: Args) -> u8 {
         policy: a.policy,
         backend: a.backend,
         mounts: Vec::new(),
+        // The person at the terminal may make phx do anything they can.
+        grants: phx_app::trust::Grants::all(),
     };
     let cancel = Cancellation::new();
     cancel_on_signals(cancel.clone());

@@ -11,6 +11,7 @@ use phx_app::authoring::{self, Message, Model};
 use phx_app::run::Event;
 use phx_app::run::{Cancellation, Observer, RunResult, RunSettings};
 use phx_app::share::{LinkRequest, ShareTarget};
+use phx_app::trust::Grants;
 use phx_app::{AppError, AppResult, BackendKind, CompileOptions, Experiment, Program};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -51,6 +52,8 @@ impl CallContext<'_> {
 /// The server: the experiment folder every method works in.
 pub struct Server {
     exp: AppResult<Experiment>,
+    /// What the person who started the server allowed its clients.
+    grants: Grants,
 }
 
 /// A failure of `method`.
@@ -188,8 +191,8 @@ fn base64(bytes: &[u8]) -> String {
 
 impl Server {
     /// A server for the experiment that `dir` belongs to.
-    pub fn new(dir: PathBuf) -> Server {
-        Server { exp: Experiment::open(&dir) }
+    pub fn new(dir: PathBuf, grants: Grants) -> Server {
+        Server { exp: Experiment::open(&dir), grants }
     }
 
     /// What the client is told at `initialize`.
@@ -199,7 +202,8 @@ impl Server {
             Err(e) => format!("The experiment folder cannot be used: {}.", e.message),
         };
         format!(
-            "Write, check, run and report computational-physics experiments in the phx language. Start with experiment_orchestrator method=define_dag (source, spec, path or natural_language), then run_dag and publish_report; every method finds what the others made. {folder}"
+            "Write, check, run and report computational-physics experiments in the phx language. Start with experiment_orchestrator method=define_dag (source, spec, path or natural_language), then run_dag and publish_report; every method finds what the others made. {folder} What this server may do: {}.",
+            self.grants.describe()
         )
     }
 
@@ -392,6 +396,7 @@ impl Server {
             policy: a.policy,
             backend: a.backend,
             mounts: Vec::new(),
+            grants: self.grants.clone(),
         };
         let total = phx_app::run::vertex_count(&checked, &a.targets);
         let done = AtomicUsize::new(0);
@@ -467,7 +472,7 @@ impl Server {
         let done = AtomicUsize::new(0);
         let (on_event, on_note) = Self::observe(ctx, 1, &done);
         let observer = Observer { on_event: &on_event, on_note: &on_note };
-        let job = phx_app::jobs::submit(exp, &a.job, a.backend, &observer, &ctx.cancel)?;
+        let job = phx_app::jobs::submit(exp, &a.job, a.backend, &self.grants, &observer, &ctx.cancel)?;
         let summary =
             format!("job {} on {}: {}", job.job_id.as_deref().unwrap_or("(none)"), a.backend.as_str(), job.status);
         Ok(reply(method, job.ok(), summary, job))
@@ -482,7 +487,7 @@ impl Server {
             author: None,
             key: None,
         };
-        let added = phx_app::notebook::add(exp, req)?;
+        let added = phx_app::notebook::add(exp, req, &self.grants)?;
         let summary = format!("notebook entry {}: {}", added.entry["seq"], added.entry["title"].as_str().unwrap_or(""));
         Ok(reply(method, true, summary, Noted { entry: added.entry }))
     }

@@ -159,9 +159,9 @@ fn read_message(line: &[u8]) -> Option<Result<Json, Json>> {
 }
 
 /// Serves on stdin and stdout until the client closes stdin.
-pub fn serve_stdio(dir: std::path::PathBuf) -> u8 {
+pub fn serve_stdio(dir: std::path::PathBuf, grants: phx_app::trust::Grants) -> u8 {
     let peer = Arc::new(Peer::new(Box::new(std::io::stdout())));
-    let server = Arc::new(methods::Server::new(dir));
+    let server = Arc::new(methods::Server::new(dir, grants));
     let (tx, rx) = mpsc::channel::<Incoming>();
     {
         let peer = peer.clone();

@@ -109,14 +109,14 @@ pub fn list() -> Vec<Json> {
         tool(
             "experiment_orchestrator",
             "Define, check, run and report phx experiments",
-            "Route by `method`: define_dag (from .phx `source`, a DAG `spec`, a `path` in the experiment folder, or `natural_language`), validate_dag, run_dag (policy, backend, parallelism; progress notifications per node; cancellable), publish_report (PDF), collaborate_share (a signed bundle and a link).",
+            "Route by `method`: define_dag (from .phx `source`, a DAG `spec`, a `path` in the experiment folder, or `natural_language`), validate_dag, run_dag (policy, backend, parallelism; progress notifications per node; cancellable; programs that run commands, cluster backends and files outside the experiment folder need the server's grants, see `initialize` instructions), publish_report (PDF), collaborate_share (a signed bundle and a link).",
             &ORCHESTRATOR,
             true,
         ),
         tool(
             "distributed_collaboration",
             "Cluster jobs, sharing, the lab notebook and artifact history",
-            "Route by `method`: job_submit (slurm or k8s: env, resources, outputs, image and volume mounts on Kubernetes; the log streams as progress), session_share, lab_notebook (a signed entry, optionally about a run, with its report attached), artifact_versioning (hash, lineage, cache status).",
+            "Route by `method`: job_submit (slurm or k8s: env, resources, outputs, image and volume mounts on Kubernetes; the log streams as progress; needs the server's --allow-cluster grant), session_share, lab_notebook (a signed entry, optionally about a run, with its report attached), artifact_versioning (hash, lineage, cache status).",
             &COLLABORATION,
             true,
         ),

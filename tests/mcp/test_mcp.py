@@ -39,9 +39,9 @@ node slice = plot.heatmap(field = density.density, plane = "xz", resolution = 48
 BROKEN = PROGRAM.replace("plane = \"xz\"", "plane = \"xz\", colour = 3")
 
 
-def server(folder, config=None):
+def server(folder, config=None, grants=()):
     config = config or folder
-    return StdioServerParameters(command=PHX, args=["mcp", "--dir", str(folder)], env={**os.environ, "XDG_CONFIG_HOME": str(config / "config"), "PHX_AUTHOR": "An Agent"})
+    return StdioServerParameters(command=PHX, args=["mcp", "--dir", str(folder), *grants], env={**os.environ, "XDG_CONFIG_HOME": str(config / "config"), "PHX_AUTHOR": "An Agent"})
 
 
 def phx(*args, **kw):
@@ -73,7 +73,7 @@ class Checked:
 
 @pytest.mark.asyncio
 async def test_every_method_with_good_and_bad_arguments(tmp_path):
-    async with stdio_client(server(tmp_path)) as (read, write):
+    async with stdio_client(server(tmp_path, grants=["--allow-cluster"])) as (read, write):
         async with ClientSession(read, write) as session:
             init = await session.initialize()
             assert init.serverInfo.name == "phx"
@@ -322,8 +322,8 @@ async def test_the_same_flow_with_the_program_in_a_sub_folder(tmp_path):
 class Raw:
     """`phx mcp` over pipes, message by message."""
 
-    def __init__(self, folder, home):
-        self.proc = subprocess.Popen([PHX, "mcp", "--dir", str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    def __init__(self, folder, home, grants=()):
+        self.proc = subprocess.Popen([PHX, "mcp", "--dir", str(folder), *grants], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      env={**os.environ, "XDG_CONFIG_HOME": str(home / "config")})
         self.buffer = b""
 
@@ -362,7 +362,7 @@ def test_cancelling_a_run_leaves_nothing_behind(tmp_path):
     # The command runs from a script file: its own argv is what pgrep finds.
     marker = f"sleep 299.{uuid.uuid4().int % 10**8:08d}"
     program = f'node wait = shell.run(command = "{marker}; echo done")\n'
-    raw = Raw(folder, tmp_path)
+    raw = Raw(folder, tmp_path, ["--allow-commands"])
     raw.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
     raw.read()
     raw.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
@@ -399,7 +399,7 @@ def test_cancelling_a_run_on_slurm_leaves_no_job_in_the_queue(tmp_path):
     folder = init_folder(tmp_path)
     node = f"wait{uuid.uuid4().hex[:6]}"
     program = f'node {node} = shell.run(command = "sleep 240")\n'
-    raw = Raw(folder, tmp_path)
+    raw = Raw(folder, tmp_path, ["--allow-commands", "--allow-cluster"])
     raw.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
     raw.read()
     raw.send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "run_dag", "arguments": {"source": program, "backend": "slurm"}, "_meta": {"progressToken": 7}}})
@@ -468,7 +468,7 @@ async def test_job_submit_on_kubernetes_mounts_a_volume_and_streams_its_log(tmp_
     host.mkdir()
     mount = tmp_path / "mnt" / "data"
     try:
-        async with stdio_client(server(folder, tmp_path)) as (read, write):
+        async with stdio_client(server(folder, tmp_path, ["--allow-cluster"])) as (read, write):
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 c = Checked(session, (await session.list_tools()).tools)
@@ -498,3 +498,43 @@ async def test_job_submit_on_kubernetes_mounts_a_volume_and_streams_its_log(tmp_
     finally:
         double.kill()
         double.wait()
+
+
+@pytest.mark.asyncio
+async def test_without_grants_an_agent_gets_no_shell_no_cluster_and_no_outside_files(tmp_path):
+    """A prompt-injected model behind the client can do no more than the
+    person who started the server allowed; with the grants the same calls work."""
+    folder = init_folder(tmp_path)
+    (folder / "data.csv").write_text("x,y\n1,2\n2,4\n")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the model\n")
+    (folder / "link.csv").symlink_to(secret)
+    shell = 'node a = shell.run(command = "id > pwned.txt")\n'
+    outside = f'node d = data.load_csv(path = "{secret}") {{\n  emit = [series]\n}}\n'
+    linked = 'node d = data.load_csv(path = "link.csv") {\n  emit = [series]\n}\n'
+    inside = 'node d = data.load_csv(path = "data.csv") {\n  emit = [series]\n}\n'
+    async with stdio_client(server(folder, tmp_path)) as (read, write):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            assert "--allow-commands" in init.instructions and "--allow-cluster" in init.instructions
+            c = Checked(session, (await session.list_tools()).tools)
+            for args in [{"source": shell}, {"source": outside}, {"source": linked}, {"source": inside, "backend": "slurm"}]:
+                e = await c.call("run_dag", args, expect_error=True)
+                assert e["code"] == "phx::not-granted" and "phx mcp" in e["help"], e
+            assert not (folder / "pwned.txt").exists()
+            e = await c.call("job_submit", {"backend": "slurm", "job": {"command": "id"}}, expect_error=True)
+            assert e["code"] == "phx::not-granted" and "--allow-cluster" in e["help"]
+            e = await c.call("lab_notebook", {"title": "x", "attach": [str(secret)]}, expect_error=True)
+            assert e["code"] == "phx::not-granted"
+            e = await c.call("lab_notebook", {"title": "x", "attach": ["../secret.txt"]}, expect_error=True)
+            assert e["code"] == "phx::not-granted"
+            assert (await c.call("run_dag", {"source": inside}))["ok"]
+            assert (await c.call("lab_notebook", {"title": "data", "attach": ["data.csv"]}))["ok"]
+    async with stdio_client(server(folder, tmp_path, ["--allow-commands", "--allow-path", str(tmp_path)])) as (read, write):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            c = Checked(session, (await session.list_tools()).tools)
+            assert (await c.call("run_dag", {"source": shell}))["ok"]
+            assert (folder / ".phx").exists()
+            assert (await c.call("run_dag", {"source": outside}))["ok"]
+            assert (await c.call("lab_notebook", {"title": "y", "attach": [str(secret)]}))["ok"]

@@ -243,7 +243,7 @@ pub fn new_run_id() -> String {
 }
 
 /// Literal files an argument names (`File`/`Path` parameters given a string).
-fn literal_files(v: &Vertex) -> Vec<(String, String)> {
+pub fn literal_files(v: &Vertex) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (name, value) in v.args.iter() {
         let ty = v.param_types.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str()).unwrap_or("");
