@@ -52,6 +52,31 @@ fn only_cluster_code_names_the_phx_binary() {
     }
 }
 
+/// The MCP server does its work through the application layer alone: it
+/// names no crate of the runtime or the compiler (bar the diagnostics'
+/// did-you-mean).
+#[test]
+fn the_mcp_server_goes_through_the_application_layer() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src/mcp"), &mut files);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let mut rest = line;
+            while let Some(at) = rest.find("phx_") {
+                let name: String = rest[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                assert!(
+                    name == "phx_app" || name == "phx_diagnostics",
+                    "{}:{}: `{name}` below the application layer: {line}",
+                    f.display(),
+                    i + 1
+                );
+                rest = &rest[at + name.len()..];
+            }
+        }
+    }
+}
+
 /// The compiler, the runtime and the standard library never depend on the
 /// application layer or the front ends.
 #[test]

@@ -395,3 +395,9 @@ pub fn kind_of(exp: &Experiment, sha: &str) -> AppResult<Option<String>> {
 pub fn object_path(exp: &Experiment, sha: &str) -> std::path::PathBuf {
     exp.store.objects.path(sha)
 }
+
+/// A small PNG of a picture file (`size` pixels on its longer side), for
+/// an agent's inline view; none when the file is no picture.
+pub fn thumbnail(path: &std::path::Path, size: u32) -> Option<Vec<u8>> {
+    std::fs::read(path).ok().and_then(|b| phx_notebook::thumbnail_png(&b, size))
+}

@@ -57,6 +57,11 @@ pub fn program_file(exp: &Experiment, path: &str) -> AppResult<(String, PathBuf)
         return Err(AppError::usage(format!("`{path}` is outside the experiment folder {}", exp.dir.display()))
             .with_help("give a .phx file inside the experiment folder"));
     }
+    // A program, and nothing of the store (its objects, keys and secrets).
+    if full.extension().is_none_or(|x| x != "phx") || full.starts_with(&exp.store.root) {
+        return Err(AppError::usage(format!("`{path}` is not a program of the experiment folder"))
+            .with_help("give a .phx file of the experiment folder (not under .phx/)"));
+    }
     let text = std::fs::read_to_string(&full)
         .map_err(|e| AppError::usage(format!("cannot read `{}`: {e}", full.display())))?;
     Ok((text, full))
@@ -109,7 +114,7 @@ pub fn error_lines(report: &CheckReport) -> Vec<String> {
     report
         .diagnostics
         .iter()
-        .filter(|d| d.severity == "error")
+        .filter(|d| d.severity == crate::program::Severity::Error)
         .map(|d| {
             format!(
                 "line {}: {} {}{}",
@@ -261,5 +266,28 @@ mod tests {
     fn a_reply_gives_the_program_between_fences() {
         assert_eq!(program_from_reply("Here:\n```phx\nparam a: Int = 1\n```\nbye"), "param a: Int = 1\n");
         assert_eq!(program_from_reply("param a: Int = 1"), "param a: Int = 1\n");
+    }
+}
+
+#[cfg(test)]
+mod program_file_tests {
+    use super::*;
+
+    #[test]
+    fn only_programs_of_the_folder_are_read() {
+        let dir = std::env::temp_dir().join(format!("phx-app-program-file-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/a.phx"), "param a: Int = 1\n").unwrap();
+        std::fs::write(dir.join("notes.txt"), "secret").unwrap();
+        let exp = Experiment::open_exact(&dir).unwrap();
+        assert!(program_file(&exp, "sub/a.phx").is_ok());
+        std::fs::write(exp.store.root.join("stolen.phx"), "x").unwrap();
+        for bad in ["notes.txt", ".phx/stolen.phx", "../../etc/passwd", "/etc/hostname", "sub/missing.phx"] {
+            assert_eq!(program_file(&exp, bad).unwrap_err().code, "phx::usage", "{bad}");
+        }
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("host.phx")).unwrap();
+        assert!(program_file(&exp, "host.phx").is_err(), "a link out of the folder");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -35,6 +35,31 @@ pub struct AppConfig {
     pub notebook: Option<NotebookConfig>,
 }
 
+/// `[notebook]` alone, the rest of the file left to its readers.
+#[derive(Deserialize, Default)]
+struct NotebookTable {
+    notebook: Option<NotebookConfig>,
+}
+
+/// The signing key that `[notebook] key` of `dir/phx.toml` names, if any.
+/// Only that table is read: a problem elsewhere in the file is not this
+/// reader's to report. A key must not sit in the experiment folder itself
+/// (keeping it private would lock the folder to its owner).
+pub fn notebook_key(dir: &Path) -> AppResult<Option<PathBuf>> {
+    let Ok(text) = std::fs::read_to_string(dir.join("phx.toml")) else { return Ok(None) };
+    let Ok(table) = toml::from_str::<NotebookTable>(&text) else { return Ok(None) };
+    let config = AppConfig { llm: None, notebook: table.notebook };
+    let Some(key) = config.notebook_key(dir) else { return Ok(None) };
+    if key.parent().is_some_and(|p| p == dir) {
+        return Err(AppError::usage(format!(
+            "`[notebook] key` puts the key in the experiment folder itself ({})",
+            key.display()
+        ))
+        .with_help("keep it in a folder of its own, such as `keys/notebook.key` or `~/.config/phx/notebook.key`"));
+    }
+    Ok(Some(key))
+}
+
 impl AppConfig {
     /// The tables of `dir/phx.toml`; none when there is no file.
     pub fn load(dir: &Path) -> AppResult<AppConfig> {
@@ -82,6 +107,11 @@ mod tests {
         assert_eq!(AppConfig::load(&dir).unwrap_err().code, "phx::usage");
         std::fs::write(dir.join("phx.toml"), "[notebook]\nkeyy = \"x\"\n").unwrap();
         assert!(AppConfig::load(&dir).unwrap_err().message.contains("keyy"));
+        // The key's reader reads `[notebook]` alone.
+        std::fs::write(dir.join("phx.toml"), "[llm]\ntemperature = 0.2\n[notebook]\nkey = \"keys/k\"\n").unwrap();
+        assert_eq!(notebook_key(&dir).unwrap(), Some(dir.join("keys/k")));
+        std::fs::write(dir.join("phx.toml"), "[notebook]\nkey = \"lab.key\"\n").unwrap();
+        assert_eq!(notebook_key(&dir).unwrap_err().code, "phx::usage");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,15 +5,27 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppResult;
+use crate::cluster::BackendKind;
+use crate::error::{AppError, AppResult};
 use crate::experiment::Experiment;
+use crate::run::{NodeStatus, RunStatus};
+
+/// A store record with a word this build does not know.
+fn unknown(what: &str, word: &str) -> AppError {
+    AppError::environment("phx::store", format!("the store records an unknown {what} `{word}`"))
+        .with_help("a newer phx wrote it; use that version")
+}
+
+fn run_status(word: &str) -> AppResult<RunStatus> {
+    RunStatus::parse(word).ok_or_else(|| unknown("run status", word))
+}
 
 /// A past run, as `phx runs` lists it.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct RunListing {
     pub run_id: String,
     pub file: String,
-    pub status: String,
+    pub status: RunStatus,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub host: String,
@@ -23,22 +35,23 @@ pub struct RunListing {
 
 /// Every run of the experiment, newest first.
 pub fn runs(exp: &Experiment) -> AppResult<Vec<RunListing>> {
-    Ok(exp
-        .store
+    exp.store
         .db
         .runs()?
         .into_iter()
-        .map(|r| RunListing {
-            run_id: r.id,
-            file: r.file,
-            status: r.status,
-            started_at: r.started_at,
-            finished_at: r.finished_at,
-            host: r.host,
-            git_commit: r.git_commit,
-            git_dirty: r.git_dirty,
+        .map(|r| {
+            Ok(RunListing {
+                status: run_status(&r.status)?,
+                run_id: r.id,
+                file: r.file,
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+                host: r.host,
+                git_commit: r.git_commit,
+                git_dirty: r.git_dirty,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// An output as recorded.
@@ -53,11 +66,11 @@ pub struct RecordedOutput {
 pub struct RecordedNode {
     pub id: String,
     pub tool: String,
-    pub status: String,
+    pub status: NodeStatus,
     pub cached: bool,
     pub device: Option<String>,
     pub fallback: Option<String>,
-    pub backend: String,
+    pub backend: BackendKind,
     pub job_id: Option<String>,
     pub placement: Option<String>,
     pub duration_ms: Option<u64>,
@@ -70,7 +83,7 @@ pub struct RecordedNode {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct RunDetail {
     pub run_id: String,
-    pub status: String,
+    pub status: RunStatus,
     pub file: String,
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -93,13 +106,13 @@ pub fn show(exp: &Experiment, id: &str) -> AppResult<RunDetail> {
             .map(|o| (o.name, RecordedOutput { kind: o.kind, sha256: o.sha256 }))
             .collect();
         nodes.push(RecordedNode {
+            status: NodeStatus::parse(&e.status).ok_or_else(|| unknown("node status", &e.status))?,
+            backend: BackendKind::parse(&e.backend).ok_or_else(|| unknown("backend", &e.backend))?,
             id: e.vertex,
             tool: e.tool,
-            status: e.status,
             cached: e.cached,
             device: e.device,
             fallback: e.fallback,
-            backend: e.backend,
             job_id: e.job_id,
             placement: e.placement,
             duration_ms: e.duration_ms.map(|d| d as u64),
@@ -109,8 +122,8 @@ pub fn show(exp: &Experiment, id: &str) -> AppResult<RunDetail> {
         });
     }
     Ok(RunDetail {
+        status: run_status(&run.status)?,
         run_id: run.id,
-        status: run.status,
         file: run.file,
         started_at: run.started_at,
         finished_at: run.finished_at,

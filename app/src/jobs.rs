@@ -148,17 +148,50 @@ impl JobResult {
     }
 }
 
-/// Checks the mounts: each an absolute path, exactly one source, no path
-/// twice; they apply to Kubernetes only.
-pub fn validate_mounts(mounts: &[VolumeMount]) -> AppResult<Vec<phx_backends::Mount>> {
+/// Where mounts may go and come from: the folders of the cluster's nodes
+/// that `[k8s] host_paths` allows, and the paths a job's pod needs for
+/// itself (the store's mount, phx's own binary), which no mount may cover.
+#[derive(Clone, Debug, Default)]
+pub struct MountRules {
+    pub host_paths: Vec<String>,
+    pub reserved: Vec<String>,
+}
+
+impl MountRules {
+    /// The rules of the experiment's `[k8s]` table.
+    pub fn of(exp: &Experiment) -> AppResult<MountRules> {
+        let k8s = exp.cluster_config()?.k8s.unwrap_or_default();
+        let store = k8s.mount_path.clone().unwrap_or_else(|| exp.dir.display().to_string());
+        Ok(MountRules {
+            host_paths: k8s.host_paths.unwrap_or_default(),
+            reserved: vec![store, phx_k8s::PHX_BIN_DIR.to_string()],
+        })
+    }
+}
+
+/// Whether `inner` is `outer` or below it, comparing path components.
+fn within(inner: &str, outer: &str) -> bool {
+    std::path::Path::new(inner).starts_with(std::path::Path::new(outer))
+}
+
+/// Checks the mounts: each an absolute path of its own (not `/`, not over
+/// or under a path the pod needs), exactly one source, a claim's name as
+/// Kubernetes takes it, a host folder only inside one that `[k8s]
+/// host_paths` allows. They apply to Kubernetes only.
+pub fn validate_mounts(mounts: &[VolumeMount], rules: &MountRules) -> AppResult<Vec<phx_backends::Mount>> {
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for m in mounts {
-        if !m.path.starts_with('/') || m.path.contains("..") {
-            return Err(AppError::usage(format!("mount path `{}` is not an absolute path", m.path))
+        let path = m.path.trim_end_matches('/');
+        if !m.path.starts_with('/') || m.path.contains("..") || path.is_empty() {
+            return Err(AppError::usage(format!("mount path `{}` is not an absolute path of its own", m.path))
                 .with_help("mount at an absolute path such as /data"));
         }
-        if !seen.insert(m.path.trim_end_matches('/').to_string()) {
+        if let Some(r) = rules.reserved.iter().find(|r| within(path, r) || within(r, path)) {
+            return Err(AppError::usage(format!("mount path `{}` covers `{r}`, which the job's pod needs", m.path))
+                .with_help("mount somewhere else, such as /data"));
+        }
+        if !seen.insert(path.to_string()) {
             return Err(AppError::usage(format!("two mounts at `{}`", m.path)));
         }
         let source = match (&m.claim, &m.host_path) {
@@ -168,6 +201,13 @@ pub fn validate_mounts(mounts: &[VolumeMount]) -> AppResult<Vec<phx_backends::Mo
                     .with_help("lower-case letters, digits and `-`, at most 63"));
             }
             (None, Some(h)) if h.starts_with('/') && !h.contains("..") => {
+                if !rules.host_paths.iter().any(|allowed| within(h, allowed)) {
+                    return Err(AppError::invalid(
+                        "phx::not-granted",
+                        format!("the host folder `{h}` is not one that phx.toml lets jobs mount"),
+                    )
+                    .with_help("list it (or a folder above it) in `[k8s] host_paths` of phx.toml"));
+                }
                 phx_backends::MountSource::HostPath(h.clone())
             }
             (None, Some(h)) => return Err(AppError::usage(format!("host_path `{h}` is not an absolute path"))),
@@ -257,7 +297,7 @@ pub fn submit(
         return Err(AppError::usage("a job goes to a cluster: `backend` is slurm or k8s"));
     }
     grants.cluster(&format!("a job runs a command on the {backend} cluster"))?;
-    let mounts = validate_mounts(&req.mounts)?;
+    let mounts = validate_mounts(&req.mounts, &MountRules::of(exp)?)?;
     let (source, warnings) = job_program(req, backend)?;
     let (dag_id, path) = crate::authoring::save(exp, &source)?;
     let program = Program::from_text(&path, &source, &CompileOptions::default())?;
@@ -354,7 +394,11 @@ mod tests {
             host_path: host.map(Into::into),
             read_only: false,
         };
-        assert!(validate_mounts(&[m("/data", Some("results"), None), m("/scratch", None, Some("/tmp"))]).is_ok());
+        let rules =
+            MountRules { host_paths: vec!["/tmp".into()], reserved: vec!["/exp".into(), "/opt/phx-bin".into()] };
+        assert!(
+            validate_mounts(&[m("/data", Some("results"), None), m("/scratch", None, Some("/tmp/x"))], &rules).is_ok()
+        );
         for bad in [
             vec![m("data", Some("c"), None)],
             vec![m("/data", None, None)],
@@ -362,8 +406,15 @@ mod tests {
             vec![m("/data", Some("Bad_Name"), None)],
             vec![m("/data", Some("c"), None), m("/data/", Some("d"), None)],
             vec![m("/x/../etc", Some("c"), None)],
+            vec![m("/", Some("c"), None)],
+            vec![m("/exp/sub", Some("c"), None)],
+            vec![m("/opt", Some("c"), None)],
         ] {
-            assert_eq!(validate_mounts(&bad).unwrap_err().code, "phx::usage", "{bad:?}");
+            assert_eq!(validate_mounts(&bad, &rules).unwrap_err().code, "phx::usage", "{bad:?}");
+        }
+        for host in ["/", "/etc", "/var/run/docker.sock", "/tmpfoo"] {
+            let e = validate_mounts(&[m("/data", None, Some(host))], &rules).unwrap_err();
+            assert_eq!(e.code, "phx::not-granted", "{host}");
         }
     }
 }

@@ -38,5 +38,7 @@ pub mod trust;
 pub use cluster::{BackendKind, Policy};
 pub use error::{AppError, AppResult, ErrorKind};
 pub use experiment::Experiment;
+/// Times as phx records them (RFC 3339, unix seconds).
+pub use phx_runtime::clock;
 pub use program::{Checked, CompileOptions, Program};
 pub use run::{Cancellation, Observer, RunResult, RunSettings};

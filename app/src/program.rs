@@ -50,22 +50,35 @@ pub struct Program {
     pub allow_large: bool,
 }
 
-/// A checked program: its diagnostics and DAG, with the text they refer to.
+/// The errors inside one imported file, with its path and text.
+pub struct ImportedErrors {
+    pub path: String,
+    pub text: String,
+    pub errors: Vec<Diagnostic>,
+}
+
+/// A checked program: its diagnostics and DAG, with the text they refer
+/// to, and the errors inside the files it imports.
 pub struct Checked {
     pub checked: std::sync::Arc<CheckedFile>,
     pub path: String,
     pub text: String,
+    pub imported: Vec<ImportedErrors>,
 }
 
 impl Checked {
-    /// Whether any diagnostic is an error.
+    /// Whether any diagnostic is an error, here or in an imported file.
     pub fn has_errors(&self) -> bool {
-        self.checked.has_errors()
+        self.checked.has_errors() || !self.imported.is_empty()
     }
 
-    /// The diagnostics in their JSON shape.
+    /// The diagnostics in their JSON shape: the imported files' errors
+    /// first, where they are, then the program's own.
     pub fn json_diagnostics(&self) -> Vec<JsonDiagnostic> {
-        json_diagnostics(&self.checked.diagnostics, &self.path, &self.text)
+        let mut out: Vec<JsonDiagnostic> =
+            self.imported.iter().flat_map(|i| json_diagnostics(&i.errors, &i.path, &i.text)).collect();
+        out.extend(json_diagnostics(&self.checked.diagnostics, &self.path, &self.text));
+        out
     }
 
     /// The error that stops a run of this program.
@@ -148,9 +161,23 @@ impl Program {
         self.file.text(&self.db)
     }
 
-    /// Checks the program.
+    /// Checks the program and the files it imports.
     pub fn check(&self) -> Checked {
-        Checked { checked: self.db.check(self.file), path: self.path.clone(), text: self.text().to_string() }
+        let imported = self
+            .db
+            .imported_files(self.file)
+            .into_iter()
+            .filter_map(|f| {
+                let errors: Vec<Diagnostic> =
+                    self.db.check(f).diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+                (!errors.is_empty()).then(|| ImportedErrors {
+                    path: f.path(&self.db).clone(),
+                    text: f.text(&self.db).clone(),
+                    errors,
+                })
+            })
+            .collect();
+        Checked { checked: self.db.check(self.file), path: self.path.clone(), text: self.text().to_string(), imported }
     }
 
     /// The program as a cluster worker needs it: every loaded file's text.
@@ -199,12 +226,22 @@ pub struct EdgeSummary {
     pub output: Option<String>,
 }
 
+/// How serious a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
 /// A diagnostic in its JSON shape (language spec): code, severity,
 /// message, 1-based line and column, help.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct DiagnosticView {
+    /// The file it is in (the program, or a file it imports).
+    pub file: String,
     pub code: String,
-    pub severity: String,
+    pub severity: Severity,
     pub message: String,
     pub line: u64,
     pub column: u64,
@@ -228,10 +265,11 @@ impl Checked {
             .json_diagnostics()
             .into_iter()
             .map(|d| DiagnosticView {
+                file: d.file,
                 code: d.code.to_string(),
                 severity: match d.severity {
-                    phx_diagnostics::Severity::Error => "error".into(),
-                    phx_diagnostics::Severity::Warning => "warning".into(),
+                    phx_diagnostics::Severity::Error => Severity::Error,
+                    phx_diagnostics::Severity::Warning => Severity::Warning,
                 },
                 message: d.message,
                 line: d.line as u64,

@@ -273,9 +273,6 @@ pub fn run(
     if checked.has_errors() {
         return Err(checked.not_runnable());
     }
-    if settings.jobs == Some(0) {
-        return Err(AppError::usage("`jobs` is at least 1"));
-    }
     let _lock = if settings.dry_run {
         None
     } else {
@@ -285,7 +282,13 @@ pub fn run(
                 exp.store.root.display()
             ))
         };
-        Some(exp.store.lock(&note)?)
+        match exp.store.lock_unless(&note, &|| cancel.is_cancelled())? {
+            Some(lock) => Some(lock),
+            None => {
+                return Err(AppError::invalid("phx::cancelled", "cancelled while waiting for another run to finish")
+                    .with_help("nothing ran"));
+            }
+        }
     };
     let program_path = Path::new(&program.path).to_path_buf();
     let file = exp.relative(&program_path);

@@ -245,7 +245,7 @@ pub fn session_page(token_base: &str, file: &str, runs: &[phx_app::history::RunL
             esc(&r.started_at),
             esc(&r.host),
             id = esc(&r.run_id),
-            st = esc(&r.status)
+            st = esc(r.status.as_str())
         ));
     }
     b.push_str("</table></section>");

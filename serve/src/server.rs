@@ -156,7 +156,7 @@ async fn share_root(State(app): State<Shared>, UrlPath(token): UrlPath<String>) 
         }
         "bundle" => {
             let path = Path::new(&share.resource_id);
-            let Ok((sha, size)) = phx_store::hash_file(path) else {
+            let Ok((sha, size)) = phx_app::share::bundle_digest(path) else {
                 return refuse(StatusCode::GONE, "the shared bundle is no longer there");
             };
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -25,17 +25,17 @@ pub fn run(a: Args) -> u8 {
             Ok(l) => l,
             Err(code) => return code,
         };
-        let checked = loaded.db.check(loaded.file);
+        let full = loaded.check();
+        let checked = full.checked.clone();
         let text = loaded.file.text(&loaded.db);
         // Errors inside imported files, shown where they are.
-        for imported in loaded.db.imported_files(loaded.file) {
-            let theirs: Vec<_> =
-                loaded.db.check(imported).diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
-            let (ipath, itext) = (imported.path(&loaded.db), imported.text(&loaded.db));
-            errors += theirs.len();
+        for imported in &full.imported {
+            errors += imported.errors.len();
             match a.format.format {
-                TextOrJson::Json => all.extend(common::json_diagnostics(&theirs, ipath, itext)),
-                TextOrJson::Text => common::print_diagnostics(&theirs, ipath, itext),
+                TextOrJson::Json => {
+                    all.extend(common::json_diagnostics(&imported.errors, &imported.path, &imported.text))
+                }
+                TextOrJson::Text => common::print_diagnostics(&imported.errors, &imported.path, &imported.text),
             }
         }
         nodes += checked.dag.vertices.len();
@@ -61,6 +61,7 @@ pub fn run(a: Args) -> u8 {
             }
         }
         common::release_at_exit(checked);
+        common::release_at_exit(full);
         common::release_at_exit(loaded);
     }
     let _ = warnings;

@@ -70,6 +70,15 @@ pub fn print_diagnostics(diags: &[Diagnostic], path: &str, text: &str) {
     }
 }
 
+/// Prints what checking a program found: the errors inside the files it
+/// imports, where they are, then its own diagnostics.
+pub fn print_checked(checked: &phx_app::Checked) {
+    for i in &checked.imported {
+        print_diagnostics(&i.errors, &i.path, &i.text);
+    }
+    print_diagnostics(&checked.checked.diagnostics, &checked.path, &checked.text);
+}
+
 /// Diagnostics in their JSON shape.
 pub fn json_diagnostics(diags: &[Diagnostic], path: &str, text: &str) -> Vec<JsonDiagnostic> {
     phx_app::program::json_diagnostics(diags, path, text)

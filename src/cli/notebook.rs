@@ -100,6 +100,14 @@ pub fn run(c: NotebookCommand) -> u8 {
                 },
                 (None, None) => String::new(),
             };
+            // A file named on the command line is where the user stands.
+            let attach = attach
+                .into_iter()
+                .map(|a| match std::path::absolute(&a) {
+                    Ok(p) if Path::new(&a).is_relative() && p.exists() => p.display().to_string(),
+                    _ => a,
+                })
+                .collect();
             let req = EntryRequest { title, markdown, attach, run_id: None, author, key: key.map(PathBuf::from) };
             match phx_app::notebook::add(&exp, req, &Grants::all()) {
                 Ok(added) => {

@@ -108,7 +108,7 @@ pub fn run(a: Args) -> u8 {
         Err(code) => return code,
     };
     let checked = program.check();
-    common::print_diagnostics(&checked.checked.diagnostics, &checked.path, &checked.text);
+    common::print_checked(&checked);
     if checked.has_errors() {
         eprintln!("{}: not run: it has errors", checked.path);
         return exit::INVALID;
@@ -197,7 +197,7 @@ pub fn explain(a: ExplainArgs) -> u8 {
     };
     let checked = program.check();
     if checked.has_errors() {
-        common::print_diagnostics(&checked.checked.diagnostics, &checked.path, &checked.text);
+        common::print_checked(&checked);
         return exit::INVALID;
     }
     let exp = match Experiment::of_program(Path::new(&a.file)) {
@@ -324,7 +324,7 @@ pub fn show(a: ShowArgs) -> u8 {
             if e.cached { "cached " } else { "" },
             e.outputs.iter().map(|(name, o)| format!("{name}={}", short(&o.sha256))).collect::<Vec<_>>().join(" ")
         ));
-        if e.backend != "local" || e.job_id.is_some() {
+        if e.backend != BackendKind::Local || e.job_id.is_some() {
             text.push_str(&format!(
                 "      on {}{}: {}\n",
                 e.backend,

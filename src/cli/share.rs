@@ -85,7 +85,7 @@ pub fn run(c: ShareCommand) -> u8 {
                     link.access,
                     link.kind,
                     link.resource,
-                    phx_runtime::clock::rfc3339_of_unix(link.expires_at),
+                    phx_app::clock::rfc3339_of_unix(link.expires_at),
                     link.expires_at,
                     link.id
                 )),
@@ -113,7 +113,7 @@ pub fn run(c: ShareCommand) -> u8 {
                             r.access,
                             r.kind,
                             r.resource,
-                            phx_runtime::clock::rfc3339_of_unix(r.expires_at),
+                            phx_app::clock::rfc3339_of_unix(r.expires_at),
                             if r.to.is_empty() { String::new() } else { format!("  to {}", r.to.join(", ")) }
                         ));
                     }

@@ -271,7 +271,7 @@ pub struct Shared {
     pub run_id: String,
     pub url: String,
     pub share_id: String,
-    pub access: String,
+    pub access: Access,
     /// Unix seconds.
     pub expires_at: i64,
     pub participants: Vec<String>,

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use base64::Engine;
 use phx_app::authoring::{self, Message, Model};
 use phx_app::run::Event;
 use phx_app::run::{Cancellation, Observer, RunResult, RunSettings};
-use phx_app::share::{LinkRequest, ShareTarget};
+use phx_app::share::ShareRunRequest;
 use phx_app::trust::Grants;
 use phx_app::{AppError, AppResult, BackendKind, CompileOptions, Experiment, Program};
 use serde::Serialize;
@@ -34,11 +34,11 @@ pub struct CallContext<'a> {
 
 impl CallContext<'_> {
     /// A progress notification, when the client asked for them.
-    fn progress(&self, done: usize, total: usize, message: &str) {
+    fn progress(&self, progress: f64, total: usize, message: &str) {
         if let Some(token) = &self.progress_token {
             self.peer.notify(
                 "notifications/progress",
-                json!({"progressToken": token, "progress": done, "total": total, "message": message}),
+                json!({"progressToken": token, "progress": progress, "total": total, "message": message}),
             );
         }
     }
@@ -46,6 +46,28 @@ impl CallContext<'_> {
     /// A log message for the client.
     fn log(&self, level: &str, text: &str) {
         self.peer.notify("notifications/message", json!({"level": level, "logger": "phx", "data": text}));
+    }
+}
+
+/// A call's progress: nodes finished, and events since the last one.
+#[derive(Default)]
+pub struct Progress {
+    finished: usize,
+    since: u32,
+}
+
+impl Progress {
+    /// The value of the next notification: the count of finished nodes
+    /// after a node finishes, else a little more than the last value.
+    fn next(&mut self, finished: bool) -> f64 {
+        if finished {
+            self.finished += 1;
+            self.since = 0;
+            return self.finished as f64;
+        }
+        self.since += 1;
+        let k = f64::from(self.since);
+        self.finished as f64 + k / (k + 1.0)
     }
 }
 
@@ -168,9 +190,11 @@ fn reply<T: Serialize>(method: &str, ok: bool, summary: String, body: T) -> Json
     }
 }
 
-/// The client's model, asked through MCP sampling.
+/// The client's model, asked through MCP sampling; a cancelled call stops
+/// waiting for it.
 struct Sampling<'a> {
     peer: &'a Peer,
+    cancel: &'a Cancellation,
 }
 
 impl Model for Sampling<'_> {
@@ -180,6 +204,7 @@ impl Model for Sampling<'_> {
         let reply = self.peer.request(
             "sampling/createMessage",
             json!({"messages": messages, "systemPrompt": system, "maxTokens": 4000, "includeContext": "none"}),
+            self.cancel,
         )?;
         Ok(reply.pointer("/content/text").and_then(Json::as_str).unwrap_or("").to_string())
     }
@@ -291,7 +316,7 @@ impl Server {
                     body,
                 ));
             }
-            let mut model = Sampling { peer: ctx.peer };
+            let mut model = Sampling { peer: ctx.peer, cancel: &ctx.cancel };
             let check_as = authoring::dags_dir(exp).join("generated.phx");
             let written = authoring::write_program(&mut model, &wish, &check_as, REPAIRS, &|n, errors| {
                 ctx.log("info", &format!("attempt {n}: {errors} error(s)"));
@@ -343,20 +368,26 @@ impl Server {
     fn observe<'a>(
         ctx: &'a CallContext<'a>,
         total: usize,
-        done: &'a AtomicUsize,
+        counter: &'a Mutex<Progress>,
     ) -> (impl Fn(Event) + Sync + 'a, impl Fn(&str) + Sync + 'a) {
-        let on_event = move |e: Event| match e {
-            Event::Started { id, tool } => {
-                ctx.progress(done.load(Ordering::SeqCst), total, &format!("started {id} ({tool})"));
+        // Every notification's value is larger than the last (MCP asks
+        // that): a finished node counts one, each event in between a
+        // shrinking fraction of the next.
+        let step = move |finished: bool, message: &str| {
+            if let Ok(mut p) = counter.lock() {
+                let value = p.next(finished);
+                ctx.progress(value, total, message);
             }
+        };
+        let on_event = move |e: Event| match e {
+            Event::Started { id, tool } => step(false, &format!("started {id} ({tool})")),
             Event::Finished(o) => {
-                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                 let how = if o.cached { "cached".to_string() } else { format!("{} in {} ms", o.status, o.duration_ms) };
-                ctx.progress(n, total, &format!("{} ({}) {how}", o.id, o.tool));
+                step(true, &format!("{} ({}) {how}", o.id, o.tool));
             }
             Event::Log(l) => {
                 let text = format!("{} | {}", l.vertex, l.line);
-                ctx.progress(done.load(Ordering::SeqCst), total, &text);
+                step(false, &text);
                 ctx.log(if l.stream == "stderr" { "warning" } else { "info" }, &text);
             }
         };
@@ -399,8 +430,8 @@ impl Server {
             grants: self.grants.clone(),
         };
         let total = phx_app::run::vertex_count(&checked, &a.targets);
-        let done = AtomicUsize::new(0);
-        let (on_event, on_note) = Self::observe(ctx, total, &done);
+        let counter = Mutex::new(Progress::default());
+        let (on_event, on_note) = Self::observe(ctx, total, &counter);
         let observer = Observer { on_event: &on_event, on_note: &on_note };
         let run = phx_app::run::run(exp, program, &checked, &settings, &observer, &ctx.cancel)?;
         let body = ran(exp, &run);
@@ -425,41 +456,32 @@ impl Server {
     /// A share link: to the run (`session_share`), or to a signed bundle of
     /// it made for the participants (`collaborate_share`).
     fn share(&self, exp: &Experiment, method: &str, a: Share) -> AppResult<Json> {
-        let run = exp.run(&a.run_id)?;
-        let mut bundle = None;
-        let target = if method == "collaborate_share" {
-            let path = exp.store.root.join("bundles").join(format!("{}.phxb", run.id));
-            let made = phx_app::share::export_bundle(exp, &run.id, &path, None)?;
-            bundle = Some(made.path.clone());
-            ShareTarget::Bundle(made.path)
-        } else {
-            ShareTarget::Run(run.id.clone())
-        };
-        let link = phx_app::share::create_link(
+        let shared = phx_app::share::share_run(
             exp,
-            &LinkRequest {
-                target,
+            &ShareRunRequest {
+                run_id: a.run_id,
+                participants: a.participants.clone(),
                 access: a.access,
-                expires: a.expires.clone().unwrap_or_else(|| "72h".into()),
-                to: a.participants.clone(),
-                base_url: phx_app::share::DEFAULT_BASE_URL.into(),
+                expires: a.expires,
+                bundle: method == "collaborate_share",
             },
         )?;
+        let link = shared.link;
         let summary = format!(
             "{} link to {} until unix {}: {}",
             link.access,
-            if bundle.is_some() { "a bundle of the run" } else { "the run" },
+            if shared.bundle.is_some() { "a bundle of the run" } else { "the run" },
             link.expires_at,
             link.url
         );
         let body = Shared {
-            run_id: run.id,
+            run_id: shared.run_id,
             url: link.url,
             share_id: link.id,
             access: link.access,
             expires_at: link.expires_at,
             participants: a.participants,
-            bundle,
+            bundle: shared.bundle,
             serve: format!("phx serve --dir {}", exp.dir.display()),
         };
         Ok(reply(method, true, summary, body))
@@ -469,8 +491,8 @@ impl Server {
         if a.backend == BackendKind::Local {
             return Err(AppError::usage("`backend` is slurm or k8s: a job goes to a cluster"));
         }
-        let done = AtomicUsize::new(0);
-        let (on_event, on_note) = Self::observe(ctx, 1, &done);
+        let counter = Mutex::new(Progress::default());
+        let (on_event, on_note) = Self::observe(ctx, 1, &counter);
         let observer = Observer { on_event: &on_event, on_note: &on_note };
         let job = phx_app::jobs::submit(exp, &a.job, a.backend, &self.grants, &observer, &ctx.cancel)?;
         let summary =
@@ -525,9 +547,7 @@ impl Server {
 /// tables, the device mix.
 fn ran(exp: &Experiment, run: &RunResult) -> Ran {
     let abs = |p: &str| exp.absolute(p).display().to_string();
-    let thumb = |p: &str, size: u32| {
-        std::fs::read(exp.absolute(p)).ok().and_then(|b| phx_notebook::thumbnail_png(&b, size)).map(|t| base64(&t))
-    };
+    let thumb = |p: &str, size: u32| phx_app::artifacts::thumbnail(&exp.absolute(p), size).map(|t| base64(&t));
     let mut device_mix: BTreeMap<String, u64> = BTreeMap::new();
     let mut artifacts = Vec::new();
     let mut reportable = Reportable::default();
@@ -583,5 +603,29 @@ fn ran(exp: &Experiment, run: &RunResult) -> Ran {
         reportable,
         report: run.report.as_deref().map(abs),
         diagnostics: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn progress_values_always_increase_and_count_finished_nodes() {
+        let mut p = Progress::default();
+        let mut last = -1.0;
+        let mut finished_values = Vec::new();
+        let mut events = vec![false, false, true, false, false, false, true, true];
+        events.extend(std::iter::repeat_n(false, 10_000));
+        for finished in events {
+            let v = p.next(finished);
+            assert!(v > last, "{v} after {last}");
+            last = v;
+            if finished {
+                finished_values.push(v);
+            }
+        }
+        assert_eq!(finished_values, [1.0, 2.0, 3.0]);
+        assert!(last < 4.0);
     }
 }

@@ -36,8 +36,9 @@ const METHOD_NOT_FOUND: i64 = -32601;
 pub struct Peer {
     output: Mutex<Box<dyn Write + Send>>,
     next_id: AtomicI64,
-    /// Our requests waiting for the client's answer, by id.
-    waiting: Mutex<HashMap<String, mpsc::Sender<Json>>>,
+    /// Our requests waiting for the client's answer, by id; `None` once
+    /// the client has gone (then no request waits any more).
+    waiting: Mutex<Option<HashMap<String, mpsc::Sender<Json>>>>,
     /// Whether the client said it can sample (`capabilities.sampling`).
     can_sample: AtomicBool,
 }
@@ -47,7 +48,7 @@ impl Peer {
         Peer {
             output: Mutex::new(output),
             next_id: AtomicI64::new(0),
-            waiting: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(Some(HashMap::new())),
             can_sample: AtomicBool::new(false),
         }
     }
@@ -71,17 +72,41 @@ impl Peer {
         self.can_sample.load(Ordering::SeqCst)
     }
 
-    /// Sends a request to the client and waits for its answer.
-    pub fn request(&self, method: &str, params: Json) -> AppResult<Json> {
+    /// Sends a request to the client and waits for its answer, until the
+    /// client answers, goes away, or the call is cancelled.
+    pub fn request(&self, method: &str, params: Json, cancel: &Cancellation) -> AppResult<Json> {
         let id = format!("phx-{}", self.next_id.fetch_add(1, Ordering::SeqCst) + 1);
-        let (tx, rx) = mpsc::channel();
-        if let Ok(mut w) = self.waiting.lock() {
-            w.insert(id.clone(), tx);
-        }
         let gone =
             || AppError::environment("phx::mcp-client", "the client went away").with_help("reconnect and call again");
-        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).map_err(|_| gone())?;
-        let msg = rx.recv().map_err(|_| gone())?;
+        let (tx, rx) = mpsc::channel();
+        match self.waiting.lock().ok().as_deref_mut() {
+            Some(Some(w)) => {
+                w.insert(id.clone(), tx);
+            }
+            _ => return Err(gone()),
+        }
+        let forget = || {
+            if let Ok(mut w) = self.waiting.lock()
+                && let Some(w) = w.as_mut()
+            {
+                w.remove(&id);
+            }
+        };
+        if self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).is_err() {
+            forget();
+            return Err(gone());
+        }
+        let msg = loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(msg) => break msg,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(gone()),
+                Err(mpsc::RecvTimeoutError::Timeout) if cancel.is_cancelled() => {
+                    forget();
+                    return Err(AppError::invalid("phx::cancelled", format!("`{method}` was cancelled")));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        };
         if let Some(err) = msg.get("error") {
             return Err(AppError::environment(
                 "phx::mcp-client",
@@ -97,15 +122,16 @@ impl Peer {
             Json::String(s) => s.clone(),
             other => other.to_string(),
         };
-        if let Some(tx) = self.waiting.lock().ok().and_then(|mut w| w.remove(&id)) {
+        if let Some(tx) = self.waiting.lock().ok().and_then(|mut w| w.as_mut().and_then(|w| w.remove(&id))) {
             let _ = tx.send(msg);
         }
     }
 
-    /// The client went away: every waiting request fails.
+    /// The client went away: every waiting request fails, and so does
+    /// every later one.
     fn hang_up(&self) {
         if let Ok(mut w) = self.waiting.lock() {
-            w.clear();
+            *w = None;
         }
     }
 }

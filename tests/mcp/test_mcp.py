@@ -432,7 +432,7 @@ def test_malformed_messages_and_a_client_that_goes_away(tmp_path):
     assert raw.close() == 0
 
 
-def start_k8s_double(folder):
+def start_k8s_double(folder, host_paths=()):
     here = os.path.dirname(os.path.abspath(__file__))
     double = subprocess.Popen(["python3", os.path.join(here, "..", "k8s", "apiserver_double.py")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               env={**os.environ, "K8S_DOUBLE_LOG": str(folder / "requests.jsonl")})
@@ -456,16 +456,16 @@ users:
     token: not-a-secret
 """)
     with open(folder / "phx.toml", "a") as f:
-        f.write(f'\n[k8s]\nkubeconfig = "{folder / "kubeconfig"}"\nimage = "registry.example/phx:0.1.0"\nclaim = "phx-store"\nphx = "{os.path.abspath(PHX)}"\npoll_ms = 200\n')
+        f.write(f'\n[k8s]\nkubeconfig = "{folder / "kubeconfig"}"\nimage = "registry.example/phx:0.1.0"\nclaim = "phx-store"\nphx = "{os.path.abspath(PHX)}"\npoll_ms = 200\nhost_paths = {json.dumps([str(p) for p in host_paths])}\n')
     return double
 
 
 @pytest.mark.asyncio
 async def test_job_submit_on_kubernetes_mounts_a_volume_and_streams_its_log(tmp_path):
     folder = init_folder(tmp_path)
-    double = start_k8s_double(folder)
     host = tmp_path / "host-data"
     host.mkdir()
+    double = start_k8s_double(folder, [host])
     mount = tmp_path / "mnt" / "data"
     try:
         async with stdio_client(server(folder, tmp_path, ["--allow-cluster"])) as (read, write):
@@ -487,8 +487,14 @@ async def test_job_submit_on_kubernetes_mounts_a_volume_and_streams_its_log(tmp_
                 assert open(made["path"]).read() == "hello pod\n"
                 assert "line-two" in open(j["log"]["stdout"]).read()
                 assert any("line-one" in (m or "") for m in progress), progress
-                for bad in [{"path": str(mount), "claim": "Not_A_Name"}, {"path": str(mount)}, {"path": "/x", "claim": "a", "host_path": "/y"}]:
-                    await c.call("job_submit", {"backend": "k8s", "job": {"command": "true", "mounts": [bad]}}, expect_error=True)
+                for bad in [{"path": str(mount), "claim": "Not_A_Name"}, {"path": str(mount)}, {"path": "/x", "claim": "a", "host_path": "/y"},
+                            {"path": str(folder / "sub"), "claim": "over-the-store"}, {"path": "/", "claim": "root"}]:
+                    e = await c.call("job_submit", {"backend": "k8s", "job": {"command": "true", "mounts": [bad]}}, expect_error=True)
+                    assert e["code"] == "phx::usage", e
+                # A host folder phx.toml does not list is not the client's to mount.
+                for host_path in ["/", "/etc", "/var/run/docker.sock"]:
+                    e = await c.call("job_submit", {"backend": "k8s", "job": {"command": "true", "mounts": [{"path": "/data", "host_path": host_path}]}}, expect_error=True)
+                    assert e["code"] == "phx::not-granted" and "host_paths" in e["help"], e
         # The volume was declared on the Job and the pod wrote through it.
         assert (host / "made.txt").read_text() == "from-the-pod\n"
         posted = [json.loads(l)["body"] for l in open(folder / "requests.jsonl") if json.loads(l)["method"] == "POST"]

@@ -36,6 +36,69 @@ impl Access {
     }
 }
 
+impl Access {
+    /// The access a record names.
+    pub fn parse(name: &str) -> Option<Access> {
+        [Access::Read, Access::Write].into_iter().find(|a| a.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// What kind of thing a link opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    Run,
+    Session,
+    Bundle,
+}
+
+impl LinkKind {
+    /// The name share records use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Run => "run",
+            LinkKind::Session => "session",
+            LinkKind::Bundle => "bundle",
+        }
+    }
+
+    /// The kind a record names.
+    pub fn parse(name: &str) -> Option<LinkKind> {
+        [LinkKind::Run, LinkKind::Session, LinkKind::Bundle].into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for LinkKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Whether a link still works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl std::fmt::Display for LinkState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            LinkState::Active => "active",
+            LinkState::Expired => "expired",
+            LinkState::Revoked => "revoked",
+        })
+    }
+}
+
 /// What a link opens.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
@@ -67,10 +130,9 @@ pub struct Link {
     pub id: String,
     pub url: String,
     pub token: String,
-    /// `run`, `session` or `bundle`.
-    pub kind: String,
+    pub kind: LinkKind,
     pub resource: String,
-    pub access: String,
+    pub access: Access,
     /// Unix seconds.
     pub expires_at: i64,
     pub to: Vec<String>,
@@ -81,23 +143,28 @@ pub fn create_link(exp: &Experiment, req: &LinkRequest) -> AppResult<Link> {
     let (kind, resource) = match &req.target {
         // A link to no run is a mistake in the request (exit 2), as links
         // have always been.
-        ShareTarget::Run(r) => ("run", exp.run(r).map_err(|e| AppError { kind: crate::ErrorKind::Usage, ..e })?.id),
-        ShareTarget::Session(s) => ("session", s.clone()),
+        ShareTarget::Run(r) => (
+            LinkKind::Run,
+            exp.run(r)
+                .map_err(|e| if e.code == "phx::no-run" { AppError { kind: crate::ErrorKind::Usage, ..e } } else { e })?
+                .id,
+        ),
+        ShareTarget::Session(s) => (LinkKind::Session, s.clone()),
         ShareTarget::Bundle(b) => {
             let abs = Path::new(b).canonicalize().map(|p| p.display().to_string()).unwrap_or(b.clone());
-            ("bundle", abs)
+            (LinkKind::Bundle, abs)
         }
     };
     let ttl = links::parse_duration(&req.expires)
         .map_err(|e| AppError::usage(format!("expires: {e}")).with_help("write 30m, 72h or 7d"))?;
-    let link = links::create(&exp.store, kind, &resource, req.access.as_str(), ttl, req.to.clone())?;
+    let link = links::create(&exp.store, kind.as_str(), &resource, req.access.as_str(), ttl, req.to.clone())?;
     Ok(Link {
         id: link.row.id,
         url: format!("{}/s/{}", req.base_url.trim_end_matches('/'), link.token),
         token: link.token,
-        kind: kind.to_string(),
+        kind,
         resource,
-        access: link.row.access,
+        access: req.access,
         expires_at: link.row.expires_at,
         to: link.row.participants,
     })
@@ -122,7 +189,7 @@ pub fn key_path(exp: &Experiment, key: Option<&Path>) -> AppResult<PathBuf> {
     if let Some(k) = key {
         return Ok(k.to_path_buf());
     }
-    if let Some(k) = crate::config::AppConfig::load(&exp.dir)?.notebook_key(&exp.dir) {
+    if let Some(k) = crate::config::notebook_key(&exp.dir)? {
         return Ok(k);
     }
     phx_notebook::keys::default_key_path().ok_or_else(|| {
@@ -168,46 +235,44 @@ pub fn export_bundle(exp: &Experiment, run: &str, output: &Path, key: Option<&Pa
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct LinkListing {
     pub id: String,
-    pub kind: String,
+    pub kind: LinkKind,
     pub resource: String,
-    pub access: String,
+    pub access: Access,
     pub expires_at: i64,
     pub to: Vec<String>,
     pub created_at: String,
     pub revoked_at: Option<String>,
-    /// `active`, `expired` or `revoked`.
-    pub state: String,
+    pub state: LinkState,
 }
 
 /// Every link of the experiment.
 pub fn list_links(exp: &Experiment) -> AppResult<Vec<LinkListing>> {
     let now = links::now_unix();
-    Ok(exp
-        .store
-        .db
-        .shares()?
-        .into_iter()
-        .map(|r| {
-            let state = if r.revoked_at.is_some() {
-                "revoked"
-            } else if now >= r.expires_at {
-                "expired"
-            } else {
-                "active"
-            };
-            LinkListing {
-                id: r.id,
-                kind: r.resource_kind,
-                resource: r.resource_id,
-                access: r.access,
-                expires_at: r.expires_at,
-                to: r.participants,
-                created_at: r.created_at,
-                revoked_at: r.revoked_at,
-                state: state.into(),
-            }
-        })
-        .collect())
+    let mut out = Vec::new();
+    for r in exp.store.db.shares()? {
+        let state = if r.revoked_at.is_some() {
+            LinkState::Revoked
+        } else if now >= r.expires_at {
+            LinkState::Expired
+        } else {
+            LinkState::Active
+        };
+        let unknown = |what: &str, v: &str| {
+            AppError::environment("phx::store", format!("the share record `{}` has an unknown {what} `{v}`", r.id))
+        };
+        out.push(LinkListing {
+            kind: LinkKind::parse(&r.resource_kind).ok_or_else(|| unknown("kind", &r.resource_kind))?,
+            access: Access::parse(&r.access).ok_or_else(|| unknown("access", &r.access))?,
+            id: r.id,
+            resource: r.resource_id,
+            expires_at: r.expires_at,
+            to: r.participants,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+            state,
+        });
+    }
+    Ok(out)
 }
 
 /// Revokes the link `id`: it stops working at once.
@@ -278,4 +343,54 @@ pub fn add_comment(exp: &Experiment, share_id: &str, run_id: &str, author: &str,
     }
     exp.store.db.add_comment(share_id, "run", run_id, author, body, &phx_runtime::clock::now_rfc3339())?;
     Ok(())
+}
+
+/// A run shared with people: a link to it, or (`bundle`) to a signed
+/// bundle of it made for them.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ShareRunRequest {
+    pub run_id: String,
+    pub participants: Vec<String>,
+    pub access: Access,
+    /// 72h when none is given.
+    pub expires: Option<String>,
+    /// A signed bundle of the run instead of the run in the store.
+    pub bundle: bool,
+}
+
+/// A shared run.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct SharedRun {
+    pub run_id: String,
+    pub link: Link,
+    /// The bundle made for the participants.
+    pub bundle: Option<String>,
+}
+
+/// Shares a run: its bundle goes to the store's `bundles/` folder.
+pub fn share_run(exp: &Experiment, req: &ShareRunRequest) -> AppResult<SharedRun> {
+    let run = exp.run(&req.run_id)?;
+    let (target, bundle) = if req.bundle {
+        let path = exp.store.root.join("bundles").join(format!("{}.phxb", run.id));
+        let made = export_bundle(exp, &run.id, &path, None)?;
+        (ShareTarget::Bundle(made.path.clone()), Some(made.path))
+    } else {
+        (ShareTarget::Run(run.id.clone()), None)
+    };
+    let link = create_link(
+        exp,
+        &LinkRequest {
+            target,
+            access: req.access,
+            expires: req.expires.clone().unwrap_or_else(|| "72h".into()),
+            to: req.participants.clone(),
+            base_url: DEFAULT_BASE_URL.into(),
+        },
+    )?;
+    Ok(SharedRun { run_id: run.id, link, bundle })
+}
+
+/// A shared bundle's SHA-256 and size, as its page shows them.
+pub fn bundle_digest(path: &Path) -> AppResult<(String, u64)> {
+    Ok(phx_store::hash_file(path)?)
 }

@@ -42,6 +42,9 @@ pub struct K8sConfig {
     pub poll_ms: Option<u64>,
     /// At most this many jobs of a run at once (default 100).
     pub max_jobs: Option<usize>,
+    /// Folders of the cluster's nodes that jobs may mount (`hostPath`);
+    /// none by default.
+    pub host_paths: Option<Vec<String>>,
 }
 
 /// How often a backend polls its jobs: `poll_ms` of its table, 500 ms by

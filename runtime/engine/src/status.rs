@@ -1,6 +1,7 @@
 //! The typed words of a run that cross the runtime→front-end boundary:
 //! what became of a vertex and of a run (with the language's `Policy` and
-//! `BackendKind`, from `phx_sema::enums`). Each has the name the
+//! `BackendKind`, from `phx_sema::enums`). Each has the name the store and
+//! the JSON use (`as_str`) and parses from it. Each has the name the
 //! store, provenance and the JSON of `phx run` use (`as_str`), parses from
 //! it, and carries a JSON schema for the agents that read it.
 
@@ -23,6 +24,8 @@ pub enum NodeStatus {
     WouldRun,
     /// In a plan: its outputs are cached.
     Cached,
+    /// Recorded while it runs (an execution in the store; never an outcome).
+    Running,
 }
 
 impl NodeStatus {
@@ -35,7 +38,23 @@ impl NodeStatus {
             NodeStatus::Skipped => "skipped",
             NodeStatus::WouldRun => "would-run",
             NodeStatus::Cached => "cached",
+            NodeStatus::Running => "running",
         }
+    }
+
+    /// The status a record names.
+    pub fn parse(name: &str) -> Option<NodeStatus> {
+        [
+            NodeStatus::Succeeded,
+            NodeStatus::Failed,
+            NodeStatus::Cancelled,
+            NodeStatus::Skipped,
+            NodeStatus::WouldRun,
+            NodeStatus::Cached,
+            NodeStatus::Running,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
     }
 
     /// Whether its consumers may go on: it succeeded, or (in a plan) is
@@ -76,6 +95,13 @@ impl RunStatus {
             RunStatus::Cancelled => "cancelled",
         }
     }
+
+    /// The status a record names.
+    pub fn parse(name: &str) -> Option<RunStatus> {
+        [RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
 }
 
 impl fmt::Display for RunStatus {
@@ -97,11 +123,14 @@ mod tests {
             NodeStatus::Skipped,
             NodeStatus::WouldRun,
             NodeStatus::Cached,
+            NodeStatus::Running,
         ] {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(NodeStatus::parse(s.as_str()), Some(s));
         }
         for s in [RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled] {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(RunStatus::parse(s.as_str()), Some(s));
         }
         for p in [Policy::LocalFirst, Policy::RemoteFirst, Policy::Auto] {
             assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());

@@ -110,6 +110,12 @@ impl Store {
     /// interleave. When another process holds it, `on_wait` is called once
     /// and the call blocks until the lock is free.
     pub fn lock(&self, on_wait: &dyn Fn()) -> Result<RunLock, StoreError> {
+        self.lock_unless(on_wait, &|| false).map(|l| l.expect("never given up"))
+    }
+
+    /// Like [`Store::lock`], but gives up (`Ok(None)`) as soon as
+    /// `give_up` says so while it waits: a cancelled run stops waiting.
+    pub fn lock_unless(&self, on_wait: &dyn Fn(), give_up: &dyn Fn() -> bool) -> Result<Option<RunLock>, StoreError> {
         use std::os::fd::AsRawFd;
         let path = self.root.join("lock");
         let file = std::fs::OpenOptions::new()
@@ -118,15 +124,25 @@ impl Store {
             .write(true)
             .open(&path)
             .map_err(|e| StoreError::io("open", &path, e))?;
-        // SAFETY: flock on a file descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            on_wait();
-            // SAFETY: as above; this call blocks until the holder exits.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-                return Err(StoreError::io("lock", &path, std::io::Error::last_os_error()));
+        let mut waited = false;
+        loop {
+            // SAFETY: flock on a file descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(Some(RunLock { _file: file }));
             }
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(StoreError::io("lock", &path, err));
+            }
+            if !waited {
+                on_wait();
+                waited = true;
+            }
+            if give_up() {
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        Ok(RunLock { _file: file })
     }
 
     /// The folder of one run (logs, working folders).
