@@ -326,3 +326,38 @@ fn errors_in_imported_files_are_shown_where_they_are() {
     assert!(files.iter().any(|f| f.ends_with("lib/consts.phx")), "{files:?}");
     assert!(files.iter().any(|f| f.ends_with("main.phx")), "{files:?}");
 }
+
+/// A source that is not UTF-8 is an error naming the byte, for the file
+/// and for a file it imports; a run of it runs nothing.
+#[test]
+fn invalid_utf8_is_a_diagnostic_with_its_offset() {
+    let dir = std::env::temp_dir().join(format!("phx-cli-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.phx");
+    std::fs::write(&bad, b"param a: Int = 1\n// caf\xe9\n").unwrap();
+    let o = phx(&["check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not valid UTF-8 (invalid byte at offset 23)"), "{}", stderr(&o));
+    let o = phx(&["check", bad.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["diagnostics"][0]["code"], "phx::syntax");
+    let main = dir.join("main.phx");
+    std::fs::write(&main, "import \"bad.phx\" as b\nparam x: Int = 2\n").unwrap();
+    let o = phx(&["check", main.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bad.phx") && stderr(&o).contains("offset 23"), "{}", stderr(&o));
+    let o = phx(&["run", bad.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+/// Control characters in a source never reach the terminal through a
+/// diagnostic's excerpt or message.
+#[test]
+fn diagnostics_escape_control_characters() {
+    let p = tmp("control.phx", "param a: Int = \"\u{1b}[2J\u{1b}]0;owned\u{7}\"\nlet b = nope\u{1b}[31m\n");
+    let o = phx(&["check", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(!err.chars().any(|c| c.is_control() && c != '\n'), "{err:?}");
+    assert!(err.contains("?[2J"), "{err}");
+}

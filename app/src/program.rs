@@ -40,6 +40,36 @@ impl CompileOptions {
     }
 }
 
+/// Reads files from disk and remembers which were not valid UTF-8 (the
+/// compiler decodes them lossily; the user is told where the first bad
+/// byte is).
+#[derive(Default)]
+struct CheckedLoader {
+    bad: std::sync::Mutex<Vec<(String, usize)>>,
+}
+
+impl phx_db::FileLoader for CheckedLoader {
+    fn load(&self, path: &str) -> Result<Vec<u8>, String> {
+        let bytes = FsLoader.load(path)?;
+        if let Err(e) = std::str::from_utf8(&bytes)
+            && let Ok(mut bad) = self.bad.lock()
+        {
+            bad.push((path.to_string(), e.valid_up_to()));
+        }
+        Ok(bytes)
+    }
+}
+
+/// The error for a file that is not valid UTF-8.
+fn not_utf8(at: usize) -> Diagnostic {
+    Diagnostic::new(
+        phx_diagnostics::Code::Syntax,
+        phx_syntax::Span::new(at, at + 1),
+        format!("the file is not valid UTF-8 (invalid byte at offset {at})"),
+    )
+    .with_help("save the file as UTF-8")
+}
+
 /// A loaded program: the compiler's database and its root file.
 pub struct Program {
     pub db: Database,
@@ -48,9 +78,13 @@ pub struct Program {
     pub path: String,
     pub overrides: BTreeMap<String, String>,
     pub allow_large: bool,
+    /// Files that were not valid UTF-8: path and offset of the first bad byte.
+    pub not_utf8: Vec<(String, usize)>,
 }
 
-/// The errors inside one imported file, with its path and text.
+/// The errors inside one loaded file other than the program's own
+/// diagnostics (an import's errors, a file that is not UTF-8), with its
+/// path and text.
 pub struct ImportedErrors {
     pub path: String,
     pub text: String,
@@ -113,11 +147,13 @@ impl Program {
         let mut db = Database::new();
         db.set_overrides(overrides.clone());
         db.set_allow_large(opts.allow_large);
-        let file = db.load_with_imports(path, &FsLoader);
+        let loader = CheckedLoader::default();
+        let file = db.load_with_imports(path, &loader);
         if let Some(err) = file.load_error(&db) {
             return Err(AppError::usage(format!("cannot read `{path}`: {err}")));
         }
-        let program = Program { db, file, path: path.to_string(), overrides, allow_large: opts.allow_large };
+        let not_utf8 = loader.bad.into_inner().unwrap_or_default();
+        let program = Program { db, file, path: path.to_string(), overrides, allow_large: opts.allow_large, not_utf8 };
         program.check_overrides()?;
         Ok(program)
     }
@@ -131,8 +167,10 @@ impl Program {
         db.set_overrides(overrides.clone());
         db.set_allow_large(opts.allow_large);
         let file = db.set_file(&shown, text.to_string());
-        db.load_imports_of(file, &FsLoader);
-        let program = Program { db, file, path: shown, overrides, allow_large: opts.allow_large };
+        let loader = CheckedLoader::default();
+        db.load_imports_of(file, &loader);
+        let not_utf8 = loader.bad.into_inner().unwrap_or_default();
+        let program = Program { db, file, path: shown, overrides, allow_large: opts.allow_large, not_utf8 };
         program.check_overrides()?;
         Ok(program)
     }
@@ -163,20 +201,22 @@ impl Program {
 
     /// Checks the program and the files it imports.
     pub fn check(&self) -> Checked {
-        let imported = self
+        let bad_bytes = |path: &str| self.not_utf8.iter().find(|(p, _)| p == path).map(|(_, at)| not_utf8(*at));
+        let mut imported: Vec<ImportedErrors> = self
             .db
             .imported_files(self.file)
             .into_iter()
             .filter_map(|f| {
-                let errors: Vec<Diagnostic> =
-                    self.db.check(f).diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
-                (!errors.is_empty()).then(|| ImportedErrors {
-                    path: f.path(&self.db).clone(),
-                    text: f.text(&self.db).clone(),
-                    errors,
-                })
+                let path = f.path(&self.db).clone();
+                let mut errors: Vec<Diagnostic> = bad_bytes(&path).into_iter().collect();
+                errors.extend(self.db.check(f).diagnostics.iter().filter(|d| d.is_error()).cloned());
+                (!errors.is_empty()).then(|| ImportedErrors { path, text: f.text(&self.db).clone(), errors })
             })
             .collect();
+        if let Some(e) = bad_bytes(&self.path) {
+            imported
+                .insert(0, ImportedErrors { path: self.path.clone(), text: self.text().to_string(), errors: vec![e] });
+        }
         Checked { checked: self.db.check(self.file), path: self.path.clone(), text: self.text().to_string(), imported }
     }
 

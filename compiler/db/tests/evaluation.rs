@@ -121,3 +121,45 @@ fn fn_type_errors() {
     assert!(codes.contains(&Code::TypeMismatch), "{codes:?}");
     assert!(codes.contains(&Code::UnitMismatch), "{codes:?}");
 }
+
+/// Each (error code, message fragment) of checking `text`.
+fn errors_of(text: &str) -> Vec<(phx_diagnostics::Code, String)> {
+    let mut db = Database::new();
+    let f = db.set_file("main.phx", text.to_string());
+    db.check(f).diagnostics.iter().filter(|d| d.is_error()).map(|d| (d.code, d.message.clone())).collect()
+}
+
+/// Values that cannot be represented are errors at the expression, never
+/// a wrapped, infinite or saturated value that reaches a tool.
+#[test]
+fn overflow_division_by_zero_and_exponents_out_of_range_are_errors() {
+    let max = i64::MAX;
+    for (text, fragment) in [
+        (format!("let a = {max} + 1\n"), "outside the range of Int"),
+        (format!("let a = -{max} - 2\n"), "outside the range of Int"),
+        (format!("let a = {max} * 2\n"), "outside the range of Int"),
+        (format!("let b = -{max} - 1\nlet a = -b\n"), "outside the range of Int"),
+        ("let a = 5 % 0\n".to_string(), "division by zero"),
+        ("let a = 1 / 0\n".to_string(), "division by zero"),
+        ("let a = 0 / 0\n".to_string(), "division by zero"),
+        ("let a = 1.0 / 0.0\n".to_string(), "division by zero"),
+        ("let a = 1e308 * 10.0\n".to_string(), "not a number at all"),
+        ("let a = exp(1000.0)\n".to_string(), "not a finite number"),
+        ("let a = int(1e300)\n".to_string(), "outside the range of Int"),
+        ("let a = 1 [m^1000]\n".to_string(), "exponent past"),
+        ("let a = 1 [m^1000] / 1 [m^1001]\n".to_string(), "exponent past"),
+        ("let a = 1 [m^100] * 1 [m^100]\n".to_string(), "exponent past"),
+        ("let a = (1 [m^100])^2\n".to_string(), "exponent past"),
+    ] {
+        let errors = errors_of(&text);
+        assert!(
+            errors.iter().any(|(c, m)| *c == phx_diagnostics::Code::Constraint && m.contains(fragment)),
+            "{text}: {errors:?}"
+        );
+        assert!(!errors.iter().any(|(_, m)| m.contains("127]")), "no saturated exponent is shown: {errors:?}");
+    }
+    // What is in range stays exactly as it was.
+    assert!(matches!(eval(&format!("let a = {max} - 1 + 1\n"), "a"), Value::Int(x) if x == max));
+    assert!(matches!(eval("let a = 7 % 3\n", "a"), Value::Int(1)));
+    assert!(matches!(eval("let a = 1 [m^100] * 1 [m^27]\n", "a"), Value::Quantity { .. }));
+}

@@ -158,7 +158,15 @@ impl<'a> Eval<'a> {
                 let v = self.eval(operand, None);
                 match (op, &v) {
                     (_, Value::Error) => Value::Error,
-                    (UnaryOp::Neg, Value::Int(i)) => Value::Int(i.wrapping_neg()),
+                    (UnaryOp::Neg, Value::Int(i)) => match i.checked_neg() {
+                        Some(n) => Value::Int(n),
+                        None => self.error(
+                            Code::Constraint,
+                            e.span,
+                            format!("`-{i}` is outside the range of Int (±{})", i64::MAX),
+                            Some("use a Float for numbers this large".into()),
+                        ),
+                    },
                     (UnaryOp::Neg, Value::Float(f)) => Value::Float(-f),
                     (UnaryOp::Neg, Value::Quantity { si, dim, written }) => {
                         Value::Quantity { si: -si, dim: *dim, written: written.as_ref().map(|(w, u)| (-w, u.clone())) }
@@ -665,9 +673,24 @@ impl<'a> Eval<'a> {
                 _ => arity_err(self, 1),
             },
             "int" | "round" => match vals.as_slice() {
-                [(v, s)] => self
-                    .number_arg(v, *s, name)
-                    .map_or(Value::Error, |f| Value::Int(if name == "round" { f.round() } else { f.trunc() } as i64)),
+                [(v, s)] => match self.number_arg(v, *s, name) {
+                    None => Value::Error,
+                    Some(f) => {
+                        let whole = if name == "round" { f.round() } else { f.trunc() };
+                        // i64's range, exactly as f64 can say it: [-2^63, 2^63).
+                        let limit = 2f64.powi(63);
+                        if whole.is_finite() && (-limit..limit).contains(&whole) {
+                            Value::Int(whole as i64)
+                        } else {
+                            self.error(
+                                Code::Constraint,
+                                *s,
+                                format!("`{name}({f})` is outside the range of Int (±{})", i64::MAX),
+                                None,
+                            )
+                        }
+                    }
+                },
                 _ => arity_err(self, 1),
             },
             "abs" | "min" | "max" | "sqrt" if vals.iter().any(|(v, _)| matches!(v, Value::Quantity { .. })) => {
@@ -683,7 +706,17 @@ impl<'a> Eval<'a> {
                     {
                         let ints: Vec<i64> = vals.iter().filter_map(|(v, _)| v.as_int()).collect();
                         return Value::Int(match b {
-                            crate::fnir::Builtin::Abs => ints[0].wrapping_abs(),
+                            crate::fnir::Builtin::Abs => match ints[0].checked_abs() {
+                                Some(a) => a,
+                                None => {
+                                    return self.error(
+                                        Code::Constraint,
+                                        span,
+                                        format!("`abs({})` is outside the range of Int", ints[0]),
+                                        None,
+                                    );
+                                }
+                            },
                             crate::fnir::Builtin::Min => ints[0].min(ints[1]),
                             _ => ints[0].max(ints[1]),
                         });
@@ -695,7 +728,7 @@ impl<'a> Eval<'a> {
                             None => return Value::Error,
                         }
                     }
-                    return Value::Float(b.apply(&fs));
+                    return self.finite(b.apply(&fs), span, &format!("`{name}`"));
                 }
                 let Some(ir) = self.env.fn_ir(name) else {
                     if let Some(Global::Fn(_)) = self.env.global(name) {
@@ -725,10 +758,25 @@ impl<'a> Eval<'a> {
                 }
                 match ir.eval(&args) {
                     FVal::Int(i) => Value::Int(i),
-                    FVal::Float(f) => Value::Float(f),
+                    FVal::Float(f) => self.finite(f, span, &format!("`{name}`")),
                     FVal::Bool(b) => Value::Bool(b),
                 }
             }
+        }
+    }
+
+    /// `f` as a value, or an error when it is not a finite number (a
+    /// division by zero, an overflow, the square root of a negative).
+    fn finite(&mut self, f: f64, span: Span, what: &str) -> Value {
+        if f.is_finite() {
+            Value::Float(f)
+        } else {
+            self.error(
+                Code::Constraint,
+                span,
+                format!("{what} gives {f}, which is not a finite number"),
+                Some("a value must be a finite number".into()),
+            )
         }
     }
 
@@ -796,11 +844,27 @@ impl<'a> Eval<'a> {
             },
             _ => {
                 if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
+                    let overflow = |s: &mut Self| {
+                        s.error(
+                            Code::Constraint,
+                            span,
+                            format!("`{x} {} {y}` is outside the range of Int (±{})", op.symbol(), i64::MAX),
+                            Some("use a Float for numbers this large".into()),
+                        )
+                    };
                     match op {
-                        BinaryOp::Add => return Value::Int(x.wrapping_add(*y)),
-                        BinaryOp::Sub => return Value::Int(x.wrapping_sub(*y)),
-                        BinaryOp::Mul => return Value::Int(x.wrapping_mul(*y)),
-                        BinaryOp::Rem => return Value::Int(if *y == 0 { 0 } else { x.wrapping_rem(*y) }),
+                        BinaryOp::Add => return x.checked_add(*y).map_or_else(|| overflow(self), Value::Int),
+                        BinaryOp::Sub => return x.checked_sub(*y).map_or_else(|| overflow(self), Value::Int),
+                        BinaryOp::Mul => return x.checked_mul(*y).map_or_else(|| overflow(self), Value::Int),
+                        BinaryOp::Rem if *y == 0 => {
+                            return self.error(
+                                Code::Constraint,
+                                span,
+                                format!("`{x} % 0`: the remainder of a division by zero"),
+                                None,
+                            );
+                        }
+                        BinaryOp::Rem => return x.checked_rem(*y).map_or_else(|| overflow(self), Value::Int),
                         BinaryOp::Pow if *y >= 0 && *y <= u32::MAX as i64 => {
                             if let Some(p) = x.checked_pow(*y as u32) {
                                 return Value::Int(p);
@@ -831,8 +895,24 @@ impl<'a> Eval<'a> {
                         }
                         (if op == BinaryOp::Add { x + y } else { x - y }, dx)
                     }
-                    BinaryOp::Mul => (x * y, dx * dy),
-                    BinaryOp::Div => (x / y, dx / dy),
+                    BinaryOp::Mul | BinaryOp::Div => {
+                        let dim = if op == BinaryOp::Mul { dx.checked_mul(dy) } else { dx.checked_div(dy) };
+                        let Some(dim) = dim else {
+                            return self.error(
+                                Code::Constraint,
+                                span,
+                                format!(
+                                    "`{}` of {} and {} takes a dimension's exponent past ±{}",
+                                    op.symbol(),
+                                    describe(&a),
+                                    describe(&b),
+                                    Dim::MAX_EXPONENT
+                                ),
+                                None,
+                            );
+                        };
+                        (if op == BinaryOp::Mul { x * y } else { x / y }, dim)
+                    }
                     BinaryOp::Rem => {
                         if dx != dy {
                             return self.error(
@@ -856,7 +936,19 @@ impl<'a> Eval<'a> {
                         if dx.is_none() {
                             (x.powf(y), Dim::NONE)
                         } else if y.fract() == 0.0 && y.abs() < 128.0 {
-                            (x.powf(y), dx.powi(y as i32))
+                            let Some(d) = dx.checked_powi(y as i32) else {
+                                return self.error(
+                                    Code::Constraint,
+                                    span,
+                                    format!(
+                                        "{} to the power {y} takes a dimension's exponent past ±{}",
+                                        describe(&a),
+                                        Dim::MAX_EXPONENT
+                                    ),
+                                    None,
+                                );
+                            };
+                            (x.powf(y), d)
                         } else if (y * 2.0).fract() == 0.0 {
                             match dx.pow_ratio((y * 2.0) as i32, 2) {
                                 Some(d) => (x.powf(y), d),
@@ -880,6 +972,19 @@ impl<'a> Eval<'a> {
                     }
                     BinaryOp::And | BinaryOp::Or => unreachable!("handled above"),
                 };
+                if !si.is_finite() {
+                    let why = if op == BinaryOp::Div && quantity_parts(&b).is_some_and(|(y, _)| y == 0.0) {
+                        "a division by zero"
+                    } else {
+                        "a number too large for a Float, or not a number at all"
+                    };
+                    return self.error(
+                        Code::Constraint,
+                        span,
+                        format!("`{}` of {} and {} gives {si}: {why}", op.symbol(), describe(&a), describe(&b)),
+                        Some("a value must be a finite number".into()),
+                    );
+                }
                 if dim.is_none() && !matches!(a, Value::Quantity { .. }) && !matches!(b, Value::Quantity { .. }) {
                     return Value::Float(si);
                 }

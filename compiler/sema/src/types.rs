@@ -203,6 +203,14 @@ pub fn resolve_type(te: &TypeExpr, diags: &mut Vec<Diagnostic>) -> Ty {
 
 /// The diagnostic for a unit that the unit table does not know.
 pub fn unknown_unit(e: &phx_units::UnknownUnit, span: phx_syntax::Span) -> Diagnostic {
+    if let Some(p) = e.power_out_of_range {
+        return Diagnostic::new(
+            Code::Constraint,
+            span,
+            format!("`{}^{p}` takes a dimension's exponent past ±{}", e.name, phx_units::Dim::MAX_EXPONENT),
+        )
+        .with_help("a unit's powers stay within ±127 in every base dimension".to_string());
+    }
     let help = match &e.suggestion {
         Some(s) => format!("did you mean `{s}`?"),
         None => "`phx schema --format md` lists the known units".to_string(),

@@ -40,7 +40,43 @@ impl Dim {
     pub const CHARGE: Dim = Dim([0, 0, 1, 1, 0, 0, 0, 0, 0]);
     pub const FREQUENCY: Dim = Dim([0, 0, -1, 0, 0, 0, 0, 0, 0]);
 
-    /// This dimension raised to an integer power.
+    /// The largest exponent a dimension holds (either sign).
+    pub const MAX_EXPONENT: i32 = 127;
+
+    /// This dimension raised to an integer power, when every exponent stays
+    /// within ±[`Dim::MAX_EXPONENT`].
+    pub fn checked_powi(self, p: i32) -> Option<Dim> {
+        let mut out = self.0;
+        for o in out.iter_mut() {
+            let e = i32::from(*o).checked_mul(p)?;
+            if e.abs() > Dim::MAX_EXPONENT {
+                return None;
+            }
+            *o = e as i8;
+        }
+        Some(Dim(out))
+    }
+
+    /// The product, when every exponent stays within range.
+    pub fn checked_mul(self, other: Dim) -> Option<Dim> {
+        let mut out = self.0;
+        for (o, b) in out.iter_mut().zip(other.0) {
+            let e = i32::from(*o) + i32::from(b);
+            if e.abs() > Dim::MAX_EXPONENT {
+                return None;
+            }
+            *o = e as i8;
+        }
+        Some(Dim(out))
+    }
+
+    /// The quotient, when every exponent stays within range.
+    pub fn checked_div(self, other: Dim) -> Option<Dim> {
+        self.checked_mul(other.checked_powi(-1)?)
+    }
+
+    /// This dimension raised to an integer power (exponents clamped; see
+    /// [`Dim::checked_powi`] for the checked form).
     pub fn powi(self, p: i32) -> Dim {
         let mut out = self.0;
         for o in out.iter_mut() {
@@ -176,6 +212,9 @@ pub struct UnknownUnit {
     pub name: String,
     /// The closest known unit, for a did-you-mean.
     pub suggestion: Option<String>,
+    /// Set when the unit is known but the power written (`m^1000`) takes
+    /// an exponent out of range.
+    pub power_out_of_range: Option<i32>,
 }
 
 /// Resolves `(name, power)` factors, as the syntax tree keeps them.
@@ -187,10 +226,11 @@ pub fn resolve(factors: &[(String, i32)]) -> Result<Resolved, UnknownUnit> {
             continue;
         }
         let Some(def) = unit_def(name) else {
-            return Err(UnknownUnit { name: name.clone(), suggestion: suggest_unit(name) });
+            return Err(UnknownUnit { name: name.clone(), suggestion: suggest_unit(name), power_out_of_range: None });
         };
+        let out_of_range = || UnknownUnit { name: name.clone(), suggestion: None, power_out_of_range: Some(*power) };
         factor *= def.factor.powi(*power);
-        dim = dim * def.dim.powi(*power);
+        dim = def.dim.checked_powi(*power).and_then(|d| dim.checked_mul(d)).ok_or_else(out_of_range)?;
     }
     Ok(Resolved { factor, dim })
 }
@@ -333,5 +373,15 @@ mod tests {
     fn rational_powers() {
         assert_eq!(Dim::LENGTH.powi(2).pow_ratio(1, 2), Some(Dim::LENGTH));
         assert_eq!(Dim::LENGTH.pow_ratio(1, 2), None);
+        assert_eq!(Dim::LENGTH.checked_powi(127), Some(Dim::LENGTH.powi(127)));
+        assert_eq!(Dim::LENGTH.checked_powi(128), None);
+        assert_eq!(Dim::LENGTH.checked_powi(i32::MAX), None);
+        assert_eq!(Dim::LENGTH.powi(100).checked_mul(Dim::LENGTH.powi(27)), Some(Dim::LENGTH.powi(127)));
+        assert_eq!(Dim::LENGTH.powi(100).checked_mul(Dim::LENGTH.powi(28)), None);
+        assert_eq!(Dim::LENGTH.powi(-127).checked_div(Dim::LENGTH), None);
+        let e = resolve(&[("m".into(), 1000)]).unwrap_err();
+        assert_eq!(e.power_out_of_range, Some(1000));
+        assert!(resolve(&[("m".into(), 100), ("m".into(), 27)]).is_ok());
+        assert!(resolve(&[("m".into(), 100), ("m".into(), 28)]).is_err());
     }
 }
