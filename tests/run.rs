@@ -970,3 +970,45 @@ fn the_md_lab_example_measures_a_heat_capacity_of_one() {
     let listing = Command::new("tar").arg("tzf").arg(&tgz).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&listing.stdout).lines().count(), 4);
 }
+
+/// A String given to a command-backed tool is one shell word: hostile text
+/// from `--set` or a program reaches the command as text, never as shell
+/// code; `{s:raw}` is the one way to ask otherwise, and `phx check` says so.
+#[test]
+fn string_arguments_cannot_inject_shell_code() {
+    let dir = fresh_dir("quoting");
+    std::fs::write(
+        dir.join("say.phx"),
+        "tool lab.say(s: String) -> (said: File) {\n  run = \"printf '%s' {s} > {said}\"\n}\n\nparam s: String = \"hello\"\n\nnode a = lab.say(s = s)\n",
+    )
+    .unwrap();
+    for hostile in ["x; id > pwned; echo", "Bob's", "$(touch pwned)", "`touch pwned`", "a\nb", "-n"] {
+        let set = format!("s={}", serde_json::to_string(hostile).unwrap());
+        let out = phx_in(&dir, &["run", "say.phx", "--set", &set, "--format", "json"]);
+        assert!(out.status.success(), "{hostile:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let doc = json_of(&out);
+        let said = doc["nodes"][0]["outputs"]["said"]["path"].as_str().unwrap().to_string();
+        assert_eq!(std::fs::read_to_string(dir.join(said)).unwrap(), hostile);
+        assert!(
+            !dir.join("pwned").exists()
+                && !dir.join(".phx/runs").read_dir().unwrap().any(|r| {
+                    r.unwrap()
+                        .path()
+                        .join("work")
+                        .read_dir()
+                        .into_iter()
+                        .flatten()
+                        .any(|w| w.unwrap().path().join("pwned").exists())
+                }),
+            "{hostile:?} ran as shell code"
+        );
+    }
+    std::fs::write(
+        dir.join("raw.phx"),
+        "tool lab.say(s: String) -> (said: File) {\n  run = \"printf '%s' {s:raw} > {said}\"\n}\n\nnode a = lab.say(s = \"a b\")\n",
+    )
+    .unwrap();
+    let out = phx_in(&dir, &["check", "raw.phx"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("phx::raw-placeholder"));
+}

@@ -139,6 +139,12 @@ fn cases() -> Vec<Case> {
             &format!("let spare = 3\nnode a = {ORBITAL} {{\n  emit = [static]\n}}\n"),
             "let spare = 3\nnode a = quantum.orbital(n = spare, l = 1, m = 0) {\n  emit = [static]\n}\n",
         ),
+        case(
+            Code::RawPlaceholder,
+            "raw_placeholder",
+            "tool lab.say(words: String) -> (said: File) {\n  run = \"echo {words:raw} > {said}\"\n}\n\nnode a = lab.say(words = \"hi\")\n",
+            "tool lab.say(words: String) -> (said: File) {\n  run = \"echo {words} > {said}\"\n}\n\nnode a = lab.say(words = \"hi\")\n",
+        ),
     ]
 }
 

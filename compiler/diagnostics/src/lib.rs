@@ -28,11 +28,14 @@ pub enum Code {
     AllowLarge,
     Unused,
     DeviceFallback,
+    /// A `run` placeholder written `{name:raw}`: the value goes into the
+    /// command unquoted, so shell syntax in it runs.
+    RawPlaceholder,
 }
 
 impl Code {
     /// Every code, in the order of the spec's table.
-    pub const ALL: [Code; 20] = [
+    pub const ALL: [Code; 21] = [
         Code::Syntax,
         Code::UnknownName,
         Code::DuplicateName,
@@ -53,6 +56,7 @@ impl Code {
         Code::AllowLarge,
         Code::Unused,
         Code::DeviceFallback,
+        Code::RawPlaceholder,
     ];
 
     /// The code as printed: `phx::unit-mismatch`.
@@ -78,13 +82,14 @@ impl Code {
             Code::AllowLarge => "phx::allow-large",
             Code::Unused => "phx::unused",
             Code::DeviceFallback => "phx::device-fallback",
+            Code::RawPlaceholder => "phx::raw-placeholder",
         }
     }
 
     /// The severity a diagnostic with this code has.
     pub fn severity(self) -> Severity {
         match self {
-            Code::AllowLarge | Code::Unused | Code::DeviceFallback => Severity::Warning,
+            Code::AllowLarge | Code::Unused | Code::DeviceFallback | Code::RawPlaceholder => Severity::Warning,
             _ => Severity::Error,
         }
     }

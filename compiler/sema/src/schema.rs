@@ -301,6 +301,22 @@ fn check_template(s: &phx_syntax::ast::StringLit, schema: &ToolSchema, diags: &m
             );
             continue;
         }
+        if spec.as_deref().map(str::trim) == Some("raw") {
+            // The one way to put shell syntax in from a value: said, and
+            // flagged.
+            diags.push(
+                Diagnostic::new(
+                    Code::RawPlaceholder,
+                    expr.span,
+                    format!(
+                        "`{{{}:raw}}` puts `{}` into the command unquoted: shell syntax in its value runs",
+                        id.name, id.name
+                    ),
+                )
+                .with_help(format!("write `{{{}}}` to pass the value as one word", id.name)),
+            );
+            continue;
+        }
         if let Some(unit) = spec {
             let Some(p) = param else {
                 diags.push(Diagnostic::new(

@@ -59,6 +59,7 @@ fn value_text(v: &Value, unit: Option<&str>, staged: Option<&Vec<StagedInput>>) 
                             }
                         }
                     }
+                    Value::Str(s) => words.push(shell_quote(s)),
                     other => words.push(shell_quote(&value_text(other, unit, None)?)),
                 }
             }
@@ -77,8 +78,10 @@ fn value_text(v: &Value, unit: Option<&str>, staged: Option<&Vec<StagedInput>>) 
         Value::Float(f) => Ok(format_f64(*f)),
         Value::Int(i) => Ok(i.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        Value::Str(s) => Ok(s.clone()),
-        Value::Enum(_, s) => Ok(s.clone()),
+        // One shell word, whatever it holds (quotes, `$()`, backticks,
+        // newlines): a value never becomes shell syntax.
+        Value::Str(s) => Ok(shell_quote(s)),
+        Value::Enum(_, s) => Ok(shell_quote(s)),
         Value::Fn(f) => Ok(f.name.clone()),
         Value::Record(_) | Value::Node(_) | Value::Error => Err(format!("`{v}` cannot be written into a command")),
     }
@@ -118,7 +121,23 @@ pub fn render(template: &str, inv: &Invocation) -> Result<String, String> {
                     None => (inner.trim(), None),
                 };
                 if let Some((_, v)) = inv.vertex.args.iter().find(|(n, _)| n == name) {
-                    out.push_str(&value_text(v, unit, inv.inputs.get(name))?);
+                    match (unit, v) {
+                        // `{s:raw}`: the template asks for shell syntax from the
+                        // value (phx check warns, phx::raw-placeholder).
+                        (Some("raw"), Value::Str(s)) => out.push_str(s),
+                        (Some("raw"), Value::List(items)) => {
+                            let mut words = Vec::new();
+                            for i in items.iter() {
+                                words.push(match i {
+                                    Value::Str(s) => s.clone(),
+                                    other => value_text(other, None, None)?,
+                                });
+                            }
+                            out.push_str(&words.join(" "));
+                        }
+                        (Some("raw"), other) => out.push_str(&value_text(other, None, inv.inputs.get(name))?),
+                        _ => out.push_str(&value_text(v, unit, inv.inputs.get(name))?),
+                    }
                 } else if let Some((_, kind)) = inv.vertex.outputs.iter().find(|(n, _)| n == name) {
                     out.push_str(&output_path(name, kind).to_string_lossy());
                 } else {
@@ -388,5 +407,89 @@ impl Registry {
             .get(&v.tool)
             .cloned()
             .ok_or_else(|| format!("this build of phx has no implementation of `{}` yet", v.tool))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Hostile values of every kind a placeholder takes.
+    const HOSTILE: [&str; 10] =
+        ["x; id > pwned; echo", "Bob's", "$(id)", "`id`", "a\nb", "-n", "--help", "\"quoted\" 'single'", "*", ""];
+
+    fn vertex(args: Vec<(&str, Value)>) -> phx_dag::Vertex {
+        phx_dag::Vertex {
+            id: "n".into(),
+            node: "n".into(),
+            index: None,
+            tool: "lab.echo".into(),
+            tool_version: "1".into(),
+            builtin: false,
+            run: None,
+            image: None,
+            bindings: Arc::new([]),
+            args: args.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Vec<_>>().into(),
+            param_types: Arc::new([]),
+            outputs: Arc::new([]),
+            props: phx_dag::NodeProps::default(),
+            caps_lifted: vec![],
+            depends_on: vec![],
+            static_key: "k".into(),
+            functions: vec![],
+        }
+    }
+
+    fn rendered(template: &str, v: &phx_dag::Vertex) -> String {
+        let inputs = BTreeMap::new();
+        let (_tx, cancel) = tokio::sync::watch::channel(false);
+        let inv = Invocation {
+            vertex: v,
+            inputs: &inputs,
+            work_dir: Path::new("."),
+            device: "cpu",
+            timeout: None,
+            cancel,
+            deadline: None,
+        };
+        render(template, &inv).unwrap()
+    }
+
+    /// What /bin/sh prints for `printf '%s|' WORDS`.
+    fn shell_words(command: &str) -> String {
+        let out = std::process::Command::new("/bin/sh").arg("-c").arg(command).output().unwrap();
+        assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn every_value_is_one_shell_word() {
+        for h in HOSTILE {
+            let v = vertex(vec![("s", Value::Str(h.into()))]);
+            let cmd = rendered("printf '%s|' {s}", &v);
+            assert_eq!(shell_words(&cmd), format!("{h}|"), "{cmd}");
+            // In a list, each item is its own word.
+            let v = vertex(vec![("s", Value::List(vec![Value::Str(h.into()), Value::Str("next".into())]))]);
+            assert_eq!(shell_words(&rendered("printf '%s|' {s}", &v)), format!("{h}|next|"));
+        }
+        for (value, word) in [
+            (Value::Int(-3), "-3"),
+            (Value::Float(2.5), "2.5"),
+            (Value::Bool(true), "true"),
+            (Value::Enum(phx_sema::types::EnumKind::Device, "gpu".into()), "gpu"),
+        ] {
+            let v = vertex(vec![("x", value)]);
+            assert_eq!(shell_words(&rendered("printf '%s|' {x}", &v)), format!("{word}|"));
+        }
+    }
+
+    #[test]
+    fn raw_placeholders_pass_shell_syntax_on_purpose() {
+        let v = vertex(vec![("s", Value::Str("a b; echo c".into()))]);
+        assert_eq!(rendered("printf '%s|' {s:raw}", &v), "printf '%s|' a b; echo c");
+        assert_eq!(shell_words(&rendered("printf '%s|' {s:raw}", &v)), "a|b|c\n");
     }
 }
