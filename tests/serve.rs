@@ -56,9 +56,24 @@ impl Drop for Server {
 }
 
 fn serve(dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_phx"))
+    serve_with(dir, &[], None)
+}
+
+/// `phx serve` with more arguments, under an open-files limit when given.
+fn serve_with(dir: &Path, extra: &[&str], max_files: Option<u32>) -> Server {
+    let mut cmd = match max_files {
+        // exec keeps the pid: the child is the server itself.
+        Some(n) => {
+            let mut c = Command::new("/bin/sh");
+            c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_phx")]);
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_phx")),
+    };
+    let mut child = cmd
         .args(["serve", "--addr", "127.0.0.1:0", "--key"])
         .arg(dir.join("notebook.key"))
+        .args(extra)
         .current_dir(dir)
         .stderr(Stdio::piped())
         .spawn()
@@ -280,8 +295,37 @@ fn write_links_add_comments_and_signed_notebook_entries() {
     }
     let (code, _) = post(&format!("{at}/comments"), &[("body", "   ")]);
     assert_eq!(code, 400);
+    // A page on another site that learnt the link cannot post with it: the
+    // browser names that site, and the server refuses.
+    let host = base.trim_start_matches("http://").to_string();
+    for (header, value) in [
+        ("Origin", "http://evil.example".to_string()),
+        ("Origin", "null".to_string()),
+        ("Origin", format!("http://{host}.evil.example")),
+        ("Sec-Fetch-Site", "cross-site".to_string()),
+        ("Sec-Fetch-Site", "same-site".to_string()),
+    ] {
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let code = match agent.post(&format!("{at}/comments")).set(header, &value).send_form(&[("body", "forged")]) {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(code, 403, "{header}: {value}");
+    }
+    // The link's own page posts with its own origin: accepted.
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let r = agent
+        .post(&format!("{at}/comments"))
+        .set("Origin", &format!("http://{host}"))
+        .set("Sec-Fetch-Site", "same-origin")
+        .send_form(&[("body", "from the page")])
+        .unwrap();
+    assert_eq!(r.status(), 201);
     let (_, _, body) = get(&at);
-    assert_eq!(text(&body).matches("class=comment").count(), 1);
+    let page = text(&body);
+    assert_eq!(page.matches("class=comment").count(), 2);
+    assert!(!page.contains("forged"));
 }
 
 #[test]
@@ -314,6 +358,32 @@ fn sessions_and_bundles_can_be_shared() {
     // A bundle link opens no run.
     let (code, _, _) = get(&format!("{}/run/{}", b["url"].as_str().unwrap(), f.run));
     assert_eq!(code, 404);
+    // A range of it, as a resumed download asks.
+    let agent = ureq::AgentBuilder::new().build();
+    let r = agent.get(&format!("{}/bundle", b["url"].as_str().unwrap())).set("Range", "bytes=0-10").call().unwrap();
+    assert_eq!(r.status(), 206);
+    let mut part = Vec::new();
+    r.into_reader().read_to_end(&mut part).unwrap();
+    assert_eq!(part, b"PHXBUNDLE 1");
+    // Only signed bundles are shared: any other file is refused, and a
+    // bundle replaced after its link was made is no longer served.
+    for other in ["/etc/hostname", "main.phx"] {
+        let out = phx_in(&f.dir, &["share", "create", "--bundle", other, "--base-url", &base]);
+        assert_eq!(out.status.code(), Some(1), "{other}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("phx::bundle-corrupt"), "{}", text(&out.stderr));
+    }
+    let mut tampered = std::fs::read(f.dir.join("run.phxb")).unwrap();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    std::fs::write(f.dir.join("run.phxb"), &tampered).unwrap();
+    let out = phx_in(&f.dir, &["share", "create", "--bundle", "run.phxb", "--base-url", &base]);
+    assert_eq!(out.status.code(), Some(1), "a bundle whose payload changed is not shared");
+    let (code, _, _) = get(b["url"].as_str().unwrap());
+    assert_eq!(code, 410);
+    std::fs::write(f.dir.join("run.phxb"), std::fs::read("/etc/hostname").unwrap()).unwrap();
+    let (code, _, body) = get(&format!("{}/bundle", b["url"].as_str().unwrap()));
+    assert_eq!(code, 410);
+    assert!(!text(&body).contains(text(&std::fs::read("/etc/hostname").unwrap()).trim()));
 }
 
 #[test]
@@ -424,4 +494,195 @@ node second = lab.wait(s = 1) {
     assert!(first_running < second_running, "{seen:?}");
     assert!(seen[second_running].contains("\"first\":\"succeeded\""), "{seen:?}");
     assert_eq!(seen.last().unwrap(), "data: succeeded");
+}
+
+/// The server's peak resident memory, from /proc.
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn slow_clients_cannot_starve_the_server() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let dir = fresh_dir("slowloris");
+    // The finding: under a 64-descriptor limit, 80 clients that send a
+    // request line and one header held every connection for minutes.
+    let server = serve_with(&dir, &["--header-timeout", "3"], Some(64));
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicUsize::new(0));
+    // 200 slow clients, each sending a header byte every 200 ms and
+    // reconnecting when the server drops it.
+    let attacker = {
+        let (stop, opened, addr) = (stop.clone(), opened.clone(), addr.clone());
+        std::thread::spawn(move || {
+            let mut socks: Vec<Option<TcpStream>> = (0..200).map(|_| None).collect();
+            while !stop.load(Ordering::Relaxed) {
+                for s in socks.iter_mut() {
+                    if s.is_none() {
+                        if let Ok(mut c) = TcpStream::connect(&addr) {
+                            let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+                            opened.fetch_add(1, Ordering::Relaxed);
+                            *s = Some(c);
+                        }
+                    } else if let Some(c) = s
+                        && c.write_all(b"a").is_err()
+                    {
+                        *s = None;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+    let mut worst = Duration::ZERO;
+    for _ in 0..30 {
+        let t = std::time::Instant::now();
+        let r = agent.get(&format!("{}/healthz", server.base)).call().expect("a normal request is answered");
+        assert_eq!(r.into_string().unwrap(), "ok");
+        worst = worst.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::Relaxed);
+    attacker.join().unwrap();
+    assert!(opened.load(Ordering::Relaxed) >= 200, "the slow clients connected");
+    assert!(worst < Duration::from_secs(1), "normal requests answered within a second, worst {worst:?}");
+    // A client that never finishes its request's head is let go after the
+    // header timeout.
+    let mut c = TcpStream::connect(&addr).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let t = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = c.read_to_end(&mut buf);
+    assert!(t.elapsed() < Duration::from_secs(8), "closed after the 3 s header timeout, took {:?}", t.elapsed());
+}
+
+#[test]
+fn large_artifacts_stream_with_ranges_in_bounded_memory() {
+    let dir = fresh_dir("large");
+    std::fs::write(
+        dir.join("big.phx"),
+        "tool lab.big(mb: Int) -> (out: File) {\n  run = \"head -c {mb}000000 /dev/urandom > {out}\"\n}\n\nnode big = lab.big(mb = 100)\n",
+    )
+    .unwrap();
+    let doc = json_of(&phx_in(&dir, &["run", "big.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let sha = doc["nodes"][0]["outputs"]["out"]["sha256"].as_str().unwrap().to_string();
+    let object = dir.join(".phx/objects").join(&sha[..2]).join(&sha);
+    let bytes = std::fs::read(&object).unwrap();
+    assert_eq!(bytes.len(), 100_000_000);
+    let server = serve(&dir);
+    let run = doc["run_id"].as_str().unwrap();
+    let link = share(&dir, &["--run", run], &server.base);
+    let url = format!("{}/a/{sha}", link["url"].as_str().unwrap());
+    // Six whole downloads at once.
+    let downloads: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let r = ureq::get(&url).call().unwrap();
+                assert_eq!(r.header("content-length"), Some("100000000"));
+                assert_eq!(r.header("accept-ranges"), Some("bytes"));
+                let mut reader = r.into_reader();
+                let mut buf = vec![0u8; 1 << 20];
+                let (mut n, mut sum) = (0usize, 0u64);
+                loop {
+                    let got = reader.read(&mut buf).unwrap();
+                    if got == 0 {
+                        break;
+                    }
+                    sum = buf[..got].iter().fold(sum, |a, &b| a.wrapping_mul(31).wrapping_add(b as u64));
+                    n += got;
+                }
+                (n, sum)
+            })
+        })
+        .collect();
+    let expected = bytes.iter().fold(0u64, |a, &b| a.wrapping_mul(31).wrapping_add(b as u64));
+    for d in downloads {
+        assert_eq!(d.join().unwrap(), (100_000_000, expected));
+    }
+    let peak = peak_rss_kb(server.child.id());
+    assert!(peak < 100 * 1024, "phx serve peaked at {} MB serving 6 x 100 MB", peak / 1024);
+    // Ranges: the middle, the tail, and one past the end.
+    let agent = ureq::AgentBuilder::new().build();
+    let r = agent.get(&url).set("Range", "bytes=50000000-50000099").call().unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.header("content-range"), Some("bytes 50000000-50000099/100000000"));
+    let mut part = Vec::new();
+    r.into_reader().read_to_end(&mut part).unwrap();
+    assert_eq!(part, &bytes[50_000_000..50_000_100]);
+    let r = agent.get(&url).set("Range", "bytes=-16").call().unwrap();
+    let mut part = Vec::new();
+    r.into_reader().read_to_end(&mut part).unwrap();
+    assert_eq!(part, &bytes[bytes.len() - 16..]);
+    match agent.get(&url).set("Range", "bytes=100000000-").call() {
+        Err(ureq::Error::Status(416, r)) => assert_eq!(r.header("content-range"), Some("bytes */100000000")),
+        other => panic!("expected 416, got {:?}", other.map(|r| r.status())),
+    }
+}
+
+#[test]
+fn a_killed_run_is_shown_dead() {
+    let dir = fresh_dir("killed");
+    std::fs::write(
+        dir.join("slow.phx"),
+        "tool lab.wait(s: Int) -> (out: File) {\n  run = \"sleep {s}; echo done > {out}\"\n}\n\nnode slow = lab.wait(s = 20)\n",
+    )
+    .unwrap();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_phx"))
+        .args(["run", "slow.phx"])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let run_id = loop {
+        let runs = json_of(&phx_in(&dir, &["runs", "--format", "json"]));
+        let first = runs["runs"].as_array().and_then(|a| a.first()).cloned();
+        if let Some(r) = first
+            && std::fs::read_dir(dir.join(".phx/runs").join(r["run_id"].as_str().unwrap()).join("work"))
+                .is_ok_and(|mut d| d.next().is_some())
+        {
+            assert_eq!(r["status"], "running", "a live run is not dead");
+            break r["run_id"].as_str().unwrap().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "the run never started its node");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let server = serve(&dir);
+    let link = share(&dir, &["--run", &run_id], &server.base);
+    let url = link["url"].as_str().unwrap().to_string();
+    let events = {
+        let url = format!("{url}/run/{run_id}/events");
+        std::thread::spawn(move || {
+            let resp = ureq::get(&url).call().unwrap();
+            BufReader::new(resp.into_reader()).lines().map_while(Result::ok).collect::<Vec<_>>()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    // The stream ends by saying so, and every view reads `dead`.
+    let lines = events.join().unwrap();
+    assert!(lines.iter().any(|l| l == "event: done"), "{lines:?}");
+    assert!(lines.iter().any(|l| l == "data: dead"), "{lines:?}");
+    let runs = json_of(&phx_in(&dir, &["runs", "--format", "json"]));
+    assert_eq!(runs["runs"][0]["status"], "dead", "{runs}");
+    let shown = json_of(&phx_in(&dir, &["show", &run_id, "--format", "json"]));
+    assert_eq!(shown["status"], "dead", "{shown}");
+    let (_, _, page) = get(&url);
+    assert!(text(&page).contains("dead"), "the page shows the run dead");
 }

@@ -90,9 +90,18 @@ impl Experiment {
         if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) }
     }
 
-    /// The run that `id` names (a full id or a unique prefix).
+    /// The run that `id` names (a full id or a unique prefix); a run
+    /// whose process was killed reads `dead`.
     pub fn run(&self, id: &str) -> AppResult<phx_store::RunRow> {
+        self.settle_dead_runs();
         self.store.db.run(id)?.ok_or_else(|| AppError::no_run(id, &self.store.root))
+    }
+
+    /// Marks runs whose process is gone `dead` (see
+    /// `phx_store::Store::settle_dead_runs`); a store that cannot be
+    /// written is read as it is.
+    pub fn settle_dead_runs(&self) {
+        let _ = self.store.settle_dead_runs(&crate::clock::now_rfc3339());
     }
 
     /// The cluster settings of `phx.toml`.

@@ -35,6 +35,7 @@ pub struct RunListing {
 
 /// Every run of the experiment, newest first.
 pub fn runs(exp: &Experiment) -> AppResult<Vec<RunListing>> {
+    exp.settle_dead_runs();
     exp.store
         .db
         .runs()?

@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::experiment::Experiment;
 
 /// What is wrong with one object.
@@ -71,11 +71,23 @@ pub struct Collected {
     pub removed: usize,
     /// Temporary files left by interrupted writes.
     pub temporary: usize,
+    /// Working folders of finished or dead runs emptied down to their logs.
+    pub work_folders: usize,
+    /// Bytes those working folders held (links to objects not counted).
+    pub work_bytes: u64,
 }
 
-/// Removes unreferenced objects and leftover temporary files.
+/// Removes unreferenced objects, leftover temporary files, and the working
+/// folders of runs that are over (finished, or dead: killed). Refused while
+/// a run holds the folder: what it is writing is not yet referenced.
 pub fn gc(exp: &Experiment) -> AppResult<Collected> {
     let store = &exp.store;
+    let Some(_lock) = store.try_lock()? else {
+        return Err(AppError::environment("phx::store-busy", "a run is in progress in this experiment folder")
+            .with_help("run `phx store gc` when it has ended"));
+    };
+    store.db.close_abandoned_runs(&crate::clock::now_rfc3339())?;
+    let (work_folders, work_bytes) = store.prune_work_dirs()?;
     let referenced = store.db.referenced_objects()?;
     let mut removed = 0;
     for sha in store.objects.list()? {
@@ -83,5 +95,5 @@ pub fn gc(exp: &Experiment) -> AppResult<Collected> {
             removed += 1;
         }
     }
-    Ok(Collected { removed, temporary: store.objects.clean_temp() })
+    Ok(Collected { removed, temporary: store.objects.clean_temp(), work_folders, work_bytes })
 }

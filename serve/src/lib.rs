@@ -5,7 +5,9 @@
 //! program) or one bundle. A front end: the links themselves (`token`,
 //! `links`) and every read and write go through `phx_app`.
 
+pub mod conn;
+pub mod files;
 pub mod pages;
 pub mod server;
 
-pub use server::{App, router, serve};
+pub use server::{App, Limits, router, serve, serve_with};

@@ -22,7 +22,8 @@ use phx_dag::Dag;
 use phx_store::ShareRow;
 use serde::Deserialize;
 
-use crate::pages;
+pub use crate::conn::Limits;
+use crate::{files, pages};
 
 /// The largest request body a route takes (comments, notebook entries).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -67,13 +68,23 @@ pub fn router(app: Shared) -> Router {
         .with_state(app)
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, within the default [`Limits`].
 pub async fn serve(
     app: Shared,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+    serve_with(app, listener, Limits::default(), shutdown).await
+}
+
+/// Serves until `shutdown` resolves, within `limits`.
+pub async fn serve_with(
+    app: Shared,
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    crate::conn::serve(router(app), listener, limits, shutdown).await
 }
 
 fn secure(mut r: Response) -> Response {
@@ -292,7 +303,11 @@ async fn events(State(app): State<Shared>, UrlPath((token, run)): UrlPath<(Strin
     secure(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 
-async fn report_pdf(State(app): State<Shared>, UrlPath((token, run)): UrlPath<(String, String)>) -> Response {
+async fn report_pdf(
+    State(app): State<Shared>,
+    UrlPath((token, run)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     let share = match check(&app, &token) {
         Ok(s) => s,
         Err(r) => return r,
@@ -300,9 +315,10 @@ async fn report_pdf(State(app): State<Shared>, UrlPath((token, run)): UrlPath<(S
     if !covers_run(&app, &share, &run) {
         return not_found();
     }
-    match std::fs::read(app.exp.store.run_dir(&run).join("report.pdf")) {
-        Ok(bytes) => secure(([(header::CONTENT_TYPE, "application/pdf")], bytes).into_response()),
-        Err(_) => not_found(),
+    let path = app.exp.store.run_dir(&run).join("report.pdf");
+    match files::stream(&path, &headers, Some("application/pdf"), "").await {
+        Some(r) => secure(r),
+        None => not_found(),
     }
 }
 
@@ -311,29 +327,11 @@ struct DownloadQuery {
     download: Option<String>,
 }
 
-fn content_type(kind: &str, bytes: &[u8]) -> &'static str {
-    let head = &bytes[..bytes.len().min(64)];
-    if head.starts_with(b"\x89PNG") {
-        "image/png"
-    } else if head.starts_with(b"GIF8") {
-        "image/gif"
-    } else if head.len() > 8 && &head[4..8] == b"ftyp" {
-        "video/mp4"
-    } else if head.starts_with(b"<svg") || head.starts_with(b"<?xml") {
-        "image/svg+xml"
-    } else if head.starts_with(b"%PDF") {
-        "application/pdf"
-    } else if kind == "Series" {
-        "text/csv; charset=utf-8"
-    } else {
-        "application/octet-stream"
-    }
-}
-
 async fn artifact(
     State(app): State<Shared>,
     UrlPath((token, sha)): UrlPath<(String, String)>,
     Query(q): Query<DownloadQuery>,
+    headers: HeaderMap,
 ) -> Response {
     let share = match check(&app, &token) {
         Ok(s) => s,
@@ -348,8 +346,8 @@ async fn artifact(
         return not_found();
     };
     let kind = phx_app::artifacts::kind_of(&app.exp, &sha).ok().flatten().unwrap_or_default();
-    let Ok(bytes) = std::fs::read(phx_app::artifacts::object_path(&app.exp, &sha)) else { return not_found() };
-    let mut r = ([(header::CONTENT_TYPE, content_type(&kind, &bytes))], bytes).into_response();
+    let path = phx_app::artifacts::object_path(&app.exp, &sha);
+    let Some(mut r) = files::stream(&path, &headers, None, &kind).await else { return not_found() };
     let h = r.headers_mut();
     // Artifacts are data, never a page: no scripts even in an SVG.
     h.insert(
@@ -368,7 +366,7 @@ async fn artifact(
     secure(r)
 }
 
-async fn bundle_download(State(app): State<Shared>, UrlPath(token): UrlPath<String>) -> Response {
+async fn bundle_download(State(app): State<Shared>, UrlPath(token): UrlPath<String>, headers: HeaderMap) -> Response {
     let share = match check(&app, &token) {
         Ok(s) => s,
         Err(r) => return r,
@@ -376,14 +374,22 @@ async fn bundle_download(State(app): State<Shared>, UrlPath(token): UrlPath<Stri
     if share.resource_kind != "bundle" {
         return not_found();
     }
-    match std::fs::read(&share.resource_id) {
-        Ok(bytes) => {
-            let mut r = ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response();
+    // Still a whole, signed bundle: a file put in its place is not served.
+    let path = PathBuf::from(&share.resource_id);
+    let checked = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || phx_app::share::bundle_digest(&path)).await
+    };
+    if !matches!(checked, Ok(Ok(_))) {
+        return refuse(StatusCode::GONE, "the shared bundle is no longer there, or is no longer a signed bundle");
+    }
+    match files::stream(&path, &headers, Some("application/octet-stream"), "").await {
+        Some(mut r) => {
             r.headers_mut()
                 .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"run.phxb\""));
             secure(r)
         }
-        Err(_) => refuse(StatusCode::GONE, "the shared bundle is no longer there"),
+        None => refuse(StatusCode::GONE, "the shared bundle is no longer there"),
     }
 }
 
@@ -399,7 +405,29 @@ fn who(share: &ShareRow, given: Option<&str>) -> String {
     format!("{} (via share link {})", name.chars().take(100).collect::<String>(), &share.id[..8])
 }
 
-fn write_access(app: &App, token: &str, run: &str) -> Result<ShareRow, Response> {
+/// Whether a write comes from a page of this server: a browser names the
+/// page's site (`Sec-Fetch-Site`) or origin (`Origin`) on every form post,
+/// so a page elsewhere cannot post with a link it learnt. Clients that are
+/// not browsers send neither, and hold the token themselves.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let text = |name: header::HeaderName| headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}").to_string());
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.to_str(), Ok("same-origin" | "none"));
+    }
+    match text(header::ORIGIN) {
+        None => true,
+        Some(origin) => {
+            let host = text(header::HOST).unwrap_or_default();
+            let origin_host = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+            !host.is_empty() && origin_host == Some(host.as_str())
+        }
+    }
+}
+
+fn write_access(app: &App, headers: &HeaderMap, token: &str, run: &str) -> Result<ShareRow, Response> {
+    if !same_origin(headers) {
+        return Err(refuse(StatusCode::FORBIDDEN, "a write from another site is refused; open the link itself"));
+    }
     let share = check(app, token)?;
     if !covers_run(app, &share, run) {
         return Err(not_found());
@@ -416,7 +444,7 @@ async fn add_comment(
     headers: HeaderMap,
     Form(form): Form<CommentForm>,
 ) -> Response {
-    let share = match write_access(&app, &token, &run) {
+    let share = match write_access(&app, &headers, &token, &run) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -451,7 +479,7 @@ async fn add_entry(
     headers: HeaderMap,
     Form(form): Form<EntryForm>,
 ) -> Response {
-    let share = match write_access(&app, &token, &run) {
+    let share = match write_access(&app, &headers, &token, &run) {
         Ok(s) => s,
         Err(r) => return r,
     };

@@ -153,6 +153,15 @@ pub struct ServeArgs {
     /// (default: your notebook key).
     #[arg(long)]
     key: Option<String>,
+    /// Connections open at once (default 512, fewer under a low open-files
+    /// limit); past it, a client that has not sent a whole request gives
+    /// its place up first.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    max_connections: Option<u32>,
+    /// Seconds a client has to send a request's head (also between requests
+    /// on a kept-alive connection).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_timeout: u64,
 }
 
 /// `phx serve`.
@@ -189,7 +198,12 @@ pub fn serve(a: ServeArgs) -> u8 {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        match phx_serve::serve(app, listener, shutdown).await {
+        let mut limits = phx_serve::Limits::default();
+        if let Some(n) = a.max_connections {
+            limits.max_connections = n as usize;
+        }
+        limits.header_timeout = std::time::Duration::from_secs(a.header_timeout);
+        match phx_serve::serve_with(app, listener, limits, shutdown).await {
             Ok(()) => exit::OK,
             Err(e) => {
                 eprintln!("error: the server stopped: {e}");

@@ -54,8 +54,11 @@ pub fn run(c: StoreCommand) -> u8 {
         StoreCommand::Gc { .. } => match maintenance::gc(&exp) {
             Ok(c) => {
                 common::out(&format!(
-                    "removed {} unreferenced objects and {} leftover temporary files\n",
-                    c.removed, c.temporary
+                    "removed {} unreferenced objects and {} leftover temporary files; emptied {} working folders of finished runs ({:.1} MB)\n",
+                    c.removed,
+                    c.temporary,
+                    c.work_folders,
+                    c.work_bytes as f64 / 1e6
                 ));
                 exit::OK
             }

@@ -151,8 +151,14 @@ pub fn create_link(exp: &Experiment, req: &LinkRequest) -> AppResult<Link> {
         ),
         ShareTarget::Session(s) => (LinkKind::Session, s.clone()),
         ShareTarget::Bundle(b) => {
-            let abs = Path::new(b).canonicalize().map(|p| p.display().to_string()).unwrap_or(b.clone());
-            (LinkKind::Bundle, abs)
+            // Only a whole, signed bundle is shared: a link never serves
+            // any other file (`--bundle /etc/hostname` is refused).
+            let abs = Path::new(b).canonicalize().map_err(|e| {
+                AppError::usage(format!("cannot share `{b}`: {e}"))
+                    .with_help("give the path of a bundle (`phx bundle export RUN -o FILE`)")
+            })?;
+            phx_bundle::verify(&abs)?;
+            (LinkKind::Bundle, abs.display().to_string())
         }
     };
     let ttl = links::parse_duration(&req.expires)
@@ -390,7 +396,10 @@ pub fn share_run(exp: &Experiment, req: &ShareRunRequest) -> AppResult<SharedRun
     Ok(SharedRun { run_id: run.id, link, bundle })
 }
 
-/// A shared bundle's SHA-256 and size, as its page shows them.
+/// A shared bundle's SHA-256 and size, as its page shows them; an error
+/// when the file is no longer a whole, signed bundle (it was replaced after
+/// the link was made).
 pub fn bundle_digest(path: &Path) -> AppResult<(String, u64)> {
+    phx_bundle::verify(path)?;
     Ok(phx_store::hash_file(path)?)
 }

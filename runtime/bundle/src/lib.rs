@@ -197,31 +197,49 @@ pub struct Imported {
     pub extras: Vec<(String, String, Vec<u8>)>,
 }
 
-/// Reads and verifies a bundle, then adds it to `store`. `trusted` are the
-/// public keys (hex) the store accepts.
-pub fn import(store: &Store, path: &Path, trusted: &[String]) -> Result<Imported, BundleError> {
+/// A bundle whose manifest has been read and whose signature verifies;
+/// the reader stands at the first payload.
+struct Opened {
+    manifest: Manifest,
+    reader: BufReader<std::fs::File>,
+    /// Bytes before the first payload.
+    header: u64,
+    file_len: u64,
+    shown: String,
+}
+
+/// Reads a bundle's header and checks the signature over its manifest.
+fn open_signed(path: &Path) -> Result<Opened, BundleError> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(io)?;
-    let file_len = file.metadata().map_err(io)?.len();
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(BundleError::NotABundle(shown, "it is not a regular file".into()));
+    }
+    let file_len = meta.len();
     let mut r = BufReader::new(file);
     let mut line = String::new();
-    r.read_line(&mut line).map_err(io)?;
+    // A bounded first line: a binary file without newlines is not read whole.
+    (&mut r)
+        .take(64)
+        .read_line(&mut line)
+        .map_err(|_| BundleError::NotABundle(shown.clone(), "it is not text at the start".into()))?;
     if line.trim_end() != MAGIC {
         return Err(BundleError::NotABundle(shown, "it does not start with `PHXBUNDLE 1`".into()));
     }
     line.clear();
-    r.read_line(&mut line).map_err(io)?;
+    (&mut r).take(32).read_line(&mut line).map_err(io)?;
     let len: usize =
         line.trim().parse().map_err(|_| BundleError::NotABundle(shown.clone(), "no manifest length".into()))?;
-    if len > 256 << 20 {
-        return Err(BundleError::NotABundle(shown, "the manifest claims to be over 256 MiB".into()));
+    if len > 256 << 20 || len as u64 > file_len {
+        return Err(BundleError::NotABundle(shown, "the manifest claims more bytes than the file holds".into()));
     }
     let mut json = vec![0u8; len];
     r.read_exact(&mut json).map_err(|_| BundleError::NotABundle(shown.clone(), "the manifest is cut short".into()))?;
     line.clear();
-    r.read_line(&mut line).map_err(io)?;
+    (&mut r).take(8).read_line(&mut line).map_err(io)?;
     line.clear();
-    r.read_line(&mut line).map_err(io)?;
+    (&mut r).take(256).read_line(&mut line).map_err(io)?;
     let signature = line.trim().to_string();
     let manifest: Manifest = serde_json::from_slice(&json)
         .map_err(|e| BundleError::NotABundle(shown.clone(), format!("its manifest is not readable: {e}")))?;
@@ -233,25 +251,69 @@ pub fn import(store: &Store, path: &Path, trusted: &[String]) -> Result<Imported
     let sig: [u8; 64] =
         phx_notebook::keys::unhex(&signature).and_then(|b| b.try_into().ok()).ok_or(BundleError::BadSignature)?;
     key.verify_strict(&json, &Signature::from_bytes(&sig)).map_err(|_| BundleError::BadSignature)?;
-    if !trusted.iter().any(|k| k.eq_ignore_ascii_case(&manifest.public_key)) {
-        return Err(BundleError::Untrusted(manifest.public_key[..16].to_string()));
-    }
-    if store.db.run(&manifest.run.id)?.is_some() {
-        return Err(BundleError::Exists(manifest.run.id.clone()));
-    }
-    // The payloads must fill the rest of the file exactly: a manifest that
-    // claims more bytes than the file has is refused before any allocation.
     let header = (MAGIC.len() + 1 + line_len(len) + 1 + len + 1 + signature.len() + 1) as u64;
-    let claimed: u64 = manifest.payloads.iter().map(|p| p.size).fold(0u64, u64::saturating_add);
-    if header.saturating_add(claimed) != file_len {
-        return Err(BundleError::NotABundle(
-            shown,
-            format!(
-                "its manifest lists {claimed} bytes of payloads, but the file holds {}",
-                file_len.saturating_sub(header)
-            ),
-        ));
+    Ok(Opened { manifest, reader: r, header, file_len, shown })
+}
+
+impl Opened {
+    /// The payloads must fill the rest of the file exactly: a manifest that
+    /// claims more bytes than the file has is refused before any allocation.
+    fn check_length(&self) -> Result<(), BundleError> {
+        let claimed: u64 = self.manifest.payloads.iter().map(|p| p.size).fold(0u64, u64::saturating_add);
+        if self.header.saturating_add(claimed) != self.file_len {
+            return Err(BundleError::NotABundle(
+                self.shown.clone(),
+                format!(
+                    "its manifest lists {claimed} bytes of payloads, but the file holds {}",
+                    self.file_len.saturating_sub(self.header)
+                ),
+            ));
+        }
+        Ok(())
     }
+}
+
+/// Checks that the file at `path` is a whole, signed bundle: its signature
+/// verifies (by whichever key signed it) and every payload hashes to what
+/// the manifest says. Streams the payloads; keeps nothing in memory.
+pub fn verify(path: &Path) -> Result<Manifest, BundleError> {
+    let mut opened = open_signed(path)?;
+    opened.check_length()?;
+    let mut buf = vec![0u8; 1 << 16];
+    for (i, p) in opened.manifest.payloads.iter().enumerate() {
+        let mut hasher = Sha256::new();
+        let mut left = p.size;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            opened.reader.read_exact(&mut buf[..want]).map_err(|_| BundleError::Truncated(i + 1))?;
+            hasher.update(&buf[..want]);
+            left -= want as u64;
+        }
+        let actual = hex::encode(hasher.finalize());
+        if actual != p.sha256 {
+            return Err(BundleError::Corrupt {
+                index: i + 1,
+                what: format!("{} {}", p.role, p.name),
+                actual: actual[..16].to_string(),
+                expected: p.sha256[..16.min(p.sha256.len())].to_string(),
+            });
+        }
+    }
+    Ok(opened.manifest)
+}
+
+/// Reads and verifies a bundle, then adds it to `store`. `trusted` are the
+/// public keys (hex) the store accepts.
+pub fn import(store: &Store, path: &Path, trusted: &[String]) -> Result<Imported, BundleError> {
+    let opened = open_signed(path)?;
+    if !trusted.iter().any(|k| k.eq_ignore_ascii_case(&opened.manifest.public_key)) {
+        return Err(BundleError::Untrusted(opened.manifest.public_key.chars().take(16).collect()));
+    }
+    if store.db.run(&opened.manifest.run.id)?.is_some() {
+        return Err(BundleError::Exists(opened.manifest.run.id.clone()));
+    }
+    opened.check_length()?;
+    let Opened { manifest, reader: mut r, shown, .. } = opened;
     // Every payload is read and hashed before anything is written.
     let mut bodies = Vec::with_capacity(manifest.payloads.len());
     for (i, p) in manifest.payloads.iter().enumerate() {

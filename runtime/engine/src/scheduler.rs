@@ -1030,6 +1030,9 @@ impl Task {
             match result {
                 Ok(produced) => match self.commit(exec_id, &produced, &now) {
                     Ok(outputs) => {
+                        // Its outputs are safe in the store: the working
+                        // folder keeps only the command's logs.
+                        phx_store::prune_work_dir(&self.work_dir(attempt));
                         let _ = store.db.finish_execution(
                             exec_id,
                             "succeeded",
@@ -1104,12 +1107,7 @@ impl Task {
     /// One try; with the job id when it ran on a cluster.
     async fn attempt(&self, attempt: u32, exec_id: i64) -> (Result<Produced, ToolError>, Option<String>) {
         let v = &self.vertex;
-        let work = self
-            .shared
-            .store
-            .run_dir(&self.shared.run_id)
-            .join("work")
-            .join(format!("{}-{attempt}", safe_dir_name(&v.id)));
+        let work = self.work_dir(attempt);
         let by_arg = match self.stage(&work) {
             Ok(x) => x,
             Err(e) => return (Err(e), None),
@@ -1147,6 +1145,15 @@ impl Task {
         }
     }
 
+    /// The working folder of one try.
+    fn work_dir(&self, attempt: u32) -> PathBuf {
+        self.shared
+            .store
+            .run_dir(&self.shared.run_id)
+            .join("work")
+            .join(format!("{}-{attempt}", safe_dir_name(&self.vertex.id)))
+    }
+
     /// A fresh working folder with the inputs staged into it.
     fn stage(&self, work: &Path) -> Result<BTreeMap<String, Vec<StagedInput>>, ToolError> {
         let _ = std::fs::remove_dir_all(work);
@@ -1175,7 +1182,8 @@ impl Task {
         }
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for o in &produced.outputs {
-            let (sha, size) = store.objects.put_file(&o.path).map_err(|e| format!("{e} ({})", e.hint()))?;
+            // The produced file becomes the object (no second copy).
+            let (sha, size) = store.objects.put_file_owned(&o.path).map_err(|e| format!("{e} ({})", e.hint()))?;
             let n = seen.entry(o.name.as_str()).or_default();
             // List outputs (`files`) keep every item, in order.
             let name = if counts[o.name.as_str()] > 1 || o.name == "files" {

@@ -83,6 +83,9 @@ pub enum RunStatus {
     Succeeded,
     Failed,
     Cancelled,
+    /// Its process ended without recording how the run ended (it was
+    /// killed, or the machine went down): the run lock has no owner.
+    Dead,
 }
 
 impl RunStatus {
@@ -93,12 +96,13 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
+            RunStatus::Dead => "dead",
         }
     }
 
     /// The status a record names.
     pub fn parse(name: &str) -> Option<RunStatus> {
-        [RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled]
+        [RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled, RunStatus::Dead]
             .into_iter()
             .find(|s| s.as_str() == name)
     }
@@ -128,7 +132,7 @@ mod tests {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
             assert_eq!(NodeStatus::parse(s.as_str()), Some(s));
         }
-        for s in [RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled] {
+        for s in [RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled, RunStatus::Dead] {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
             assert_eq!(RunStatus::parse(s.as_str()), Some(s));
         }

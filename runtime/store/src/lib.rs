@@ -80,6 +80,76 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
+/// The files of a working folder kept after its node succeeded: the
+/// command's logs and scripts, for `phx show` and a person reading them.
+const KEPT_IN_WORK: &[&str] = &[".phx-stdout", ".phx-stderr", ".phx-run.sh", "job.out", "job.err", "job.sh"];
+
+/// Empties a working folder down to its logs (its outputs are safe in the
+/// store by then, and its inputs are links to store objects); removes the
+/// folder when nothing is left. Returns the bytes freed.
+pub fn prune_work_dir(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut freed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if KEPT_IN_WORK.iter().any(|k| name == *k) {
+            continue;
+        }
+        let path = e.path();
+        freed += disk_bytes(&path);
+        let removed = match e.file_type() {
+            Ok(t) if t.is_dir() => remove_tree(&path),
+            _ => std::fs::remove_file(&path),
+        };
+        if removed.is_err() {
+            freed = freed.saturating_sub(disk_bytes(&path));
+        }
+    }
+    // Only an empty folder goes; one with logs stays.
+    let _ = std::fs::remove_dir(dir);
+    // Bytes that were another link to an object were not freed.
+    fn disk_bytes(p: &Path) -> u64 {
+        let Ok(m) = std::fs::symlink_metadata(p) else { return 0 };
+        if m.is_dir() {
+            std::fs::read_dir(p).into_iter().flatten().flatten().map(|e| disk_bytes(&e.path())).sum()
+        } else if m.nlink() > 1 {
+            0
+        } else {
+            m.blocks() * 512
+        }
+    }
+    freed
+}
+
+/// Removes a folder tree, also one a command left read-only.
+fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    if std::fs::remove_dir_all(dir).is_ok() {
+        return Ok(());
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for e in walk(dir) {
+        if e.is_dir() {
+            let _ = std::fs::set_permissions(&e, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    std::fs::remove_dir_all(dir)
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        if let Ok(rd) = std::fs::read_dir(&out[i])
+            && std::fs::symlink_metadata(&out[i]).is_ok_and(|m| m.is_dir())
+        {
+            out.extend(rd.flatten().map(|e| e.path()));
+        }
+        i += 1;
+    }
+    out
+}
+
 /// Held while a run uses the store; released when dropped (or when the
 /// process dies, however it dies).
 pub struct RunLock {
@@ -142,6 +212,60 @@ impl Store {
                 return Ok(None);
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Takes the run lock only if no run holds it now (`None` then).
+    pub fn try_lock(&self) -> Result<Option<RunLock>, StoreError> {
+        use std::os::fd::AsRawFd;
+        let path = self.root.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::io("open", &path, e))?;
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Ok(None);
+        }
+        Ok(Some(RunLock { _file: file }))
+    }
+
+    /// Prunes the working folders of every run that is not running (see
+    /// [`prune_work_dir`]); call with the run lock held. Returns the
+    /// folders pruned and the bytes freed.
+    pub fn prune_work_dirs(&self) -> Result<(usize, u64), StoreError> {
+        let runs = self.root.join("runs");
+        let Ok(entries) = std::fs::read_dir(&runs) else { return Ok((0, 0)) };
+        let (mut folders, mut bytes) = (0, 0);
+        for run in entries.flatten() {
+            let id = run.file_name().to_string_lossy().into_owned();
+            if self.db.run(&id)?.is_some_and(|r| r.status == "running") {
+                continue;
+            }
+            let work = run.path().join("work");
+            for w in std::fs::read_dir(&work).into_iter().flatten().flatten() {
+                if w.file_type().is_ok_and(|t| t.is_dir()) {
+                    bytes += prune_work_dir(&w.path());
+                    folders += 1;
+                }
+            }
+            let _ = std::fs::remove_dir(&work);
+        }
+        Ok((folders, bytes))
+    }
+
+    /// Marks runs `dead` that say they are running while nobody holds the
+    /// run lock (their process was killed: the lock went with it). Does
+    /// nothing while a run holds the lock; returns how many were marked.
+    pub fn settle_dead_runs(&self, now: &str) -> Result<usize, StoreError> {
+        if !self.db.any_running()? {
+            return Ok(0);
+        }
+        match self.try_lock()? {
+            Some(_lock) => self.db.close_abandoned_runs(now),
+            None => Ok(0),
         }
     }
 

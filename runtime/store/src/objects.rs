@@ -136,6 +136,38 @@ impl ObjectStore {
         }
     }
 
+    /// Stores a file that a run produced and nothing else uses, without a
+    /// second copy: the object becomes a hard link to the same bytes (made
+    /// read-only), and the file where it was produced is a link to the
+    /// object. Falls back to a copy for a symbolic link, a file with other
+    /// links (a tool may have linked an input or a file of its own), a file
+    /// on another file system, or one that changed while it was hashed.
+    pub fn put_file_owned(&self, src: &Path) -> Result<(String, u64), StoreError> {
+        use std::os::unix::fs::MetadataExt;
+        let before = std::fs::symlink_metadata(src).map_err(|e| StoreError::io("stat", src, e))?;
+        if !before.is_file() || before.nlink() != 1 {
+            return self.put_file(src);
+        }
+        let (sha, size) = hash_file(src)?;
+        if self.contains(&sha) {
+            return Ok((sha, size));
+        }
+        // The producer's bytes reach the disk before the object is named.
+        File::open(src).and_then(|f| f.sync_all()).map_err(|e| StoreError::io("sync", src, e))?;
+        let tmp = self.temp_path();
+        if std::fs::hard_link(src, &tmp).is_err() {
+            return self.put_file(src);
+        }
+        let after = std::fs::metadata(&tmp).map_err(|e| StoreError::io("stat", &tmp, e))?;
+        let same = |m: &std::fs::Metadata| (m.ino(), m.size(), m.mtime(), m.mtime_nsec());
+        if same(&before) != same(&after) || after.size() != size {
+            let _ = std::fs::remove_file(&tmp);
+            return self.put_file(src);
+        }
+        self.install(&tmp, &sha)?;
+        Ok((sha, size))
+    }
+
     fn temp_path(&self) -> PathBuf {
         use std::sync::atomic::{AtomicU64, Ordering};
         static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -292,6 +324,30 @@ mod tests {
         std::fs::set_permissions(&p, perms).unwrap();
         std::fs::write(&p, b"some bytez").unwrap();
         assert!(matches!(s.verify(&sha), Verified::Corrupt { .. }));
+    }
+
+    #[test]
+    fn produced_files_become_the_object_without_a_copy() {
+        use std::os::unix::fs::MetadataExt;
+        let (d, s) = store();
+        let src = d.0.join("produced.bin");
+        std::fs::write(&src, vec![7u8; 100_000]).unwrap();
+        let (sha, size) = s.put_file_owned(&src).unwrap();
+        assert_eq!(size, 100_000);
+        let (obj, work) = (std::fs::metadata(s.path(&sha)).unwrap(), std::fs::metadata(&src).unwrap());
+        assert_eq!(obj.ino(), work.ino(), "one inode: the work file links to the object");
+        assert!(obj.permissions().readonly());
+        assert_eq!(s.verify(&sha), Verified::Ok);
+        // A file with another link is copied: the other name could change it.
+        let linked = d.0.join("linked.bin");
+        std::fs::write(&linked, b"shared bytes").unwrap();
+        std::fs::hard_link(&linked, d.0.join("elsewhere.bin")).unwrap();
+        let (sha2, _) = s.put_file_owned(&linked).unwrap();
+        assert_ne!(std::fs::metadata(s.path(&sha2)).unwrap().ino(), std::fs::metadata(&linked).unwrap().ino());
+        // A symbolic link is copied from its target.
+        let link = d.0.join("sym.bin");
+        std::os::unix::fs::symlink(&linked, &link).unwrap();
+        assert_eq!(s.put_file_owned(&link).unwrap().0, sha2);
     }
 
     #[test]

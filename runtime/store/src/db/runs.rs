@@ -152,18 +152,25 @@ impl Db {
         })
     }
 
-    /// Runs that never finished (their process died): marked cancelled.
+    /// Runs that never finished (their process died): marked `dead`, and
+    /// their executions in flight `cancelled`. Only while the run lock is
+    /// held (see `Store::settle_dead_runs`): then no run is live.
     pub fn close_abandoned_runs(&self, finished_at: &str) -> Result<usize, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute(
-                "UPDATE executions SET status = 'cancelled', finished_at = ?1, error = 'the run was interrupted' WHERE status = 'running'",
+                "UPDATE executions SET status = 'cancelled', finished_at = ?1, error = 'its run died (the phx process was killed)' WHERE status = 'running'",
                 params![finished_at],
             )?;
-            let n = tx.execute("UPDATE runs SET status = 'cancelled', finished_at = ?1 WHERE status = 'running'", params![finished_at])?;
+            let n = tx.execute("UPDATE runs SET status = 'dead', finished_at = ?1 WHERE status = 'running'", params![finished_at])?;
             tx.commit()?;
             Ok(n)
         })
+    }
+
+    /// Whether any run is recorded as running.
+    pub fn any_running(&self) -> Result<bool, StoreError> {
+        self.with(|c| c.query_row("SELECT EXISTS (SELECT 1 FROM runs WHERE status = 'running')", [], |r| r.get(0)))
     }
 
     /// All runs, newest first.
