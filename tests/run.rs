@@ -1012,3 +1012,125 @@ fn string_arguments_cannot_inject_shell_code() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("phx::raw-placeholder"));
 }
+
+/// Sleeps a test's commands started (their pid files) and the `phx` it
+/// runs: all killed when the test ends, passed or not.
+struct Leftovers {
+    pid_files: Vec<PathBuf>,
+    phx: Option<std::process::Child>,
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        if let Some(mut phx) = self.phx.take() {
+            let _ = phx.kill();
+            let _ = phx.wait();
+        }
+        for f in &self.pid_files {
+            if let Some(pid) = pid_in(f).filter(|p| sleeping(*p)) {
+                // SAFETY: a sleep this test's commands started (`sleeping`
+                // checked its command line).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+fn pid_in(file: &Path) -> Option<i32> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// Whether `pid` is a `sleep 30..` that has not ended (a zombie has).
+fn sleeping(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
+    state.is_some_and(|s| s != "Z") && cmd.starts_with(b"sleep\x0030")
+}
+
+/// Whether `pid` ends within a few seconds.
+fn ends_soon(pid: i32) -> bool {
+    let start = std::time::Instant::now();
+    while sleeping(pid) {
+        if start.elapsed().as_secs() >= 5 {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    true
+}
+
+/// A command's `setsid` child (a session of its own, out of reach of the
+/// node's process group) does not outlive the node.
+#[test]
+fn a_setsid_child_ends_with_its_node() {
+    let d = fresh_dir("setsid");
+    let pid_file = d.join("daemon.pid");
+    let _leftovers = Leftovers { pid_files: vec![pid_file.clone()], phx: None };
+    let prog = format!(
+        "tool lab.daemon() -> (out: File) {{\n  run = \"setsid sh -c 'echo $$ > {p}; exec sleep 3031' & while [ ! -s {p} ]; do sleep 0.01; done; echo started > {{out}}\"\n}}\n\nnode d = lab.daemon()\n",
+        p = pid_file.display()
+    );
+    std::fs::write(d.join("d.phx"), prog).unwrap();
+    let phx = Command::new(env!("CARGO_BIN_EXE_phx"))
+        .args(["run", "d.phx", "--format", "json"])
+        .current_dir(&d)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let phx_pid = phx.id();
+    let doc = json_of(&phx.wait_with_output().unwrap());
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let pid = pid_in(&pid_file).expect("the command started its child");
+    assert!(ends_soon(pid), "the setsid child {pid} outlived its node");
+    // The run's watchdog left with it.
+    let watchdog = format!("watchdog\0{phx_pid}_");
+    let start = std::time::Instant::now();
+    while std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+        std::fs::read(p.path().join("cmdline"))
+            .is_ok_and(|c| c.windows(watchdog.len()).any(|w| w == watchdog.as_bytes()))
+    }) {
+        assert!(start.elapsed().as_secs() < 5, "the watchdog outlived its run");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `kill -9` of `phx run`: the run's watchdog ends what its commands
+/// started, a `setsid` child as well as the nodes' own sleeps.
+#[test]
+fn a_killed_phx_takes_its_commands_processes_with_it() {
+    let d = fresh_dir("kill9-children");
+    let (daemon, own, slow) = (d.join("daemon.pid"), d.join("own.pid"), d.join("slow.pid"));
+    let mut leftovers = Leftovers { pid_files: vec![daemon.clone(), own.clone(), slow.clone()], phx: None };
+    let prog = format!(
+        "tool lab.daemon() -> (out: File) {{\n  run = \"setsid sh -c 'echo $$ > {daemon}; exec sleep 3032' & sleep 3033 & echo $! > {own}; wait; echo x > {{out}}\"\n}}\n\ntool lab.slow() -> (out: File) {{\n  run = \"echo $$ > {slow}; exec sleep 3034\"\n}}\n\nnode d = lab.daemon()\n\nnode s = lab.slow()\n",
+        daemon = daemon.display(),
+        own = own.display(),
+        slow = slow.display()
+    );
+    std::fs::write(d.join("k.phx"), prog).unwrap();
+    leftovers.phx = Some(
+        Command::new(env!("CARGO_BIN_EXE_phx"))
+            .args(["run", "k.phx", "--jobs", "2"])
+            .current_dir(&d)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let start = std::time::Instant::now();
+    let pids = loop {
+        if let (Some(a), Some(b), Some(c)) = (pid_in(&daemon), pid_in(&own), pid_in(&slow)) {
+            break [a, b, c];
+        }
+        assert!(start.elapsed().as_secs() < 30, "the commands did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(pids.iter().all(|p| sleeping(*p)));
+    let mut phx = leftovers.phx.take().unwrap();
+    phx.kill().unwrap(); // SIGKILL: phx ends nothing itself
+    phx.wait().unwrap();
+    for (pid, what) in pids.iter().zip(["the setsid child", "the node's sleep", "the other node's sleep"]) {
+        assert!(ends_soon(*pid), "{what} ({pid}) outlived the killed phx");
+    }
+}

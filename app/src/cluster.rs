@@ -104,8 +104,9 @@ pub async fn connect(
     }
 }
 
-/// The binary that cluster jobs run as `phx worker`: this one. (The one
-/// place a front end's process names itself; workers stay processes by
+/// The binary that cluster jobs run as `phx worker`, and runs run as
+/// `phx watchdog` (`crate::processes`): this one. (The one place a front
+/// end's process names itself; workers and watchdogs stay processes by
 /// design.)
 pub fn worker_binary() -> std::path::PathBuf {
     std::env::current_exe().unwrap_or_else(|_| "phx".into())

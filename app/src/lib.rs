@@ -12,6 +12,7 @@
 //!   notebook. [`artifacts`]: provenance and lineage. [`share`]: links and
 //!   bundles. [`jobs`]: commands as cluster jobs. [`authoring`]: programs
 //!   saved by id, from the JSON form, or written by a model.
+//!   [`processes`]: the watchdog that ends a killed run's processes.
 //!
 //! Requests and results are plain serde structs with JSON schemas
 //! (`schemars`), so what an agent is told a method takes or returns is
@@ -28,6 +29,7 @@ pub mod history;
 pub mod jobs;
 pub mod maintenance;
 pub mod notebook;
+pub mod processes;
 pub mod program;
 pub mod report;
 pub mod run;

@@ -303,6 +303,9 @@ pub fn run(
         plan.cluster = None;
     }
     let jobs = jobs_of(settings, &config);
+    // What the nodes start ends with them, and with phx if it is killed
+    // (dropped after the runtime, when every node has ended).
+    let _watchdog = if settings.dry_run { None } else { crate::processes::watchdog(observer.on_note) };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(jobs.clamp(1, 8))
         .enable_all()

@@ -18,6 +18,7 @@ mod schema;
 mod setup;
 mod share;
 mod store;
+mod watchdog;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -115,10 +116,14 @@ enum Command {
     /// Run one node from a node spec file (what a cluster job runs).
     #[command(hide = true)]
     Worker(worker::Args),
+    /// Ends what a run's commands started if the run's phx is killed (a run starts it).
+    #[command(hide = true)]
+    Watchdog(watchdog::Args),
 }
 
 /// Parses the command line and runs the command; returns the exit code.
 pub fn main() -> u8 {
+    phx_app::processes::enable_watchdog();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -145,6 +150,7 @@ pub fn main() -> u8 {
         Command::Bundle(c) => bundle::run(c),
         Command::Gen(a) => generate::run(a),
         Command::Worker(a) => worker::run(a),
+        Command::Watchdog(a) => watchdog::run(a),
         Command::Share(c) => share::run(c),
         Command::Clean(a) => cluster::clean(a),
         Command::Serve(a) => share::serve(a),

@@ -85,6 +85,8 @@ pub fn run(a: Args) -> u8 {
             return exit::ENVIRONMENT;
         }
     };
+    // What the node starts ends with it, and with the worker if it is killed.
+    let _watchdog = phx_app::processes::watchdog(&|note| eprintln!("{note}"));
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

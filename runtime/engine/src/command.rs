@@ -4,7 +4,9 @@
 //! unit a placeholder asks for, lists as shell words, output paths), written
 //! to a script file (so its length is no limit), and run by `/bin/sh` in the
 //! working folder, in a process group of its own: a timeout or a
-//! cancellation ends the whole group and nothing else.
+//! cancellation ends the whole group and nothing else. What leaves the
+//! group (`setsid`, daemons) is still the node's: `containment` ends it
+//! with the node.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use phx_units::format_f64;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
+use crate::containment::Containment;
 use crate::tool::{BoxFuture, Invocation, Produced, ProducedOutput, StagedInput, Tool, ToolError, extension};
 
 /// How many lines of stderr a failed node's error carries.
@@ -165,14 +168,10 @@ fn kill_group(pid: u32, signal: i32) {
     }
 }
 
-/// Runs `/bin/sh SCRIPT` in `work_dir`; stdout and stderr go to files.
-pub async fn run_script(script: &str, inv: &Invocation<'_>) -> Result<i32, ToolError> {
+/// `/bin/sh SCRIPT` in the working folder, in a process group of its own,
+/// marked as `containment`'s; stdout and stderr go to files.
+fn shell(inv: &Invocation<'_>, containment: &Containment) -> Result<Command, ToolError> {
     let dir = inv.work_dir;
-    std::fs::create_dir_all(dir.join("out"))
-        .map_err(|e| ToolError::failed(format!("cannot prepare the working folder: {e}")))?;
-    let script_path = dir.join(".phx-run.sh");
-    std::fs::write(&script_path, format!("set -e\n{script}\n"))
-        .map_err(|e| ToolError::failed(format!("cannot write the command script: {e}")))?;
     let stdout = std::fs::File::create(dir.join(".phx-stdout")).map_err(|e| ToolError::failed(e.to_string()))?;
     let stderr = std::fs::File::create(dir.join(".phx-stderr")).map_err(|e| ToolError::failed(e.to_string()))?;
     let mut cmd = Command::new("/bin/sh");
@@ -185,7 +184,37 @@ pub async fn run_script(script: &str, inv: &Invocation<'_>) -> Result<i32, ToolE
         .env("PHX_DEVICE", inv.device)
         .process_group(0)
         .kill_on_drop(false);
-    let mut child = cmd.spawn().map_err(|e| ToolError::failed(format!("cannot start /bin/sh: {e}")))?;
+    containment.prepare(cmd.as_std_mut());
+    Ok(cmd)
+}
+
+/// Ends every process the node started, also those that left its process
+/// group (off the async threads: it may wait a little for them to die).
+async fn end(containment: Containment) {
+    let _ = tokio::task::spawn_blocking(move || containment.end()).await;
+}
+
+/// Runs `/bin/sh SCRIPT` in `work_dir`; stdout and stderr go to files.
+/// Whatever the script starts ends with it ([`Containment`]): when it
+/// exits, times out or is cancelled, and (by the drop) when the run stops
+/// waiting for it.
+pub async fn run_script(script: &str, inv: &Invocation<'_>) -> Result<i32, ToolError> {
+    let dir = inv.work_dir;
+    std::fs::create_dir_all(dir.join("out"))
+        .map_err(|e| ToolError::failed(format!("cannot prepare the working folder: {e}")))?;
+    let script_path = dir.join(".phx-run.sh");
+    std::fs::write(&script_path, format!("set -e\n{script}\n"))
+        .map_err(|e| ToolError::failed(format!("cannot write the command script: {e}")))?;
+    let mut containment = Containment::new();
+    let spawned = match shell(inv, &containment)?.spawn() {
+        Err(_) if containment.has_cgroup() => {
+            // The cgroup could not be joined: the sweep alone keeps the node.
+            containment.forgo_cgroup();
+            shell(inv, &containment)?.spawn()
+        }
+        other => other,
+    };
+    let mut child = spawned.map_err(|e| ToolError::failed(format!("cannot start /bin/sh: {e}")))?;
     let pid = child.id().unwrap_or(0);
     let mut cancel = inv.cancel.clone();
     let timeout = inv.timeout.unwrap_or(Duration::from_secs(u64::MAX / 4));
@@ -197,8 +226,10 @@ pub async fn run_script(script: &str, inv: &Invocation<'_>) -> Result<i32, ToolE
     match ended {
         Ok(status) => {
             let status = status.map_err(|e| ToolError::failed(format!("waiting for the command failed: {e}")))?;
-            // Children the command left in its group do not outlive it.
+            // Children the command left in its group, or anywhere else, do
+            // not outlive it.
             kill_group(pid, libc::SIGKILL);
+            end(containment).await;
             Ok(status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
         }
         Err(e) => {
@@ -207,6 +238,7 @@ pub async fn run_script(script: &str, inv: &Invocation<'_>) -> Result<i32, ToolE
                 kill_group(pid, libc::SIGKILL);
                 let _ = child.wait().await;
             }
+            end(containment).await;
             Err(e)
         }
     }
@@ -484,6 +516,149 @@ mod tests {
             let v = vertex(vec![("x", value)]);
             assert_eq!(shell_words(&rendered("printf '%s|' {x}", &v)), format!("{word}|"));
         }
+    }
+
+    /// A node's working folder and the sleeps its command started, which
+    /// are killed (and the folder removed) when the test ends, passed or
+    /// not.
+    struct Node {
+        dir: std::path::PathBuf,
+    }
+
+    impl Node {
+        fn new(name: &str) -> Node {
+            let dir = std::env::temp_dir().join(format!("phx-command-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Node { dir }
+        }
+
+        fn pid(&self, file: &str) -> Option<i32> {
+            std::fs::read_to_string(self.dir.join(file)).ok()?.trim().parse().ok()
+        }
+
+        /// Runs `script` as node `n`; cancels the run once `out/x.txt`
+        /// exists when `cancel` is set.
+        async fn run(&self, script: &str, timeout: Option<Duration>, cancel: bool) -> Result<i32, ToolError> {
+            let v = vertex(vec![]);
+            let inputs = BTreeMap::new();
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            let inv = Invocation {
+                vertex: &v,
+                inputs: &inputs,
+                work_dir: &self.dir,
+                device: "cpu",
+                timeout,
+                cancel: rx,
+                deadline: None,
+            };
+            let pid_file = self.dir.join("out/x.txt");
+            let canceller = tokio::spawn(async move {
+                while cancel && std::fs::metadata(&pid_file).map_or(true, |m| m.len() == 0) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                if cancel {
+                    let _ = tx.send(true);
+                }
+                // Keep the sender until the node is done.
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                drop(tx);
+            });
+            let result = run_script(script, &inv).await;
+            canceller.abort();
+            result
+        }
+    }
+
+    impl Drop for Node {
+        fn drop(&mut self) {
+            for f in ["escaped.pid", "scrubbed.pid"] {
+                if let Some(pid) = self.pid(f).filter(|p| alive(*p)) {
+                    // SAFETY: a sleep this test's command started.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// Whether `pid` is a sleep that has not ended (a zombie has).
+    fn alive(pid: i32) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
+        state.is_some_and(|s| s != "Z") && cmd.starts_with(b"sleep\0")
+    }
+
+    /// Gone within a few seconds (SIGKILL is asynchronous).
+    fn gone_soon(pid: i32) -> bool {
+        let start = std::time::Instant::now();
+        while alive(pid) {
+            if start.elapsed() > Duration::from_secs(5) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
+    /// A command that starts a `setsid` sleep (a session of its own: no
+    /// process group reaches it) and one that empties its environment
+    /// too, then runs `rest`.
+    fn escaping(rest: &str) -> String {
+        let var = crate::containment::supervisor_var(crate::containment::supervisor_id());
+        format!(
+            "setsid sh -c 'echo \"${var}\" > mark; echo $$ > escaped.pid; exec sleep 3003' &\n\
+             env -i setsid sh -c 'echo $$ > scrubbed.pid; exec sleep 3004' &\n\
+             while [ ! -s escaped.pid ] || [ ! -s scrubbed.pid ]; do sleep 0.01; done\n\
+             echo ok > out/x.txt\n{rest}"
+        )
+    }
+
+    /// After the node: the escaped sleep is gone and no process carries
+    /// the node's mark; the one without a mark is gone where the node had
+    /// a cgroup.
+    fn nothing_outlives(node: &Node, cgroups: bool) {
+        let escaped = node.pid("escaped.pid").expect("the command started its escapee");
+        assert!(gone_soon(escaped), "the setsid child outlived its node");
+        let mark = std::fs::read_to_string(node.dir.join("mark")).unwrap();
+        let entry =
+            format!("{}={}", crate::containment::supervisor_var(crate::containment::supervisor_id()), mark.trim());
+        assert!(!mark.trim().is_empty());
+        let left = crate::containment::carriers(crate::containment::Marked::Entry(entry.as_bytes()));
+        assert!(left.is_empty(), "processes with the node's mark are alive: {left:?}");
+        let scrubbed = node.pid("scrubbed.pid").unwrap();
+        if cgroups {
+            assert!(gone_soon(scrubbed), "a process in the node's cgroup outlived it");
+        }
+    }
+
+    fn cgroups_here() -> bool {
+        crate::containment::Containment::new().has_cgroup()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_setsid_child_ends_with_its_node() {
+        let node = Node::new("exit");
+        assert_eq!(node.run(&escaping(""), None, false).await.unwrap(), 0);
+        assert_eq!(std::fs::read_to_string(node.dir.join("out/x.txt")).unwrap(), "ok\n");
+        nothing_outlives(&node, cgroups_here());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_setsid_child_ends_with_a_timed_out_node() {
+        let node = Node::new("timeout");
+        let r = node.run(&escaping("sleep 3005"), Some(Duration::from_secs(2)), false).await;
+        assert!(matches!(r, Err(ToolError::Timeout(_))), "{r:?}");
+        nothing_outlives(&node, cgroups_here());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_setsid_child_ends_with_a_cancelled_node() {
+        let node = Node::new("cancel");
+        let r = node.run(&escaping("sleep 3005"), None, true).await;
+        assert!(matches!(r, Err(ToolError::Cancelled)), "{r:?}");
+        nothing_outlives(&node, cgroups_here());
     }
 
     #[test]

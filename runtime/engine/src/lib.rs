@@ -4,7 +4,8 @@
 //!
 //! The layers, from the bottom: `clock` (timestamps), `cache` (run cache
 //! keys and why a key missed), `tool` (the trait and the staging of inputs),
-//! `command` (command-backed tools and `shell.run`), `placement` (the
+//! `command` (command-backed tools and `shell.run`), `containment` (every
+//! process a node starts ends with it, and with phx), `placement` (the
 //! policies: which node runs where, and why), `worker` (one node from a
 //! spec file, for jobs elsewhere), `remote` (a node through a cluster
 //! backend of `phx-backends`), `scheduler` (tokio, over the DAG),
@@ -13,6 +14,7 @@
 pub mod cache;
 pub mod clock;
 pub mod command;
+pub mod containment;
 pub mod placement;
 pub mod provenance;
 pub mod remote;
