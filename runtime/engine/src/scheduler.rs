@@ -1028,21 +1028,11 @@ impl Task {
             let ms = t0.elapsed().as_millis() as i64;
             let now = now_rfc3339();
             match result {
-                Ok(produced) => match self.commit(exec_id, &produced, &now) {
+                Ok(produced) => match self.commit(exec_id, &produced, &now, ms) {
                     Ok(outputs) => {
                         // Its outputs are safe in the store: the working
                         // folder keeps only the command's logs.
                         phx_store::prune_work_dir(&self.work_dir(attempt));
-                        let _ = store.db.finish_execution(
-                            exec_id,
-                            "succeeded",
-                            &now,
-                            ms,
-                            Some(&produced.device),
-                            produced.fallback.as_deref().or(self.fallback.as_deref()),
-                            produced.exit_code.map(i64::from),
-                            None,
-                        );
                         outcome.status = NodeStatus::Succeeded;
                         outcome.outputs = outputs;
                         outcome.device = Some(produced.device.clone());
@@ -1171,7 +1161,7 @@ impl Task {
 
     /// Moves outputs into the store and records them, their lineage and the
     /// cache entry in one transaction.
-    fn commit(&self, exec_id: i64, produced: &Produced, now: &str) -> Result<Vec<OutputInfo>, String> {
+    fn commit(&self, exec_id: i64, produced: &Produced, now: &str, ms: i64) -> Result<Vec<OutputInfo>, String> {
         let store = &self.shared.store;
         let mut infos = Vec::new();
         let mut rows = Vec::new();
@@ -1232,7 +1222,20 @@ impl Task {
         });
         store
             .db
-            .commit_outputs(exec_id, &rows, &sizes, &self.parents, entry.as_ref(), now)
+            .commit_outputs(
+                exec_id,
+                &rows,
+                &sizes,
+                &self.parents,
+                entry.as_ref(),
+                now,
+                &phx_store::Succeeded {
+                    duration_ms: ms,
+                    device: Some(&produced.device),
+                    fallback: produced.fallback.as_deref().or(self.fallback.as_deref()),
+                    exit_code: produced.exit_code.map(i64::from),
+                },
+            )
             .map_err(|e| format!("{e} ({})", e.hint()))?;
         Ok(infos)
     }

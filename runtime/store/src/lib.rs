@@ -13,7 +13,7 @@ mod objects;
 
 pub use db::{
     ArtifactRow, CacheEntry, CommentRow, Db, ExecutionRow, NewExecution, NotebookRow, OutputRow, RunRow,
-    SCHEMA_VERSION, ShareRow,
+    SCHEMA_VERSION, ShareRow, Succeeded,
 };
 pub use objects::{Fingerprint, ObjectStore, Verified, hash_file};
 

@@ -23,7 +23,7 @@ mod shares;
 pub use cache::CacheEntry;
 pub use lineage::ArtifactRow;
 pub use notebook::NotebookRow;
-pub use runs::{ExecutionRow, NewExecution, OutputRow, RunRow};
+pub use runs::{ExecutionRow, NewExecution, OutputRow, RunRow, Succeeded};
 pub use shares::{CommentRow, ShareRow};
 
 /// The schema version this build writes.

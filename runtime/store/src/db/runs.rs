@@ -121,6 +121,15 @@ pub(super) fn row_run(r: &rusqlite::Row) -> rusqlite::Result<RunRow> {
 pub(super) const RUN_COLUMNS: &str =
     "id, file, started_at, finished_at, status, phx_version, host, git_commit, git_dirty, settings_json";
 
+/// How a successful execution ended, recorded with its outputs.
+#[derive(Clone, Copy, Debug)]
+pub struct Succeeded<'a> {
+    pub duration_ms: i64,
+    pub device: Option<&'a str>,
+    pub fallback: Option<&'a str>,
+    pub exit_code: Option<i64>,
+}
+
 impl Db {
     /// Records a run as started.
     pub fn insert_run(&self, r: &RunRow) -> Result<(), StoreError> {
@@ -287,8 +296,9 @@ impl Db {
     }
 
     /// Records a successful execution's outputs, their artifacts and lineage,
-    /// and the cache entry, in one transaction: either all of it is there
-    /// or none of it.
+    /// the cache entry and the execution's end (`succeeded`), in one
+    /// transaction: either all of it is there or none of it (a run killed
+    /// in between never leaves a cached node recorded as unfinished).
     #[allow(clippy::too_many_arguments)]
     pub fn commit_outputs(
         &self,
@@ -298,9 +308,14 @@ impl Db {
         parents: &[String],
         cache: Option<&CacheEntry>,
         now: &str,
+        ended: &Succeeded<'_>,
     ) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
+            tx.execute(
+                "UPDATE executions SET status = 'succeeded', finished_at = ?2, duration_ms = ?3, device = ?4, fallback = ?5, exit_code = ?6, error = NULL WHERE id = ?1",
+                params![execution_id, now, ended.duration_ms, ended.device, ended.fallback, ended.exit_code],
+            )?;
             for (o, size) in outputs.iter().zip(sizes) {
                 tx.execute(
                     "INSERT OR IGNORE INTO artifacts (sha256, kind, size, created_at) VALUES (?1, ?2, ?3, ?4)",
