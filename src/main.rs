@@ -1,7 +1,6 @@
 //! `phx`: the command-line interface of the phx compiler and runtime.
 
 mod cli;
-mod mcp;
 
 /// The compiler allocates many small values; mimalloc is much faster at
 /// that than the system allocator. It is built without transparent huge

@@ -25,7 +25,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn only_cluster_code_names_the_phx_binary() {
     let mut files = Vec::new();
-    for dir in ["src", "serve/src", "app/src", "lsp/src", "runtime", "stdlib/impls/src", "compiler"] {
+    for dir in ["src", "mcp/src", "serve/src", "app/src", "lsp/src", "runtime", "stdlib/impls/src", "compiler"] {
         rust_files(&root().join(dir), &mut files);
     }
     let mut found = Vec::new();
@@ -42,7 +42,7 @@ fn only_cluster_code_names_the_phx_binary() {
         "current_exe outside cluster code: {found:?}"
     );
     // The MCP server and the viewer never spawn processes for their work.
-    for dir in ["src/mcp", "serve/src"] {
+    for dir in ["mcp/src", "serve/src"] {
         let mut files = Vec::new();
         rust_files(&root().join(dir), &mut files);
         for f in files {
@@ -52,13 +52,22 @@ fn only_cluster_code_names_the_phx_binary() {
     }
 }
 
-/// The MCP server does its work through the application layer alone: it
-/// names no crate of the runtime or the compiler (bar the diagnostics'
-/// did-you-mean).
+/// The MCP server (the `phx-mcp` crate) does its work through the
+/// application layer alone: it names no crate of the runtime or the
+/// compiler (bar the diagnostics' did-you-mean), in its sources or its
+/// manifest.
 #[test]
 fn the_mcp_server_goes_through_the_application_layer() {
+    let manifest = std::fs::read_to_string(root().join("mcp/Cargo.toml")).unwrap();
+    let mut deps: Vec<&str> = manifest
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("phx-"))
+        .map(|l| l.split([' ', '.', '=']).next().unwrap_or(""))
+        .collect();
+    deps.sort_unstable();
+    assert_eq!(deps, ["app", "diagnostics"], "mcp/Cargo.toml names crates below phx-app");
     let mut files = Vec::new();
-    rust_files(&root().join("src/mcp"), &mut files);
+    rust_files(&root().join("mcp/src"), &mut files);
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
         for (i, line) in text.lines().enumerate() {
@@ -93,7 +102,7 @@ fn nothing_below_the_application_layer_depends_on_it() {
     assert!(manifests.len() > 15, "found {} crates", manifests.len());
     for m in manifests {
         let text = std::fs::read_to_string(&m).unwrap();
-        for upper in ["phx-app", "phx-serve", "phx-lsp"] {
+        for upper in ["phx-app", "phx-serve", "phx-lsp", "phx-mcp"] {
             assert!(
                 !text.lines().any(|l| l.trim_start().starts_with(&format!("{upper} "))
                     || l.trim_start().starts_with(&format!("{upper}."))),

@@ -1,14 +1,19 @@
-//! `phx mcp`: a Model Context Protocol server on stdio (newline-delimited
-//! JSON-RPC). Two consolidated tools, `experiment_orchestrator` and
-//! `distributed_collaboration`, routed by `method`, and the same methods
-//! under their own names. Every method calls the application layer in
-//! this process; schemas are generated from the types in `api`.
+//! phx-mcp: `phx mcp`, a Model Context Protocol server over newline-
+//! delimited JSON-RPC 2.0 (`serve` on any reader and writer, `serve_stdio`
+//! on the process's own). Two consolidated tools, `experiment_orchestrator`
+//! and `distributed_collaboration`, routed by `method`, and the same
+//! methods under their own names. Every method calls the application layer
+//! (`phx-app`) in this process and nothing below it; schemas are generated
+//! from the types in `api`.
 //!
 //! The transport: a reader thread parses lines and hands requests to the
 //! dispatcher and answers (to our sampling requests) to whoever waits for
 //! them; each `tools/call` runs on a thread of its own, so a client can
 //! cancel it (`notifications/cancelled`) and see its progress
-//! (`notifications/progress` for its `progressToken`) while it runs.
+//! (`notifications/progress` for its `progressToken`) while it runs. A
+//! line that is no valid message gets a JSON-RPC error (-32700 not UTF-8
+//! or JSON, -32600 not a request, -32601 no such method, -32602 wrong
+//! params of a method that exists) and the server reads on.
 
 mod api;
 mod methods;
@@ -30,6 +35,7 @@ pub const PROTOCOL_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2024-11-0
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_PARAMS: i64 = -32602;
 
 /// The connection's sending side, shared by every call: messages out, and
 /// requests to the client (sampling) waiting for their answers.
@@ -152,7 +158,11 @@ enum Incoming {
     Invalid(Json),
 }
 
-/// Classifies one line of input.
+/// Classifies one line of input: nothing (a blank line), a message (a
+/// request, a notification or an answer to one of our requests), or the
+/// error that answers it. Requests follow MCP's JSON-RPC: `"jsonrpc":
+/// "2.0"`, `method` a string, and `id`, when there is one, a string or an
+/// integer (never null).
 fn read_message(line: &[u8]) -> Option<Result<Json, Json>> {
     let trimmed = line.trim_ascii();
     if trimmed.is_empty() {
@@ -164,6 +174,8 @@ fn read_message(line: &[u8]) -> Option<Result<Json, Json>> {
             return Some(Err(error(&Json::Null, PARSE_ERROR, format!("not UTF-8 at byte {}", e.valid_up_to()))));
         }
     };
+    // serde_json refuses nesting deeper than 128 levels (its recursion
+    // limit), so no line can overflow the stack.
     let msg: Json = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => return Some(Err(error(&Json::Null, PARSE_ERROR, format!("not JSON: {e}")))),
@@ -172,27 +184,56 @@ fn read_message(line: &[u8]) -> Option<Result<Json, Json>> {
         let what = if msg.is_array() { "a batch (this server takes one message per line)" } else { "not an object" };
         return Some(Err(error(&Json::Null, INVALID_REQUEST, format!("the message is {what}"))));
     };
-    let id = m.get("id").cloned().unwrap_or(Json::Null);
-    if !matches!(id, Json::Null | Json::String(_) | Json::Number(_)) {
-        return Some(Err(error(&Json::Null, INVALID_REQUEST, "`id` is a string or a number")));
+    let id = match m.get("id") {
+        None => None,
+        Some(id @ Json::String(_)) => Some(id),
+        Some(id @ Json::Number(n)) if n.is_i64() || n.is_u64() => Some(id),
+        Some(_) => {
+            return Some(Err(error(&Json::Null, INVALID_REQUEST, "`id` must be a string or an integer")));
+        }
+    };
+    let shown = id.cloned().unwrap_or(Json::Null);
+    if m.get("jsonrpc").and_then(Json::as_str) != Some("2.0") {
+        return Some(Err(error(&shown, INVALID_REQUEST, "`jsonrpc` must be \"2.0\"")));
     }
-    let has_method = m.get("method").is_some_and(Json::is_string);
-    let is_answer = m.contains_key("result") || m.contains_key("error");
-    if !(has_method || is_answer && m.contains_key("id")) {
-        return Some(Err(error(&id, INVALID_REQUEST, "a request needs `method` (a string)")));
+    let is_answer = id.is_some() && (m.contains_key("result") || m.contains_key("error"));
+    match m.get("method") {
+        Some(Json::String(_)) => {}
+        Some(_) => return Some(Err(error(&shown, INVALID_REQUEST, "`method` must be a string"))),
+        None if is_answer => {}
+        None => return Some(Err(error(&shown, INVALID_REQUEST, "a request needs `method` (a string)"))),
     }
     Some(Ok(msg))
 }
 
+/// The methods this server answers.
+const METHODS: [&str; 5] = ["initialize", "ping", "logging/setLevel", "tools/list", "tools/call"];
+
+/// The levels of `logging/setLevel` (RFC 5424's, as MCP names them).
+const LOG_LEVELS: [&str; 8] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
 /// Serves on stdin and stdout until the client closes stdin.
 pub fn serve_stdio(dir: std::path::PathBuf, grants: phx_app::trust::Grants) -> u8 {
-    let peer = Arc::new(Peer::new(Box::new(std::io::stdout())));
+    serve(std::io::BufReader::new(std::io::stdin()), Box::new(std::io::stdout()), dir, grants)
+}
+
+/// Serves the experiment that `dir` belongs to, reading messages (one per
+/// line) from `input` and writing messages to `output`, until the input
+/// ends (the client has gone: calls in flight are cancelled and waited
+/// for) or the output fails.
+pub fn serve(
+    input: impl BufRead + Send + 'static,
+    output: Box<dyn Write + Send>,
+    dir: std::path::PathBuf,
+    grants: phx_app::trust::Grants,
+) -> u8 {
+    let peer = Arc::new(Peer::new(output));
     let server = Arc::new(methods::Server::new(dir, grants));
     let (tx, rx) = mpsc::channel::<Incoming>();
-    {
+    let reader = {
         let peer = peer.clone();
         std::thread::spawn(move || {
-            let mut input = std::io::stdin().lock();
+            let mut input = input;
             let mut line = Vec::new();
             loop {
                 line.clear();
@@ -214,15 +255,21 @@ pub fn serve_stdio(dir: std::path::PathBuf, grants: phx_app::trust::Grants) -> u
                 }
             }
             peer.hang_up();
-        });
-    }
-    // Calls in flight, by request id: their cancellation and thread.
-    let in_flight: Arc<Mutex<HashMap<String, Cancellation>>> = Arc::default();
+        })
+    };
+    // Calls in flight, by request id: a number of their own (a client
+    // reusing an id must not make one call forget the other's entry) and
+    // their cancellation.
+    let in_flight: Arc<Mutex<HashMap<String, (u64, Cancellation)>>> = Arc::default();
+    let mut calls: u64 = 0;
     let mut threads = Vec::new();
+    // Whether the output failed; else the loop ends with the input.
+    let mut output_failed = false;
     while let Ok(incoming) = rx.recv() {
         let msg = match incoming {
             Incoming::Invalid(e) => {
                 if peer.send(&e).is_err() {
+                    output_failed = true;
                     break;
                 }
                 continue;
@@ -230,52 +277,67 @@ pub fn serve_stdio(dir: std::path::PathBuf, grants: phx_app::trust::Grants) -> u
             Incoming::Message(m) => m,
         };
         let method = msg["method"].as_str().unwrap_or("").to_string();
-        let params = msg.get("params").cloned().unwrap_or(json!({}));
-        let Some(id) = msg.get("id").cloned().filter(|i| !i.is_null()) else {
+        let params = match msg.get("params") {
+            None => Some(json!({})),
+            Some(p @ Json::Object(_)) => Some(p.clone()),
+            Some(_) => None,
+        };
+        let Some(id) = msg.get("id").cloned() else {
             // A notification: only cancellation needs an action.
             if method == "notifications/cancelled"
-                && let Some(c) = in_flight.lock().ok().and_then(|f| f.get(&key_of(&params["requestId"])).cloned())
+                && let Some(params) = &params
+                && let Some((_, c)) = in_flight.lock().ok().and_then(|f| f.get(&key_of(&params["requestId"])).cloned())
             {
                 c.cancel();
             }
             continue;
         };
-        let reply = match method.as_str() {
-            "initialize" => {
-                let asked = params["protocolVersion"].as_str().unwrap_or(PROTOCOL_VERSIONS[0]);
-                let version = if PROTOCOL_VERSIONS.contains(&asked) { asked } else { PROTOCOL_VERSIONS[0] };
-                let sampling = params.pointer("/capabilities/sampling").is_some_and(|s| !s.is_null());
-                peer.can_sample.store(sampling, Ordering::SeqCst);
-                response(
-                    &id,
-                    json!({
-                        "protocolVersion": version,
-                        "capabilities": {"tools": {"listChanged": false}, "logging": {}},
-                        "serverInfo": {"name": "phx", "title": "phx: physics pipelines", "version": env!("CARGO_PKG_VERSION")},
-                        "instructions": server.instructions(),
-                    }),
-                )
-            }
-            "ping" => response(&id, json!({})),
-            "logging/setLevel" => response(&id, json!({})),
-            "tools/list" => response(&id, json!({"tools": tools::list()})),
-            "tools/call" => {
-                let cancel = Cancellation::new();
-                let key = key_of(&id);
-                if let Ok(mut f) = in_flight.lock() {
-                    f.insert(key.clone(), cancel.clone());
-                }
-                let (peer, server, in_flight) = (peer.clone(), server.clone(), in_flight.clone());
-                threads.push(std::thread::spawn(move || {
-                    let name = params["name"].as_str().unwrap_or("").to_string();
-                    let args = params.get("arguments").cloned().unwrap_or(json!({}));
-                    let ctx = methods::CallContext {
-                        peer: &peer,
-                        progress_token: params.pointer("/_meta/progressToken").cloned(),
-                        cancel: cancel.clone(),
-                    };
-                    let result =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.call(&name, args, &ctx)))
+        let reply = if !METHODS.contains(&method.as_str()) {
+            error(&id, METHOD_NOT_FOUND, format!("phx mcp has no method `{method}`"))
+        } else if let Some(params) = params {
+            match method.as_str() {
+                "initialize" => match params.get("protocolVersion") {
+                    Some(asked) if !asked.is_string() => {
+                        error(&id, INVALID_PARAMS, "`protocolVersion` must be a string")
+                    }
+                    asked => {
+                        let asked = asked.and_then(Json::as_str).unwrap_or(PROTOCOL_VERSIONS[0]);
+                        let version = if PROTOCOL_VERSIONS.contains(&asked) { asked } else { PROTOCOL_VERSIONS[0] };
+                        let sampling = params.pointer("/capabilities/sampling").is_some_and(|s| !s.is_null());
+                        peer.can_sample.store(sampling, Ordering::SeqCst);
+                        response(
+                            &id,
+                            json!({
+                                "protocolVersion": version,
+                                "capabilities": {"tools": {"listChanged": false}, "logging": {}},
+                                "serverInfo": {"name": "phx", "title": "phx: physics pipelines", "version": env!("CARGO_PKG_VERSION")},
+                                "instructions": server.instructions(),
+                            }),
+                        )
+                    }
+                },
+                "ping" => response(&id, json!({})),
+                "logging/setLevel" => match params.get("level").and_then(Json::as_str) {
+                    Some(level) if LOG_LEVELS.contains(&level) => response(&id, json!({})),
+                    _ => error(&id, INVALID_PARAMS, format!("`level` must be one of: {}", LOG_LEVELS.join(", "))),
+                },
+                "tools/list" => response(&id, json!({"tools": tools::list()})),
+                "tools/call" => match call_of(&params) {
+                    Err(message) => error(&id, INVALID_PARAMS, message),
+                    Ok((name, args, progress_token)) => {
+                        let cancel = Cancellation::new();
+                        let key = key_of(&id);
+                        calls += 1;
+                        let call = calls;
+                        if let Ok(mut f) = in_flight.lock() {
+                            f.insert(key.clone(), (call, cancel.clone()));
+                        }
+                        let (peer, server, in_flight) = (peer.clone(), server.clone(), in_flight.clone());
+                        threads.push(std::thread::spawn(move || {
+                            let ctx = methods::CallContext { peer: &peer, progress_token, cancel: cancel.clone() };
+                            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                server.call(&name, args, &ctx)
+                            }))
                             .unwrap_or_else(|_| {
                                 tools::failure(&api::Failure {
                                     method: name.clone(),
@@ -285,33 +347,74 @@ pub fn serve_stdio(dir: std::path::PathBuf, grants: phx_app::trust::Grants) -> u
                                     help: None,
                                 })
                             });
-                    if let Ok(mut f) = in_flight.lock() {
-                        f.remove(&key);
+                            if let Ok(mut f) = in_flight.lock()
+                                && f.get(&key).is_some_and(|(n, _)| *n == call)
+                            {
+                                f.remove(&key);
+                            }
+                            // A cancelled request gets no answer (MCP cancellation).
+                            if !cancel.is_cancelled() {
+                                let _ = peer.send(&response(&id, result));
+                            }
+                        }));
+                        threads.retain(|t| !t.is_finished());
+                        continue;
                     }
-                    // A cancelled request gets no answer (MCP cancellation).
-                    if !cancel.is_cancelled() {
-                        let _ = peer.send(&response(&id, result));
-                    }
-                }));
-                threads.retain(|t| !t.is_finished());
-                continue;
+                },
+                _ => error(&id, METHOD_NOT_FOUND, format!("phx mcp has no method `{method}`")),
             }
-            other => error(&id, METHOD_NOT_FOUND, format!("phx mcp has no method `{other}`")),
+        } else {
+            error(&id, INVALID_PARAMS, format!("the `params` of `{method}` must be an object"))
         };
         if peer.send(&reply).is_err() {
+            output_failed = true;
             break;
         }
     }
     // The client has gone: what it started stops, and is recorded so.
     if let Ok(f) = in_flight.lock() {
-        for c in f.values() {
+        for (_, c) in f.values() {
             c.cancel();
         }
     }
     for t in threads {
         let _ = t.join();
     }
+    // The reader has ended with the input, so no thread outlives the
+    // connection; after a failed output it may still wait for input that
+    // never comes, and is left to end with the process.
+    if !output_failed {
+        let _ = reader.join();
+    }
     0
+}
+
+/// The tool, arguments and progress token of a `tools/call`, or what is
+/// wrong with its params (a JSON-RPC error, not a tool result: the call
+/// names no tool that could answer).
+fn call_of(params: &Json) -> Result<(String, Json, Option<Json>), String> {
+    let name = match params.get("name") {
+        Some(Json::String(n)) if tools::exists(n) => n.clone(),
+        Some(Json::String(n)) => return Err(format!("no tool `{n}` (`tools/list` names them)")),
+        Some(_) => return Err("`name` must be a string, the tool's name".into()),
+        None => return Err("`tools/call` needs `name`, the tool's name".into()),
+    };
+    let args = match params.get("arguments") {
+        None => json!({}),
+        Some(a @ Json::Object(_)) => a.clone(),
+        Some(_) => return Err(format!("the `arguments` of `{name}` must be an object")),
+    };
+    let progress_token = match params.get("_meta") {
+        None => None,
+        Some(Json::Object(meta)) => match meta.get("progressToken") {
+            None => None,
+            Some(t @ Json::String(_)) => Some(t.clone()),
+            Some(t @ Json::Number(n)) if n.is_i64() || n.is_u64() => Some(t.clone()),
+            Some(_) => return Err("`_meta.progressToken` must be a string or an integer".into()),
+        },
+        Some(_) => return Err("`_meta` must be an object".into()),
+    };
+    Ok((name, args, progress_token))
 }
 
 /// A request id as a map key (a string id and a number id differ).
@@ -340,5 +443,37 @@ mod tests {
         assert_eq!(code(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"), Some(0));
         assert_eq!(code(b"{\"jsonrpc\":\"2.0\",\"id\":\"phx-1\",\"result\":{}}"), Some(0));
         assert_eq!(code(b"   \n"), None);
+        assert_eq!(code(b"\r\n"), None);
+        // MCP's ids: a string or an integer, never null, a float or a bool.
+        for id in ["null", "1.5", "true", "[1]"] {
+            let line = format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"ping\"}}");
+            assert_eq!(code(line.as_bytes()), Some(INVALID_REQUEST), "{id}");
+        }
+        assert_eq!(code(b"{\"jsonrpc\":\"2.0\",\"id\":-3,\"method\":\"ping\"}"), Some(0));
+        // The envelope: `jsonrpc` is "2.0", `method` a string.
+        assert_eq!(code(b"{\"id\":1,\"method\":\"ping\"}"), Some(INVALID_REQUEST));
+        assert_eq!(code(b"{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}"), Some(INVALID_REQUEST));
+        assert_eq!(code(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7}"), Some(INVALID_REQUEST));
+        assert_eq!(code(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7,\"result\":{}}"), Some(INVALID_REQUEST));
+        assert_eq!(code(b"{\"jsonrpc\":\"2.0\",\"result\":{}}"), Some(INVALID_REQUEST));
+        // A nesting past serde_json's recursion limit is a parse error, not a stack overflow.
+        assert_eq!(code("[".repeat(100_000).as_bytes()), Some(PARSE_ERROR));
+        // An error names the request's id when it has a valid one.
+        let e = read_message(b"{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":[]}").unwrap().unwrap_err();
+        assert_eq!(e["id"], "a");
+    }
+
+    #[test]
+    fn tools_call_params_are_checked_before_any_tool_runs() {
+        let wrong = |p: Json| call_of(&p).err().unwrap_or_default();
+        assert!(wrong(json!({})).contains("needs `name`"));
+        assert!(wrong(json!({"name": 3})).contains("must be a string"));
+        assert!(wrong(json!({"name": "fly"})).contains("no tool `fly`"));
+        assert!(wrong(json!({"name": "run_dag", "arguments": [1]})).contains("must be an object"));
+        assert!(wrong(json!({"name": "run_dag", "arguments": null})).contains("must be an object"));
+        assert!(wrong(json!({"name": "run_dag", "_meta": 1})).contains("`_meta`"));
+        assert!(wrong(json!({"name": "run_dag", "_meta": {"progressToken": 0.5}})).contains("progressToken"));
+        let (name, args, token) = call_of(&json!({"name": "run_dag", "_meta": {"progressToken": "t"}})).unwrap();
+        assert_eq!((name.as_str(), args, token), ("run_dag", json!({}), Some(json!("t"))));
     }
 }

@@ -12,6 +12,13 @@ pub const ORCHESTRATOR: [&str; 5] = ["define_dag", "validate_dag", "run_dag", "p
 /// Methods of `distributed_collaboration`.
 pub const COLLABORATION: [&str; 4] = ["job_submit", "session_share", "lab_notebook", "artifact_versioning"];
 
+/// Whether `tools/list` names a tool `name`.
+pub fn exists(name: &str) -> bool {
+    matches!(name, "experiment_orchestrator" | "distributed_collaboration")
+        || ORCHESTRATOR.contains(&name)
+        || COLLABORATION.contains(&name)
+}
+
 /// The JSON schema of `T`, self-contained (no `$ref`s), without the
 /// meta-schema line.
 pub fn schema_of<T: JsonSchema>() -> Json {
@@ -204,6 +211,17 @@ mod tests {
         }
         for t in list() {
             walk(&t, t["name"].as_str().unwrap_or(""));
+        }
+    }
+
+    #[test]
+    fn exactly_the_listed_tools_exist() {
+        for t in list() {
+            assert!(exists(t["name"].as_str().unwrap()), "{}", t["name"]);
+        }
+        assert_eq!(list().len(), 2 + ORCHESTRATOR.len() + COLLABORATION.len());
+        for name in ["", "fly", "Run_dag", "run_dag ", "experiment_orchestrator/run_dag"] {
+            assert!(!exists(name), "{name}");
         }
     }
 

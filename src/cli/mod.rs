@@ -154,7 +154,7 @@ pub fn main() -> u8 {
         Command::Share(c) => share::run(c),
         Command::Clean(a) => cluster::clean(a),
         Command::Serve(a) => share::serve(a),
-        Command::Mcp { dir, allow_commands, allow_cluster, allow_path } => crate::mcp::serve_stdio(
+        Command::Mcp { dir, allow_commands, allow_cluster, allow_path } => phx_mcp::serve_stdio(
             dir.dir,
             phx_app::trust::Grants { commands: allow_commands, cluster: allow_cluster, paths: allow_path },
         ),
