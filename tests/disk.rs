@@ -52,6 +52,7 @@ fn an_output_is_stored_once_and_the_work_folder_keeps_its_logs() {
     let kept: Vec<String> =
         std::fs::read_dir(&work).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     assert!(kept.iter().all(|k| k.starts_with(".phx-")), "only logs and the script stay: {kept:?}");
+    assert!(!work.join("out").exists());
     assert_eq!(std::fs::read_to_string(work.join(".phx-stdout")).unwrap(), "wrote 50 MB\n");
     // The object is whole and read-only.
     assert_eq!(phx_in(&d, &["store", "verify"]).status.code(), Some(0));

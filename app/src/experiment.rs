@@ -101,7 +101,7 @@ impl Experiment {
     /// `phx_store::Store::settle_dead_runs`); a store that cannot be
     /// written is read as it is.
     pub fn settle_dead_runs(&self) {
-        let _ = self.store.settle_dead_runs(&crate::clock::now_rfc3339());
+        let _ = self.store.settle_dead_runs(&crate::clock::now_rfc3339(), &phx_runtime::provenance::host());
     }
 
     /// The cluster settings of `phx.toml`.

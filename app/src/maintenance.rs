@@ -86,7 +86,7 @@ pub fn gc(exp: &Experiment) -> AppResult<Collected> {
         return Err(AppError::environment("phx::store-busy", "a run is in progress in this experiment folder")
             .with_help("run `phx store gc` when it has ended"));
     };
-    store.db.close_abandoned_runs(&crate::clock::now_rfc3339())?;
+    store.db.close_abandoned_runs(&crate::clock::now_rfc3339(), &phx_runtime::provenance::host())?;
     let (work_folders, work_bytes) = store.prune_work_dirs()?;
     let referenced = store.db.referenced_objects()?;
     let mut removed = 0;

@@ -6,15 +6,17 @@
 //! - A connection on which no byte moves either way for `idle_timeout` is
 //!   closed (a client that stopped reading a download, a stalled upload).
 //! - At most `max_connections` are open. When a new client comes and every
-//!   slot is taken, the connection that has not yet sent a whole request
-//!   for the longest time gives its slot up (a slow-loris client goes
-//!   first), else the one idle the longest; so clients that send requests
-//!   are always served.
+//!   slot is taken (or the process is out of descriptors), the connection
+//!   that has waited longest for its next request's head gives its slot up
+//!   (a slow-loris client goes first, also one that sent a request once and
+//!   now trickles the next), sparing connections younger than a second and
+//!   those with a request in progress; so clients that send requests are
+//!   served.
 
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -49,23 +51,37 @@ impl Default for Limits {
 }
 
 /// How many connections the open-files limit leaves room for: the soft
-/// limit less what the store, the database and the logs need.
+/// limit less what the store, the database and the logs need, halved (a
+/// download holds its file open beside its socket).
 fn descriptor_budget() -> usize {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into the struct we own.
     let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 { lim.rlim_cur } else { 1024 };
-    (soft.min(1 << 20) as usize).saturating_sub(32).max(8)
+    ((soft.min(1 << 20) as usize).saturating_sub(32) / 2).max(4)
 }
+
+/// A young connection is spared eviction for this long: its head is on
+/// its way.
+const GRACE: Duration = Duration::from_secs(1);
 
 /// One open connection, as the admission sees it.
 struct Slot {
     opened: Instant,
     /// Milliseconds after `epoch` when a byte last moved.
     last_active: Arc<AtomicU64>,
-    /// Whether a whole request head has ever arrived on it.
-    answered: Arc<AtomicBool>,
+    /// What the connection is doing, shared with its task.
+    progress: Arc<Progress>,
     /// Tells the connection to give its slot up.
     evict: Arc<Notify>,
+}
+
+/// Where a connection is between requests.
+struct Progress {
+    /// Milliseconds after `epoch` since which it waits for a request's
+    /// head (when it opened, or when its last response was made).
+    waiting_since: AtomicU64,
+    /// Requests being answered now.
+    in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// The open connections.
@@ -84,14 +100,16 @@ impl Slots {
         self.open.lock().map(|o| o.len()).unwrap_or(0)
     }
 
-    /// Asks the connection that deserves it least to close: one that never
-    /// sent a whole request (oldest first), else the longest idle.
+    /// Asks the connection that deserves it least to close: of those with
+    /// no request in progress and older than the grace, the one waiting
+    /// longest for a request's head; else the longest idle of all.
     fn evict_one(&self) {
         let Ok(open) = self.open.lock() else { return };
+        let idle = |s: &Slot| s.progress.in_flight.load(Ordering::Relaxed) == 0;
         let victim = open
             .iter()
-            .filter(|(_, s)| !s.answered.load(Ordering::Relaxed))
-            .min_by_key(|(_, s)| s.opened)
+            .filter(|(_, s)| idle(s) && s.opened.elapsed() >= GRACE)
+            .min_by_key(|(_, s)| s.progress.waiting_since.load(Ordering::Relaxed))
             .or_else(|| open.iter().min_by_key(|(_, s)| s.last_active.load(Ordering::Relaxed)));
         if let Some((_, s)) = victim {
             s.evict.notify_one();
@@ -103,6 +121,58 @@ impl Slots {
             open.remove(&id);
         }
         self.freed.notify_waiters();
+    }
+}
+
+/// Marks the end of a request on its connection when dropped (the body
+/// sent, or the connection gone).
+struct Answering {
+    progress: Arc<Progress>,
+    epoch: Instant,
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.progress.waiting_since.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.progress.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that holds its request's [`Answering`] until sent.
+struct Sending {
+    body: axum::body::Body,
+    _done: Answering,
+}
+
+impl http_body::Body for Sending {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Gives a connection's slot back when its task ends.
+struct SlotGuard {
+    slots: Arc<Slots>,
+    id: u64,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.slots.remove(self.id);
     }
 }
 
@@ -177,9 +247,12 @@ pub async fn serve(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(x) => x,
-                // Out of descriptors or a connection reset before accept:
-                // give the others a moment, never stop serving.
-                Err(_) => {
+                // Out of descriptors (a slot gives its place up) or a
+                // connection reset before accept: never stop serving.
+                Err(e) => {
+                    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                        slots.evict_one();
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -194,7 +267,10 @@ pub async fn serve(
         next_id += 1;
         let id = next_id;
         let last_active = Arc::new(AtomicU64::new(slots.now_ms()));
-        let answered = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(Progress {
+            waiting_since: AtomicU64::new(slots.now_ms()),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+        });
         let evict = Arc::new(Notify::new());
         if let Ok(mut open) = slots.open.lock() {
             open.insert(
@@ -202,21 +278,32 @@ pub async fn serve(
                 Slot {
                     opened: Instant::now(),
                     last_active: last_active.clone(),
-                    answered: answered.clone(),
+                    progress: progress.clone(),
                     evict: evict.clone(),
                 },
             );
         }
         let io = TokioIo::new(Tracked { inner: stream, last_active: last_active.clone(), epoch: slots.epoch });
-        let seen = answered.clone();
         let router = router.clone();
+        let (seen, epoch) = (progress.clone(), slots.epoch);
         let service = hyper::service::service_fn(move |req| {
-            seen.store(true, Ordering::Relaxed);
-            let mut router = router.clone();
-            async move { tower_service::Service::call(&mut router, req).await }
+            // A whole head has arrived: busy until the response is made,
+            // then waiting for the next head from that moment.
+            seen.in_flight.fetch_add(1, Ordering::Relaxed);
+            let (mut router, seen) = (router.clone(), seen.clone());
+            async move {
+                let done = Answering { progress: seen, epoch };
+                let response = tower_service::Service::call(&mut router, req).await;
+                // Busy until the body has been sent (a download, an event
+                // stream), not only until its head.
+                response.map(|r| r.map(|body| axum::body::Body::new(Sending { body, _done: done })))
+            }
         });
         let (slots, stopping) = (slots.clone(), stopping.clone());
         tokio::spawn(async move {
+            // The slot is given back however the task ends (a handler's
+            // panic unwinds through here too).
+            let _slot = SlotGuard { slots: slots.clone(), id };
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
@@ -242,7 +329,6 @@ pub async fn serve(
                     let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
                 }
             }
-            slots.remove(id);
         });
     }
     stopping.notify_waiters();

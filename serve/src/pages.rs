@@ -125,7 +125,7 @@ pub fn run_page(
                 svg_twin
                     .map(|t| format!(" · <a href=\"{token_base}/a/{}?download=1\">SVG</a>", esc(&t.sha256)))
                     .unwrap_or_default(),
-                esc(&o.sha256[..12.min(o.sha256.len())])
+                esc(&o.sha256.chars().take(12).collect::<String>())
             );
             let meta: serde_json::Value = serde_json::from_str(&o.meta_json).unwrap_or_default();
             match o.kind.as_str() {
@@ -214,7 +214,7 @@ pub fn run_page(
             .as_deref()
             .map(|c| format!(
                 " · git {}{}",
-                esc(&c[..12.min(c.len())]),
+                esc(&c.chars().take(12).collect::<String>()),
                 if run.git_dirty == Some(true) { " (dirty)" } else { "" }
             ))
             .unwrap_or_default(),

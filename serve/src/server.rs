@@ -36,6 +36,37 @@ pub struct App {
     /// Signs notebook entries added through write links.
     notebook_key: Option<PathBuf>,
     dags: Mutex<HashMap<String, Option<Arc<Dag>>>>,
+    /// Shared bundles verified, by path, with the file's identity then.
+    bundles: Mutex<HashMap<PathBuf, VerifiedBundle>>,
+}
+
+/// What says a file is still the one verified: device, inode, size and the
+/// modification and change times.
+type FileIdentity = (u64, u64, u64, i64, i64, i64, i64);
+
+/// A verified bundle: the file's identity then, its SHA-256 and size.
+type VerifiedBundle = (FileIdentity, (String, u64));
+
+impl App {
+    /// The SHA-256 and size of the shared bundle at `path` when it is still
+    /// a whole, signed bundle; verified once per version of the file (a
+    /// full read), not on every request.
+    fn verified_bundle(&self, path: &Path) -> Option<(String, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        let id = (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec());
+        if let Ok(cache) = self.bundles.lock()
+            && let Some((seen, digest)) = cache.get(path)
+            && *seen == id
+        {
+            return Some(digest.clone());
+        }
+        let digest = phx_app::share::bundle_digest(path).ok()?;
+        if let Ok(mut cache) = self.bundles.lock() {
+            cache.insert(path.to_path_buf(), (id, digest.clone()));
+        }
+        Some(digest)
+    }
 }
 
 impl App {
@@ -43,7 +74,7 @@ impl App {
     /// with the key at `notebook_key` (made on first use).
     pub fn new(exp: Experiment, notebook_key: Option<PathBuf>) -> std::io::Result<App> {
         let secret = phx_app::share::token::secret(&exp.store.root)?;
-        Ok(App { exp, secret, notebook_key, dags: Mutex::new(HashMap::new()) })
+        Ok(App { exp, secret, notebook_key, dags: Mutex::new(HashMap::new()), bundles: Mutex::new(HashMap::new()) })
     }
 }
 
@@ -166,9 +197,16 @@ async fn share_root(State(app): State<Shared>, UrlPath(token): UrlPath<String>) 
             html(StatusCode::OK, pages::session_page(&token_base, &share.resource_id, &runs))
         }
         "bundle" => {
-            let path = Path::new(&share.resource_id);
-            let Ok((sha, size)) = phx_app::share::bundle_digest(path) else {
-                return refuse(StatusCode::GONE, "the shared bundle is no longer there");
+            let path = PathBuf::from(&share.resource_id);
+            let checked = {
+                let (app, path) = (app.clone(), path.clone());
+                tokio::task::spawn_blocking(move || app.verified_bundle(&path)).await
+            };
+            let Ok(Some((sha, size))) = checked else {
+                return refuse(
+                    StatusCode::GONE,
+                    "the shared bundle is no longer there, or is no longer a signed bundle",
+                );
             };
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             html(StatusCode::OK, pages::bundle_page(&token_base, &name, size, &sha))
@@ -352,7 +390,9 @@ async fn artifact(
     // Artifacts are data, never a page: no scripts even in an SVG.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+        // `sandbox`: opened as a page (an SVG), it has no origin, so a form
+        // in it cannot post to this server as the page's own.
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; sandbox"),
     );
     if q.download.is_some() {
         let file: String = format!("{}.{}", exec.vertex, name)
@@ -377,10 +417,10 @@ async fn bundle_download(State(app): State<Shared>, UrlPath(token): UrlPath<Stri
     // Still a whole, signed bundle: a file put in its place is not served.
     let path = PathBuf::from(&share.resource_id);
     let checked = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || phx_app::share::bundle_digest(&path)).await
+        let (app, path) = (app.clone(), path.clone());
+        tokio::task::spawn_blocking(move || app.verified_bundle(&path)).await
     };
-    if !matches!(checked, Ok(Ok(_))) {
+    if !matches!(checked, Ok(Some(_))) {
         return refuse(StatusCode::GONE, "the shared bundle is no longer there, or is no longer a signed bundle");
     }
     match files::stream(&path, &headers, Some("application/octet-stream"), "").await {

@@ -294,8 +294,8 @@ pub fn verify(path: &Path) -> Result<Manifest, BundleError> {
             return Err(BundleError::Corrupt {
                 index: i + 1,
                 what: format!("{} {}", p.role, p.name),
-                actual: actual[..16].to_string(),
-                expected: p.sha256[..16.min(p.sha256.len())].to_string(),
+                actual: actual.chars().take(16).collect(),
+                expected: p.sha256.chars().take(16).collect(),
             });
         }
     }
@@ -324,8 +324,8 @@ pub fn import(store: &Store, path: &Path, trusted: &[String]) -> Result<Imported
             return Err(BundleError::Corrupt {
                 index: i + 1,
                 what: format!("{} {}", p.role, p.name),
-                actual: actual[..16].to_string(),
-                expected: p.sha256[..16.min(p.sha256.len())].to_string(),
+                actual: actual.chars().take(16).collect(),
+                expected: p.sha256.chars().take(16).collect(),
             });
         }
         bodies.push(bytes);

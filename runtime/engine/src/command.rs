@@ -97,23 +97,182 @@ fn item_count(v: &Value) -> usize {
     }
 }
 
-/// Fills a `run` template for one vertex.
+/// Where the template's own text stands, as `/bin/sh` reads it, when a
+/// placeholder comes: a value is one word in every context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Context {
+    /// Outside quotes (also inside `$(...)` or backticks).
+    Plain,
+    /// Inside the template's `'...'`.
+    Single,
+    /// Inside the template's `"..."`.
+    Double,
+    /// In a here-document's body, ended by a line `delimiter`.
+    Heredoc { delimiter: String, strip_tabs: bool },
+}
+
+/// Follows the template's literal text through the shell's quoting:
+/// quotes, backslashes, comments, `$(...)` and backticks (each a plain
+/// context of its own, also inside double quotes), and here-documents.
+#[derive(Default)]
+struct ShellState {
+    /// Open contexts, innermost last; empty means plain.
+    stack: Vec<(Context, Opener)>,
+    escaped: bool,
+    comment: bool,
+    /// A `<<DELIM` seen on this line: its body starts at the next newline.
+    pending: Option<(String, bool)>,
+    /// The text of the current line (for here-documents and comments).
+    line: String,
+}
+
+/// What opened a context, so the right character closes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Opener {
+    Quote,
+    Paren,
+    Backtick,
+    Heredoc,
+}
+
+impl ShellState {
+    fn context(&self) -> &Context {
+        self.stack.last().map(|(c, _)| c).unwrap_or(&Context::Plain)
+    }
+
+    fn opener(&self) -> Option<Opener> {
+        self.stack.last().map(|(_, o)| *o)
+    }
+
+    /// Reads one character of the template's own text (`rest` is the text
+    /// after it, for `<<` and `$(`).
+    fn feed(&mut self, c: char, rest: &str) {
+        if c == '\n' {
+            self.end_line();
+            return;
+        }
+        let at_word_start =
+            self.line.is_empty() || self.line.ends_with(|p: char| p.is_whitespace() || ";|&(".contains(p));
+        self.line.push(c);
+        if self.escaped {
+            self.escaped = false;
+            return;
+        }
+        if self.comment {
+            return;
+        }
+        match (self.context().clone(), c) {
+            (Context::Heredoc { .. }, _) => {}
+            (Context::Plain | Context::Double, '\\') => self.escaped = true,
+            (Context::Plain, '#') if at_word_start => self.comment = true,
+            (Context::Plain, '\'') => self.stack.push((Context::Single, Opener::Quote)),
+            (Context::Plain, '"') => self.stack.push((Context::Double, Opener::Quote)),
+            (Context::Single, '\'') => {
+                self.stack.pop();
+            }
+            (Context::Double, '"') => {
+                self.stack.pop();
+            }
+            (Context::Plain | Context::Double, '$') if rest.starts_with('(') => {
+                self.stack.push((Context::Plain, Opener::Paren));
+            }
+            (Context::Plain, ')') if self.opener() == Some(Opener::Paren) => {
+                self.stack.pop();
+            }
+            (Context::Plain, '`') if self.opener() == Some(Opener::Backtick) => {
+                self.stack.pop();
+            }
+            (Context::Plain | Context::Double, '`') => self.stack.push((Context::Plain, Opener::Backtick)),
+            (Context::Plain, '<') if rest.starts_with('<') && !self.line.ends_with("<<") => {
+                // `<<DELIM`, `<<-DELIM`, `<< 'DELIM'`, `<<"DELIM"`.
+                let after = &rest[1..];
+                let strip_tabs = after.starts_with('-');
+                let after = after.trim_start_matches('-').trim_start();
+                let word: String =
+                    after.chars().take_while(|c| !c.is_whitespace() && !";|&<>()".contains(*c)).collect();
+                let delimiter: String = word.chars().filter(|c| !matches!(c, '\'' | '"' | '\\')).collect();
+                if !delimiter.is_empty() {
+                    self.pending = Some((delimiter, strip_tabs));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn end_line(&mut self) {
+        let line = std::mem::take(&mut self.line);
+        self.escaped = false;
+        self.comment = false;
+        if let Some((Context::Heredoc { delimiter, strip_tabs }, _)) = self.stack.last() {
+            let text = if *strip_tabs { line.trim_start_matches('\t') } else { line.as_str() };
+            if text == delimiter {
+                self.stack.pop();
+            }
+            return;
+        }
+        if let Some((delimiter, strip_tabs)) = self.pending.take()
+            && *self.context() == Context::Plain
+        {
+            self.stack.push((Context::Heredoc { delimiter, strip_tabs }, Opener::Heredoc));
+        }
+    }
+
+    /// A value's word (or words), made to stay what it is where it lands.
+    fn place(&mut self, word: &str, value: Option<&Value>, name: &str) -> Result<String, String> {
+        let placed = match self.context() {
+            // In a comment it does nothing; as a word it is safe anyway.
+            Context::Plain => word.to_string(),
+            // Close the template's quotes, put the word, open them again.
+            Context::Single => format!("'{word}'"),
+            Context::Double => format!("\"{word}\""),
+            Context::Heredoc { .. } => {
+                // A here-document takes text, not words: only values that
+                // cannot hold shell syntax or a line of their own go there.
+                let plain =
+                    matches!(value, Some(Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Quantity { .. }));
+                if !plain {
+                    return Err(format!(
+                        "`{{{name}}}` is inside a here-document, where a text value cannot be quoted; pass it as an argument (`cmd {{{name}}} <<EOF`) or write it to a file"
+                    ));
+                }
+                word.to_string()
+            }
+        };
+        // Old-style command substitution reads its text with `\\`, `` ` ``
+        // and `$` escaped, once per level, before the shell parses it.
+        let levels = self.stack.iter().filter(|(_, o)| *o == Opener::Backtick).count();
+        let mut placed = placed;
+        for _ in 0..levels {
+            placed = placed.replace('\\', "\\\\").replace('`', "\\`").replace('$', "\\$");
+        }
+        self.line.push_str(&placed);
+        Ok(placed)
+    }
+}
+
+/// Fills a `run` template for one vertex. Each placeholder is one shell
+/// word wherever it stands: bare, inside the template's own single or
+/// double quotes (which are closed around it), or refused where it cannot
+/// be (a text value in a here-document's body).
 pub fn render(template: &str, inv: &Invocation) -> Result<String, String> {
     let mut out = String::with_capacity(template.len());
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut state = ShellState::default();
+    let mut chars = template.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
         match c {
-            '{' if chars.peek() == Some(&'{') => {
+            '{' if chars.peek().map(|p| p.1) == Some('{') => {
                 chars.next();
+                state.feed('{', &template[at + 1..]);
                 out.push('{');
             }
-            '}' if chars.peek() == Some(&'}') => {
+            '}' if chars.peek().map(|p| p.1) == Some('}') => {
                 chars.next();
+                state.feed('}', &template[at + 1..]);
                 out.push('}');
             }
             '{' => {
                 let mut inner = String::new();
-                for d in chars.by_ref() {
+                for (_, d) in chars.by_ref() {
                     if d == '}' {
                         break;
                     }
@@ -126,7 +285,8 @@ pub fn render(template: &str, inv: &Invocation) -> Result<String, String> {
                 if let Some((_, v)) = inv.vertex.args.iter().find(|(n, _)| n == name) {
                     match (unit, v) {
                         // `{s:raw}`: the template asks for shell syntax from the
-                        // value (phx check warns, phx::raw-placeholder).
+                        // value (phx check warns, phx::raw-placeholder); it
+                        // goes in as it is, wherever it stands.
                         (Some("raw"), Value::Str(s)) => out.push_str(s),
                         (Some("raw"), Value::List(items)) => {
                             let mut words = Vec::new();
@@ -139,15 +299,22 @@ pub fn render(template: &str, inv: &Invocation) -> Result<String, String> {
                             out.push_str(&words.join(" "));
                         }
                         (Some("raw"), other) => out.push_str(&value_text(other, None, inv.inputs.get(name))?),
-                        _ => out.push_str(&value_text(v, unit, inv.inputs.get(name))?),
+                        _ => {
+                            let word = value_text(v, unit, inv.inputs.get(name))?;
+                            out.push_str(&state.place(&word, Some(v), name)?);
+                        }
                     }
                 } else if let Some((_, kind)) = inv.vertex.outputs.iter().find(|(n, _)| n == name) {
-                    out.push_str(&output_path(name, kind).to_string_lossy());
+                    let word = shell_quote(&output_path(name, kind).to_string_lossy());
+                    out.push_str(&state.place(&word, None, name).or_else(|_| Ok::<_, String>(word.clone()))?);
                 } else {
                     return Err(format!("the placeholder `{{{inner}}}` names no parameter or output"));
                 }
             }
-            c => out.push(c),
+            c => {
+                state.feed(c, &template[at + c.len_utf8()..]);
+                out.push(c);
+            }
         }
     }
     Ok(out)
@@ -659,6 +826,58 @@ mod tests {
         let r = node.run(&escaping("sleep 3005"), None, true).await;
         assert!(matches!(r, Err(ToolError::Cancelled)), "{r:?}");
         nothing_outlives(&node, cgroups_here());
+    }
+
+    #[test]
+    fn a_value_stays_one_word_inside_the_templates_own_quotes() {
+        // Where the template already quotes the placeholder, or puts it in
+        // a command substitution, a comment or a here-document.
+        let templates = [
+            "printf '%s|' '{s}'",
+            "printf '%s|' \"{s}\"",
+            "printf '%s|' \"pre-{s}\" | sed 's/^pre-//'",
+            "printf '%s|' \"$(printf '%s' {s})\"",
+            "printf '%s|' \"$(printf '%s' \"{s}\")\"",
+            "printf '%s|' \"$(printf '%s' '{s}')\"",
+            "printf '%s|' `printf '%s' {s}`x | sed 's/x|$/|/'",
+            "# it's a comment with a quote\nprintf '%s|' {s}",
+            "cat <<'EOF' >/dev/null\nit's {{not}} a placeholder\nEOF\nprintf '%s|' \"{s}\"",
+        ];
+        for t in templates {
+            for h in HOSTILE {
+                // A command substitution drops the value's trailing newlines
+                // and backticks split it: those templates get single-line,
+                // space-free values only where the shell itself would split.
+                if t.contains('`') && (h.contains(' ') || h.contains('\n') || h.is_empty() || h == "*") {
+                    continue;
+                }
+                let v = vertex(vec![("s", Value::Str(h.to_string()))]);
+                let cmd = rendered(t, &v);
+                assert_eq!(shell_words(&cmd), format!("{h}|"), "template {t:?}, value {h:?}: {cmd}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_in_a_here_document_is_refused_and_numbers_go_in() {
+        let inputs = BTreeMap::new();
+        let (_tx, cancel) = tokio::sync::watch::channel(false);
+        let v = vertex(vec![("s", Value::Str("$(id)".into())), ("n", Value::Int(7))]);
+        let inv = Invocation {
+            vertex: &v,
+            inputs: &inputs,
+            work_dir: Path::new("."),
+            device: "cpu",
+            timeout: None,
+            cancel,
+            deadline: None,
+        };
+        let e = render("cat <<EOF\n{s}\nEOF", &inv).unwrap_err();
+        assert!(e.contains("here-document"), "{e}");
+        assert!(render("cat <<-'PY'\n\tprint({s})\n\tPY", &inv).is_err());
+        assert_eq!(shell_words(&render("cat <<EOF\n{n}\nEOF", &inv).unwrap()), "7\n");
+        // After its delimiter, the template is plain again.
+        assert_eq!(shell_words(&render("cat <<EOF\n{n}\nEOF\nprintf '%s|' {s}", &inv).unwrap()), "7\n$(id)|");
     }
 
     #[test]

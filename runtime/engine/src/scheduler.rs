@@ -375,7 +375,7 @@ pub async fn run(
 /// Records the run's start: its row, and the program kept with it (what
 /// `phx serve` draws and a worker compiles).
 fn record_start(store: &Store, opts: &RunOptions, run_id: &str) -> Result<(), StoreError> {
-    store.db.close_abandoned_runs(&now_rfc3339())?;
+    store.db.close_abandoned_runs(&now_rfc3339(), &crate::provenance::host())?;
     store.objects.clean_temp();
     let git = crate::provenance::git_state(&opts.experiment_dir);
     store.db.insert_run(&phx_store::RunRow {
@@ -1031,8 +1031,8 @@ impl Task {
                 Ok(produced) => match self.commit(exec_id, &produced, &now, ms) {
                     Ok(outputs) => {
                         // Its outputs are safe in the store: the working
-                        // folder keeps only the command's logs.
-                        phx_store::prune_work_dir(&self.work_dir(attempt));
+                        // folder keeps the logs and what reruns it by hand.
+                        phx_store::prune_work_dir(&self.work_dir(attempt), phx_store::Keep::Rerunnable);
                         outcome.status = NodeStatus::Succeeded;
                         outcome.outputs = outputs;
                         outcome.device = Some(produced.device.clone());

@@ -80,20 +80,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
-/// The files of a working folder kept after its node succeeded: the
-/// command's logs and scripts, for `phx show` and a person reading them.
-const KEPT_IN_WORK: &[&str] = &[".phx-stdout", ".phx-stderr", ".phx-run.sh", "job.out", "job.err", "job.sh"];
+/// The files of a working folder that are always kept: the command's logs
+/// and scripts, for `phx show` and a person reading them.
+const LOGS: &[&str] = &[".phx-stdout", ".phx-stderr", ".phx-run.sh", "job.out", "job.err", "job.sh"];
 
-/// Empties a working folder down to its logs (its outputs are safe in the
-/// store by then, and its inputs are links to store objects); removes the
-/// folder when nothing is left. Returns the bytes freed.
-pub fn prune_work_dir(dir: &Path) -> u64 {
+/// What a succeeded node's working folder also keeps, so that it can be run
+/// again by hand (`phx worker spec.json`): its spec, its result record and
+/// its inputs (links to store objects: no bytes of their own).
+const TO_RERUN: &[&str] = &["spec.json", "result.json", "in"];
+
+/// How much of a working folder to keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// The logs and what runs the node again by hand (a node that just
+    /// succeeded).
+    Rerunnable,
+    /// The logs alone (`phx store gc`).
+    Logs,
+}
+
+/// Empties a working folder down to what `keep` says (its outputs are safe
+/// in the store by then); removes the folder when nothing is left. Returns
+/// the bytes freed.
+pub fn prune_work_dir(dir: &Path, keep: Keep) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     let mut freed = 0;
     for e in entries.flatten() {
         let name = e.file_name();
-        if KEPT_IN_WORK.iter().any(|k| name == *k) {
+        if LOGS.iter().any(|k| name == *k) || (keep == Keep::Rerunnable && TO_RERUN.iter().any(|k| name == *k)) {
             continue;
         }
         let path = e.path();
@@ -129,7 +144,8 @@ fn remove_tree(dir: &Path) -> std::io::Result<()> {
     }
     use std::os::unix::fs::PermissionsExt;
     for e in walk(dir) {
-        if e.is_dir() {
+        // Never through a symbolic link: only the folder's own directories.
+        if std::fs::symlink_metadata(&e).is_ok_and(|m| m.is_dir()) {
             let _ = std::fs::set_permissions(&e, std::fs::Permissions::from_mode(0o700));
         }
     }
@@ -247,7 +263,7 @@ impl Store {
             let work = run.path().join("work");
             for w in std::fs::read_dir(&work).into_iter().flatten().flatten() {
                 if w.file_type().is_ok_and(|t| t.is_dir()) {
-                    bytes += prune_work_dir(&w.path());
+                    bytes += prune_work_dir(&w.path(), Keep::Logs);
                     folders += 1;
                 }
             }
@@ -259,12 +275,12 @@ impl Store {
     /// Marks runs `dead` that say they are running while nobody holds the
     /// run lock (their process was killed: the lock went with it). Does
     /// nothing while a run holds the lock; returns how many were marked.
-    pub fn settle_dead_runs(&self, now: &str) -> Result<usize, StoreError> {
+    pub fn settle_dead_runs(&self, now: &str, host: &str) -> Result<usize, StoreError> {
         if !self.db.any_running()? {
             return Ok(0);
         }
         match self.try_lock()? {
-            Some(_lock) => self.db.close_abandoned_runs(now),
+            Some(_lock) => self.db.close_abandoned_runs(now, host),
             None => Ok(0),
         }
     }

@@ -164,14 +164,19 @@ impl Db {
     /// Runs that never finished (their process died): marked `dead`, and
     /// their executions in flight `cancelled`. Only while the run lock is
     /// held (see `Store::settle_dead_runs`): then no run is live.
-    pub fn close_abandoned_runs(&self, finished_at: &str) -> Result<usize, StoreError> {
+    /// Only runs started on `host`: a lock on a shared file system may be
+    /// local to each machine, so a run elsewhere is never judged from here.
+    pub fn close_abandoned_runs(&self, finished_at: &str, host: &str) -> Result<usize, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute(
-                "UPDATE executions SET status = 'cancelled', finished_at = ?1, error = 'its run died (the phx process was killed)' WHERE status = 'running'",
-                params![finished_at],
+                "UPDATE executions SET status = 'cancelled', finished_at = ?1, error = 'its run died (the phx process was killed)' WHERE status = 'running' AND run_id IN (SELECT id FROM runs WHERE status = 'running' AND host = ?2)",
+                params![finished_at, host],
             )?;
-            let n = tx.execute("UPDATE runs SET status = 'dead', finished_at = ?1 WHERE status = 'running'", params![finished_at])?;
+            let n = tx.execute(
+                "UPDATE runs SET status = 'dead', finished_at = ?1 WHERE status = 'running' AND host = ?2",
+                params![finished_at, host],
+            )?;
             tx.commit()?;
             Ok(n)
         })
