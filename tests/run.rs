@@ -1126,7 +1126,11 @@ fn a_killed_phx_takes_its_commands_processes_with_it() {
         assert!(start.elapsed().as_secs() < 30, "the commands did not start");
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
-    assert!(pids.iter().all(|p| sleeping(*p)));
+    // The pid files are written just before `exec sleep`: wait for the exec.
+    while !pids.iter().all(|p| sleeping(*p)) {
+        assert!(start.elapsed().as_secs() < 30, "the commands did not reach their sleep");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let mut phx = leftovers.phx.take().unwrap();
     phx.kill().unwrap(); // SIGKILL: phx ends nothing itself
     phx.wait().unwrap();
