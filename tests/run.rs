@@ -1138,3 +1138,31 @@ fn a_killed_phx_takes_its_commands_processes_with_it() {
         assert!(ends_soon(*pid), "{what} ({pid}) outlived the killed phx");
     }
 }
+
+#[test]
+fn a_field_asked_for_series_gets_its_profiles_as_csv() {
+    // The finding: `field.evaluate(...) { emit = [series] }` ran with an
+    // empty `visuals.series`.
+    let d = fresh_dir("field-series");
+    std::fs::write(
+        d.join("f.phx"),
+        "fn g(x: Float, y: Float, z: Float) -> Float {\n  x + 10 * y + 100 * z\n}\n\nnode f = field.evaluate(f = g, grid = 5, extent = 2 bohr) {\n  emit = [series]\n}\n",
+    )
+    .unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "f.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let series = doc["nodes"][0]["visuals"]["series"].as_array().unwrap();
+    assert_eq!(series.len(), 1, "{doc}");
+    let csv = std::fs::read_to_string(d.join(series[0].as_str().unwrap())).unwrap();
+    let rows: Vec<Vec<f64>> = csv.lines().skip(1).map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert!(csv.starts_with("coordinate [bohr],along_x"), "{csv}");
+    assert_eq!(rows.len(), 5);
+    // Through the centre (0, 0, 0): along x the value is x, along y 10 y,
+    // along z 100 z (coordinates in bohr, values as g computes them in SI
+    // lengths or bohr: compare ratios, which do not depend on the unit).
+    for r in &rows {
+        assert!((r[2] - 10.0 * r[1]).abs() <= 1e-9 * r[2].abs().max(1.0), "{csv}");
+        assert!((r[3] - 100.0 * r[1]).abs() <= 1e-9 * r[3].abs().max(1.0), "{csv}");
+    }
+    assert!(rows[0][0] < 0.0 && rows[4][0] > 0.0 && rows[2][0] == 0.0, "{csv}");
+}

@@ -1,7 +1,9 @@
 //! The graphics contract for tools that compute data rather than pictures:
 //! a node that emits `static` gets a PNG and an SVG of each field or table
 //! it produced (`density_view`, `density_view_svg`), drawn after the tool
-//! ran. Plot tools, which make their own pictures, are left alone.
+//! ran. Plot tools, which make their own pictures, are left alone. A node
+//! that emits `series` and produced no table gets each field's profiles
+//! through its centre as CSV.
 
 use std::sync::Arc;
 
@@ -50,6 +52,60 @@ fn picture(inv: &Invocation, o: &ProducedOutput) -> Result<Option<(std::path::Pa
     Ok(Some((png, svg)))
 }
 
+/// A field's profiles along its axes through the centre, as CSV: the
+/// coordinate, then the value along each axis (`along_x`, `along_y`,
+/// `along_z`). Axes of different lengths or ranges get the x axis only.
+pub fn profiles_csv(field: &Field) -> String {
+    let dims = field.shape.len();
+    let same =
+        (1..dims).all(|a| field.shape[a] == field.shape[0] && field.lo[a] == field.lo[0] && field.hi[a] == field.hi[0]);
+    let axes = if same { dims } else { 1 };
+    let centre: Vec<usize> = field.shape.iter().map(|n| n / 2).collect();
+    let index = |axis: usize, i: usize| {
+        let mut at = centre.clone();
+        at[axis] = i;
+        at.iter().rev().zip(field.shape.iter().rev()).fold(0, |acc, (x, n)| acc * n + x)
+    };
+    let names = ["x", "y", "z"];
+    let mut out = format!("coordinate [{}]", field.axis_unit);
+    for name in names.iter().take(axes) {
+        let unit = if field.value_unit.is_empty() { String::new() } else { format!(" [{}]", field.value_unit) };
+        out.push_str(&format!(",along_{name}{unit}"));
+    }
+    out.push('\n');
+    let n = field.shape[0];
+    for i in 0..n {
+        let x = if n > 1 { field.lo[0] + (field.hi[0] - field.lo[0]) * i as f64 / (n - 1) as f64 } else { field.lo[0] };
+        out.push_str(&crate::common::float_text(x));
+        for axis in 0..axes {
+            out.push(',');
+            out.push_str(&crate::common::float_text(field.values[index(axis, i)]));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The `series` emit of a tool whose outputs are fields: each field's
+/// profiles (`NAME_profiles`, a Series), so that asking for `series` is
+/// never silently ignored.
+fn field_series(inv: &Invocation, produced: &Produced) -> Result<Vec<ProducedOutput>, ToolError> {
+    let mut series = Vec::new();
+    for o in &produced.outputs {
+        if !o.kind.starts_with("Field") {
+            continue;
+        }
+        let bytes = std::fs::read(inv.work_dir.join(&o.path))
+            .map_err(|e| ToolError::failed(format!("cannot read `{}`: {e}", o.name)))?;
+        let field = Field::from_bytes(&bytes).map_err(ToolError::failed)?;
+        let mut table = write_output(inv, &format!("{}_profiles", o.name), profiles_csv(&field).as_bytes())?;
+        table.kind = "Series".into();
+        table.meta = serde_json::json!({"of": o.name, "profiles": "along each axis through the centre", "samples": field.shape[0]});
+        series.push(table);
+    }
+    Ok(series)
+}
+
 impl Tool for WithVisuals {
     fn code_version(&self) -> String {
         self.0.code_version()
@@ -59,6 +115,11 @@ impl Tool for WithVisuals {
         Box::pin(async move {
             let again = inv.clone();
             let mut produced = self.0.run(inv).await?;
+            let wants_series = again.vertex.props.emit.contains(&phx_sema::enums::Emit::Series);
+            if wants_series && !produced.outputs.iter().any(|o| o.kind == "Series") {
+                let series = field_series(&again, &produced)?;
+                produced.outputs.extend(series);
+            }
             let wants_static = again.vertex.props.emit.contains(&phx_sema::enums::Emit::Static);
             if !wants_static || produced.outputs.iter().any(|o| o.kind == "Image") {
                 return Ok(produced);
