@@ -1166,3 +1166,35 @@ fn a_field_asked_for_series_gets_its_profiles_as_csv() {
     }
     assert!(rows[0][0] < 0.0 && rows[4][0] > 0.0 && rows[2][0] == 0.0, "{csv}");
 }
+
+#[test]
+fn a_data_tool_asked_for_animation_animates_its_field() {
+    // The finding: quantum.orbital declares `animation` and accepted
+    // `emit = [animation]`, then produced nothing.
+    let d = fresh_dir("orbital-animation");
+    std::fs::write(
+        d.join("o.phx"),
+        "node o = quantum.orbital(n = 2, l = 1, m = 0, grid = 16) {\n  emit = [animation]\n}\n",
+    )
+    .unwrap();
+    let doc = json_of(&phx_in(&d, &["run", "o.phx", "--format", "json"]));
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let anims = doc["nodes"][0]["visuals"]["animation"].as_array().unwrap();
+    assert_eq!(anims.len(), 1, "{doc}");
+    let file = std::fs::read(d.join(anims[0]["file"].as_str().unwrap())).unwrap();
+    assert!(file.starts_with(b"GIF8") || &file[4..8] == b"ftyp", "an animated GIF or an MP4");
+    let strip = std::fs::read(d.join(anims[0]["thumbnails"].as_str().unwrap())).unwrap();
+    assert!(strip.starts_with(b"\x89PNG"));
+    let meta = &doc["nodes"][0]["outputs"]["density_animation"]["meta"];
+    assert_eq!(meta["frames"], 48, "{meta}");
+    assert_eq!(meta["motion"], "rotate");
+    // Nothing else was asked for: no static pictures.
+    assert_eq!(doc["nodes"][0]["visuals"]["static"].as_array().map_or(0, Vec::len), 0, "{doc}");
+    // The metadata of the graphics contract, in the run's JSON.
+    let density = &doc["nodes"][0]["outputs"]["density"]["meta"];
+    assert_eq!(density["device"], "cpu", "{density}");
+    assert_eq!(density["cached"], false);
+    assert_eq!(density["sha256"], doc["nodes"][0]["outputs"]["density"]["sha256"]);
+    let again = json_of(&phx_in(&d, &["run", "o.phx", "--format", "json"]));
+    assert_eq!(again["nodes"][0]["outputs"]["density_animation"]["meta"]["cached"], true, "{again}");
+}

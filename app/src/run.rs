@@ -102,6 +102,11 @@ pub struct OutputResult {
     /// Scalar outputs carry their value inline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<Json>,
+    /// What the tool says of it (the graphics contract: `device`, `dtype`,
+    /// `samples`, `mesh`, `duration_ms`, `sha256`, `bytes`, ...), with
+    /// `cached` (whether this run took it from the cache).
+    #[serde(default, skip_serializing_if = "Json::is_null")]
+    pub meta: Json,
 }
 
 /// A picture: PNG with its SVG twin.
@@ -210,7 +215,20 @@ pub fn node_result(exp_dir: &Path, n: &NodeOutcome) -> NodeResult {
         }
         outputs.insert(
             o.name.clone(),
-            OutputResult { kind: o.kind.clone(), sha256: o.sha256.clone(), path: rel(&o.path), value: o.value.clone() },
+            OutputResult {
+                kind: o.kind.clone(),
+                sha256: o.sha256.clone(),
+                path: rel(&o.path),
+                value: o.value.clone(),
+                meta: match &o.meta {
+                    Json::Object(m) => {
+                        let mut m = m.clone();
+                        m.insert("cached".into(), Json::Bool(n.cached));
+                        Json::Object(m)
+                    }
+                    _ => Json::Null,
+                },
+            },
         );
     }
     NodeResult {

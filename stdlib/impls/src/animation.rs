@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
+use phx_runtime::tool::{BoxFuture, Invocation, Produced, ProducedOutput, Tool, ToolError};
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
@@ -221,6 +221,41 @@ fn encode_mp4(frames: &[Frame], fps: u32, dir: &Path) -> Option<std::path::PathB
     status.success().then_some(out)
 }
 
+/// Animates `field` (`motion`: `rotate` or `sweep` for a 3D field, `time`
+/// for a 2D field read as x by t): outputs `NAME` (an Animation, MP4 or
+/// GIF) and `NAME_thumbnails` (its strip), with their metadata.
+pub fn animate(
+    inv: &Invocation,
+    field: &Field,
+    motion: &str,
+    frames_n: usize,
+    fps: u32,
+    name: &str,
+) -> Result<Vec<ProducedOutput>, ToolError> {
+    let t0 = std::time::Instant::now();
+    let frames = frames_of(field, motion, frames_n, &|| inv.should_stop());
+    if let Some(stop) = inv.interrupted() {
+        return Err(stop);
+    }
+    let dir = inv.work_dir.join(format!(".{name}"));
+    std::fs::create_dir_all(&dir).map_err(|e| ToolError::failed(format!("cannot prepare the frames: {e}")))?;
+    let (format, file) = match encode_mp4(&frames, fps, &dir) {
+        Some(mp4) => ("mp4", mp4),
+        None => {
+            let gif = dir.join("animation.gif");
+            encode_gif(&frames, fps, &gif).map_err(|e| ToolError::failed(format!("cannot encode the GIF: {e}")))?;
+            ("gif", gif)
+        }
+    };
+    let strip = dir.join("thumbs.png");
+    thumbnail_strip(&frames, &strip).map_err(|e| ToolError::failed(format!("cannot draw the thumbnail strip: {e}")))?;
+    let mut anim = crate::common::collect_file(inv, name, "Animation", &file)?;
+    anim.meta = serde_json::json!({"format": format, "frames": frames_n, "fps": fps, "mesh": [SIDE, SIDE], "samples": frames_n * SIDE * SIDE, "dtype": "rgb8", "motion": motion, "duration_ms": t0.elapsed().as_millis() as u64});
+    let mut thumbs = crate::common::collect_file(inv, &format!("{name}_thumbnails"), "Image", &strip)?;
+    thumbs.meta = serde_json::json!({"frames_shown": frames_n.min(6)});
+    Ok(vec![anim, thumbs])
+}
+
 /// `plot.animation(field, frames, motion, fps)`.
 pub struct Animation;
 
@@ -249,28 +284,8 @@ impl Tool for Animation {
             let frames_n = arg(&inv, "frames")?.as_int().unwrap_or(60).max(1) as usize;
             crate::common::check_cap(&inv, "frames", frames_n as i64, 300)?;
             let fps = arg(&inv, "fps")?.as_int().unwrap_or(24).clamp(1, 120) as u32;
-            let t0 = std::time::Instant::now();
-            let frames = frames_of(&field, &motion, frames_n, &|| inv.should_stop());
-            if let Some(stop) = inv.interrupted() {
-                return Err(stop);
-            }
-            let (format, file) = match encode_mp4(&frames, fps, inv.work_dir) {
-                Some(mp4) => ("mp4", mp4),
-                None => {
-                    let gif = inv.work_dir.join("animation.gif");
-                    encode_gif(&frames, fps, &gif)
-                        .map_err(|e| ToolError::failed(format!("cannot encode the GIF: {e}")))?;
-                    ("gif", gif)
-                }
-            };
-            let strip = inv.work_dir.join("thumbs.png");
-            thumbnail_strip(&frames, &strip)
-                .map_err(|e| ToolError::failed(format!("cannot draw the thumbnail strip: {e}")))?;
-            let mut anim = crate::common::collect_file(&inv, "animation", "Animation", &file)?;
-            anim.meta = serde_json::json!({"format": format, "frames": frames_n, "fps": fps, "mesh": [SIDE, SIDE], "samples": frames_n * SIDE * SIDE, "dtype": "rgb8", "motion": motion, "duration_ms": t0.elapsed().as_millis() as u64});
-            let mut thumbs = crate::common::collect_file(&inv, "animation_thumbnails", "Image", &strip)?;
-            thumbs.meta = serde_json::json!({"frames_shown": frames_n.min(6)});
-            Ok(Produced { outputs: vec![anim, thumbs], device: "cpu".into(), fallback: None, exit_code: None })
+            let outputs = animate(&inv, &field, &motion, frames_n, fps, "animation")?;
+            Ok(Produced { outputs, device: "cpu".into(), fallback: None, exit_code: None })
         })
     }
 }

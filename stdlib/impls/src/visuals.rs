@@ -3,7 +3,8 @@
 //! it produced (`density_view`, `density_view_svg`), drawn after the tool
 //! ran. Plot tools, which make their own pictures, are left alone. A node
 //! that emits `series` and produced no table gets each field's profiles
-//! through its centre as CSV.
+//! through its centre as CSV, and one that emits `animation` and made none
+//! gets each field animated (a 3D field turning, a 2D x-by-t field in time).
 
 use std::sync::Arc;
 
@@ -106,6 +107,25 @@ fn field_series(inv: &Invocation, produced: &Produced) -> Result<Vec<ProducedOut
     Ok(series)
 }
 
+/// The `animation` emit of a tool whose outputs are fields: a 3D field
+/// turning about its x axis, a 2D field read as x by t played in time
+/// (`NAME_animation`, with its thumbnail strip).
+fn field_animations(inv: &Invocation, produced: &Produced) -> Result<Vec<ProducedOutput>, ToolError> {
+    let mut out = Vec::new();
+    for o in &produced.outputs {
+        let motion = match o.kind.as_str() {
+            "Field3D" => "rotate",
+            "Field2D" => "time",
+            _ => continue,
+        };
+        let bytes = std::fs::read(inv.work_dir.join(&o.path))
+            .map_err(|e| ToolError::failed(format!("cannot read `{}`: {e}", o.name)))?;
+        let field = Field::from_bytes(&bytes).map_err(ToolError::failed)?;
+        out.extend(crate::animation::animate(inv, &field, motion, 48, 24, &format!("{}_animation", o.name))?);
+    }
+    Ok(out)
+}
+
 impl Tool for WithVisuals {
     fn code_version(&self) -> String {
         self.0.code_version()
@@ -119,6 +139,11 @@ impl Tool for WithVisuals {
             if wants_series && !produced.outputs.iter().any(|o| o.kind == "Series") {
                 let series = field_series(&again, &produced)?;
                 produced.outputs.extend(series);
+            }
+            let wants_animation = again.vertex.props.emit.contains(&phx_sema::enums::Emit::Animation);
+            if wants_animation && !produced.outputs.iter().any(|o| o.kind == "Animation") {
+                let animations = field_animations(&again, &produced)?;
+                produced.outputs.extend(animations);
             }
             let wants_static = again.vertex.props.emit.contains(&phx_sema::enums::Emit::Static);
             if !wants_static || produced.outputs.iter().any(|o| o.kind == "Image") {
