@@ -191,14 +191,22 @@ impl Db {
         if version > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema { path: self.path.clone(), found: version, supported: SCHEMA_VERSION });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            self.with(|c| {
-                let tx = c.transaction()?;
+        if version as usize >= MIGRATIONS.len() {
+            return Ok(());
+        }
+        // Two processes may open a new store at once (`phx run` and `phx
+        // runs` in a fresh folder): the write lock is taken first (waiting
+        // for the other, within the busy timeout), and the version is read
+        // again under it, so each migration runs exactly once.
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
                 tx.execute_batch(sql)?;
                 tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-                tx.commit()
-            })?;
-        }
+            }
+            tx.commit()
+        })?;
         Ok(())
     }
 
@@ -220,6 +228,31 @@ mod tests {
     use rusqlite::params;
 
     use super::*;
+
+    #[test]
+    fn a_new_store_opened_by_many_at_once_migrates_once() {
+        // `phx run` and `phx runs` in a fresh folder at the same moment.
+        for round in 0..5 {
+            let dir = std::env::temp_dir().join(format!("phx-migrate-race-{}-{round}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("phx.db");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let opened: Vec<_> = (0..8)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Db::open(&path).map(|db| db.schema_version().unwrap()).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for o in opened {
+                assert_eq!(o.join().unwrap(), Ok(SCHEMA_VERSION));
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 
     #[test]
     fn an_old_store_migrates_and_keeps_its_data() {
