@@ -273,6 +273,20 @@ impl Opened {
     }
 }
 
+/// Payload `i` (from 0) hashed to `actual`: an error unless that is what
+/// the manifest says.
+fn check_payload(i: usize, p: &Payload, actual: &str) -> Result<(), BundleError> {
+    if actual == p.sha256 {
+        return Ok(());
+    }
+    Err(BundleError::Corrupt {
+        index: i + 1,
+        what: format!("{} {}", p.role, p.name),
+        actual: actual.chars().take(16).collect(),
+        expected: p.sha256.chars().take(16).collect(),
+    })
+}
+
 /// Checks that the file at `path` is a whole, signed bundle: its signature
 /// verifies (by whichever key signed it) and every payload hashes to what
 /// the manifest says. Streams the payloads; keeps nothing in memory.
@@ -290,14 +304,7 @@ pub fn verify(path: &Path) -> Result<Manifest, BundleError> {
             left -= want as u64;
         }
         let actual = hex::encode(hasher.finalize());
-        if actual != p.sha256 {
-            return Err(BundleError::Corrupt {
-                index: i + 1,
-                what: format!("{} {}", p.role, p.name),
-                actual: actual.chars().take(16).collect(),
-                expected: p.sha256.chars().take(16).collect(),
-            });
-        }
+        check_payload(i, p, &actual)?;
     }
     Ok(opened.manifest)
 }
@@ -320,14 +327,7 @@ pub fn import(store: &Store, path: &Path, trusted: &[String]) -> Result<Imported
         let mut bytes = vec![0u8; p.size as usize];
         r.read_exact(&mut bytes).map_err(|_| BundleError::Truncated(i + 1))?;
         let actual = hex::encode(Sha256::digest(&bytes));
-        if actual != p.sha256 {
-            return Err(BundleError::Corrupt {
-                index: i + 1,
-                what: format!("{} {}", p.role, p.name),
-                actual: actual.chars().take(16).collect(),
-                expected: p.sha256.chars().take(16).collect(),
-            });
-        }
+        check_payload(i, p, &actual)?;
         bodies.push(bytes);
     }
     let mut rest = Vec::new();

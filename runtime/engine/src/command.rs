@@ -643,6 +643,11 @@ mod tests {
     }
 
     fn rendered(template: &str, v: &phx_dag::Vertex) -> String {
+        try_render(template, v).unwrap()
+    }
+
+    /// `render` of `template` for `v`, with no inputs.
+    fn try_render(template: &str, v: &phx_dag::Vertex) -> Result<String, String> {
         let inputs = BTreeMap::new();
         let (_tx, cancel) = tokio::sync::watch::channel(false);
         let inv = Invocation {
@@ -654,7 +659,7 @@ mod tests {
             cancel,
             deadline: None,
         };
-        render(template, &inv).unwrap()
+        render(template, &inv)
     }
 
     /// What /bin/sh prints for `printf '%s|' WORDS`.
@@ -860,24 +865,13 @@ mod tests {
 
     #[test]
     fn text_in_a_here_document_is_refused_and_numbers_go_in() {
-        let inputs = BTreeMap::new();
-        let (_tx, cancel) = tokio::sync::watch::channel(false);
         let v = vertex(vec![("s", Value::Str("$(id)".into())), ("n", Value::Int(7))]);
-        let inv = Invocation {
-            vertex: &v,
-            inputs: &inputs,
-            work_dir: Path::new("."),
-            device: "cpu",
-            timeout: None,
-            cancel,
-            deadline: None,
-        };
-        let e = render("cat <<EOF\n{s}\nEOF", &inv).unwrap_err();
+        let e = try_render("cat <<EOF\n{s}\nEOF", &v).unwrap_err();
         assert!(e.contains("here-document"), "{e}");
-        assert!(render("cat <<-'PY'\n\tprint({s})\n\tPY", &inv).is_err());
-        assert_eq!(shell_words(&render("cat <<EOF\n{n}\nEOF", &inv).unwrap()), "7\n");
+        assert!(try_render("cat <<-'PY'\n\tprint({s})\n\tPY", &v).is_err());
+        assert_eq!(shell_words(&rendered("cat <<EOF\n{n}\nEOF", &v)), "7\n");
         // After its delimiter, the template is plain again.
-        assert_eq!(shell_words(&render("cat <<EOF\n{n}\nEOF\nprintf '%s|' {s}", &inv).unwrap()), "7\n$(id)|");
+        assert_eq!(shell_words(&rendered("cat <<EOF\n{n}\nEOF\nprintf '%s|' {s}", &v)), "7\n$(id)|");
     }
 
     #[test]

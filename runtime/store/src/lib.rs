@@ -192,6 +192,17 @@ impl Store {
         Ok(Store { root, objects, db })
     }
 
+    /// The run lock's file (`.phx/lock`), opened for `flock`.
+    fn lock_file(&self) -> Result<std::fs::File, StoreError> {
+        let path = self.root.join("lock");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::io("open", &path, e))
+    }
+
     /// Takes the folder's run lock: two `phx run` in one folder never
     /// interleave. When another process holds it, `on_wait` is called once
     /// and the call blocks until the lock is free.
@@ -203,13 +214,7 @@ impl Store {
     /// `give_up` says so while it waits: a cancelled run stops waiting.
     pub fn lock_unless(&self, on_wait: &dyn Fn(), give_up: &dyn Fn() -> bool) -> Result<Option<RunLock>, StoreError> {
         use std::os::fd::AsRawFd;
-        let path = self.root.join("lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| StoreError::io("open", &path, e))?;
+        let file = self.lock_file()?;
         let mut waited = false;
         loop {
             // SAFETY: flock on a file descriptor we own.
@@ -218,7 +223,7 @@ impl Store {
             }
             let err = std::io::Error::last_os_error();
             if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(StoreError::io("lock", &path, err));
+                return Err(StoreError::io("lock", &self.root.join("lock"), err));
             }
             if !waited {
                 on_wait();
@@ -234,13 +239,7 @@ impl Store {
     /// Takes the run lock only if no run holds it now (`None` then).
     pub fn try_lock(&self) -> Result<Option<RunLock>, StoreError> {
         use std::os::fd::AsRawFd;
-        let path = self.root.join("lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| StoreError::io("open", &path, e))?;
+        let file = self.lock_file()?;
         // SAFETY: flock on a file descriptor we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Ok(None);
