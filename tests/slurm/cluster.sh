@@ -75,7 +75,7 @@ SlurmdParameters=config_overrides
 SchedulerParameters=batch_sched_delay=0
 DependencyParameters=kill_invalid_depend
 EnforcePartLimits=ALL
-MinJobAge=3600
+MinJobAge=300
 ReturnToService=2
 JobCompType=jobcomp/filetxt
 JobCompLoc=$STATE/jobcomp.txt
