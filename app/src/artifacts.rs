@@ -89,6 +89,10 @@ pub struct ArtifactDetail {
     /// Every execution that produced it: run, vertex, tool and version,
     /// arguments, keys, device, backend, times, host and git state.
     pub produced_by: Vec<Json>,
+    /// What the tool said of it when it was first made (the graphics
+    /// contract: `device`, `dtype`, `samples`, `mesh`, `duration_ms`, ...).
+    #[serde(default, skip_serializing_if = "Json::is_null")]
+    pub meta: Json,
 }
 
 /// The artifact `id` names, with its provenance.
@@ -98,7 +102,12 @@ pub fn show(exp: &Experiment, id: &str) -> AppResult<ArtifactDetail> {
     let a = store.db.artifact(&sha)?;
     let (parents, children) = store.db.lineage_of(&sha)?;
     let mut produced_by = Vec::new();
+    let mut meta = Json::Null;
     for (e, name) in store.db.producers(&sha)? {
+        // Producers come newest first: the last one read made it.
+        if let Some(o) = store.db.outputs(e.id)?.into_iter().find(|o| o.name == name) {
+            meta = serde_json::from_str(&o.meta_json).unwrap_or(Json::Null);
+        }
         let run = store.db.run(&e.run_id)?;
         produced_by.push(json!({
             "run_id": e.run_id, "vertex": e.vertex, "output": name, "tool": e.tool, "tool_version": e.tool_version,
@@ -118,6 +127,7 @@ pub fn show(exp: &Experiment, id: &str) -> AppResult<ArtifactDetail> {
         parents,
         children,
         produced_by,
+        meta,
     })
 }
 

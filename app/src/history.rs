@@ -60,6 +60,10 @@ pub fn runs(exp: &Experiment) -> AppResult<Vec<RunListing>> {
 pub struct RecordedOutput {
     pub kind: String,
     pub sha256: String,
+    /// What the tool said of it when it was made (the graphics contract:
+    /// `device`, `dtype`, `samples`, `mesh`, `duration_ms`, `bytes`, ...).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub meta: serde_json::Value,
 }
 
 /// An execution of a vertex, as recorded.
@@ -104,7 +108,10 @@ pub fn show(exp: &Experiment, id: &str) -> AppResult<RunDetail> {
             .db
             .outputs(e.id)?
             .into_iter()
-            .map(|o| (o.name, RecordedOutput { kind: o.kind, sha256: o.sha256 }))
+            .map(|o| {
+                let meta = serde_json::from_str(&o.meta_json).unwrap_or(serde_json::Value::Null);
+                (o.name, RecordedOutput { kind: o.kind, sha256: o.sha256, meta })
+            })
             .collect();
         nodes.push(RecordedNode {
             status: NodeStatus::parse(&e.status).ok_or_else(|| unknown("node status", &e.status))?,

@@ -13,6 +13,7 @@
 //!   bundles. [`jobs`]: commands as cluster jobs. [`authoring`]: programs
 //!   saved by id, from the JSON form, or written by a model.
 //!   [`processes`]: the watchdog that ends a killed run's processes.
+//!   [`results`]: outputs by name in the experiment's `results/`.
 //!
 //! Requests and results are plain serde structs with JSON schemas
 //! (`schemars`), so what an agent is told a method takes or returns is
@@ -32,6 +33,7 @@ pub mod notebook;
 pub mod processes;
 pub mod program;
 pub mod report;
+pub mod results;
 pub mod run;
 pub mod setup;
 pub mod share;

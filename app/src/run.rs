@@ -107,6 +107,11 @@ pub struct OutputResult {
     /// `cached` (whether this run took it from the cache).
     #[serde(default, skip_serializing_if = "Json::is_null")]
     pub meta: Json,
+    /// Where the output is by name, in the experiment's `results/`
+    /// (`results/slice/image.png`); absent in a plan and for outputs of
+    /// vertices that did not succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
 }
 
 /// A picture: PNG with its SVG twin.
@@ -228,6 +233,7 @@ pub fn node_result(exp_dir: &Path, n: &NodeOutcome) -> NodeResult {
                     }
                     _ => Json::Null,
                 },
+                result: None,
             },
         );
     }
@@ -387,6 +393,13 @@ pub fn run(
     };
     let mut result = result_of(exp, &report, &file, pdf.as_deref());
     result.report_error = report_error;
+    if !settings.dry_run {
+        // The run is recorded whatever happens here: results/ is a view
+        // of the store that `phx results` can make again.
+        if let Err(e) = crate::results::materialize(exp, &mut result, settings.targets.is_empty()) {
+            (observer.on_note)(&format!("phx: results/ not updated: {}", e.render()));
+        }
+    }
     Ok(result)
 }
 

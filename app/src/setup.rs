@@ -39,7 +39,7 @@ pub fn init_files() -> [(&'static str, &'static str); 3] {
     [
         ("phx.toml", PHX_TOML),
         ("experiment.phx", include_str!("../../examples/command_pipeline.phx")),
-        (".gitignore", ".phx/\n"),
+        (".gitignore", ".phx/\n# Links to the store's objects, by name; `phx results` makes them again.\nresults/\n"),
     ]
 }
 

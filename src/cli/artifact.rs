@@ -133,6 +133,10 @@ pub fn run(c: ArtifactCommand) -> u8 {
                     doc.size.map_or("?".to_string(), |s| s.to_string()),
                     doc.path
                 );
+                let meta = common::meta_line(&doc.meta);
+                if !meta.is_empty() {
+                    text.push_str(&format!("  meta {meta}\n"));
+                }
                 for p in &doc.produced_by {
                     text.push_str(&format!(
                         "  made by {} ({} {}) in run {} on {} ({}), {} ms{}\n",

@@ -142,3 +142,43 @@ pub fn write_atomic(path: &str, bytes: &[u8]) -> std::io::Result<()> {
 pub fn release_at_exit<T>(value: T) {
     std::mem::forget(value);
 }
+
+/// An output's metadata in one line: `cpu · f64 · 96×96×96 · 884736
+/// samples · 412 ms · 7.1 MB` (what is there, in that order).
+pub fn meta_line(meta: &serde_json::Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(d) = meta.get("device").and_then(|v| v.as_str()) {
+        parts.push(d.to_string());
+    }
+    if let Some(d) = meta.get("dtype").and_then(|v| v.as_str()) {
+        parts.push(d.to_string());
+    }
+    if let Some(m) = meta.get("mesh").and_then(|v| v.as_array()) {
+        parts.push(m.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("×"));
+    }
+    if let Some(n) = meta.get("samples").and_then(|v| v.as_u64()) {
+        parts.push(format!("{n} samples"));
+    }
+    if let Some(f) = meta.get("frames").and_then(|v| v.as_u64()) {
+        parts.push(format!("{f} frames"));
+    }
+    if let Some(ms) = meta.get("duration_ms").and_then(|v| v.as_u64()) {
+        parts.push(format!("{ms} ms"));
+    }
+    if let Some(b) = meta.get("bytes").and_then(|v| v.as_u64()) {
+        parts.push(human_bytes(b));
+    }
+    if meta.get("cached") == Some(&serde_json::Value::Bool(true)) {
+        parts.push("cached".into());
+    }
+    parts.join(" · ")
+}
+
+/// A size as people read it.
+pub fn human_bytes(b: u64) -> String {
+    match b {
+        0..1024 => format!("{b} B"),
+        1024..1_048_576 => format!("{:.1} KB", b as f64 / 1024.0),
+        _ => format!("{:.1} MB", b as f64 / 1_048_576.0),
+    }
+}

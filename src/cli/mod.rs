@@ -13,6 +13,7 @@ mod interchange;
 mod notebook;
 mod progress;
 mod report;
+mod results;
 mod run;
 mod schema;
 mod setup;
@@ -63,6 +64,8 @@ enum Command {
     Show(run::ShowArgs),
     /// The PDF report of a run (written by `phx run` too when the file has a `report`).
     Report(report::Args),
+    /// A run's outputs by name in a folder (default: the latest run, into `results/`).
+    Results(results::Args),
     /// Artifact history, one artifact, its lineage, hash verification.
     #[command(subcommand)]
     Artifact(artifact::ArtifactCommand),
@@ -142,6 +145,7 @@ pub fn main() -> u8 {
         Command::Runs(a) => run::runs(a),
         Command::Show(a) => run::show(a),
         Command::Report(a) => report::run(a),
+        Command::Results(a) => results::run(a),
         Command::Store(c) => store::run(c),
         Command::Init(a) => setup::init(a),
         Command::Doctor(a) => setup::doctor(a),

@@ -168,12 +168,19 @@ fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment) {
         "{verb} {}: {} in {} ms: {ran} ran, {} cached, {failed} failed, {skipped} skipped or cancelled\n",
         r.run_id, r.status, r.duration_ms, r.cache_hits
     ));
-    if let Some(p) = &r.report {
-        // Relative to where the user stands, so it can be opened as printed.
+    // Relative to where the user stands, so it can be opened as printed.
+    let here = std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
+    let shown = |p: &str| {
         let p = exp.absolute(p);
-        let here = std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
-        let shown = here.as_deref().and_then(|h| p.strip_prefix(h).ok()).unwrap_or(&p);
-        common::out(&format!("report {}\n", shown.display()));
+        here.as_deref().and_then(|h| p.strip_prefix(h).ok()).unwrap_or(&p).display().to_string()
+    };
+    let placed = r.nodes.iter().flat_map(|n| n.outputs.values()).filter(|o| o.result.is_some()).count();
+    if placed > 0 {
+        let dir = exp.dir.join(phx_app::results::RESULTS_DIR);
+        common::out(&format!("results {}/ ({placed} files by name)\n", shown(&dir.display().to_string())));
+    }
+    if let Some(p) = &r.report {
+        common::out(&format!("report {}\n", shown(p)));
     }
 }
 
@@ -324,6 +331,12 @@ pub fn show(a: ShowArgs) -> u8 {
             if e.cached { "cached " } else { "" },
             e.outputs.iter().map(|(name, o)| format!("{name}={}", short(&o.sha256))).collect::<Vec<_>>().join(" ")
         ));
+        for (name, o) in &e.outputs {
+            let meta = common::meta_line(&o.meta);
+            if !meta.is_empty() {
+                text.push_str(&format!("      {name:<20} {:<9} {meta}\n", o.kind));
+            }
+        }
         if e.backend != BackendKind::Local || e.job_id.is_some() {
             text.push_str(&format!(
                 "      on {}{}: {}\n",
