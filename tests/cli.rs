@@ -94,7 +94,7 @@ fn examples_use_every_construct() {
 }
 
 fn spec_programs() -> Vec<String> {
-    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/language.md");
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/src/spec/language.md");
     let text =
         std::fs::read_to_string(&spec).unwrap_or_else(|e| panic!("the spec at {} is needed: {e}", spec.display()));
     text.split("```phx\n").skip(1).map(|b| b.split("```").next().unwrap().to_string()).collect()
@@ -221,7 +221,7 @@ fn schema_formats() {
     let json: serde_json::Value = serde_json::from_str(&stdout(&phx(&["schema", "--format", "json"]))).unwrap();
     let tools = json["tools"].as_array().unwrap();
     let stdlib_spec =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/stdlib.md")).unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/src/spec/stdlib.md")).unwrap();
     let named: Vec<&str> =
         stdlib_spec.lines().filter_map(|l| l.strip_prefix("| `")).filter_map(|l| l.split('`').next()).collect();
     assert_eq!(named.len(), 25);
