@@ -633,18 +633,14 @@ fn the_hydrogen_example_runs_end_to_end() {
     let node = |id: &str| doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap().clone();
     assert_eq!(doc["nodes"].as_array().unwrap().len(), 4);
 
-    // The density: a Field3D file, a header line of JSON, then 96^3 f64.
+    // The density: a Field3D, a NetCDF file of 96^3 f64.
     let density = node("density");
     let bytes = std::fs::read(d.join(density["outputs"]["density"]["path"].as_str().unwrap())).unwrap();
-    let text_end = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(1).unwrap().0 + 1;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[11..text_end - 1]).unwrap();
-    assert_eq!(header["shape"], serde_json::json!([96, 96, 96]));
-    assert_eq!(bytes.len() - text_end, 96 * 96 * 96 * 8);
+    assert!(bytes.starts_with(b"CDF\x01"), "NetCDF classic");
+    let field = phx_stdlib::field::Field::from_bytes(&bytes).unwrap();
+    assert_eq!(field.shape, [96, 96, 96]);
     let step = 48.0 / 95.0;
-    let total: f64 = bytes[text_end..].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).sum::<f64>()
-        * step
-        * step
-        * step;
+    let total: f64 = field.values.iter().sum::<f64>() * step * step * step;
     assert!((total - 1.0).abs() < 1e-3, "the 2p density integrates to {total}");
     assert!(density["fallback"].is_string() || density["device"] == "gpu");
     // `emit = [static, ...]` on a data tool: a PNG and an SVG of each output.
@@ -771,10 +767,10 @@ fn the_wavepacket_example_conserves_the_norm_and_animates_the_density() {
         norms.lines().skip(1).map(|l| l.split(',').map(|x| x.parse().unwrap()).collect()).collect();
     assert_eq!(rows.len(), 400);
     assert!(rows.iter().all(|r| (r[1] - 1.0).abs() < 1e-10), "the norm drifts");
-    let density = read(&packet, "density");
-    let header_end = density.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(1).unwrap().0;
-    let header: serde_json::Value = serde_json::from_slice(&density[11..header_end]).unwrap();
-    assert_eq!(header["shape"], serde_json::json!([2048, 400]), "x by t");
+    let (density, meta) = phx_stdlib::field::Field::read_netcdf(&read(&packet, "density")).unwrap();
+    assert_eq!(density.shape, [2048, 400], "x by t");
+    let axes: Vec<(&str, &str)> = meta.axes.iter().map(|a| (a.name.as_str(), a.unit.as_str())).collect();
+    assert_eq!(axes, [("x", "bohr"), ("t", "hbar/Eh")]);
 
     // The density animates as profiles over time.
     let movie = node("movie");

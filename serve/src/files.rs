@@ -70,6 +70,9 @@ pub fn sniff(kind: &str, head: &[u8]) -> &'static str {
         "image/svg+xml"
     } else if head.starts_with(b"%PDF") {
         "application/pdf"
+    } else if head.starts_with(b"CDF\x01") || head.starts_with(b"CDF\x02") {
+        // NetCDF classic and 64-bit offset: the files of fields.
+        "application/x-netcdf"
     } else if kind == "Series" {
         "text/csv; charset=utf-8"
     } else {
@@ -167,6 +170,8 @@ mod tests {
         assert_eq!(sniff("", b"\x89PNG\r\n"), "image/png");
         assert_eq!(sniff("", b"%PDF-1.7"), "application/pdf");
         assert_eq!(sniff("Series", b"x,y\n1,2"), "text/csv; charset=utf-8");
+        assert_eq!(sniff("Field3D", b"CDF\x01\x00\x00\x00\x00"), "application/x-netcdf");
+        assert_eq!(sniff("Field2D", b"CDF\x02\x00\x00\x00\x00"), "application/x-netcdf");
         assert_eq!(sniff("Field", b"PHXFIELD 1"), "application/octet-stream");
     }
 }

@@ -90,7 +90,7 @@ fn the_ir_carries_what_the_runtime_needs() {
         "experiment e {\n  title = \"t\"\n  resources = { cpus = 2 }\n}\nnode a = quantum.orbital(n = 2, l = 1, m = 0) {\n  emit      = [static, series]\n  device    = [gpu, cpu]\n  backend   = slurm\n  resources = { mem = 8 GiB, time = 30 min }\n  retries   = 2\n}\n",
     );
     let v = d.vertex("a").unwrap();
-    assert_eq!(v.tool_version, "0.1.0");
+    assert_eq!(v.tool_version, "0.2.0");
     assert_eq!(v.props.device, vec![Device::Gpu, Device::Cpu]);
     assert_eq!(v.props.backend, Some(BackendKind::Slurm));
     assert_eq!(v.props.retries, 2);

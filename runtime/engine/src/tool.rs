@@ -129,7 +129,8 @@ pub fn extension(kind: &str) -> &'static str {
         "Series" => "csv",
         "Image" => "png",
         "Animation" => "mp4",
-        "Field1D" | "Field2D" | "Field3D" | "Field" => "field",
+        // Fields are NetCDF files (CF conventions), as the stdlib writes them.
+        "Field1D" | "Field2D" | "Field3D" | "Field" => "nc",
         _ => "dat",
     }
 }

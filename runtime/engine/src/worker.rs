@@ -38,7 +38,7 @@ pub struct SpecInput {
     pub reference: String,
     pub sha256: String,
     pub kind: String,
-    /// Relative to the working folder (`in/field_0.field`).
+    /// Relative to the working folder (`in/field_0.nc`).
     pub path: String,
 }
 

@@ -4,7 +4,7 @@ use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
 use phx_sema::value::Value;
 
 use crate::common::{arg, function, write_output};
-use crate::field::Field;
+use crate::field::{Field, FieldMeta};
 use crate::orbital;
 
 /// The Bohr radius, to turn a Length in SI into atomic units.
@@ -77,7 +77,11 @@ impl Tool for Orbital {
             };
             let integral = field.integral();
             let ms = t0.elapsed().as_millis() as u64;
-            let mut density = write_output(&inv, "density", &field.to_bytes())?;
+            let what = format!(
+                "probability density |psi_nlm|^2 of the hydrogen-like orbital n = {n}, l = {l}, m = {m}, Z = {z}"
+            );
+            let bytes = field.to_netcdf(&FieldMeta::of(&inv, "density", what)).map_err(ToolError::failed)?;
+            let mut density = write_output(&inv, "density", &bytes)?;
             density.meta = serde_json::json!({"dtype": "f64", "samples": g * g * g, "mesh": [g, g, g], "extent_bohr": extent, "grid_integral": integral, "duration_ms": ms, "evaluator": evaluator});
             let rows = 400;
             let r_max = extent * 3f64.sqrt();
@@ -110,8 +114,9 @@ pub(crate) fn jit_for(ir: &phx_sema::fnir::FnIr) -> Result<std::sync::Arc<phx_co
     Ok(compiled)
 }
 
-/// A grid of `g` points per axis over [-extent, extent] bohr, serialised.
-fn field_bytes(values: Vec<f64>, g: usize, dims: usize, extent: f64) -> Vec<u8> {
+/// A grid of `g` points per axis over [-extent, extent] bohr, as a field
+/// file described by `meta`.
+fn field_bytes(values: Vec<f64>, g: usize, dims: usize, extent: f64, meta: &FieldMeta) -> Result<Vec<u8>, ToolError> {
     Field {
         shape: vec![g; dims],
         lo: vec![-extent; dims],
@@ -120,7 +125,8 @@ fn field_bytes(values: Vec<f64>, g: usize, dims: usize, extent: f64) -> Vec<u8> 
         value_unit: "1".into(),
         values,
     }
-    .to_bytes()
+    .to_netcdf(meta)
+    .map_err(ToolError::failed)
 }
 
 /// `values` on the GPU when the node asks for one, through the CUDA
@@ -232,7 +238,9 @@ impl Tool for Evaluate {
             if let Some(stop) = inv.interrupted() {
                 return Err(stop);
             }
-            let mut out = write_output(&inv, "values", &field_bytes(values, g, dims, extent))?;
+            let args = ["x", "y", "z"][..dims].join(", ");
+            let meta = FieldMeta::of(&inv, "values", format!("{}({args})", ir.name));
+            let mut out = write_output(&inv, "values", &field_bytes(values, g, dims, extent, &meta)?)?;
             out.kind = format!("Field{dims}D");
             out.meta =
                 serde_json::json!({"dtype": "f64", "samples": total, "mesh": vec![g; dims], "evaluator": evaluator});

@@ -10,7 +10,7 @@ use rustfft::FftPlanner;
 use rustfft::num_complex::Complex64;
 
 use crate::common::{Evaluator, arg, check_cap, float, function_of_arity, write_output};
-use crate::field::Field;
+use crate::field::{Axis, Field, FieldMeta};
 
 /// What to propagate, and for how long.
 #[derive(Clone, Debug)]
@@ -156,7 +156,10 @@ impl Tool for Wavepacket {
                 value_unit: "bohr^-1".into(),
                 values: frames.iter().flat_map(|f| f.density.iter().copied()).collect(),
             };
-            let mut density = write_output(&inv, "density", &field.to_bytes())?;
+            let meta = FieldMeta::of(&inv, "density", "probability density |psi(x, t)|^2")
+                .with_axes(vec![Axis::new("x", "bohr", "position"), Axis::new("t", "hbar/Eh", "time")]);
+            let bytes = field.to_netcdf(&meta).map_err(ToolError::failed)?;
+            let mut density = write_output(&inv, "density", &bytes)?;
             density.meta = serde_json::json!({
                 "dtype": "f64",
                 "samples": field.values.len(),
