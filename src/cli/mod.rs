@@ -6,6 +6,7 @@ mod bundle;
 mod check;
 mod cluster;
 mod common;
+mod explain_code;
 mod fmt;
 mod generate;
 mod graph;
@@ -58,6 +59,8 @@ enum Command {
     Run(run::Args),
     /// Why a node would run again: each component of its cache key.
     Explain(run::ExplainArgs),
+    /// The page of a diagnostic code: a failing example, the fix and why.
+    ExplainCode(explain_code::Args),
     /// Past runs, newest first.
     Runs(run::RunsArgs),
     /// One run's nodes, devices, durations and artifacts.
@@ -142,6 +145,7 @@ pub fn main() -> u8 {
         Command::Schema(a) => schema::run(a),
         Command::Run(a) => run::run(a),
         Command::Explain(a) => run::explain(a),
+        Command::ExplainCode(a) => explain_code::run(a),
         Command::Runs(a) => run::runs(a),
         Command::Show(a) => run::show(a),
         Command::Report(a) => report::run(a),

@@ -138,6 +138,110 @@ pub fn markdown(only: Option<&ToolSchema>) -> String {
     out
 }
 
+/// The header of every generated page of the book: where it comes from.
+fn generated_note(from: &str) -> String {
+    format!(
+        "<!-- Generated from {from}; do not edit. `PHX_BLESS=1 cargo test --test docs` writes it again (tests/docs.rs fails when it differs). -->\n\n"
+    )
+}
+
+/// A tool's page in the book (`docs/src/stdlib/NAME.md`): its doc, its
+/// signature, every parameter with its unit, default, `where` and `cap`,
+/// its outputs, emits, devices and version, then the hand-written notes on
+/// its physics, accuracy and an example (`notes/NAME.md`).
+pub fn book_page(t: &ToolSchema) -> String {
+    use phx_syntax::ast::ConditionKind as K;
+    let family = t.name.split('.').next().unwrap_or(&t.name);
+    let mut out = generated_note(&format!("the declaration of `{}` in stdlib/tools/{family}.phx", t.name));
+    let _ = writeln!(out, "# {}\n", t.name);
+    if let Some(d) = &t.doc {
+        let _ = writeln!(out, "{d}\n");
+    }
+    let _ = writeln!(out, "```text\n{}\n```\n", t.signature());
+    out.push_str("## Parameters\n\n");
+    if t.params.is_empty() {
+        out.push_str("None.\n\n");
+    } else {
+        out.push_str(
+            "| parameter | type | default | where | cap | description |\n| --- | --- | --- | --- | --- | --- |\n",
+        );
+        for p in &t.params {
+            let code = |v: Vec<String>| v.iter().map(|c| format!("`{}`", md_escape(c))).collect::<Vec<_>>().join(", ");
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | {} | {} | {} | {} |",
+                p.name,
+                md_escape(&p.ty.to_string()),
+                p.default_text.as_deref().map_or("required".to_string(), |d| format!("`{}`", md_escape(d))),
+                code(conditions(t, p, K::Where)),
+                code(conditions(t, p, K::Cap)),
+                md_escape(p.doc.as_deref().unwrap_or(""))
+            );
+        }
+        out.push('\n');
+    }
+    out.push_str("## Outputs\n\n| output | type | description |\n| --- | --- | --- |\n");
+    for o in &t.outputs {
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | {} |",
+            o.name,
+            md_escape(&o.ty.to_string()),
+            md_escape(o.doc.as_deref().unwrap_or(""))
+        );
+    }
+    let emits = if t.emits.is_empty() {
+        "nothing (a node of it needs no `emit`)".to_string()
+    } else {
+        t.emits.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+    };
+    let devices = t.devices.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(
+        out,
+        "\n## Emits, devices, version\n\n- Emits: {emits}.\n- Devices, in the tool's order of preference: {devices}.\n- Version: `{}` (part of every cache key of its nodes).\n",
+        t.version
+    );
+    let _ = writeln!(out, "{{{{#include notes/{}.md}}}}", t.name);
+    out
+}
+
+/// The book's unit table (`docs/src/reference/units.md`): every unit, the
+/// named quantity kinds and the constants, from the compiler's own tables.
+pub fn units_page() -> String {
+    let mut out = generated_note("the compiler's unit and constant tables (compiler/units)");
+    out.push_str(
+        "# The unit table\n\nEvery unit a quantity may be written in (`24 bohr`, `1.5 eV`, `9.81 [m/s^2]`), its\ndimension and its exact factor to SI. Units combine in brackets with `*`, `/`\nand integer powers `^`: `[kg*m^2/s^2]`, `[m/s^2]`, `[1/cm]`. A quantity\nkeeps its value in SI with full precision, so converting is exact up to\nthe factors below (CODATA 2022; exact where the SI defines them).\n\n",
+    );
+    out.push_str("## Units\n\n| unit | what it is | dimension | in SI |\n| --- | --- | --- | --- |\n");
+    for u in phx_units::UNITS {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | `{}` | {} |",
+            u.name,
+            md_escape(u.description),
+            md_escape(&u.dim.to_string()),
+            phx_units::format_f64(u.factor)
+        );
+    }
+    out.push_str("\n## Quantity types\n\nA parameter or `param` of one of these types takes a quantity of that\ndimension; any other dimension is `phx::unit-mismatch`. `Quantity[UNIT]` names\nany other dimension (`Quantity[m/s^2]`).\n\n| type | dimension in SI base units |\n| --- | --- |\n");
+    for (name, dim) in phx_units::KINDS {
+        let _ = writeln!(out, "| `{name}` | `{}` |", md_escape(&dim.si_units()));
+    }
+    out.push_str("\n## Constants\n\n`constants.NAME` in any expression is the constant as a quantity with\nits dimension (`constants.h * constants.c / (1.5 eV)` is a Length).\n\n| name | what it is | value | unit |\n| --- | --- | --- | --- |\n");
+    for c in phx_units::CONSTANTS {
+        let _ = writeln!(
+            out,
+            "| `{}` | {}{} | {} | `{}` |",
+            c.name,
+            md_escape(c.description),
+            if c.exact { " (exact)" } else { "" },
+            phx_units::format_f64(c.value),
+            c.unit
+        );
+    }
+    out
+}
+
 /// The language summary for LLMs.
 pub const LANGUAGE_SUMMARY: &str = r#"# phx in brief (language 0.1)
 A `.phx` file declares one experiment as a DAG of tool calls. Items, in any order:

@@ -213,3 +213,5 @@ pub fn to_json(diag: &Diagnostic, file: &str, text: &str, index: &LineIndex) -> 
 
 mod render;
 pub use render::{render, render_plain};
+
+pub mod explain;
