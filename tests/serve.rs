@@ -178,6 +178,9 @@ fn links_grant_exactly_what_they_say_and_nothing_else() {
     let (code, ctype, png) = get(&format!("{base}/s/{token}/a/{}", f.image_sha));
     assert_eq!((code, ctype.as_str()), (200, "image/png"));
     assert_eq!(png, std::fs::read(f.dir.join(".phx/objects").join(&f.image_sha[..2]).join(&f.image_sha)).unwrap());
+    // Downloaded, it is named as in results/, by its extension.
+    let r = ureq::get(&format!("{base}/s/{token}/a/{}?download=1", f.image_sha)).call().unwrap();
+    assert_eq!(r.header("content-disposition"), Some("attachment; filename=\"density.density_view.png\""));
     let (code, svg_type, svg) = get(&format!("{base}/s/{token}/run/{}/dag.svg", f.run));
     assert_eq!((code, svg_type.as_str()), (200, "image/svg+xml"));
     assert!(text(&svg).contains("table"));

@@ -136,6 +136,13 @@ pub fn extension(kind: &str, head: &[u8]) -> &'static str {
     }
 }
 
+/// The file name an output stored at `object` gets (see [`file_name`]);
+/// for downloads and anything else that names an object for people.
+pub fn file_name_of(name: &str, kind: &str, object: &Path) -> String {
+    let head = head_of(object).unwrap_or_default();
+    file_name(name, kind, &head)
+}
+
 fn head_of(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut f = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 512];

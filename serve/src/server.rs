@@ -395,7 +395,9 @@ async fn artifact(
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; sandbox"),
     );
     if q.download.is_some() {
-        let file: String = format!("{}.{}", exec.vertex, name)
+        // Named as in results/ (`slice.image.png`), so it opens by its extension.
+        let named = phx_app::results::file_name_of(&name, &kind, &path);
+        let file: String = format!("{}.{}", exec.vertex, named)
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
             .collect();

@@ -7,8 +7,33 @@ use std::process::{Command, Output};
 
 use serde_json::Value as Json;
 
+/// The pid in a test folder's name (`phx-SUITE-test-PID[-NAME]`).
+fn pid_of_test_dir(name: &str) -> Option<u32> {
+    let (_, rest) = name.strip_prefix("phx-")?.split_once("-test-")?;
+    rest.split('-').next()?.parse().ok()
+}
+
+/// Removes the folders of test processes that have ended: a passing test
+/// removes its own, but one that fails keeps it to look at, and those
+/// added up to gigabytes over a day of runs.
+fn sweep_ended_test_dirs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = pid_of_test_dir(&name)
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    });
+}
+
 /// An empty folder of this test process, `phx-SUITE-test-PID-NAME`.
 pub fn fresh_dir(suite: &str, name: &str) -> PathBuf {
+    sweep_ended_test_dirs();
     let d = std::env::temp_dir().join(format!("phx-{suite}-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();

@@ -34,6 +34,10 @@ pub struct Components {
     pub tool_version: String,
     pub code_version: String,
     pub device: String,
+    /// What the node emits (`static`, `series`, `animation`), sorted: the
+    /// emits decide which pictures and tables it makes, so a node asked
+    /// for a picture never reuses the outputs of one that was not.
+    pub emits: Vec<String>,
     pub args: BTreeMap<String, ArgComponent>,
     /// Input artifacts by argument: `(reference, sha256)`.
     pub inputs: BTreeMap<String, Vec<(String, String)>>,
@@ -87,6 +91,12 @@ impl Components {
             tool_version: vertex.tool_version.clone(),
             code_version: code_version.to_string(),
             device: device.to_string(),
+            emits: {
+                let mut e: Vec<String> = vertex.props.emit.iter().map(|e| e.as_str().to_string()).collect();
+                e.sort();
+                e.dedup();
+                e
+            },
             args,
             inputs,
         }
@@ -101,6 +111,7 @@ impl Components {
             "tool_version": self.tool_version,
             "code_version": self.code_version,
             "device": self.device,
+            "emits": self.emits,
             "args": self.args.iter().map(|(k, a)| (k.clone(), json!({"canonical": a.canonical, "display": a.display}))).collect::<serde_json::Map<_, _>>(),
             "inputs": self.inputs.iter().map(|(k, v)| (k.clone(), json!(v.iter().map(|(r, h)| json!({"ref": r, "sha256": h})).collect::<Vec<_>>()))).collect::<serde_json::Map<_, _>>(),
         })
@@ -119,7 +130,14 @@ impl Components {
             doc.push(':');
             doc.push_str(&a.canonical);
         }
-        doc.push_str("}}");
+        doc.push('}');
+        // Only where a node emits, so the keys of nodes that emit nothing
+        // are what they were before emits were part of the key.
+        if !self.emits.is_empty() {
+            let emits: Vec<String> = self.emits.iter().map(|e| json_string(e)).collect();
+            doc.push_str(&format!(",\"emits\":[{}]", emits.join(",")));
+        }
+        doc.push('}');
         let digest = Sha256::digest(doc.as_bytes());
         hex::encode(digest)
     }
@@ -176,6 +194,15 @@ pub fn explain(previous: Option<&Json>, now: &Components) -> Vec<String> {
             out.push(format!("argument {name} was removed"));
         }
     }
+    let prev_emits: Vec<String> = prev
+        .get("emits")
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    if prev_emits != now.emits {
+        let list = |e: &[String]| if e.is_empty() { "nothing".to_string() } else { e.join(", ") };
+        out.push(format!("the emits changed from {} to {}", list(&prev_emits), list(&now.emits)));
+    }
     if s(prev, "device") != now.device {
         out.push(format!("device changed from {} to {}", s(prev, "device"), now.device));
     }
@@ -228,6 +255,25 @@ mod tests {
         assert_ne!(a.key(), Components::of(&vertex(64), &OutputHashes::new(), "c1", "cpu").key());
         assert_ne!(a.key(), Components::of(&vertex(48), &OutputHashes::new(), "c2", "cpu").key());
         assert_ne!(a.key(), Components::of(&vertex(48), &OutputHashes::new(), "c1", "gpu").key());
+    }
+
+    #[test]
+    fn a_node_asked_for_pictures_does_not_reuse_one_that_was_not() {
+        // The finding: `data.load_csv(...) { emit = [static] }` reused the
+        // outputs of the same call with `emit = [series]`: no picture.
+        let plain = Components::of(&vertex(48), &OutputHashes::new(), "c1", "cpu");
+        let mut v = vertex(48);
+        v.props.emit = vec![phx_sema::enums::Emit::Static];
+        let pictured = Components::of(&v, &OutputHashes::new(), "c1", "cpu");
+        assert_ne!(plain.key(), pictured.key());
+        v.props.emit = vec![phx_sema::enums::Emit::Series, phx_sema::enums::Emit::Static];
+        let both = Components::of(&v, &OutputHashes::new(), "c1", "cpu");
+        assert_ne!(both.key(), pictured.key());
+        assert_eq!(explain(Some(&pictured.to_json()), &both), vec!["the emits changed from static to series, static"]);
+        assert_eq!(explain(Some(&plain.to_json()), &pictured), vec!["the emits changed from nothing to static"]);
+        // A node that emits nothing keeps the key it had before emits
+        // counted (its cache entries stay valid).
+        assert_eq!(plain.key(), "020b03ac304007b7095958fc03f85716730513020c52a464417e1f90b09fbb71");
     }
 
     #[test]

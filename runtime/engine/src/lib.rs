@@ -15,6 +15,7 @@ pub mod cache;
 pub mod clock;
 pub mod command;
 pub mod containment;
+pub mod contract;
 pub mod placement;
 pub mod provenance;
 pub mod remote;

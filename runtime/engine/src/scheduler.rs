@@ -1182,12 +1182,18 @@ impl Task {
                 o.name.clone()
             };
             *n += 1;
-            let mut meta = o.meta.clone();
-            if let Json::Object(m) = &mut meta {
-                m.insert("device".into(), json!(produced.device));
-                m.insert("sha256".into(), json!(sha));
-                m.insert("bytes".into(), json!(size));
-            }
+            // The graphics contract: every output says where and how fast
+            // it was made, and its size, whatever the tool itself recorded.
+            let mut meta = match &o.meta {
+                Json::Object(m) => m.clone(),
+                _ => serde_json::Map::new(),
+            };
+            crate::contract::complete(&o.kind, &store.objects.path(&sha), &mut meta);
+            meta.insert("device".into(), json!(produced.device));
+            meta.insert("sha256".into(), json!(sha));
+            meta.insert("bytes".into(), json!(size));
+            meta.entry("duration_ms").or_insert(json!(ms));
+            let meta = Json::Object(meta);
             rows.push(OutputRow {
                 name: name.clone(),
                 sha256: sha.clone(),
