@@ -611,7 +611,8 @@ node out = export.csv(data = both.table)
     assert!((value("ang", "value").as_f64().unwrap() - 24.0 * 0.529177210544).abs() < 1e-12);
     let out = doc["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "out").unwrap().clone();
     let text = std::fs::read_to_string(d.join(out["outputs"]["file"]["path"].as_str().unwrap())).unwrap();
-    assert_eq!(text, "x,y\n1,2\n3,4\n1,2\n3,4\n");
+    // Stacked rows say which table they came from.
+    assert_eq!(text, "x,y,instance\n1,2,table #1\n3,4,table #1\n1,2,table #2\n3,4,table #2\n");
     // Editing the data file re-runs what reads it, and explain says so.
     std::fs::write(d.join("data.csv"), "x,y\n5,6\n").unwrap();
     let why = String::from_utf8_lossy(&phx_in(&d, &["explain", "s.phx", "table"]).stdout).into_owned();
@@ -724,11 +725,12 @@ fn the_harmonic_scan_finds_the_analytic_levels_and_plots_one_line_per_well() {
     let stacked = node("all_levels");
     let csv = std::fs::read_to_string(d.join(stacked["outputs"]["table"]["path"].as_str().unwrap())).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("n,E"));
+    assert_eq!(lines.next(), Some("n,E [hartree],instance"));
     let rows: Vec<(f64, f64)> = lines
         .map(|l| {
-            let (n, e) = l.split_once(',').unwrap();
-            (n.parse().unwrap(), e.parse().unwrap())
+            let cells: Vec<&str> = l.split(',').collect();
+            assert_eq!(cells[2], if l.ends_with("levels[0]") { "levels[0]" } else { "levels[1]" });
+            (cells[0].parse().unwrap(), cells[1].parse().unwrap())
         })
         .collect();
     assert_eq!(rows.len(), 12, "{csv}");
@@ -743,7 +745,8 @@ fn the_harmonic_scan_finds_the_analytic_levels_and_plots_one_line_per_well() {
     let png = std::fs::read(d.join(spectrum["outputs"]["image"]["path"].as_str().unwrap())).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let svg = std::fs::read_to_string(d.join(spectrum["outputs"]["image_svg"]["path"].as_str().unwrap())).unwrap();
-    assert!(svg.contains("E #1") && svg.contains("E #2"), "one legend entry per stacked block");
+    assert!(svg.contains("levels[0]") && svg.contains("levels[1]"), "one legend entry per instance");
+    assert!(svg.contains("[hartree]"), "the y axis carries the energy's unit");
 }
 
 #[test]
@@ -937,14 +940,14 @@ fn the_dipole_example_draws_its_vector_field() {
     let png = std::fs::read(d.join(arrows["outputs"]["image"]["path"].as_str().unwrap())).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let svg = std::fs::read_to_string(d.join(arrows["outputs"]["image_svg"]["path"].as_str().unwrap())).unwrap();
-    assert!(svg.contains("x [bohr]") && svg.contains("y [bohr]"), "axes carry units");
+    assert!(svg.matches(" [bohr]").count() >= 2, "axes carry units");
     // 20 x 20 arrows, each a shaft and a head.
     assert!(svg.matches("<polyline").count() >= 2 * 400, "{}", svg.matches("<polyline").count());
     // The surface: 63 x 63 shaded quads of the potential.
     let relief = node("relief");
     let svg = std::fs::read_to_string(d.join(relief["outputs"]["image_svg"]["path"].as_str().unwrap())).unwrap();
     assert!(svg.matches("<polygon").count() >= 63 * 63, "{}", svg.matches("<polygon").count());
-    assert!(svg.contains("in bohr"), "the axes are named");
+    assert!(svg.matches(" [bohr]").count() >= 2, "the axes are named with their units");
 }
 
 #[test]

@@ -67,7 +67,17 @@ impl Tool for DataFft {
             } else {
                 1.0
             };
-            let mut csv = String::from("frequency,amplitude,phase\n");
+            // Frequencies in the inverse of the sampling axis's unit, amplitudes
+            // in the column's own, phases in radians.
+            let freq_unit = if c != 0 { crate::typeset::unit_of(&t.names[0]) } else { None };
+            let bracket = |u: Option<String>| u.map(|u| format!(" [{u}]")).unwrap_or_default();
+            let mut csv = format!(
+                "frequency{},amplitude{},phase [rad]\n",
+                bracket(freq_unit.map(|u| {
+                    if u.chars().all(|ch| ch.is_ascii_alphanumeric()) { format!("1/{u}") } else { format!("1/({u})") }
+                })),
+                bracket(crate::typeset::unit_of(&t.names[c]).map(str::to_string))
+            );
             for l in spectrum(samples, dt) {
                 csv.push_str(&format!("{:?},{:?},{:?}\n", l.frequency, l.amplitude, l.phase));
             }

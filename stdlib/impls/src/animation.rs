@@ -5,9 +5,8 @@
 use std::path::Path;
 
 use phx_runtime::tool::{BoxFuture, Invocation, Produced, ProducedOutput, Tool, ToolError};
-use plotters::prelude::*;
-use plotters::style::colors::colormaps::ViridisRGB;
 
+use crate::chart::viridis;
 use crate::common::{arg, string};
 use crate::field::Field;
 
@@ -156,7 +155,7 @@ fn frames_of(field: &Field, motion: &str, frames: usize, stop: &(dyn Fn() -> boo
 fn palette() -> Vec<u8> {
     (0..256)
         .flat_map(|i| {
-            let c = ViridisRGB::get_color(i as f64 / 255.0);
+            let c = viridis(f64::from(i) / 255.0);
             [c.0, c.1, c.2]
         })
         .collect()
@@ -178,27 +177,36 @@ pub fn encode_gif(frames: &[Frame], fps: u32, path: &Path) -> Result<(), String>
     Ok(())
 }
 
-fn write_png(frame: &Frame, path: &Path) -> Result<(), String> {
-    let root = BitMapBackend::new(path, (SIDE as u32, SIDE as u32)).into_drawing_area();
+/// Pixels of a frame, coloured, into `rgb` at column offset `left` of a
+/// raster `stride` pixels wide.
+fn paint(frame: &Frame, rgb: &mut [u8], left: usize, stride: usize) {
     for (i, v) in frame.iter().enumerate() {
-        let c = ViridisRGB::get_color(f64::from(*v));
-        root.draw_pixel(((i % SIDE) as i32, (i / SIDE) as i32), &c).map_err(|e| e.to_string())?;
+        let c = viridis(f64::from(*v));
+        let at = ((i / SIDE) * stride + left + i % SIDE) * 3;
+        if let Some(px) = rgb.get_mut(at..at + 3) {
+            px.copy_from_slice(&[c.0, c.1, c.2]);
+        }
     }
-    root.present().map_err(|e| e.to_string())
+}
+
+fn write_png(frame: &Frame, path: &Path) -> Result<(), String> {
+    let mut rgb = vec![0u8; SIDE * SIDE * 3];
+    paint(frame, &mut rgb, 0, SIDE);
+    let png = crate::figure::encode_png(SIDE as u32, SIDE as u32, rgb)?;
+    std::fs::write(path, png).map_err(|e| e.to_string())
 }
 
 /// A strip of up to six frames side by side.
 pub fn thumbnail_strip(frames: &[Frame], path: &Path) -> Result<(), String> {
     let n = frames.len().clamp(1, 6);
-    let root = BitMapBackend::new(path, ((SIDE * n) as u32, SIDE as u32)).into_drawing_area();
+    let mut rgb = vec![0u8; SIDE * n * SIDE * 3];
     for t in 0..n {
-        let f = &frames[t * frames.len() / n];
-        for (i, v) in f.iter().enumerate() {
-            let c = ViridisRGB::get_color(f64::from(*v));
-            root.draw_pixel(((t * SIDE + i % SIDE) as i32, (i / SIDE) as i32), &c).map_err(|e| e.to_string())?;
+        if let Some(f) = frames.get(t * frames.len() / n) {
+            paint(f, &mut rgb, t * SIDE, SIDE * n);
         }
     }
-    root.present().map_err(|e| e.to_string())
+    let png = crate::figure::encode_png((SIDE * n) as u32, SIDE as u32, rgb)?;
+    std::fs::write(path, png).map_err(|e| e.to_string())
 }
 
 /// Encodes with ffmpeg (H.264) when it is on PATH; `None` when it is not.

@@ -27,7 +27,23 @@ impl Tool for LoadCsv {
     }
 }
 
-/// `data.stack(inputs)`: tables with one header, one after another.
+/// The label of each stacked table: the node it came from (`levels[0]`
+/// of `levels[0].energies`), numbered when two would read the same.
+fn instance_labels(references: &[String]) -> Vec<String> {
+    let base: Vec<String> = references
+        .iter()
+        .map(|r| match r.rsplit_once('.') {
+            Some((node, _)) if !node.is_empty() => node.to_string(),
+            _ => r.clone(),
+        })
+        .collect();
+    let unique = base.iter().enumerate().all(|(i, b)| !base[..i].contains(b));
+    if unique { base } else { base.iter().enumerate().map(|(i, b)| format!("{b} #{}", i + 1)).collect() }
+}
+
+/// `data.stack(inputs)`: tables with one header, one after another, and a
+/// last column `instance` naming the node each row came from, so a
+/// sweep's tables stay told apart (one labelled curve each in a plot).
 pub struct Stack;
 
 impl Tool for Stack {
@@ -44,13 +60,19 @@ impl Tool for Stack {
                 .get("inputs")
                 .map(|v| v.iter().map(|s| (s.reference.clone(), s.path.clone())).collect::<Vec<_>>())
                 .unwrap_or_default();
-            for (reference, rel) in paths {
-                let text = read_table(&inv, &rel)?;
+            let labels = instance_labels(&paths.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>());
+            for ((reference, rel), label) in paths.iter().zip(&labels) {
+                let text = read_table(&inv, rel)?;
                 let mut lines = text.lines();
                 let h = lines.next().unwrap_or("").trim().to_string();
+                // A table stacked before keeps its instances, under ours.
+                let nested = h.split(',').next_back().is_some_and(|c| c.trim() == "instance");
                 match &header {
                     None => {
                         out.push_str(&h);
+                        if !nested {
+                            out.push_str(",instance");
+                        }
                         out.push('\n');
                         header = Some(h);
                     }
@@ -61,15 +83,21 @@ impl Tool for Stack {
                     }
                     Some(_) => {}
                 }
+                // A label is one CSV cell: no commas or quotes in it.
+                let label = label.replace([',', '"'], " ");
                 for l in lines.filter(|l| !l.trim().is_empty()) {
-                    out.push_str(l);
+                    match l.rsplit_once(',').filter(|_| nested) {
+                        Some((cells, inner)) => out.push_str(&format!("{cells},{label}/{}", inner.trim())),
+                        None => out.push_str(&format!("{},{label}", l.trim_end())),
+                    }
                     out.push('\n');
                 }
             }
             if header.is_none() {
                 out.push_str("empty\n");
             }
-            let table = write_output(&inv, "table", out.as_bytes())?;
+            let mut table = write_output(&inv, "table", out.as_bytes())?;
+            table.meta = serde_json::json!({"instances": labels});
             Ok(Produced { outputs: vec![table], device: "cpu".into(), fallback: None, exit_code: None })
         })
     }
@@ -90,5 +118,18 @@ impl Tool for ExportCsv {
             let file = write_output(&inv, "file", text.as_bytes())?;
             Ok(Produced { outputs: vec![file], device: "cpu".into(), fallback: None, exit_code: None })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_are_named_after_their_nodes() {
+        let refs = vec!["levels[0].energies".to_string(), "levels[1].energies".to_string()];
+        assert_eq!(instance_labels(&refs), ["levels[0]", "levels[1]"]);
+        let same = vec!["table.table".to_string(), "table.table".to_string()];
+        assert_eq!(instance_labels(&same), ["table #1", "table #2"]);
     }
 }

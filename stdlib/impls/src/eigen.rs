@@ -152,13 +152,15 @@ impl Tool for Eigen1d {
             if let Some(stop) = inv.interrupted() {
                 return Err(stop);
             }
-            let mut e_csv = String::from("n,E\n");
+            // Atomic units: energies in hartree, x in bohr, states normalised
+            // so that the integral of psi^2 dx is 1.
+            let mut e_csv = String::from("n,E [hartree]\n");
             for (n, e) in energies.iter().enumerate() {
                 e_csv.push_str(&format!("{n},{e:?}\n"));
             }
-            let mut s_csv = String::from("x");
+            let mut s_csv = String::from("x [bohr]");
             for n in 0..levels {
-                s_csv.push_str(&format!(",psi_{n}"));
+                s_csv.push_str(&format!(",psi_{n} [bohr^{{-1/2}}]"));
             }
             s_csv.push('\n');
             for (i, x) in xs.iter().enumerate() {

@@ -185,7 +185,12 @@ impl Tool for DataFit {
             for (name, (v, e)) in param_names.iter().zip(result.params.iter().zip(&result.errors)) {
                 params.push_str(&format!("{name},{},{}\n", float_text(*v), float_text(*e)));
             }
-            let mut fitted = format!("{},{},fit\n", table.names[xc], table.names[yc]);
+            // The fit is in y's unit, which the header carries on.
+            let fit_name = match crate::typeset::unit_of(&table.names[yc]) {
+                Some(unit) => format!("fit [{unit}]"),
+                None => "fit".to_string(),
+            };
+            let mut fitted = format!("{},{},{fit_name}\n", table.names[xc], table.names[yc]);
             for (x, y) in xs.iter().zip(&ys) {
                 fitted.push_str(&format!("{x:?},{y:?},{:?}\n", model(*x, &result.params)));
             }

@@ -1,32 +1,14 @@
-//! `plot.heatmap` and `plot.animation`: pictures of fields, drawn with
-//! plotters and an embedded font (nothing from the machine's fonts).
-
-use std::path::Path;
-use std::sync::Once;
-
-use plotters::coord::Shift;
-use plotters::prelude::*;
-use plotters::style::colors::colormaps::ViridisRGB;
+//! `plot.heatmap` and `plot.line`, and what the other pictures share:
+//! slices of fields, tables read from CSV (with units in their headers),
+//! and writing a [`Figure`] as a PNG and an SVG of the same drawing.
 
 use phx_runtime::tool::{BoxFuture, Invocation, Produced, ProducedOutput, Tool, ToolError};
 
+use crate::chart::{self, AxisSpec, Chart, ChartSpec, ColorScale, LINE_COLORS, Sample, Scale};
 use crate::common::{arg, input_path, string, write_output};
 use crate::field::Field;
-
-/// Registers the embedded font under the family name the plots use.
-pub(crate) fn fonts() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        for data in typst_assets::fonts() {
-            // DejaVu Sans Mono: legible at small sizes, and shipped with phx.
-            if data.windows(14).any(|w| w == b"DejaVuSansMono") {
-                let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, data);
-                let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, data);
-                return;
-            }
-        }
-    });
-}
+use crate::figure::{Figure, Rgb, Rich};
+use crate::typeset;
 
 /// A 2D slice of a field: values row by row (rows go up the picture).
 pub struct Slice {
@@ -105,94 +87,140 @@ pub fn resample(s: &Slice, res: usize) -> Vec<f64> {
     out
 }
 
-pub(crate) fn color(v: f64, lo: f64, hi: f64) -> RGBColor {
-    let t = if hi > lo { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 };
-    ViridisRGB::get_color(t)
+/// The names and units of a field's axes. A field whose axes have
+/// different units says so in its `axis_unit` (`a.u. (x in bohr, t in
+/// hbar/E_h)`); otherwise every axis has the one unit.
+pub fn axis_units(field: &Field, names: &[char]) -> Vec<(String, String)> {
+    let unit = field.axis_unit.trim();
+    if let (Some(open), Some(close)) = (unit.find('('), unit.rfind(')')) {
+        let parts: Vec<(String, String)> = unit[open + 1..close]
+            .split(',')
+            .filter_map(|p| p.split_once(" in ").map(|(n, u)| (n.trim().to_string(), u.trim().to_string())))
+            .collect();
+        if parts.len() == field.shape.len() {
+            return parts;
+        }
+    }
+    names.iter().map(|n| (n.to_string(), unit.to_string())).collect()
 }
 
-/// Short, readable tick text.
-fn tick(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v.abs() >= 1e-2 && v.abs() < 1e4 {
-        format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
+/// What a heat map shows besides its slice.
+pub struct HeatmapText<'a> {
+    /// Typeset already: a user's title is math, a generated one is not.
+    pub title: Option<Rich>,
+    /// The quantity the colours stand for (`|psi|^2`), typeset.
+    pub quantity: &'a str,
+    pub value_unit: &'a str,
+    /// Names and units of the slice's two axes.
+    pub axes: [(String, String); 2],
+}
+
+/// A heat map of a slice: the values as a smooth raster with the field's
+/// own aspect, a colour bar with its quantity and unit, diverging about
+/// zero for signed values, logarithmic on request.
+pub fn heatmap_figure(s: &Slice, res: usize, text: &HeatmapText, log: bool) -> Result<Figure, String> {
+    let grid = resample(s, res);
+    if !grid.iter().any(|v| v.is_finite()) {
+        return Err("the field has no finite values to draw".into());
+    }
+    let cs = ColorScale::auto(&grid, log);
+    // Row 0 of the raster is the top of the picture: the largest y.
+    let mut rgb = Vec::with_capacity(res * res * 3);
+    for j in (0..res).rev() {
+        for i in 0..res {
+            let v = grid[j * res + i];
+            let c = if v.is_finite() { cs.color(v) } else { Rgb(0xdd, 0xdd, 0xdd) };
+            rgb.extend_from_slice(&[c.0, c.1, c.2]);
+        }
+    }
+    let raster = crate::figure::encode_png(res as u32, res as u32, rgb)?;
+    let (xr, yr) = (s.x_range.1 - s.x_range.0, s.y_range.1 - s.y_range.0);
+    let aspect = if xr > 0.0 && yr > 0.0 { yr / xr } else { 1.0 };
+    let x_scale = Scale::linear(s.x_range.0, if xr > 0.0 { s.x_range.1 } else { s.x_range.0 + 1.0 });
+    let y_scale = Scale::linear(s.y_range.0, if yr > 0.0 { s.y_range.1 } else { s.y_range.0 + 1.0 });
+    let mut quantity = if cs.log && grid.iter().any(|v| *v < 0.0) {
+        // Colours by decades of the magnitude: say so.
+        format!("|{}|", text.quantity)
     } else {
-        format!("{v:.2e}")
+        text.quantity.to_string()
+    };
+    if quantity.is_empty() {
+        quantity = "value".into();
+    }
+    let bar_label = typeset::quantity(&quantity, Some(text.value_unit));
+    let mut chart = Chart::new(ChartSpec {
+        title: text.title.clone(),
+        x: AxisSpec { scale: x_scale, label: typeset::quantity(&text.axes[0].0, Some(&text.axes[0].1)) },
+        y: AxisSpec { scale: y_scale, label: typeset::quantity(&text.axes[1].0, Some(&text.axes[1].1)) },
+        aspect: Some(aspect),
+        colorbar: Some((cs, bar_label)),
+        ticks_out: true,
+    });
+    let (l, t, r, b) = chart.area;
+    chart.fig.image(l, t, r - l, b - t, &raster);
+    Ok(chart.finish())
+}
+
+/// Writes a figure as the outputs `name` (PNG) and `name_svg` (SVG).
+pub fn figure_outputs(inv: &Invocation, name: &str, fig: &Figure) -> Result<Vec<ProducedOutput>, ToolError> {
+    figure_outputs_at(inv, name, fig, chart::PNG_SCALE)
+}
+
+/// [`figure_outputs`] with `scale` PNG pixels per SVG unit.
+pub fn figure_outputs_at(
+    inv: &Invocation,
+    name: &str,
+    fig: &Figure,
+    scale: f64,
+) -> Result<Vec<ProducedOutput>, ToolError> {
+    let png = fig.png(scale).map_err(ToolError::failed)?;
+    let mut image = write_output(inv, name, &png)?;
+    image.kind = "Image".into();
+    let mut svg = write_output(inv, &format!("{name}_svg"), fig.svg().as_bytes())?;
+    svg.kind = "Svg".into();
+    Ok(vec![image, svg])
+}
+
+/// A field, the name and unit of each of its axes (x first) and the name
+/// of its values (`density`; empty when the file does not say).
+pub type Described = (Field, Vec<(String, String)>, String);
+
+/// A field file's field, axes and name.
+pub fn describe_field(bytes: &[u8]) -> Result<Described, String> {
+    match Field::read_netcdf(bytes) {
+        Ok((field, meta)) => {
+            let axes = if meta.axes.len() == field.shape.len() {
+                meta.axes.iter().map(|a| (a.name.clone(), a.unit.clone())).collect()
+            } else {
+                axis_units(&field, &['x', 'y', 'z'])
+            };
+            Ok((field, axes, meta.name))
+        }
+        // The format before NetCDF says less.
+        Err(_) => {
+            let field = Field::from_bytes(bytes)?;
+            let axes = axis_units(&field, &['x', 'y', 'z']);
+            Ok((field, axes, String::new()))
+        }
     }
 }
 
-type DrawResult = Result<(), Box<dyn std::error::Error>>;
-
-/// Draws a heat map (with axes in bohr and a colour bar) on any backend.
-pub fn draw_heatmap<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    s: &Slice,
-    res: usize,
-    title: &str,
-    unit: &str,
-) -> DrawResult
-where
-    DB::ErrorType: 'static,
-{
-    fonts();
-    root.fill(&WHITE)?;
-    let grid = resample(s, res);
-    let (lo, hi) = grid.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-    let (w, _) = root.dim_in_pixel();
-    let (main, bar) = root.split_horizontally(w as i32 - 110);
-    let mut chart = ChartBuilder::on(&main)
-        .caption(title, ("sans-serif", 20))
-        .margin(14)
-        .x_label_area_size(42)
-        .y_label_area_size(56)
-        .build_cartesian_2d(s.x_range.0..s.x_range.1, s.y_range.0..s.y_range.1)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc(format!("{} [bohr]", s.x_name))
-        .y_desc(format!("{} [bohr]", s.y_name))
-        .label_style(("sans-serif", 13))
-        .draw()?;
-    let dx = (s.x_range.1 - s.x_range.0) / res as f64;
-    let dy = (s.y_range.1 - s.y_range.0) / res as f64;
-    chart.draw_series((0..res).flat_map(|j| (0..res).map(move |i| (i, j))).map(|(i, j)| {
-        let x = s.x_range.0 + i as f64 * dx;
-        let y = s.y_range.0 + j as f64 * dy;
-        Rectangle::new([(x, y), (x + dx, y + dy)], color(grid[j * res + i], lo, hi).filled())
-    }))?;
-    // The colour bar, with its range and unit.
-    let mut cb = ChartBuilder::on(&bar)
-        .margin_top(48)
-        .margin_bottom(56)
-        .margin_right(8)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..1.0, lo..hi.max(lo + f64::MIN_POSITIVE))?;
-    cb.configure_mesh()
-        .disable_mesh()
-        .disable_x_axis()
-        .y_labels(5)
-        .y_label_formatter(&|v| tick(*v))
-        .y_desc(unit)
-        .label_style(("sans-serif", 12))
-        .draw()?;
-    let steps = 120;
-    cb.draw_series((0..steps).map(|k| {
-        let a = lo + (hi - lo) * k as f64 / steps as f64;
-        let b = lo + (hi - lo) * (k + 1) as f64 / steps as f64;
-        Rectangle::new([(0.0, a), (1.0, b)], color(a, lo, hi).filled())
-    }))?;
-    root.present()?;
-    Ok(())
+/// The two axes a slice shows, from the field's axes.
+pub fn slice_axes(field: &Field, s: &Slice, axes: &[(String, String)]) -> [(String, String); 2] {
+    let pick = |c: char, fallback: usize| {
+        let i = if field.shape.len() == 3 { (c as usize).saturating_sub('x' as usize) } else { fallback };
+        axes.get(i).cloned().unwrap_or_else(|| (c.to_string(), field.axis_unit.clone()))
+    };
+    [pick(s.x_name, 0), pick(s.y_name, 1)]
 }
 
-/// Draws the heat map to a PNG and an SVG file.
-pub fn heatmap_files(png: &Path, svg: &Path, s: &Slice, res: usize, title: &str, unit: &str) -> Result<(), String> {
-    let size = (680u32, 560u32);
-    draw_heatmap(&BitMapBackend::new(png, size).into_drawing_area(), s, res, title, unit)
-        .map_err(|e| format!("cannot draw the PNG: {e}"))?;
-    draw_heatmap(&SVGBackend::new(svg, size).into_drawing_area(), s, res, title, unit)
-        .map_err(|e| format!("cannot draw the SVG: {e}"))?;
-    Ok(())
+/// A field input with its axes and the name of its values.
+pub(crate) fn read_described(inv: &Invocation, name: &str) -> Result<Described, ToolError> {
+    let paths = input_path(inv, name)?;
+    let p = paths.first().ok_or_else(|| ToolError::failed(format!("no `{name}` input")))?;
+    let bytes =
+        std::fs::read(inv.work_dir.join(p)).map_err(|e| ToolError::failed(format!("cannot read `{name}`: {e}")))?;
+    describe_field(&bytes).map_err(ToolError::failed)
 }
 
 pub(crate) fn read_field(inv: &Invocation, name: &str) -> Result<Field, ToolError> {
@@ -203,24 +231,18 @@ pub(crate) fn read_field(inv: &Invocation, name: &str) -> Result<Field, ToolErro
     Field::from_bytes(&bytes).map_err(ToolError::failed)
 }
 
-pub(crate) fn image_output(
-    inv: &Invocation,
-    name: &str,
-    png: &Path,
-    svg: Option<&Path>,
-) -> Result<Vec<ProducedOutput>, ToolError> {
-    let bytes = std::fs::read(png).map_err(|e| ToolError::failed(format!("cannot read the picture: {e}")))?;
-    let mut out = vec![write_output(inv, name, &bytes)?];
-    if let Some(svg) = svg {
-        let bytes = std::fs::read(svg).map_err(|e| ToolError::failed(format!("cannot read the SVG: {e}")))?;
-        let mut s = write_output(inv, &format!("{name}_svg"), &bytes)?;
-        s.kind = "Svg".into();
-        out.push(s);
+/// The name of the output an input came from (`density` of
+/// `orbital[2].density`), as the quantity a picture of it shows.
+pub(crate) fn quantity_of(inv: &Invocation, input: &str) -> String {
+    let reference = inv.inputs.get(input).and_then(|v| v.first()).map(|s| s.reference.clone()).unwrap_or_default();
+    let name = reference.rsplit('.').next().unwrap_or("");
+    match name {
+        "" | "values" | "value" | "field" => "value".into(),
+        other => other.into(),
     }
-    Ok(out)
 }
 
-/// `plot.heatmap(field, plane, title, resolution)`.
+/// `plot.heatmap(field, plane, title, resolution, label, scale)`.
 pub struct Heatmap;
 
 impl Tool for Heatmap {
@@ -230,60 +252,90 @@ impl Tool for Heatmap {
 
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
-            let field = read_field(&inv, "field")?;
+            let (field, field_axes, _) = read_described(&inv, "field")?;
             let plane = string(&inv, "plane")?;
             let title = string(&inv, "title")?;
             let res = arg(&inv, "resolution")?.as_int().unwrap_or(160).clamp(2, 4096) as usize;
             crate::common::check_cap(&inv, "resolution", res as i64, 160)?;
+            // Older programs and checked vertices may not carry the newer
+            // arguments: their defaults apply.
+            let label = string(&inv, "label").unwrap_or_default();
+            let scale = string(&inv, "scale").unwrap_or_else(|_| "linear".into());
+            let log = match scale.as_str() {
+                "linear" => false,
+                "log" => true,
+                other => {
+                    return Err(ToolError::failed(format!("scale must be \"linear\" or \"log\", not \"{other}\"")));
+                }
+            };
             let s = slice(&field, &plane).map_err(ToolError::failed)?;
-            let title = if title.is_empty() { format!("{plane} slice") } else { title };
-            let (png, svg) = (inv.work_dir.join("heatmap.png"), inv.work_dir.join("heatmap.svg"));
-            heatmap_files(&png, &svg, &s, res, &title, &field.value_unit).map_err(ToolError::failed)?;
-            let mut outputs = image_output(&inv, "image", &png, Some(&svg))?;
-            outputs[0].meta =
-                serde_json::json!({"samples": res * res, "mesh": [res, res], "plane": plane, "dtype": "rgb8"});
+            let title = if title.is_empty() && field.shape.len() == 3 { format!("{plane} slice") } else { title };
+            let axes = slice_axes(&field, &s, &field_axes);
+            let quantity = if label.is_empty() { quantity_of(&inv, "field") } else { label };
+            let title = (!title.is_empty()).then(|| typeset::math(&title));
+            let text = HeatmapText { title, quantity: &quantity, value_unit: &field.value_unit, axes };
+            let fig = heatmap_figure(&s, res, &text, log).map_err(ToolError::failed)?;
+            let mut outputs = figure_outputs(&inv, "image", &fig)?;
+            outputs[0].meta = serde_json::json!({"samples": res * res, "mesh": [res, res], "plane": plane, "dtype": "rgb8", "scale": scale});
             Ok(Produced { outputs, device: "cpu".into(), fallback: None, exit_code: None })
         })
     }
 }
 
-/// A table read from CSV: column names and numeric columns.
+/// A table read from CSV: its numeric columns (names as written, units in
+/// brackets included) and its text columns (a stacked table's `instance`).
 pub struct Table {
     pub names: Vec<String>,
     pub columns: Vec<Vec<f64>>,
+    /// Columns with no number in them, by name.
+    pub text: Vec<(String, Vec<String>)>,
 }
 
 impl Table {
     /// The index of the column `name`, or an error that lists the columns.
+    /// A header with a unit (`r [bohr]`) answers to its bare name too.
     pub fn column(&self, name: &str) -> Result<usize, ToolError> {
-        self.names.iter().position(|n| n == name).ok_or_else(|| {
-            ToolError::failed(format!("the table has no column `{name}`; it has {}", self.names.join(", ")))
-        })
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .or_else(|| self.names.iter().position(|n| typeset::split_unit(n).0 == name))
+            .ok_or_else(|| {
+                ToolError::failed(format!("the table has no column `{name}`; it has {}", self.names.join(", ")))
+            })
+    }
+
+    /// The label of each row: the `instance` a stacked table gives it.
+    pub fn instances(&self) -> Option<&[String]> {
+        self.text.iter().find(|(n, _)| n == "instance").map(|(_, v)| v.as_slice())
     }
 }
 
-/// Parses a CSV table with a header line; non-numeric cells are NaN.
+/// Parses a CSV table with a header line; a column with no number in it
+/// is text, other non-numeric cells are NaN.
 pub fn read_table(text: &str) -> Result<Table, String> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = lines.next().ok_or("the table is empty")?;
     let names: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
-    let mut columns = vec![Vec::new(); names.len()];
+    let mut cells: Vec<Vec<String>> = vec![Vec::new(); names.len()];
     for line in lines {
-        for (i, cell) in line.split(',').enumerate().take(names.len()) {
-            columns[i].push(cell.trim().parse::<f64>().unwrap_or(f64::NAN));
+        let mut row = line.split(',');
+        for column in cells.iter_mut() {
+            column.push(row.next().unwrap_or("").trim().to_string());
         }
     }
-    Ok(Table { names, columns })
+    let mut table = Table { names: Vec::new(), columns: Vec::new(), text: Vec::new() };
+    for (name, column) in names.into_iter().zip(cells) {
+        let numbers: Vec<f64> = column.iter().map(|c| c.parse::<f64>().unwrap_or(f64::NAN)).collect();
+        let numeric = column.iter().zip(&numbers).any(|(c, v)| !c.is_empty() && !v.is_nan() || c == "NaN");
+        if numeric || column.iter().all(String::is_empty) {
+            table.names.push(name);
+            table.columns.push(numbers);
+        } else {
+            table.text.push((name, column));
+        }
+    }
+    Ok(table)
 }
-
-const LINE_COLORS: [RGBColor; 6] = [
-    RGBColor(0x1f, 0x77, 0xb4),
-    RGBColor(0xd6, 0x27, 0x28),
-    RGBColor(0x2c, 0xa0, 0x2c),
-    RGBColor(0xff, 0x7f, 0x0e),
-    RGBColor(0x94, 0x67, 0xbd),
-    RGBColor(0x8c, 0x56, 0x4b),
-];
 
 /// Splits `(x, y)` points into curves wherever x steps back, so that tables
 /// stacked row-wise (one block per sweep element) draw one line per block
@@ -299,22 +351,46 @@ fn split_on_x_restart(pts: Vec<(f64, f64)>) -> Vec<Vec<(f64, f64)>> {
     curves
 }
 
-/// The named curves to draw: each y column, split where x restarts; a split
-/// column's curves are numbered in table order ("E #1", "E #2", ...).
-fn curves(t: &Table, x: usize, ys: &[usize], log_y: bool) -> Vec<(String, Vec<(f64, f64)>)> {
+/// The named curves to draw: each y column, one curve per instance of a
+/// stacked table (named after it), else split where x restarts and
+/// numbered in table order ("E #1", "E #2", ...).
+pub fn curves(t: &Table, x: usize, ys: &[usize], log_y: bool) -> Vec<(Rich, Vec<(f64, f64)>)> {
     let mut out = Vec::new();
+    let ok = |a: f64, b: f64| a.is_finite() && b.is_finite() && (!log_y || b > 0.0);
     for col in ys {
-        let pts: Vec<(f64, f64)> = t.columns[x]
-            .iter()
-            .zip(&t.columns[*col])
-            .filter(|(a, b)| a.is_finite() && b.is_finite() && (!log_y || **b > 0.0))
-            .map(|(a, b)| (*a, *b))
-            .collect();
+        let name = typeset::split_unit(&t.names[*col]).0;
+        if let Some(instances) = t.instances() {
+            let mut order: Vec<&str> = Vec::new();
+            for i in instances {
+                if !order.contains(&i.as_str()) {
+                    order.push(i);
+                }
+            }
+            for inst in order {
+                let pts: Vec<(f64, f64)> = (0..t.columns[x].len())
+                    .filter(|r| instances.get(*r).is_some_and(|i| i == inst))
+                    .map(|r| (t.columns[x][r], t.columns[*col][r]))
+                    .filter(|(a, b)| ok(*a, *b))
+                    .collect();
+                let mut label = if ys.len() > 1 { typeset::math(name) } else { Rich::default() };
+                if ys.len() > 1 {
+                    label.push(", ", false, crate::figure::Shift::Normal);
+                }
+                label.append(&Rich::plain(inst));
+                out.push((label, pts));
+            }
+            continue;
+        }
+        let pts: Vec<(f64, f64)> =
+            t.columns[x].iter().zip(&t.columns[*col]).filter(|(a, b)| ok(**a, **b)).map(|(a, b)| (*a, *b)).collect();
         let parts = split_on_x_restart(pts);
         let numbered = parts.len() > 1;
         for (i, part) in parts.into_iter().enumerate() {
-            let name = if numbered { format!("{} #{}", t.names[*col], i + 1) } else { t.names[*col].clone() };
-            out.push((name, part));
+            let mut label = typeset::math(name);
+            if numbered {
+                label.push(format!(" #{}", i + 1), false, crate::figure::Shift::Normal);
+            }
+            out.push((label, part));
         }
     }
     out
@@ -340,102 +416,143 @@ fn deviation_offset(y0: f64, y1: f64) -> (f64, usize) {
     }
 }
 
-/// A tick label with as many digits as the axis span needs (trailing zeros
-/// dropped); scientific notation for very small or very large values.
-fn tick_label(v: f64, span: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
+/// The y label of several columns: their shared unit, if any.
+fn shared_label(t: &Table, ys: &[usize]) -> (String, Option<String>) {
+    let names: Vec<&str> = ys.iter().map(|c| typeset::split_unit(&t.names[*c]).0).collect();
+    let units: Vec<Option<&str>> = ys.iter().map(|c| typeset::unit_of(&t.names[*c])).collect();
+    let unit = units.first().copied().flatten().filter(|u| units.iter().all(|v| *v == Some(u))).map(str::to_string);
+    if names.len() == 1 || names.iter().all(|n| *n == names[0]) {
+        (names.first().map_or(String::new(), |n| n.to_string()), units.first().copied().flatten().map(str::to_string))
+    } else {
+        (if unit.is_some() { "value".to_string() } else { String::new() }, unit)
     }
-    if span > 0.0 && (!(1e-3..1e6).contains(&span) || v.abs() < 1e-3) {
-        return format!("{v:.2e}");
-    }
-    let digits = if span > 0.0 { (-(span.log10().floor()) + 2.0).clamp(0.0, 8.0) as usize } else { 2 };
-    let text = format!("{v:.digits$}");
-    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
 }
 
-/// Draws lines of `ys` against `x` on any backend.
-pub fn draw_lines<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    t: &Table,
-    x: usize,
-    ys: &[usize],
-    title: &str,
+/// What a line chart draws besides curves from a table.
+#[derive(Default)]
+pub struct Overlay {
+    /// Points drawn as markers (a fit's data), with their legend label.
+    pub points: Option<(Rich, Vec<(f64, f64)>)>,
+    /// Text-only legend rows after the curves (fitted parameters).
+    pub notes: Vec<Rich>,
+}
+
+/// Lines of `ys` against `x`: a legend when there are several curves,
+/// markers when a curve has few points, a log y axis on request.
+pub fn line_figure(t: &Table, x: usize, ys: &[usize], title: Option<Rich>, log_y: bool) -> Result<Figure, String> {
+    let named = curves(t, x, ys, log_y);
+    let (y_name, y_unit) = shared_label(t, ys);
+    let x_label = typeset::header(&t.names[x]);
+    draw_curves(named, Overlay::default(), x_label, &y_name, y_unit.as_deref(), title, log_y)
+}
+
+/// Draws named curves (and an overlay) with axes fitted to all of them.
+pub fn draw_curves(
+    named: Vec<(Rich, Vec<(f64, f64)>)>,
+    overlay: Overlay,
+    x_label: Rich,
+    y_name: &str,
+    y_unit: Option<&str>,
+    title: Option<Rich>,
     log_y: bool,
-) -> DrawResult
-where
-    DB::ErrorType: 'static,
-{
-    fonts();
-    root.fill(&WHITE)?;
-    let finite = |v: &&f64| v.is_finite() && (!log_y || **v > 0.0);
-    let (x0, x1) =
-        t.columns[x].iter().filter(finite).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-    let (y0, y1) = ys
-        .iter()
-        .flat_map(|c| t.columns[*c].iter())
-        .filter(finite)
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+) -> Result<Figure, String> {
+    let all = || named.iter().flat_map(|(_, p)| p.iter()).chain(overlay.points.iter().flat_map(|(_, p)| p.iter()));
+    let (x0, x1) = chart::range(all().map(|p| p.0));
+    let (y0, y1) = chart::range(all().map(|p| p.1).filter(|v| !log_y || *v > 0.0));
     if !(x0.is_finite() && y0.is_finite()) {
         return Err("the table has no finite values to plot".into());
     }
-    let pad = |a: f64, b: f64| if b > a { (b - a) * 0.05 } else { 1.0 };
-    let (x0, x1) = (x0, if x1 > x0 { x1 } else { x0 + 1.0 });
-    let mut builder = ChartBuilder::on(root);
-    let chart = builder.caption(title, ("sans-serif", 20)).margin(14).x_label_area_size(42).y_label_area_size(84);
-    let x_desc = t.names[x].clone();
-    let y_desc = if ys.len() == 1 { t.names[ys[0]].clone() } else { String::new() };
-    if log_y {
-        let mut c = chart.build_cartesian_2d(x0..x1, (y0..y1.max(y0 * 10.0)).log_scale())?;
-        c.configure_mesh().x_desc(x_desc).y_desc(y_desc).label_style(("sans-serif", 13)).draw()?;
-        for (k, (name, pts)) in curves(t, x, ys, true).into_iter().enumerate() {
-            let color = LINE_COLORS[k % LINE_COLORS.len()];
-            c.draw_series(LineSeries::new(pts, color.stroke_width(2)))?
-                .label(name)
-                .legend(move |(a, b)| PathElement::new(vec![(a, b), (a + 16, b)], color.stroke_width(2)));
-        }
-        c.configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()?;
+    let (x0, x1) = if x1 > x0 { (x0, x1) } else { (x0 - 0.5, x0 + 0.5) };
+    // Markers at the ends would be cut in half by a tight frame.
+    let markers = overlay.points.is_some() || named.iter().any(|(_, p)| p.len() <= 40);
+    let (x0, x1) = if markers { (x0 - 0.03 * (x1 - x0), x1 + 0.03 * (x1 - x0)) } else { (x0, x1) };
+    // A quantity that barely moves (a conserved norm, an energy to 1e-12)
+    // is drawn as its deviation from a reference value, or every tick
+    // would read the same number.
+    let (offset, decimals) = if log_y { (0.0, 0) } else { deviation_offset(y0, y1) };
+    let y_name = match (offset != 0.0, y_name.is_empty()) {
+        (false, _) => y_name.to_string(),
+        (true, true) => format!("value - {offset:.decimals$}"),
+        (true, false) => format!("{y_name} - {offset:.decimals$}"),
+    };
+    let y_scale = if log_y {
+        let (lo, hi) = if y1 > y0 { (y0, y1) } else { (y0 / 10.0, y0 * 10.0) };
+        let pad = (hi / lo).log10() * 0.05;
+        Scale { lo: lo / 10f64.powf(pad), hi: hi * 10f64.powf(pad), log: true }
     } else {
-        // A quantity that barely moves (a conserved norm, an energy to
-        // 1e-12) is drawn as its deviation from a reference value, or every
-        // tick would read the same number.
-        let (offset, decimals) = deviation_offset(y0, y1);
-        let (y0, y1) = (y0 - offset, y1 - offset);
-        let y_desc = match (offset != 0.0, y_desc.is_empty()) {
-            (false, _) => y_desc,
-            (true, true) => format!("value - {offset:.decimals$}"),
-            (true, false) => format!("{y_desc} - {offset:.decimals$}"),
+        let (lo, hi) = (y0 - offset, y1 - offset);
+        let pad = if hi > lo { (hi - lo) * 0.05 } else { lo.abs().max(1.0) * 0.5 };
+        Scale::linear(lo - pad, hi + pad)
+    };
+    let mut chart = Chart::new(ChartSpec {
+        title,
+        x: AxisSpec { scale: Scale::linear(x0, x1), label: x_label },
+        y: AxisSpec { scale: y_scale, label: typeset::quantity(&y_name, y_unit) },
+        aspect: None,
+        colorbar: None,
+        ticks_out: false,
+    });
+    let shift = |pts: &[(f64, f64)]| pts.iter().map(|(a, b)| (*a, b - offset)).collect::<Vec<_>>();
+    let mut legend = Vec::new();
+    let mut avoid = Vec::new();
+    chart.clip();
+    if let Some((label, pts)) = &overlay.points {
+        let c = Rgb(0x22, 0x22, 0x22);
+        for p in shift(pts) {
+            let at = chart.px(p);
+            avoid.push(at);
+            chart.fig.circle(at, 3.2, Some(c), Some((Rgb::WHITE, 0.6)));
+        }
+        legend.push((label.clone(), Sample::Marker(c)));
+    }
+    for (k, (label, pts)) in named.iter().enumerate() {
+        let color = if overlay.points.is_some() {
+            LINE_COLORS[(k + 1) % LINE_COLORS.len()]
+        } else {
+            LINE_COLORS[k % LINE_COLORS.len()]
         };
-        let p = pad(y0, y1);
-        let mut c = chart.build_cartesian_2d(x0..x1, (y0 - p)..(y1 + p))?;
-        c.configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .y_label_formatter(&|v| tick_label(*v, y1 - y0))
-            .label_style(("sans-serif", 13))
-            .draw()?;
-        for (k, (name, pts)) in curves(t, x, ys, false).into_iter().enumerate() {
-            let color = LINE_COLORS[k % LINE_COLORS.len()];
-            let pts: Vec<(f64, f64)> = pts.into_iter().map(|(a, b)| (a, b - offset)).collect();
-            c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
-                .label(name)
-                .legend(move |(a, b)| PathElement::new(vec![(a, b), (a + 16, b)], color.stroke_width(2)));
-            if pts.len() <= 40 {
-                c.draw_series(pts.into_iter().map(|pt| Circle::new(pt, 3, color.filled())))?;
+        let px: Vec<(f64, f64)> = shift(pts).into_iter().map(|p| chart.px(p)).collect();
+        chart.fig.polyline(&px, color, 1.8, None);
+        let markers = pts.len() <= 40 && overlay.points.is_none();
+        if markers {
+            for p in &px {
+                chart.fig.circle(*p, 2.8, Some(color), None);
             }
         }
-        c.configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()?;
+        // Sample the line densely enough for the legend to see it.
+        let step = (px.len() / 200).max(1);
+        avoid.extend(px.iter().step_by(step).copied());
+        legend.push((label.clone(), if markers { Sample::LineMarker(color) } else { Sample::Line(color) }));
     }
-    root.present()?;
-    Ok(())
+    chart.end_clip();
+    legend.extend(overlay.notes.into_iter().map(|n| (n, Sample::None)));
+    if legend.len() > 1 {
+        chart.legend(&legend, &avoid);
+    }
+    Ok(chart.finish())
+}
+
+/// A fit over its data: the points as markers, the model as a line, and
+/// each parameter with its standard error in the legend.
+pub fn fit_figure(
+    x_header: &str,
+    y_header: &str,
+    points: Vec<(f64, f64)>,
+    curve: Vec<(f64, f64)>,
+    params: &[(String, f64, f64)],
+    title: Option<Rich>,
+) -> Result<Figure, String> {
+    let notes = params
+        .iter()
+        .map(|(name, v, e)| {
+            let mut r = typeset::math(name);
+            r.push(format!(" = {}", typeset::value_error(*v, *e)), false, crate::figure::Shift::Normal);
+            r
+        })
+        .collect();
+    let overlay = Overlay { points: Some((Rich::plain("data"), points)), notes };
+    let (y_name, y_unit) = typeset::split_unit(y_header);
+    draw_curves(vec![(Rich::plain("fit"), curve)], overlay, typeset::header(x_header), y_name, y_unit, title, false)
 }
 
 /// `plot.line(data, x, y, title, log_y)`.
@@ -449,6 +566,9 @@ impl Tool for Line {
     fn run<'a>(&'a self, inv: Invocation<'a>) -> BoxFuture<'a, Result<Produced, ToolError>> {
         Box::pin(async move {
             let t = crate::common::table_input(&inv, "data")?;
+            if t.names.is_empty() {
+                return Err(ToolError::failed("the table has no numeric column"));
+            }
             let find = |name: &str| t.column(name);
             let x_name = string(&inv, "x")?;
             let x = if x_name.is_empty() { 0 } else { find(&x_name)? };
@@ -467,13 +587,9 @@ impl Tool for Line {
             }
             let title = string(&inv, "title")?;
             let log_y = matches!(arg(&inv, "log_y")?, phx_sema::value::Value::Bool(true));
-            let (png, svg) = (inv.work_dir.join("line.png"), inv.work_dir.join("line.svg"));
-            let size = (680u32, 480u32);
-            draw_lines(&BitMapBackend::new(&png, size).into_drawing_area(), &t, x, &ys, &title, log_y)
-                .map_err(|e| ToolError::failed(format!("cannot draw the PNG: {e}")))?;
-            draw_lines(&SVGBackend::new(&svg, size).into_drawing_area(), &t, x, &ys, &title, log_y)
-                .map_err(|e| ToolError::failed(format!("cannot draw the SVG: {e}")))?;
-            let mut outputs = image_output(&inv, "image", &png, Some(&svg))?;
+            let title = (!title.is_empty()).then(|| typeset::math(&title));
+            let fig = line_figure(&t, x, &ys, title, log_y).map_err(ToolError::failed)?;
+            let mut outputs = figure_outputs(&inv, "image", &fig)?;
             outputs[0].meta = serde_json::json!({"samples": t.columns[x].len(), "series": ys.len(), "dtype": "rgb8"});
             Ok(Produced { outputs, device: "cpu".into(), fallback: None, exit_code: None })
         })
@@ -503,9 +619,32 @@ mod tests {
         assert_eq!(deviation_offset(0.0, 1.0), (0.0, 0));
         assert_eq!(deviation_offset(0.0, 0.0), (0.0, 0));
         assert_eq!(deviation_offset(5.0, 5.0), (5.0, 0));
-        assert_eq!(tick_label(2.5e-13, 4e-13), "2.50e-13");
-        assert_eq!(tick_label(2.5, 10.0), "2.5");
-        assert_eq!(tick_label(4.0, 10.0), "4");
-        assert_eq!(tick_label(0.25, 0.5), "0.25");
+    }
+
+    #[test]
+    fn a_stacked_table_draws_one_curve_per_instance() {
+        let t = read_table("n,E [hartree],instance\n0,0.5,levels[0]\n1,1.5,levels[0]\n0,1,levels[1]\n1,3,levels[1]\n")
+            .unwrap();
+        assert_eq!(t.names, ["n", "E [hartree]"]);
+        assert_eq!(t.column("E").unwrap(), 1, "a header answers to its bare name");
+        let c = curves(&t, 0, &[1], false);
+        let labels: Vec<String> = c.iter().map(|(l, _)| l.text()).collect();
+        assert_eq!(labels, ["levels[0]", "levels[1]"]);
+        assert_eq!(c[1].1, vec![(0.0, 1.0), (1.0, 3.0)]);
+    }
+
+    #[test]
+    fn field_axes_take_their_own_units() {
+        let f = Field {
+            shape: vec![4, 3],
+            lo: vec![0.0; 2],
+            hi: vec![1.0; 2],
+            axis_unit: "a.u. (x in bohr, t in hbar/E_h)".into(),
+            value_unit: "bohr^-1".into(),
+            values: vec![0.0; 12],
+        };
+        assert_eq!(axis_units(&f, &['x', 'y']), [("x".into(), "bohr".into()), ("t".into(), "hbar/E_h".into())]);
+        let g = Field { axis_unit: "bohr".into(), ..f };
+        assert_eq!(axis_units(&g, &['x', 'y'])[1], ("y".into(), "bohr".into()));
     }
 }

@@ -85,7 +85,7 @@ impl Tool for Orbital {
             density.meta = serde_json::json!({"dtype": "f64", "samples": g * g * g, "mesh": [g, g, g], "extent_bohr": extent, "grid_integral": integral, "duration_ms": ms, "evaluator": evaluator});
             let rows = 400;
             let r_max = extent * 3f64.sqrt();
-            let mut csv = String::from("r,R_nl,P\n");
+            let mut csv = String::from("r [bohr],R_nl [bohr^{-3/2}],P [bohr^-1]\n");
             for i in 0..rows {
                 let r = r_max * i as f64 / (rows - 1) as f64;
                 let rr = orbital::radial(n, l, z as f64, r);

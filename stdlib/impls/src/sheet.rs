@@ -2,13 +2,11 @@
 //! labelled with the node output it came from (`slices[3].image`), as a
 //! PNG and as an SVG that embeds the same pictures.
 
-use std::fmt::Write as _;
-
 use image::{RgbImage, imageops};
 use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
-use plotters::prelude::*;
 
 use crate::common::arg;
+use crate::figure::{Anchor, Figure, Rgb, Rich};
 
 /// Room above each tile for its label, in pixels.
 const LABEL: u32 = 24;
@@ -16,12 +14,6 @@ const LABEL: u32 = 24;
 const GAP: u32 = 8;
 /// Tiles wider than this are scaled down, so a sheet stays a sane size.
 const MAX_TILE: u32 = 480;
-
-/// Standard base64 (RFC 4648), for images embedded in the SVG.
-fn base64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 /// The layout: tile size and the sheet's size for `count` tiles.
 fn layout(tiles: &[RgbImage], columns: u32) -> (u32, u32, u32, u32) {
@@ -33,6 +25,23 @@ fn layout(tiles: &[RgbImage], columns: u32) -> (u32, u32, u32, u32) {
     let width = GAP + cols * (tile_w + GAP);
     let height = GAP + rows * (tile_h + LABEL + GAP);
     (tile_w, tile_h, width, height)
+}
+
+/// The sheet: each tile (label, raster, its PNG) under its label, in rows
+/// of `columns`. One drawing: the SVG embeds the tiles, the PNG is that
+/// SVG rasterised pixel for pixel, labels in the embedded font.
+pub fn sheet_figure(tiles: &[(String, RgbImage, Vec<u8>)], columns: u32) -> Figure {
+    let images: Vec<RgbImage> = tiles.iter().map(|t| t.1.clone()).collect();
+    let (tile_w, tile_h, width, height) = layout(&images, columns);
+    let per_row = columns.min(tiles.len() as u32).max(1);
+    let mut fig = Figure::new(f64::from(width), f64::from(height));
+    for (k, (label, tile, png)) in tiles.iter().enumerate() {
+        let (col, row) = (k as u32 % per_row, k as u32 / per_row);
+        let (x, y) = (GAP + col * (tile_w + GAP), GAP + row * (tile_h + LABEL + GAP));
+        fig.text(f64::from(x + 2), f64::from(y + 17), &Rich::plain(label.clone()), 15.0, Anchor::Start, 0.0, Rgb::INK);
+        fig.image(f64::from(x), f64::from(y + LABEL), f64::from(tile.width()), f64::from(tile.height()), png);
+    }
+    fig
 }
 
 /// `plot.contact_sheet(images, columns)`.
@@ -70,57 +79,15 @@ impl Tool for ContactSheet {
                 encoded.push(png);
                 tiles.push(img);
             }
-            let (tile_w, tile_h, width, height) = layout(&tiles, columns);
-            let origin = |k: usize| {
-                let (col, row) =
-                    (k as u32 % columns.min(tiles.len() as u32), k as u32 / columns.min(tiles.len() as u32));
-                (GAP + col * (tile_w + GAP), GAP + row * (tile_h + LABEL + GAP))
-            };
-            let mut sheet = RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
-            for (k, tile) in tiles.iter().enumerate() {
-                let (x, y) = origin(k);
-                imageops::replace(&mut sheet, tile, x as i64, (y + LABEL) as i64);
-            }
-            // Labels drawn with the embedded font, on the composed pixels.
-            crate::plot::fonts();
-            {
-                let buffer: &mut [u8] = &mut sheet;
-                let root = BitMapBackend::with_buffer(buffer, (width, height)).into_drawing_area();
-                for (k, s) in staged.iter().enumerate() {
-                    let (x, y) = origin(k);
-                    root.draw(&Text::new(
-                        s.reference.clone(),
-                        (x as i32 + 2, y as i32 + 4),
-                        ("sans-serif", 15).into_font(),
-                    ))
-                    .map_err(|e| ToolError::failed(format!("cannot draw a label: {e}")))?;
-                }
-                root.present().map_err(|e| ToolError::failed(format!("cannot draw the labels: {e}")))?;
-            }
-            let png_path = inv.work_dir.join("sheet.png");
-            sheet.save(&png_path).map_err(|e| ToolError::failed(format!("cannot write the sheet: {e}")))?;
-            let mut svg = format!(
-                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-            );
-            for (k, (s, (png, tile))) in staged.iter().zip(encoded.iter().zip(&tiles)).enumerate() {
-                let (x, y) = origin(k);
-                let label = s.reference.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-                let _ = writeln!(
-                    svg,
-                    "<text x=\"{}\" y=\"{}\" font-family=\"sans-serif\" font-size=\"15\">{label}</text>\n<image x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{}\" href=\"data:image/png;base64,{}\"/>",
-                    x + 2,
-                    y + 17,
-                    y + LABEL,
-                    tile.width(),
-                    tile.height(),
-                    base64(png)
-                );
-            }
-            svg.push_str("</svg>\n");
-            let svg_path = inv.work_dir.join("sheet.svg");
-            std::fs::write(&svg_path, svg).map_err(|e| ToolError::failed(format!("cannot write the SVG: {e}")))?;
-            let mut outputs = crate::plot::image_output(&inv, "image", &png_path, Some(&svg_path))?;
-            outputs[0].meta = serde_json::json!({"tiles": tiles.len(), "columns": columns, "mesh": [width, height], "dtype": "rgb8", "samples": (width * height) as u64});
+            let labelled: Vec<(String, RgbImage, Vec<u8>)> = staged
+                .iter()
+                .zip(tiles.into_iter().zip(encoded))
+                .map(|(s, (tile, png))| (s.reference.clone(), tile, png))
+                .collect();
+            let fig = sheet_figure(&labelled, columns);
+            let (width, height) = (fig.width as u32, fig.height as u32);
+            let mut outputs = crate::plot::figure_outputs_at(&inv, "image", &fig, 1.0)?;
+            outputs[0].meta = serde_json::json!({"tiles": labelled.len(), "columns": columns, "mesh": [width, height], "dtype": "rgb8", "samples": (width * height) as u64});
             Ok(Produced { outputs, device: "cpu".into(), fallback: None, exit_code: None })
         })
     }
@@ -129,15 +96,6 @@ impl Tool for ContactSheet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc_4648() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
 
     #[test]
     fn nine_tiles_in_three_columns_make_a_three_by_three_sheet() {

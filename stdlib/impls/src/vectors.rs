@@ -2,11 +2,11 @@
 //! scaled so the longest arrow spans most of a cell, coloured by magnitude.
 
 use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
-use plotters::coord::Shift;
-use plotters::prelude::*;
-use plotters::style::colors::colormaps::ViridisRGB;
 
+use crate::chart::{self, AxisSpec, Chart, ChartSpec, ColorScale, Scale};
 use crate::common::{Evaluator, arg, check_cap, function_of_arity};
+use crate::figure::{Figure, Rich};
+use crate::typeset;
 
 /// One arrow: its foot and its vector, in plot units.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -35,64 +35,83 @@ fn reference_magnitude(arrows: &[Arrow]) -> f64 {
     m[((m.len() - 1) as f64 * 0.9).round() as usize]
 }
 
-fn draw<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    arrows: &[Arrow],
-    grid: usize,
-    extent: f64,
-) -> Result<(), String>
-where
-    DB::ErrorType: 'static,
-{
-    crate::plot::fonts();
-    let e = |err: DrawingAreaErrorKind<DB::ErrorType>| err.to_string();
-    root.fill(&WHITE).map_err(e)?;
+/// Draws the arrows: each clipped to one cell at the reference magnitude,
+/// coloured by its magnitude (by decades when they span many), with a
+/// colour bar for |F|.
+pub fn vector_figure(arrows: &[Arrow], grid: usize, extent: f64) -> Figure {
     let reference = reference_magnitude(arrows);
-    let longest = arrows.iter().map(|a| a.v.0.hypot(a.v.1)).filter(|m| m.is_finite()).fold(0.0, f64::max);
+    let magnitudes: Vec<f64> = arrows.iter().map(|a| a.v.0.hypot(a.v.1)).filter(|m| m.is_finite()).collect();
+    let longest = magnitudes.iter().copied().fold(0.0, f64::max);
     let cell = 2.0 * extent / grid as f64;
     let scale = if reference > 0.0 { 0.9 * cell / reference } else { 0.0 };
-    let mut chart = ChartBuilder::on(root)
-        .caption(format!("|F| up to {longest:.3}; one cell = {reference:.3}"), ("sans-serif", 18))
-        .margin(14)
-        .x_label_area_size(42)
-        .y_label_area_size(56)
-        .build_cartesian_2d(-extent..extent, -extent..extent)
-        .map_err(e)?;
-    chart.configure_mesh().x_desc("x [bohr]").y_desc("y [bohr]").label_style(("sans-serif", 13)).draw().map_err(e)?;
+    // Colour on a log scale when magnitudes span decades (fields near
+    // charges do), so weak and strong regions both read.
+    let log = longest > 10.0 * reference;
+    let cs = if log {
+        ColorScale {
+            lo: (longest * 1e-3).max(f64::MIN_POSITIVE),
+            hi: longest.max(f64::MIN_POSITIVE),
+            log: true,
+            signed: false,
+        }
+    } else {
+        ColorScale { lo: 0.0, hi: if longest > 0.0 { longest } else { 1.0 }, log: false, signed: false }
+    };
+    let mut chart = Chart::new(ChartSpec {
+        title: Some({
+            let mut t = Rich::plain("one cell of arrow per ");
+            t.append(&typeset::math(&format!("|F| = {}", short(reference))));
+            t
+        }),
+        x: AxisSpec { scale: Scale::linear(-extent, extent), label: typeset::quantity("x", Some("bohr")) },
+        y: AxisSpec { scale: Scale::linear(-extent, extent), label: typeset::quantity("y", Some("bohr")) },
+        aspect: Some(1.0),
+        colorbar: Some((cs, typeset::math("|F|"))),
+        ticks_out: false,
+    });
+    chart.clip();
     for a in arrows {
         let magnitude = a.v.0.hypot(a.v.1);
         if !magnitude.is_finite() || magnitude == 0.0 {
             continue;
         }
-        // Colour on a log scale when magnitudes span decades (fields near
-        // charges do), so weak and strong regions both read.
-        let color = if longest > 10.0 * reference {
-            ViridisRGB::get_color_normalized(
-                magnitude.max(longest * 1e-3).log10(),
-                (longest * 1e-3).log10(),
-                longest.log10(),
-            )
-        } else {
-            ViridisRGB::get_color_normalized(magnitude, 0.0, longest)
-        };
+        let color = cs.color(magnitude);
         // Arrows longer than the reference are clipped to one cell, so a
         // singular point does not shrink every other arrow to a dot.
         let clip = if magnitude > reference { reference / magnitude } else { 1.0 };
         let (dx, dy) = (a.v.0 * scale * clip, a.v.1 * scale * clip);
-        let tip = (a.at.0 + dx, a.at.1 + dy);
+        let foot = chart.px(a.at);
+        let tip = chart.px((a.at.0 + dx, a.at.1 + dy));
         // The head: two strokes at +-25 degrees back from the tip, a third
-        // of the arrow long.
-        let (len, angle) = (dx.hypot(dy), dy.atan2(dx));
+        // of the arrow long (in the picture, where angles are true).
+        let (ux, uy) = (tip.0 - foot.0, tip.1 - foot.1);
+        let (len, angle) = (ux.hypot(uy), uy.atan2(ux));
         let head = |turn: f64| {
             let a2 = angle + std::f64::consts::PI - turn;
             (tip.0 + len / 3.0 * a2.cos(), tip.1 + len / 3.0 * a2.sin())
         };
-        let style = color.stroke_width(2);
-        chart.draw_series(std::iter::once(PathElement::new(vec![a.at, tip], style))).map_err(e)?;
-        chart.draw_series(std::iter::once(PathElement::new(vec![head(0.44), tip, head(-0.44)], style))).map_err(e)?;
+        chart.fig.polyline(&[foot, tip], color, 1.6, None);
+        chart.fig.polyline(&[head(0.44), tip, head(-0.44)], color, 1.6, None);
     }
-    root.present().map_err(e)?;
-    Ok(())
+    chart.end_clip();
+    chart.finish()
+}
+
+/// A number in three significant digits.
+fn short(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let e = v.abs().log10().floor() as i32;
+    if (-2..4).contains(&e) {
+        let d = (2 - e).max(0) as usize;
+        typeset::minus(&format!("{v:.d$}"))
+    } else {
+        let m = v / 10f64.powi(e);
+        let mut s = typeset::minus(&format!("{m:.2}"));
+        s.push_str(&chart::times_ten(e).text());
+        s
+    }
 }
 
 /// `plot.vector_field(fx, fy, grid, extent)`.
@@ -117,13 +136,8 @@ impl Tool for VectorField {
                 return Err(ToolError::failed(format!("extent must be a positive length, not {extent} bohr")));
             }
             let arrows = sample(&|x, y| (fx.call(&[x, y]), fy.call(&[x, y])), grid as usize, extent);
-            let (png, svg) = (inv.work_dir.join("vectors.png"), inv.work_dir.join("vectors.svg"));
-            let size = (640u32, 600u32);
-            draw(&BitMapBackend::new(&png, size).into_drawing_area(), &arrows, grid as usize, extent)
-                .map_err(|e| ToolError::failed(format!("cannot draw the PNG: {e}")))?;
-            draw(&SVGBackend::new(&svg, size).into_drawing_area(), &arrows, grid as usize, extent)
-                .map_err(|e| ToolError::failed(format!("cannot draw the SVG: {e}")))?;
-            let mut outputs = crate::plot::image_output(&inv, "image", &png, Some(&svg))?;
+            let fig = vector_figure(&arrows, grid as usize, extent);
+            let mut outputs = crate::plot::figure_outputs(&inv, "image", &fig)?;
             outputs[0].meta = serde_json::json!({"samples": arrows.len(), "mesh": [grid, grid], "dtype": "rgb8"});
             Ok(Produced { outputs, device: "cpu".into(), fallback: None, exit_code: None })
         })

@@ -9,48 +9,102 @@
 use std::sync::Arc;
 
 use phx_runtime::tool::{BoxFuture, Invocation, Produced, ProducedOutput, Tool, ToolError};
-use plotters::prelude::*;
 
 use crate::common::write_output;
 use crate::field::Field;
-use crate::plot::{draw_lines, heatmap_files, read_table, slice};
+use crate::figure::{Figure, Rich};
+use crate::plot::{
+    HeatmapText, Table, describe_field, fit_figure, heatmap_figure, line_figure, read_table, slice, slice_axes,
+};
 
 /// A tool whose `static` emits get pictures of its data outputs.
 pub struct WithVisuals(pub Arc<dyn Tool>);
 
-/// The picture of one output, as (png, svg) paths in the working folder;
-/// `None` for kinds that have no natural picture.
-fn picture(inv: &Invocation, o: &ProducedOutput) -> Result<Option<(std::path::PathBuf, std::path::PathBuf)>, String> {
+/// The picture of one output; `None` for kinds that have no natural
+/// picture (a table of names, a file).
+fn picture(inv: &Invocation, produced: &Produced, o: &ProducedOutput) -> Result<Option<Figure>, String> {
     let source = inv.work_dir.join(&o.path);
-    let (png, svg) =
-        (inv.work_dir.join(format!("{}_view.png", o.name)), inv.work_dir.join(format!("{}_view.svg", o.name)));
-    let title = format!("{}.{}", inv.vertex.id, o.name);
+    // Generated titles name the output; they are not math.
+    let title = Some(Rich::plain(format!("{}.{}", inv.vertex.id, o.name)));
     match o.kind.as_str() {
         "Field2D" | "Field3D" => {
             let bytes = std::fs::read(&source).map_err(|e| format!("cannot read `{}`: {e}", o.name))?;
-            let field = Field::from_bytes(&bytes)?;
+            let (field, field_axes, _) = describe_field(&bytes)?;
             // The xz plane: where a 3D density's axis (z) shows.
             let s = slice(&field, "xz")?;
-            heatmap_files(&png, &svg, &s, 160, &title, &field.value_unit)?;
+            let axes = slice_axes(&field, &s, &field_axes);
+            let quantity = if o.name == "values" { "value" } else { o.name.as_str() };
+            let text = HeatmapText { title, quantity, value_unit: &field.value_unit, axes };
+            Ok(Some(heatmap_figure(&s, 160, &text, false)?))
         }
         "Series" => {
             let text = std::fs::read_to_string(&source).map_err(|e| format!("cannot read `{}`: {e}", o.name))?;
             let t = read_table(&text)?;
+            if inv.vertex.tool == "data.fit" && o.name == "fitted" {
+                return fit_picture(inv, produced, &t, title).map(Some);
+            }
             // A table of names (fit parameters) has no x axis to draw against.
-            if t.names.len() < 2 || !t.columns[0].iter().any(|v| v.is_finite()) {
+            let first = text.lines().next().and_then(|h| h.split(',').next()).map(str::trim).unwrap_or("");
+            if t.names.len() < 2
+                || t.names.first().is_none_or(|n| n != first)
+                || !t.columns[0].iter().any(|v| v.is_finite())
+            {
                 return Ok(None);
             }
-            // At most eight curves, so the legend stays readable.
+            // At most eight columns, so the legend stays readable.
             let ys: Vec<usize> = (1..t.names.len()).take(8).collect();
-            let size = (680u32, 480u32);
-            draw_lines(&BitMapBackend::new(&png, size).into_drawing_area(), &t, 0, &ys, &title, false)
-                .map_err(|e| format!("cannot draw the PNG: {e}"))?;
-            draw_lines(&SVGBackend::new(&svg, size).into_drawing_area(), &t, 0, &ys, &title, false)
-                .map_err(|e| format!("cannot draw the SVG: {e}"))?;
+            Ok(Some(line_figure(&t, 0, &ys, title, false)?))
         }
-        _ => return Ok(None),
+        _ => Ok(None),
     }
-    Ok(Some((png, svg)))
+}
+
+/// The picture of a fit: the data as points, the model drawn smoothly over
+/// them with the fitted parameters, and each parameter with its error in
+/// the legend.
+fn fit_picture(inv: &Invocation, produced: &Produced, fitted: &Table, title: Option<Rich>) -> Result<Figure, String> {
+    if fitted.names.len() < 3 {
+        return Err("the fitted table needs the columns x, y and fit".into());
+    }
+    let params_out = produced.outputs.iter().find(|p| p.name == "params").ok_or("the fit has no parameters")?;
+    let params_text = std::fs::read_to_string(inv.work_dir.join(&params_out.path))
+        .map_err(|e| format!("cannot read the parameters: {e}"))?;
+    let params: Vec<(String, f64, f64)> = params_text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut cells = l.split(',');
+            let name = cells.next()?.trim().to_string();
+            let value = cells.next()?.trim().parse().ok()?;
+            let error = cells.next().and_then(|e| e.trim().parse().ok()).unwrap_or(f64::NAN);
+            Some((name, value, error))
+        })
+        .collect();
+    let points: Vec<(f64, f64)> = fitted.columns[0]
+        .iter()
+        .zip(&fitted.columns[1])
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .map(|(a, b)| (*a, *b))
+        .collect();
+    let (x0, x1) = crate::chart::range(points.iter().map(|p| p.0));
+    // The model between the data's ends, smooth: 240 points of the fn at
+    // the fitted parameters (the table's own fit column where it cannot run).
+    let curve: Vec<(f64, f64)> = match crate::common::function(inv, "model") {
+        Ok(ir) if x1 > x0 => {
+            let f = crate::common::Evaluator::new(ir);
+            (0..240)
+                .map(|k| {
+                    let x = x0 + (x1 - x0) * f64::from(k) / 239.0;
+                    let mut args = vec![x];
+                    args.extend(params.iter().map(|p| p.1));
+                    (x, f.call(&args))
+                })
+                .filter(|p| p.1.is_finite())
+                .collect()
+        }
+        _ => fitted.columns[0].iter().zip(&fitted.columns[2]).map(|(a, b)| (*a, *b)).collect(),
+    };
+    fit_figure(&fitted.names[0], &fitted.names[1], points, curve, &params, title)
 }
 
 /// A field's profiles along its axes through the centre, as CSV: the
@@ -151,19 +205,12 @@ impl Tool for WithVisuals {
             }
             let mut views = Vec::new();
             for o in &produced.outputs {
-                let Some((png, svg)) = picture(&again, o).map_err(ToolError::failed)? else {
+                let Some(fig) = picture(&again, &produced, o).map_err(ToolError::failed)? else {
                     continue;
                 };
-                let read = |p: &std::path::Path| {
-                    std::fs::read(p).map_err(|e| ToolError::failed(format!("cannot read the picture: {e}")))
-                };
-                let mut image = write_output(&again, &format!("{}_view", o.name), &read(&png)?)?;
-                image.kind = "Image".into();
-                image.meta = serde_json::json!({"of": o.name, "dtype": "rgb8"});
-                let mut vector = write_output(&again, &format!("{}_view_svg", o.name), &read(&svg)?)?;
-                vector.kind = "Svg".into();
-                views.push(image);
-                views.push(vector);
+                let mut pair = crate::plot::figure_outputs(&again, &format!("{}_view", o.name), &fig)?;
+                pair[0].meta = serde_json::json!({"of": o.name, "dtype": "rgb8"});
+                views.extend(pair);
             }
             produced.outputs.extend(views);
             Ok(produced)

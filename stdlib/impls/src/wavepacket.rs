@@ -167,7 +167,7 @@ impl Tool for Wavepacket {
                 "duration_ms": ms,
                 "method": "split-operator FFT",
             });
-            let mut csv = String::from("t,norm,mean_x\n");
+            let mut csv = String::from("t [hbar/E_h],norm,mean_x [bohr]\n");
             for f in &frames {
                 csv.push_str(&format!("{:?},{:?},{:?}\n", f.t, f.norm, f.mean_x));
             }
