@@ -314,6 +314,31 @@ fn png_of_a_huge_graph_is_refused_with_a_reason() {
 }
 
 #[test]
+fn a_plan_is_summarised_by_sweep_and_lists_instances_on_request() {
+    let f = tmp(
+        "plan.phx",
+        "node o = quantum.orbital(n = 2, l = 1, m = 0, grid = 8) {\n  emit = [series]\n}\n\nnode s[i in 0..3000] = plot.heatmap(field = o.density, resolution = 8 + i % 8) {\n  emit = [static]\n}\n\nnode sheet = plot.contact_sheet(images = s[*].image) {\n  emit = [static]\n}\n",
+    );
+    let o = phx(&["run", f.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "one line per sweep, not per instance: {out}");
+    assert!(lines[0].starts_with("o ") && lines[0].contains("would run (it has never run before)"), "{out}");
+    assert!(
+        lines[1].starts_with("s[0..3000]")
+            && lines[1].contains("3,000 would run (its input `o` will be recomputed first; it has never run before)"),
+        "{out}"
+    );
+    assert!(lines[2].starts_with("sheet") && lines[2].contains("would run (its inputs"), "{out}");
+    assert!(lines[3].starts_with("plan: 3,002 would run, 0 cached"), "{out}");
+    assert!(!stderr(&o).contains("would run"), "{}", stderr(&o));
+    // `--verbose`: every instance, as it is decided.
+    let v = phx(&["run", f.to_str().unwrap(), "--dry-run", "--verbose"]);
+    assert_eq!(stderr(&v).matches("would run s[").count(), 3000);
+}
+
+#[test]
 fn errors_in_imported_files_are_shown_where_they_are() {
     let dir = std::env::temp_dir().join(format!("phx-cli-imports-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("lib")).unwrap();

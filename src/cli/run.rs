@@ -24,6 +24,10 @@ pub struct Args {
     /// Print the plan (each node cached or to run, and why); run nothing.
     #[arg(long)]
     dry_run: bool,
+    /// With `--dry-run`: every instance of a sweep on its own line, not
+    /// one line per sweep.
+    #[arg(long, short = 'v')]
+    verbose: bool,
     /// Ignore the cache (outputs are still stored).
     #[arg(long)]
     no_cache: bool,
@@ -135,7 +139,14 @@ pub fn run(a: Args) -> u8 {
         && a.format.format == TextOrJson::Text
         && std::env::var_os("NO_COLOR").is_none();
     let progress = super::progress::Progress::new(total.max(1), live);
-    let on_event = |e: Event| progress.event(e, outcome_line);
+    // A plan is summarised by sweep at the end; only `--verbose` lists
+    // every instance as it is decided.
+    let quiet_plan = a.dry_run && !a.verbose;
+    let on_event = |e: Event| {
+        if !quiet_plan {
+            progress.event(e, outcome_line)
+        }
+    };
     let on_note = |text: &str| progress.note(text);
     let observer = Observer { on_event: &on_event, on_note: &on_note };
     let result = phx_app::run::run(&exp, program, &checked, &settings, &observer, &cancel);
@@ -164,6 +175,20 @@ fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment) {
     if !dry_run && r.nodes.len() <= 200 {
         common::out(&super::progress::summary_table(r));
     }
+    if dry_run {
+        common::out(&plan_summary(r));
+    }
+    if dry_run {
+        let would = r.nodes.iter().filter(|n| n.status == NodeStatus::WouldRun).count();
+        let cached = r.nodes.iter().filter(|n| n.status == NodeStatus::Cached).count();
+        common::out(&format!(
+            "plan: {} would run, {} cached ({} ms; --verbose lists every instance)\n",
+            thousands(would),
+            thousands(cached),
+            r.duration_ms
+        ));
+        return;
+    }
     common::out(&format!(
         "{verb} {}: {} in {} ms: {ran} ran, {} cached, {failed} failed, {skipped} skipped or cancelled\n",
         r.run_id, r.status, r.duration_ms, r.cache_hits
@@ -182,6 +207,112 @@ fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment) {
     if let Some(p) = &r.report {
         common::out(&format!("report {}\n", shown(p)));
     }
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `text` with instance indices (`orbital[3]`) made generic (`orbital[i]`),
+/// so the instances of a sweep waiting for their own inputs group as one.
+fn instance_free(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && rest[digits..].starts_with(']') {
+            out.push('i');
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A plan, one line per node and one per sweep (not per instance): how
+/// many instances would run for each reason, and how many are cached.
+/// `sim[0..1000000]  sim.step  999,998 would run (it has never run before), 2 cached`
+pub fn plan_summary(r: &RunResult) -> String {
+    use std::collections::BTreeMap;
+    struct Family<'a> {
+        tool: &'a str,
+        indices: Vec<usize>,
+        groups: BTreeMap<(u8, String), usize>,
+    }
+    let mut order: Vec<&str> = Vec::new();
+    let mut families: std::collections::HashMap<&str, Family> = std::collections::HashMap::new();
+    for n in &r.nodes {
+        let (name, index) = match n.id.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (n.id.as_str(), None),
+        };
+        let f = families.entry(name).or_insert_with(|| {
+            order.push(name);
+            Family { tool: &n.tool, indices: Vec::new(), groups: BTreeMap::new() }
+        });
+        f.indices.extend(index);
+        let (rank, what) = match n.status {
+            NodeStatus::WouldRun => {
+                let place = if n.backend == BackendKind::Local { String::new() } else { format!(" on {}", n.backend) };
+                (0, format!("would run{place} ({})", instance_free(&n.why.join("; "))))
+            }
+            NodeStatus::Cached => (1, "cached".to_string()),
+            other => (2, other.as_str().to_string()),
+        };
+        *f.groups.entry((rank, what)).or_default() += 1;
+    }
+    let label = |name: &str, f: &Family| -> String {
+        if f.indices.is_empty() {
+            return name.to_string();
+        }
+        let mut sorted = f.indices.clone();
+        sorted.sort_unstable();
+        let contiguous = sorted.windows(2).all(|w| w[1] == w[0] + 1);
+        match (sorted.first(), sorted.last()) {
+            (Some(lo), Some(hi)) if contiguous => format!("{name}[{lo}..{}]", hi + 1),
+            _ => format!("{name}[{} instances]", thousands(sorted.len())),
+        }
+    };
+    let rows: Vec<(String, &str, String)> = order
+        .iter()
+        .map(|name| {
+            let f = &families[name];
+            const SHOWN: usize = 4;
+            let mut parts: Vec<String> = f
+                .groups
+                .iter()
+                .take(SHOWN)
+                .map(
+                    |((_, what), count)| {
+                        if f.indices.is_empty() { what.clone() } else { format!("{} {what}", thousands(*count)) }
+                    },
+                )
+                .collect();
+            if f.groups.len() > SHOWN {
+                let rest: usize = f.groups.values().skip(SHOWN).sum();
+                parts.push(format!("{} more for {} other reasons", thousands(rest), f.groups.len() - SHOWN));
+            }
+            (label(name, f), f.tool, parts.join(", "))
+        })
+        .collect();
+    let w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(4);
+    let tw = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(4);
+    let mut text = String::with_capacity(rows.len() * 80);
+    for (label, tool, what) in rows {
+        text.push_str(&format!("{label:<w$}  {tool:<tw$}  {what}\n"));
+    }
+    text
 }
 
 #[derive(clap::Args)]

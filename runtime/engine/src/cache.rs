@@ -212,7 +212,10 @@ pub fn explain(previous: Option<&Json>, now: &Components) -> Vec<String> {
     out
 }
 
+/// A code version or hash, short: the part after `tool@` (code versions
+/// are `tool@hash`), cut to 12 characters.
 fn short(h: &str) -> String {
+    let h = h.rsplit_once('@').map_or(h, |(_, hash)| hash);
     h.chars().take(12).collect()
 }
 
