@@ -504,6 +504,15 @@ fn every_internal_link_resolves() {
             }
         }
     }
+    // The README is the front door: its links into the book resolve too.
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    for (i, _) in readme.match_indices("](") {
+        let after = &readme[i + 2..];
+        let target = after[..after.find(')').unwrap_or(0)].split('#').next().unwrap_or("");
+        if !target.is_empty() && !target.contains("://") && !Path::new(ROOT).join(target).exists() {
+            failures.push(format!("README.md: `{target}` does not exist"));
+        }
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
