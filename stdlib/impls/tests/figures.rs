@@ -6,7 +6,8 @@
 //! `PHX_BLESS=1 cargo nextest run -p phx-stdlib --test figures` rewrites
 //! the goldens after a deliberate change (look at them before committing);
 //! `PHX_FIGURES_OUT=DIR` also writes each figure's full-size PNG and SVG
-//! there, for a person to look at.
+//! there, for a person to look at (`PHX_FIGURES_SCALE`: PNG pixels per
+//! unit; the README's pictures are these at 1.25).
 
 use std::path::PathBuf;
 
@@ -24,7 +25,8 @@ fn check(name: &str, fig: &Figure, scale: f64) {
     if let Some(dir) = std::env::var_os("PHX_FIGURES_OUT") {
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{name}.png")), fig.png(PNG_SCALE).unwrap()).unwrap();
+        let scale = std::env::var("PHX_FIGURES_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(PNG_SCALE);
+        std::fs::write(dir.join(format!("{name}.png")), fig.png(scale).unwrap()).unwrap();
         std::fs::write(dir.join(format!("{name}.svg")), fig.svg()).unwrap();
     }
     let png = fig.png(scale).unwrap();
