@@ -261,7 +261,7 @@ Types: Int Float Bool String Path; quantities Length Time Mass Energy Temperatur
 List[T], records { k = v }, Field1D Field2D Field3D Series Image Animation File Fn.
 Quantities: `24 bohr`, `1.5 eV`, `300 K`, `2 h`, `8 GiB`, `9.81 [m/s^2]`; a quantity of the wrong dimension is phx::unit-mismatch. `constants.hbar` etc. (CODATA 2022).
 Caps (e.g. grid <= 160, frames <= 300) fail with phx::cap-exceeded unless the node sets `allow_large = true`.
-Diagnostics: phx::syntax unknown-name duplicate-name unknown-tool unknown-arg missing-arg type-mismatch unit-mismatch constraint cap-exceeded missing-emit unsupported-emit unsupported-device unknown-output cycle not-visual import; warnings allow-large unused.
+Diagnostics: phx::syntax unknown-name duplicate-name unknown-tool unknown-arg missing-arg type-mismatch unit-mismatch constraint cap-exceeded missing-emit unsupported-emit unsupported-device unknown-output cycle not-visual import; warnings allow-large unused raw-placeholder. `phx explain-code CODE` explains one.
 "#;
 
 /// The prompt-sized summary: the language, every tool's signature and doc,
