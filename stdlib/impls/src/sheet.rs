@@ -8,22 +8,29 @@ use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
 use crate::common::arg;
 use crate::figure::{Anchor, Figure, Rgb, Rich};
 
-/// Room above each tile for its label, in pixels.
+/// Room above each tile for its label, in pixels, at the least.
 const LABEL: u32 = 24;
 /// Space between tiles, in pixels.
 const GAP: u32 = 8;
 /// Tiles wider than this are scaled down, so a sheet stays a sane size.
 const MAX_TILE: u32 = 480;
 
-/// The layout: tile size and the sheet's size for `count` tiles.
-fn layout(tiles: &[RgbImage], columns: u32) -> (u32, u32, u32, u32) {
+/// The labels' size for a sheet `width` pixels wide: a report sets a sheet
+/// across the text (465 pt), where they print at 9 pt, the caption's size.
+fn label_size(width: u32) -> f64 {
+    (0.02 * f64::from(width)).max(15.0)
+}
+
+/// The layout: tile size and the sheet's size for `count` tiles, with
+/// `label` pixels above each tile for its label.
+fn layout(tiles: &[RgbImage], columns: u32, label: u32) -> (u32, u32, u32, u32) {
     let tile_w = tiles.iter().map(RgbImage::width).max().unwrap_or(1);
     let tile_h = tiles.iter().map(RgbImage::height).max().unwrap_or(1);
     let count = tiles.len() as u32;
     let cols = columns.min(count).max(1);
     let rows = count.div_ceil(cols);
     let width = GAP + cols * (tile_w + GAP);
-    let height = GAP + rows * (tile_h + LABEL + GAP);
+    let height = GAP + rows * (tile_h + label + GAP);
     (tile_w, tile_h, width, height)
 }
 
@@ -32,14 +39,18 @@ fn layout(tiles: &[RgbImage], columns: u32) -> (u32, u32, u32, u32) {
 /// SVG rasterised pixel for pixel, labels in the embedded font.
 pub fn sheet_figure(tiles: &[(String, RgbImage, Vec<u8>)], columns: u32) -> Figure {
     let images: Vec<RgbImage> = tiles.iter().map(|t| t.1.clone()).collect();
-    let (tile_w, tile_h, width, height) = layout(&images, columns);
+    let (_, _, width, _) = layout(&images, columns, LABEL);
+    let size = label_size(width);
+    let band = ((size * 1.6).ceil() as u32).max(LABEL);
+    let (tile_w, tile_h, width, height) = layout(&images, columns, band);
     let per_row = columns.min(tiles.len() as u32).max(1);
     let mut fig = Figure::new(f64::from(width), f64::from(height));
     for (k, (label, tile, png)) in tiles.iter().enumerate() {
         let (col, row) = (k as u32 % per_row, k as u32 / per_row);
-        let (x, y) = (GAP + col * (tile_w + GAP), GAP + row * (tile_h + LABEL + GAP));
-        fig.text(f64::from(x + 2), f64::from(y + 17), &Rich::plain(label.clone()), 15.0, Anchor::Start, 0.0, Rgb::INK);
-        fig.image(f64::from(x), f64::from(y + LABEL), f64::from(tile.width()), f64::from(tile.height()), png);
+        let (x, y) = (GAP + col * (tile_w + GAP), GAP + row * (tile_h + band + GAP));
+        let baseline = f64::from(y) + f64::from(band) - size * 0.45;
+        fig.text(f64::from(x + 2), baseline, &Rich::plain(label.clone()), size, Anchor::Start, 0.0, Rgb::INK);
+        fig.image(f64::from(x), f64::from(y + band), f64::from(tile.width()), f64::from(tile.height()), png);
     }
     fig
 }
@@ -100,11 +111,15 @@ mod tests {
     #[test]
     fn nine_tiles_in_three_columns_make_a_three_by_three_sheet() {
         let tiles = vec![RgbImage::new(100, 80); 9];
-        let (w, h, width, height) = layout(&tiles, 3);
+        let (w, h, width, height) = layout(&tiles, 3, LABEL);
         assert_eq!((w, h), (100, 80));
         assert_eq!(width, GAP + 3 * (100 + GAP));
         assert_eq!(height, GAP + 3 * (80 + LABEL + GAP));
-        let (_, _, one_row, _) = layout(&tiles[..2], 4);
+        let (_, _, one_row, _) = layout(&tiles[..2], 4, LABEL);
+        assert!(
+            label_size(GAP + 3 * (480 + GAP)) * 465.0 / f64::from(GAP + 3 * (480 + GAP)) >= 9.0,
+            "labels print at 9 pt"
+        );
         assert_eq!(one_row, GAP + 2 * (100 + GAP), "fewer images than columns: no empty columns");
     }
 }
