@@ -59,7 +59,7 @@ pub fn vector_figure(arrows: &[Arrow], grid: usize, extent: f64) -> Figure {
     };
     let mut chart = Chart::new(ChartSpec {
         title: Some({
-            let mut t = Rich::plain("one cell of arrow per ");
+            let mut t = Rich::plain("an arrow one cell long is ");
             t.append(&typeset::math(&format!("|F| = {}", short(reference))));
             t
         }),
