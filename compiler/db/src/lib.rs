@@ -12,6 +12,9 @@
 mod database;
 mod env;
 pub use env::DbEnv;
+pub mod dag_schema;
+pub mod gbnf;
+pub mod prompt;
 mod queries;
 pub mod schema_doc;
 

@@ -1,0 +1,2 @@
+pub mod gbnf;
+pub mod jsonschema;
