@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use lsp_server::{Message, Notification, Request, RequestId, Response};
 use phx_db::{Database, FileLoader, SourceFile};
-use phx_diagnostics::{Code, Diagnostic, Severity};
+use phx_diagnostics::{Diagnostic, Severity};
 use phx_syntax::Span;
-use phx_syntax::ast::{Item, ItemKind};
+use phx_syntax::ast::ItemKind;
 use serde_json::{Value as Json, json};
 
 use crate::ide::{Analysis, CompletionKind, TOKEN_TYPES};
@@ -141,12 +141,6 @@ fn symbol_kind(k: ItemKind) -> u32 {
         ItemKind::Node => 5,
         ItemKind::Report => 2,
     }
-}
-
-/// The name `help` suggests in "did you mean `X`?".
-fn suggestion(help: &str) -> Option<&str> {
-    let rest = help.split("did you mean `").nth(1)?;
-    rest.split('`').next()
 }
 
 impl Server {
@@ -549,25 +543,29 @@ impl Server {
         }
     }
 
+    /// The compiler's fixes of the diagnostics in the range
+    /// (`phx_db::fixes`, which `phx gen` applies too), at most three for each.
     fn code_actions(&self, doc: &Document, file: SourceFile, uri: &str, start: usize, end: usize) -> Vec<Json> {
         let diagnostics = self.db.diagnostics(file);
         let mut out = Vec::new();
-        let edit =
-            |span: Span, text: String| json!({"changes": {uri: [{"range": self.range(doc, span), "newText": text}]}});
-        for d in diagnostics.iter().filter(|d| (d.span.start as usize) <= end && start <= d.span.end as usize) {
-            let diag = self.diagnostic_json(doc, uri, d);
-            if let Some(name) = d.help.as_deref().and_then(suggestion) {
-                out.push(json!({"title": format!("Change to `{name}`"), "kind": "quickfix", "diagnostics": [diag], "isPreferred": true, "edit": edit(d.span, name.to_string())}));
+        let mut per: HashMap<(u32, u32), usize> = HashMap::new();
+        for f in phx_db::fixes::fixes(&self.db, file) {
+            if !((f.at.start as usize) <= end && start <= f.at.end as usize) {
                 continue;
             }
-            let property = match d.code {
-                Code::MissingEmit => d.help.as_deref().and_then(|h| h.split('`').nth(1)).map(str::to_string),
-                Code::CapExceeded => Some("allow_large = true".to_string()),
-                _ => None,
-            };
-            let Some(property) = property else { continue };
-            let Some((span, text)) = self.insert_property(file, d.span, &property) else { continue };
-            out.push(json!({"title": format!("Add `{property}`"), "kind": "quickfix", "diagnostics": [diag], "edit": edit(span, text)}));
+            let count = per.entry((f.at.start, f.at.end)).or_default();
+            *count += 1;
+            if *count > 3 {
+                continue;
+            }
+            let diag: Vec<Json> = diagnostics
+                .iter()
+                .filter(|d| d.span == f.at && d.code == f.code)
+                .map(|d| self.diagnostic_json(doc, uri, d))
+                .collect();
+            let edits: Vec<Json> =
+                f.edits.iter().map(|e| json!({"range": self.range(doc, e.span), "newText": e.text})).collect();
+            out.push(json!({"title": f.title, "kind": "quickfix", "diagnostics": diag, "isPreferred": f.preferred, "edit": {"changes": {uri: edits}}}));
         }
         out
     }
@@ -586,32 +584,6 @@ impl Server {
             (prev_line, prev_char) = (line, ch);
         }
         data
-    }
-
-    /// Where and what to insert so the node around `at` gets `property`.
-    fn insert_property(&self, file: SourceFile, at: Span, property: &str) -> Option<(Span, String)> {
-        let text = file.text(&self.db);
-        for (entry, item) in self.db.items_at(file, at.start as usize) {
-            let Item::Node(node) = item.as_ref() else { continue };
-            let span = node.span.shifted(entry.offset);
-            if !(span.start <= at.start && at.end <= span.end) {
-                continue;
-            }
-            if let Some(first) = node.props.first() {
-                let pos = first.span.shifted(entry.offset).start as usize;
-                let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
-                let indent = &text[line_start..pos];
-                return Some((Span::new(pos, pos), format!("{property}\n{indent}")));
-            }
-            let after_args = node.args_span.shifted(entry.offset).end as usize;
-            let rest = &text[after_args..span.end as usize];
-            if let Some(brace) = rest.find('{') {
-                let pos = after_args + brace + 1;
-                return Some((Span::new(pos, pos), format!("\n  {property}")));
-            }
-            return Some((Span::new(after_args, after_args), format!(" {{\n  {property}\n}}")));
-        }
-        None
     }
 }
 

@@ -13,6 +13,7 @@ mod database;
 mod env;
 pub use env::DbEnv;
 pub mod dag_schema;
+pub mod fixes;
 pub mod gbnf;
 pub mod prompt;
 mod queries;
