@@ -339,6 +339,32 @@ fn a_plan_is_summarised_by_sweep_and_lists_instances_on_request() {
 }
 
 #[test]
+fn a_run_of_a_large_sweep_is_shown_one_line_per_sweep() {
+    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-show", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("s.phx"),
+        "tool lab.step(i: Int) -> (out: File) {\n  run = \"test {i} -ne 7 && echo {i} > {out}\"\n}\n\nnode s[i in 0..40] = lab.step(i = i)\n\nnode one = lab.step(i = 1)\n",
+    )
+    .unwrap();
+    let run = phx(&["run", dir.join("s.phx").to_str().unwrap(), "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&run)).unwrap();
+    let id = doc["run_id"].as_str().unwrap();
+    let d = dir.to_str().unwrap();
+    let o = phx(&["show", id, "--dir", d]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(text.contains("s[…] 40 instances: 1 failed, 39 succeeded"), "{text}");
+    assert!(text.contains("      s[7] failed:"), "{text}");
+    assert!(!text.contains("  s[3] "), "instances are not listed: {text}");
+    assert!(text.contains("  one "), "a node outside the sweep is: {text}");
+    let all = stdout(&phx(&["show", id, "--dir", d, "--all"]));
+    assert_eq!(all.matches("  s[").count(), 40, "{all}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn errors_in_imported_files_are_shown_where_they_are() {
     let dir = std::env::temp_dir().join(format!("phx-cli-imports-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("lib")).unwrap();

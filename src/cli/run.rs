@@ -427,10 +427,75 @@ pub fn runs(a: RunsArgs) -> u8 {
 pub struct ShowArgs {
     /// A run id (or a unique prefix of one).
     run: String,
+    /// Every instance of every sweep on its own lines (a sweep of more
+    /// than a few instances is otherwise one line).
+    #[arg(long)]
+    all: bool,
     #[command(flatten)]
     dir: DirArg,
     #[command(flatten)]
     format: FormatArg,
+}
+
+/// Sweeps with more instances than this are summarised by `phx show`.
+const SHOWN_INSTANCES: usize = 8;
+
+/// The node a vertex id belongs to (`scan` for `scan[3]`).
+fn family_of(id: &str) -> &str {
+    id.split_once('[').map_or(id, |(name, _)| name)
+}
+
+/// One summary per sweep with more than `limit` instances, by node name:
+/// its instances' states, cache hits, median time and devices, and the
+/// first few failures.
+fn large_families(nodes: &[phx_app::history::RecordedNode], limit: usize) -> std::collections::HashMap<&str, String> {
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    let mut by_family: HashMap<&str, Vec<&phx_app::history::RecordedNode>> = HashMap::new();
+    for n in nodes.iter().filter(|n| n.id.contains('[')) {
+        by_family.entry(family_of(&n.id)).or_default().push(n);
+    }
+    let mut out = HashMap::new();
+    for (family, execs) in by_family {
+        // The latest execution of each instance tells its state.
+        let mut latest: BTreeMap<&str, &phx_app::history::RecordedNode> = BTreeMap::new();
+        for e in &execs {
+            latest.insert(&e.id, e);
+        }
+        if latest.len() <= limit {
+            continue;
+        }
+        let mut states: BTreeMap<String, usize> = BTreeMap::new();
+        let mut times: Vec<u64> = Vec::new();
+        let mut devices = BTreeSet::new();
+        let cached = latest.values().filter(|e| e.cached).count();
+        for e in latest.values() {
+            *states.entry(e.status.to_string()).or_default() += 1;
+            if !e.cached {
+                times.extend(e.duration_ms);
+            }
+            devices.extend(e.device.as_deref());
+        }
+        times.sort_unstable();
+        let median = times.get(times.len() / 2).map(|t| format!(" · median {t} ms")).unwrap_or_default();
+        let states: Vec<String> = states.iter().map(|(s, n)| format!("{} {s}", thousands(*n))).collect();
+        let mut line = format!(
+            "  {family}[…] {} instances: {}{}{median} · {}\n",
+            thousands(latest.len()),
+            states.join(", "),
+            if cached > 0 { format!(" ({} cached)", thousands(cached)) } else { String::new() },
+            devices.into_iter().collect::<Vec<_>>().join(", ")
+        );
+        let failed: Vec<_> = latest.values().filter(|e| e.error.is_some()).collect();
+        for e in failed.iter().take(3) {
+            let err = e.error.as_deref().and_then(|x| x.lines().next()).unwrap_or("");
+            line.push_str(&format!("      {} {}: {err}\n", e.id, e.status));
+        }
+        if failed.len() > 3 {
+            line.push_str(&format!("      and {} more; phx show RUN --all lists them\n", failed.len() - 3));
+        }
+        out.insert(family, line);
+    }
+    out
 }
 
 /// `phx show RUN`: one run's nodes, devices, durations, artifacts.
@@ -452,7 +517,16 @@ pub fn show(a: ShowArgs) -> u8 {
     if let Some(c) = &run.git_commit {
         text.push_str(&format!("git {}{}\n", short(c), if run.git_dirty == Some(true) { " (dirty)" } else { "" }));
     }
+    let families = large_families(&run.nodes, if a.all { usize::MAX } else { SHOWN_INSTANCES });
+    let mut summarised = std::collections::HashSet::new();
     for e in &run.nodes {
+        let family = family_of(&e.id);
+        if let Some(summary) = families.get(family) {
+            if summarised.insert(family) {
+                text.push_str(summary);
+            }
+            continue;
+        }
         text.push_str(&format!(
             "  {:<24} {:<10} {:<6} {:>7} ms  {}{}\n",
             e.id,
