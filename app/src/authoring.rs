@@ -5,9 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
+mod endpoint;
+pub use endpoint::{Endpoint, Progress};
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
 use crate::error::{AppError, AppResult};
@@ -76,7 +79,8 @@ pub fn from_spec(spec: &Json) -> AppResult<String> {
     })
 }
 
-/// The system prompt: the language summary of `phx schema --format llm`.
+/// The language summary of `phx schema --format llm`, for a client's own
+/// (large) model that writes a program itself.
 pub fn system_prompt() -> String {
     format!(
         "You write programs in the phx language. Answer with one ```phx code block and nothing else.\n\n{}",
@@ -84,17 +88,19 @@ pub fn system_prompt() -> String {
     )
 }
 
-/// What a model needs to write a program for `wish`.
+/// What a model needs to write a program for `wish` when phx does not ask
+/// it itself (an MCP client without sampling): the request, the tools it
+/// needs in full and an example calling them.
 pub fn prompt_material(wish: &str) -> String {
-    let example = include_str!("../../examples/hydrogen_2p.phx");
-    format!(
-        "Write a phx program for this experiment:\n\n{wish}\n\nAn example program:\n```phx\n{example}```\n\nAnswer with one ```phx code block."
-    )
+    let plan = Plan::new(wish, Constrain::None);
+    format!("{}\n\nWrite a phx program for this request:\n{wish}\n\nAnswer with one ```phx code block.", plan.system)
 }
 
-/// The request for a repair, with the errors of the last answer.
-pub fn repair_request(errors: &[String]) -> String {
-    format!("phx check found these errors; answer with the whole corrected program:\n{}", errors.join("\n"))
+/// The request for a repair, with the errors of the last answer (each with
+/// its code, line and help).
+pub fn repair_request(errors: &[String], json: bool) -> String {
+    let what = if json { "the whole corrected program, in the same JSON form" } else { "the whole corrected program" };
+    format!("phx check found these errors; answer with {what}:\n{}", errors.join("\n"))
 }
 
 /// The program text between ``` fences, or all of it.
@@ -105,8 +111,20 @@ pub fn program_from_reply(text: &str) -> String {
         if let Some(end) = after.find("```") {
             return after[..end].trim().to_string() + "\n";
         }
+        // A fence that never closed: the answer was cut off.
+        return after.trim().to_string() + "\n";
     }
     text.trim().to_string() + "\n"
+}
+
+/// The JSON object in an answer (fenced or not), written as `.phx` text.
+pub fn program_from_json_reply(text: &str) -> Result<String, String> {
+    let start = text.find('{').ok_or("the answer holds no JSON object")?;
+    let end = text.rfind('}').ok_or("the answer holds no JSON object")?;
+    if end < start {
+        return Err("the answer holds no JSON object".into());
+    }
+    phx_interchange::import(&text[start..=end]).map_err(|e| e.to_string())
 }
 
 /// The errors of a check, one line each, as a model reads them.
@@ -127,12 +145,11 @@ pub fn error_lines(report: &CheckReport) -> Vec<String> {
         .collect()
 }
 
-/// A program to start from when no model can be asked.
+/// A program to start from when no model can be asked: the example phx
+/// makes for the tools the request needs.
 pub fn skeleton(wish: &str) -> String {
-    format!(
-        "/// {}\nexperiment draft {{\n  title = \"draft\"\n}}\n\nparam grid: Int = 64\n\nnode result = quantum.orbital(n = 1, l = 0, m = 0, grid = grid) {{\n  emit = [static, series]\n}}\n",
-        wish.lines().next().unwrap_or("").chars().take(100).collect::<String>()
-    )
+    let first = wish.lines().next().unwrap_or("").chars().take(100).collect::<String>();
+    format!("/// {first}\n{}", Plan::new(wish, Constrain::None).example)
 }
 
 /// A chat message to a model.
@@ -143,18 +160,91 @@ pub struct Message {
     pub content: String,
 }
 
+/// How a model's answer is held to the language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "cli", value(rename_all = "snake_case"))]
+pub enum Constrain {
+    /// A GBNF grammar of the program (llama.cpp's `grammar`): the answer
+    /// cannot fail to parse or name a tool or argument that does not exist.
+    Gbnf,
+    /// A JSON Schema of the program's JSON form (`response_format`), which
+    /// `phx import` writes as text.
+    JsonSchema,
+    /// Free text.
+    None,
+}
+
+impl Constrain {
+    /// The mode a configuration names (`auto`: `None`, the endpoint decides).
+    pub fn parse(text: &str) -> AppResult<Option<Constrain>> {
+        match text.trim() {
+            "gbnf" => Ok(Some(Constrain::Gbnf)),
+            "json_schema" | "json-schema" => Ok(Some(Constrain::JsonSchema)),
+            "none" => Ok(Some(Constrain::None)),
+            "auto" | "" => Ok(None),
+            other => Err(AppError::usage(format!("`constrain = \"{other}\"` is not a mode"))
+                .with_help("write gbnf, json_schema, none or auto")),
+        }
+    }
+
+    /// The mode's name as configured.
+    pub fn name(self) -> &'static str {
+        match self {
+            Constrain::Gbnf => "gbnf",
+            Constrain::JsonSchema => "json_schema",
+            Constrain::None => "none",
+        }
+    }
+}
+
+/// One request to a model.
+#[derive(Clone, Copy, Debug)]
+pub struct Ask<'a> {
+    pub system: &'a str,
+    pub messages: &'a [Message],
+    /// The GBNF grammar the answer must follow.
+    pub grammar: Option<&'a str>,
+    /// The JSON Schema the answer must follow.
+    pub json_schema: Option<&'a Json>,
+    /// The most tokens the answer may have.
+    pub max_tokens: u32,
+}
+
+/// A model's answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Answer {
+    pub text: String,
+    /// The answer stopped at `max_tokens`, not where the model ended it.
+    pub truncated: bool,
+}
+
 /// A model that answers a conversation: an HTTP endpoint, or an MCP
 /// client's model through sampling.
 pub trait Model {
-    /// The model's answer to `messages` after the system prompt `system`.
-    fn complete(&mut self, system: &str, messages: &[Message]) -> AppResult<String>;
+    /// The constraint this model takes best (asked once per program).
+    fn constraint(&mut self) -> Constrain {
+        Constrain::None
+    }
+
+    /// The model's answer to `ask`.
+    fn complete(&mut self, ask: &Ask<'_>) -> AppResult<Answer>;
 }
 
 /// One answer of the model and what the compiler said of it.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Attempt {
+    /// The program after the compiler's own fixes.
     pub program: String,
+    /// The errors left in it.
     pub errors: Vec<String>,
+    /// What the compiler fixed itself (`line N: phx::CODE: what`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixed: Vec<String>,
+    /// The answer stopped at the token limit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// A program written by a model.
@@ -167,95 +257,202 @@ pub struct Authored {
     pub attempts: Vec<Attempt>,
     /// The errors left in `program` (empty when it checks).
     pub errors: Vec<String>,
+    /// How the answers were constrained.
+    pub constrain: Constrain,
+    /// The tools phx chose for the request (listed in full to the model).
+    pub tools: Vec<String>,
 }
 
-/// Asks `model` for a program doing `wish` and sends the compiler's errors
-/// back up to `max_repairs` times. The program is checked as the file
-/// `check_as` (its imports resolve from that folder). `on_attempt` hears
-/// each attempt's number and error count.
+/// What `write_program` may do.
+#[derive(Clone, Debug)]
+pub struct GenOptions {
+    /// How many times the model may be asked again with the errors.
+    pub max_repairs: usize,
+    /// The constraint; `None`: what the model takes best.
+    pub constrain: Option<Constrain>,
+    /// Whether the compiler fixes what it can before the model is asked.
+    pub compiler_fixes: bool,
+    /// The most tokens of one answer.
+    pub max_tokens: u32,
+}
+
+impl Default for GenOptions {
+    fn default() -> GenOptions {
+        GenOptions { max_repairs: 3, constrain: None, compiler_fixes: true, max_tokens: 1024 }
+    }
+}
+
+/// What happens while a program is written, for a front end to show.
+#[derive(Clone, Debug)]
+pub enum GenEvent<'a> {
+    /// The constraint and the tools chosen, before the first request.
+    Plan { constrain: Constrain, tools: &'a [String] },
+    /// The compiler fixed these in answer `attempt`.
+    Fixed { attempt: usize, fixes: &'a [String] },
+    /// Answer `attempt` (from 1) has `errors` errors left.
+    Attempt { attempt: usize, errors: usize },
+}
+
+/// The prompt, grammar and schema of one request in words.
+pub struct Plan {
+    pub constrain: Constrain,
+    pub tools: Vec<String>,
+    /// The example program the prompt shows.
+    pub example: String,
+    pub system: String,
+    pub grammar: Option<String>,
+    pub json_schema: Option<Json>,
+}
+
+impl Plan {
+    /// The tools `wish` needs among the standard library's, an example of
+    /// them, and the system prompt, grammar or schema for `constrain`.
+    pub fn new(wish: &str, constrain: Constrain) -> Plan {
+        use phx_db::{dag_schema, gbnf, prompt};
+        let all = gbnf::stdlib_tools();
+        let sel = prompt::select_tools(wish, &all, 5);
+        let (example, _) = prompt::example_program(&sel);
+        let system = match constrain {
+            Constrain::JsonSchema => {
+                let json = phx_interchange::export(&example)
+                    .map(|j| serde_json::to_string(&j).unwrap_or_default())
+                    .unwrap_or_default();
+                json_system_prompt(&sel, &json)
+            }
+            _ => prompt::system_prompt(&sel, &all, &example),
+        };
+        Plan {
+            constrain,
+            tools: sel.tools.iter().map(|t| t.name.clone()).collect(),
+            example,
+            system,
+            grammar: (constrain == Constrain::Gbnf).then(|| gbnf::small(&sel.tools)),
+            json_schema: (constrain == Constrain::JsonSchema)
+                .then(|| dag_schema::schema(&sel.tools, gbnf::Profile::Small)),
+        }
+    }
+}
+
+/// The system prompt for the JSON form of a program.
+fn json_system_prompt(sel: &phx_db::prompt::Selection, example: &str) -> String {
+    let mut out = String::from(
+        "You write programs in phx, a language for physics pipelines, in their JSON form. Answer with one JSON object only, no explanations:\n\
+         {\"fns\": [{\"name\": NAME, \"source\": \"fn NAME(x: Float) -> Float { ... }\"}], \"nodes\": [{\"id\": NAME, \"tool\": TOOL, \"args\": {ARG: VALUE}, \"emit\": [\"static\"]}]}\n\
+         Values: numbers, strings, lists, quantities {\"value\": 20, \"unit\": \"bohr\"}, another node's output {\"ref\": \"NODE.OUTPUT\"}, a fn's name {\"expr\": \"NAME\"}. \
+         A sweep makes one node per value: \"sweep\": {\"n\": [1, 2, 3]} with {\"expr\": \"n\"} as the argument; {\"ref\": \"NODE[*].OUTPUT\"} is the list of every instance's output.\n\nTools:\n",
+    );
+    for t in &sel.tools {
+        out.push_str(&format!("- {}\n", phx_db::prompt::tool_line(t)));
+    }
+    out.push_str(&format!("\nExample:\n{example}\n"));
+    out
+}
+
+/// Checks `program` as the file `check_as`, after the compiler's own
+/// fixes when `fixes` is on: the program, its errors and what was fixed.
+fn check_and_fix(check_as: &Path, program: String, fixes: bool) -> AppResult<(String, Vec<String>, Vec<String>)> {
+    // One layout, so the errors' lines are those of the text kept.
+    let program = phx_fmt::format_source(&program).unwrap_or(program);
+    let errors = error_lines(&check_text(check_as, &program)?);
+    if errors.is_empty() || !fixes {
+        return Ok((program, errors, Vec::new()));
+    }
+    let path = check_as.to_string_lossy();
+    let repaired = phx_db::fixes::repair(&path, &program, &phx_db::FsLoader, 40);
+    if repaired.applied.is_empty() {
+        return Ok((program, errors, Vec::new()));
+    }
+    let text = phx_fmt::format_source(&repaired.text).unwrap_or(repaired.text);
+    let errors = error_lines(&check_text(check_as, &text)?);
+    Ok((text, errors, repaired.applied))
+}
+
+/// Asks `model` for a program doing `wish`: the tools it needs and an
+/// example of them in the prompt, the answer held to a grammar or schema
+/// when the model takes one; each answer checked as the file `check_as`
+/// (its imports resolve from that folder), fixed by the compiler where it
+/// can, and sent back with the errors left up to `max_repairs` times.
 pub fn write_program(
     model: &mut dyn Model,
     wish: &str,
     check_as: &Path,
-    max_repairs: usize,
-    on_attempt: &dyn Fn(usize, usize),
+    options: &GenOptions,
+    on_event: &dyn Fn(&GenEvent<'_>),
 ) -> AppResult<Authored> {
-    let system = system_prompt();
-    let mut messages = vec![Message { role: "user".into(), content: prompt_material(wish) }];
+    let constrain = options.constrain.unwrap_or_else(|| model.constraint());
+    let plan = Plan::new(wish, constrain);
+    on_event(&GenEvent::Plan { constrain, tools: &plan.tools });
+    let json = constrain == Constrain::JsonSchema;
+    let mut messages = vec![Message { role: "user".into(), content: wish.to_string() }];
     let mut attempts = Vec::new();
-    for attempt in 0..=max_repairs {
-        let reply = model.complete(&system, &messages)?;
-        let program = program_from_reply(&reply);
-        let errors = error_lines(&check_text(check_as, &program)?);
-        on_attempt(attempt + 1, errors.len());
-        attempts.push(Attempt { program: program.clone(), errors: errors.clone() });
-        if errors.is_empty() || attempt == max_repairs {
-            return Ok(Authored { program, repairs: attempt, attempts, errors });
-        }
-        messages.push(Message { role: "assistant".into(), content: reply });
-        messages.push(Message { role: "user".into(), content: repair_request(&errors) });
-    }
-    unreachable!("the loop returns on its last attempt")
-}
-
-/// An OpenAI-compatible chat endpoint.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Endpoint {
-    pub base_url: String,
-    pub model: String,
-    pub api_key: Option<String>,
-}
-
-impl Endpoint {
-    /// The endpoint of the environment (`PHX_LLM_BASE_URL`, else
-    /// `OPENAI_BASE_URL`; `PHX_LLM_API_KEY`, else `OPENAI_API_KEY`;
-    /// `PHX_LLM_MODEL`), else of `[llm]` in `dir/phx.toml`.
-    pub fn configured(dir: &Path) -> AppResult<Endpoint> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let toml = crate::config::AppConfig::load(dir)?.llm.unwrap_or_default();
-        let base_url = env("PHX_LLM_BASE_URL").or_else(|| env("OPENAI_BASE_URL")).or(toml.base_url).ok_or_else(|| {
-            AppError::environment("phx::no-model", "no model endpoint is configured, so phx cannot write a program from words")
-                .with_help("set PHX_LLM_BASE_URL (an OpenAI-compatible API, e.g. https://api.openai.com/v1), PHX_LLM_API_KEY and PHX_LLM_MODEL, or add to phx.toml:\n        [llm]\n        base_url = \"http://127.0.0.1:8080/v1\"\n        model = \"...\"\n        api_key_env = \"MY_KEY_VARIABLE\"\n  or use `phx mcp` from an MCP client, whose own model writes the program")
-        })?;
-        let model = env("PHX_LLM_MODEL").or(toml.model).unwrap_or_else(|| "gpt-4o-mini".into());
-        let api_key = env("PHX_LLM_API_KEY")
-            .or_else(|| env("OPENAI_API_KEY"))
-            .or_else(|| toml.api_key_env.as_deref().and_then(env));
-        Ok(Endpoint { base_url: base_url.trim_end_matches('/').to_string(), model, api_key })
-    }
-}
-
-impl Model for Endpoint {
-    fn complete(&mut self, system: &str, messages: &[Message]) -> AppResult<String> {
-        let url = format!("{}/chat/completions", self.base_url);
-        let mut all = vec![json!({"role": "system", "content": system})];
-        all.extend(messages.iter().map(|m| json!({"role": m.role, "content": m.content})));
-        let body = json!({"model": self.model, "messages": all, "temperature": 0.2}).to_string();
-        let failed = |m: String| {
-            AppError::environment("phx::model", m).with_help("check the endpoint, the model name and the key")
+    for attempt in 0..=options.max_repairs {
+        let ask = Ask {
+            system: &plan.system,
+            messages: &messages,
+            grammar: plan.grammar.as_deref(),
+            json_schema: plan.json_schema.as_ref(),
+            max_tokens: options.max_tokens,
         };
-        let mut req =
-            ureq::post(&url).set("Content-Type", "application/json").timeout(std::time::Duration::from_secs(300));
-        if let Some(k) = &self.api_key {
-            req = req.set("Authorization", &format!("Bearer {k}"));
-        }
-        let text = match req.send_string(&body) {
-            Ok(resp) => resp.into_string().map_err(|e| failed(format!("cannot read the answer of {url}: {e}")))?,
-            Err(ureq::Error::Status(code, resp)) => {
-                let detail = resp.into_string().unwrap_or_default();
-                return Err(failed(format!(
-                    "{url} answered HTTP {code}: {}",
-                    detail.chars().take(300).collect::<String>()
-                )));
+        let answer = model.complete(&ask)?;
+        let (program, mut errors, fixed) = if json {
+            match program_from_json_reply(&answer.text) {
+                Ok(p) => check_and_fix(check_as, p, options.compiler_fixes)?,
+                Err(e) => (
+                    answer.text.clone(),
+                    vec![format!("line 1: phx::syntax the answer is not the JSON form of a program: {e}")],
+                    Vec::new(),
+                ),
             }
-            Err(e) => return Err(failed(format!("cannot reach {url}: {e}"))),
+        } else {
+            check_and_fix(check_as, program_from_reply(&answer.text), options.compiler_fixes)?
         };
-        let v: Json = serde_json::from_str(&text).map_err(|e| failed(format!("{url} did not answer JSON: {e}")))?;
-        v.pointer("/choices/0/message/content")
-            .and_then(Json::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| failed(format!("{url} answered without choices[0].message.content")))
+        // A program that says nothing checks clean, but is no answer.
+        let nodes = phx_syntax::parse_file(&program)
+            .items
+            .iter()
+            .filter(|i| matches!(i, phx_syntax::ast::Item::Node(_)))
+            .count();
+        if errors.is_empty() && nodes == 0 {
+            errors
+                .push("line 1: phx::syntax the answer holds no `node`: write the whole program, nodes included".into());
+        }
+        if answer.truncated && !errors.is_empty() {
+            errors.push(format!(
+                "the answer stopped at the limit of {} tokens before the program was complete: write a shorter program",
+                options.max_tokens
+            ));
+        }
+        if !fixed.is_empty() {
+            on_event(&GenEvent::Fixed { attempt: attempt + 1, fixes: &fixed });
+        }
+        on_event(&GenEvent::Attempt { attempt: attempt + 1, errors: errors.len() });
+        attempts.push(Attempt { program: program.clone(), errors: errors.clone(), fixed, truncated: answer.truncated });
+        if errors.is_empty() || attempt == options.max_repairs {
+            if !errors.is_empty() && attempts.iter().all(|a| a.truncated) {
+                return Err(AppError::environment(
+                    "phx::model-answer",
+                    format!(
+                        "the model never finished its program: every answer stopped at the limit of {} tokens",
+                        options.max_tokens
+                    ),
+                )
+                .with_help(
+                    "raise the limit ([llm] max_tokens in phx.toml, or PHX_LLM_MAX_TOKENS), or hold the model to the language ([llm] constrain = \"gbnf\" for llama.cpp, \"json_schema\" for other servers)",
+                ));
+            }
+            return Ok(Authored { program, repairs: attempt, attempts, errors, constrain, tools: plan.tools.clone() });
+        }
+        // The model sees its answer as phx kept it (the compiler's fixes
+        // applied), so the errors' lines are lines of what it sees.
+        let shown = match (json, phx_interchange::export(&program)) {
+            (true, Ok(j)) => serde_json::to_string(&j).unwrap_or(answer.text),
+            (true, Err(_)) => answer.text,
+            (false, _) => format!("```phx\n{program}```"),
+        };
+        messages.push(Message { role: "assistant".into(), content: shown });
+        messages.push(Message { role: "user".into(), content: repair_request(&errors, json) });
     }
+    Err(AppError::environment("phx::internal", "the repair loop ended without an answer"))
 }
 
 #[cfg(test)]
@@ -266,6 +463,14 @@ mod tests {
     fn a_reply_gives_the_program_between_fences() {
         assert_eq!(program_from_reply("Here:\n```phx\nparam a: Int = 1\n```\nbye"), "param a: Int = 1\n");
         assert_eq!(program_from_reply("param a: Int = 1"), "param a: Int = 1\n");
+        // Cut off inside its fence: what came.
+        assert_eq!(program_from_reply("```phx\nparam a: Int = 1\nnode"), "param a: Int = 1\nnode\n");
+        assert!(program_from_json_reply("no json").is_err());
+        let text = program_from_json_reply(
+            "```json\n{\"nodes\": [{\"id\": \"d\", \"tool\": \"quantum.orbital\", \"args\": {\"n\": 1}}]}\n```",
+        )
+        .unwrap();
+        assert!(text.contains("node d = quantum.orbital(n = 1)"), "{text}");
     }
 }
 

@@ -16,6 +16,13 @@ pub struct LlmConfig {
     pub model: Option<String>,
     /// The environment variable that holds the key.
     pub api_key_env: Option<String>,
+    /// How the answer is constrained: `gbnf`, `json_schema`, `none` or
+    /// `auto` (what the endpoint supports; the default).
+    pub constrain: Option<String>,
+    /// The most tokens one answer may have.
+    pub max_tokens: Option<u32>,
+    /// Seconds one answer may take, all of it.
+    pub timeout_s: Option<u64>,
 }
 
 /// `[notebook]`: the key that signs entries and bundles.
@@ -66,7 +73,7 @@ impl AppConfig {
         let Ok(text) = std::fs::read_to_string(dir.join("phx.toml")) else { return Ok(AppConfig::default()) };
         toml::from_str(&text).map_err(|e| {
             AppError::usage(format!("{}: {}", dir.join("phx.toml").display(), e.to_string().trim()))
-                .with_help("`[llm]` takes base_url, model and api_key_env; `[notebook]` takes key; all strings")
+                .with_help("`[llm]` takes base_url, model, api_key_env and constrain (strings), max_tokens and timeout_s (numbers); `[notebook]` takes key (a string)")
         })
     }
 

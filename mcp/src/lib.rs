@@ -47,6 +47,9 @@ pub struct Peer {
     waiting: Mutex<Option<HashMap<String, mpsc::Sender<Json>>>>,
     /// Whether the client said it can sample (`capabilities.sampling`).
     can_sample: AtomicBool,
+    /// The constraints the client's sampling takes (`capabilities.experimental
+    /// ["phx/constrainedSampling"].modes`: "gbnf", "json_schema").
+    sampling_modes: Mutex<Vec<String>>,
 }
 
 impl Peer {
@@ -56,6 +59,7 @@ impl Peer {
             next_id: AtomicI64::new(0),
             waiting: Mutex::new(Some(HashMap::new())),
             can_sample: AtomicBool::new(false),
+            sampling_modes: Mutex::new(Vec::new()),
         }
     }
 
@@ -76,6 +80,19 @@ impl Peer {
     /// Whether the client can sample.
     pub fn can_sample(&self) -> bool {
         self.can_sample.load(Ordering::SeqCst)
+    }
+
+    /// The constraint the client's sampling takes, by what it announced.
+    pub fn sampling_constraint(&self) -> phx_app::authoring::Constrain {
+        use phx_app::authoring::Constrain;
+        let modes = self.sampling_modes.lock().map(|m| m.clone()).unwrap_or_default();
+        if modes.iter().any(|m| m == "gbnf") {
+            Constrain::Gbnf
+        } else if modes.iter().any(|m| m == "json_schema") {
+            Constrain::JsonSchema
+        } else {
+            Constrain::None
+        }
     }
 
     /// Sends a request to the client and waits for its answer, until the
@@ -213,8 +230,12 @@ const METHODS: [&str; 5] = ["initialize", "ping", "logging/setLevel", "tools/lis
 const LOG_LEVELS: [&str; 8] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
 /// Serves on stdin and stdout until the client closes stdin.
-pub fn serve_stdio(dir: std::path::PathBuf, grants: phx_app::trust::Grants) -> u8 {
-    serve(std::io::BufReader::new(std::io::stdin()), Box::new(std::io::stdout()), dir, grants)
+pub fn serve_stdio(
+    dir: std::path::PathBuf,
+    grants: phx_app::trust::Grants,
+    sampling: Option<phx_app::authoring::Constrain>,
+) -> u8 {
+    serve_with(std::io::BufReader::new(std::io::stdin()), Box::new(std::io::stdout()), dir, grants, sampling)
 }
 
 /// Serves the experiment that `dir` belongs to, reading messages (one per
@@ -227,8 +248,20 @@ pub fn serve(
     dir: std::path::PathBuf,
     grants: phx_app::trust::Grants,
 ) -> u8 {
+    serve_with(input, output, dir, grants, None)
+}
+
+/// [`serve`], with the constraint the client's model takes in sampling
+/// requests (`None`: what the client announces, else none).
+pub fn serve_with(
+    input: impl BufRead + Send + 'static,
+    output: Box<dyn Write + Send>,
+    dir: std::path::PathBuf,
+    grants: phx_app::trust::Grants,
+    sampling: Option<phx_app::authoring::Constrain>,
+) -> u8 {
     let peer = Arc::new(Peer::new(output));
-    let server = Arc::new(methods::Server::new(dir, grants));
+    let server = Arc::new(methods::Server::new(dir, grants).with_sampling(sampling));
     let (tx, rx) = mpsc::channel::<Incoming>();
     let reader = {
         let peer = peer.clone();
@@ -305,6 +338,14 @@ pub fn serve(
                         let version = if PROTOCOL_VERSIONS.contains(&asked) { asked } else { PROTOCOL_VERSIONS[0] };
                         let sampling = params.pointer("/capabilities/sampling").is_some_and(|s| !s.is_null());
                         peer.can_sample.store(sampling, Ordering::SeqCst);
+                        let modes: Vec<String> = params
+                            .pointer("/capabilities/experimental/phx~1constrainedSampling/modes")
+                            .and_then(Json::as_array)
+                            .map(|m| m.iter().filter_map(Json::as_str).map(str::to_string).collect())
+                            .unwrap_or_default();
+                        if let Ok(mut m) = peer.sampling_modes.lock() {
+                            *m = modes;
+                        }
                         response(
                             &id,
                             json!({

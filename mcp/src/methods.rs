@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use base64::Engine;
-use phx_app::authoring::{self, Message, Model};
+use phx_app::authoring::{self, Model};
 use phx_app::run::Event;
 use phx_app::run::{Cancellation, Observer, RunResult, RunSettings};
 use phx_app::share::ShareRunRequest;
@@ -76,6 +76,9 @@ pub struct Server {
     exp: AppResult<Experiment>,
     /// What the person who started the server allowed its clients.
     grants: Grants,
+    /// The constraint the client's model takes in sampling (set by whoever
+    /// starts the server; else what the client announces).
+    sampling: Option<authoring::Constrain>,
 }
 
 /// A failure of `method`.
@@ -191,22 +194,38 @@ fn reply<T: Serialize>(method: &str, ok: bool, summary: String, body: T) -> Json
 }
 
 /// The client's model, asked through MCP sampling; a cancelled call stops
-/// waiting for it.
+/// waiting for it. A grammar or schema goes in the request's `metadata`
+/// (`grammar`, `response_format`, as OpenAI-compatible servers name them),
+/// for a client that passes it on to its model.
 struct Sampling<'a> {
     peer: &'a Peer,
     cancel: &'a Cancellation,
+    constrain: authoring::Constrain,
 }
 
 impl Model for Sampling<'_> {
-    fn complete(&mut self, system: &str, messages: &[Message]) -> AppResult<String> {
-        let messages: Vec<Json> =
-            messages.iter().map(|m| json!({"role": m.role, "content": {"type": "text", "text": m.content}})).collect();
-        let reply = self.peer.request(
-            "sampling/createMessage",
-            json!({"messages": messages, "systemPrompt": system, "maxTokens": 4000, "includeContext": "none"}),
-            self.cancel,
-        )?;
-        Ok(reply.pointer("/content/text").and_then(Json::as_str).unwrap_or("").to_string())
+    fn constraint(&mut self) -> authoring::Constrain {
+        self.constrain
+    }
+
+    fn complete(&mut self, ask: &authoring::Ask<'_>) -> AppResult<authoring::Answer> {
+        let messages: Vec<Json> = ask
+            .messages
+            .iter()
+            .map(|m| json!({"role": m.role, "content": {"type": "text", "text": m.content}}))
+            .collect();
+        let mut params = json!({"messages": messages, "systemPrompt": ask.system, "maxTokens": ask.max_tokens, "includeContext": "none"});
+        if let Some(g) = ask.grammar {
+            params["metadata"] = json!({"grammar": g});
+        }
+        if let Some(s) = ask.json_schema {
+            params["metadata"] = json!({"response_format": {"type": "json_schema", "json_schema": {"name": "phx_program", "schema": s}}});
+        }
+        let reply = self.peer.request("sampling/createMessage", params, self.cancel)?;
+        Ok(authoring::Answer {
+            text: reply.pointer("/content/text").and_then(Json::as_str).unwrap_or("").to_string(),
+            truncated: reply.get("stopReason").and_then(Json::as_str) == Some("maxTokens"),
+        })
     }
 }
 
@@ -217,7 +236,13 @@ fn base64(bytes: &[u8]) -> String {
 impl Server {
     /// A server for the experiment that `dir` belongs to.
     pub fn new(dir: PathBuf, grants: Grants) -> Server {
-        Server { exp: Experiment::open(&dir), grants }
+        Server { exp: Experiment::open(&dir), grants, sampling: None }
+    }
+
+    /// The constraint the client's model takes in sampling requests.
+    pub fn with_sampling(mut self, sampling: Option<authoring::Constrain>) -> Server {
+        self.sampling = sampling;
+        self
     }
 
     /// What the client is told at `initialize`.
@@ -316,10 +341,20 @@ impl Server {
                     body,
                 ));
             }
-            let mut model = Sampling { peer: ctx.peer, cancel: &ctx.cancel };
+            let constrain = self.sampling.unwrap_or_else(|| ctx.peer.sampling_constraint());
+            let mut model = Sampling { peer: ctx.peer, cancel: &ctx.cancel, constrain };
             let check_as = authoring::dags_dir(exp).join("generated.phx");
-            let written = authoring::write_program(&mut model, &wish, &check_as, REPAIRS, &|n, errors| {
-                ctx.log("info", &format!("attempt {n}: {errors} error(s)"));
+            let options = authoring::GenOptions { max_repairs: REPAIRS, ..Default::default() };
+            let written = authoring::write_program(&mut model, &wish, &check_as, &options, &|e| match e {
+                authoring::GenEvent::Plan { constrain, tools } => {
+                    ctx.log("info", &format!("constraint {}; tools: {}", constrain.name(), tools.join(", ")))
+                }
+                authoring::GenEvent::Fixed { attempt, fixes } => {
+                    ctx.log("info", &format!("attempt {attempt}: the compiler fixed {}", fixes.join("; ")))
+                }
+                authoring::GenEvent::Attempt { attempt, errors } => {
+                    ctx.log("info", &format!("attempt {attempt}: {errors} error(s)"))
+                }
             })?;
             let program = written.program.clone();
             authored = Some(written);

@@ -407,6 +407,46 @@ fn sampling_answers_cancellation_and_hang_up() {
     assert!(rest.iter().all(|m| m["id"] != 2), "a cancelled call got an answer: {rest:?}");
 }
 
+/// Sampling for a program from words: the request carries the short
+/// prompt of the tools the words need and, for a client that announces it
+/// takes one (`capabilities.experimental["phx/constrainedSampling"]`), the
+/// GBNF grammar in its `metadata`; a client that announces nothing gets
+/// no constraint.
+#[test]
+fn sampling_carries_the_grammar_a_client_takes() {
+    let _cleanup = Cleanup;
+    let program = "node density = quantum.orbital(n = 1, l = 0, m = 0, grid = 24) {\n  emit = [static]\n}\n";
+    for (caps, grammar) in [
+        (json!({"sampling": {}, "experimental": {"phx/constrainedSampling": {"modes": ["gbnf"]}}}), true),
+        (json!({"sampling": {}}), false),
+    ] {
+        let mut c = Client::start();
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": caps, "clientInfo": {"name": "t", "version": "0"}}});
+        c.send(init.to_string().as_bytes());
+        c.until(&json!(0));
+        let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "define_dag", "arguments": {"natural_language": "the hydrogen 1s orbital density"}}});
+        c.send(call.to_string().as_bytes());
+        let (sampling, _) = c.until_request("sampling/createMessage");
+        let params = &sampling["params"];
+        let system = params["systemPrompt"].as_str().unwrap();
+        assert!(system.contains("quantum.orbital(n: Int") && system.len() < 5000, "{system}");
+        assert!(params["maxTokens"].as_u64().is_some_and(|n| n > 0));
+        let g = params.pointer("/metadata/grammar").and_then(Json::as_str);
+        assert_eq!(g.is_some(), grammar, "{params}");
+        if let Some(g) = g {
+            assert!(g.contains("root ::=") && g.contains("\"quantum.orbital(\""), "{g}");
+        }
+        let reply = json!({"jsonrpc": "2.0", "id": sampling["id"], "result": {"role": "assistant",
+            "content": {"type": "text", "text": program}, "model": "m", "stopReason": "endTurn"}});
+        c.send(reply.to_string().as_bytes());
+        let (answer, _) = c.until(&json!(1));
+        assert_eq!(answer["result"]["structuredContent"]["ok"], true, "{answer}");
+        assert!(c.close().is_empty());
+    }
+}
+
 /// A JSON value of any shape, nested a little.
 fn any_json() -> impl Strategy<Value = Json> {
     let leaf = prop_oneof![

@@ -100,6 +100,11 @@ enum Command {
         /// folder (repeatable).
         #[arg(long, value_name = "DIR")]
         allow_path: Vec<std::path::PathBuf>,
+        /// The constraint the client's model takes when phx asks it to
+        /// write a program (sent as the sampling request's `metadata`);
+        /// default: what the client announces, else none.
+        #[arg(long, value_enum)]
+        sampling_constrain: Option<phx_app::authoring::Constrain>,
     },
     /// A new experiment folder with `phx.toml` and an example.
     Init(setup::InitArgs),
@@ -162,9 +167,10 @@ pub fn main() -> u8 {
         Command::Share(c) => share::run(c),
         Command::Clean(a) => cluster::clean(a),
         Command::Serve(a) => share::serve(a),
-        Command::Mcp { dir, allow_commands, allow_cluster, allow_path } => phx_mcp::serve_stdio(
+        Command::Mcp { dir, allow_commands, allow_cluster, allow_path, sampling_constrain } => phx_mcp::serve_stdio(
             dir.dir,
             phx_app::trust::Grants { commands: allow_commands, cluster: allow_cluster, paths: allow_path },
+            sampling_constrain,
         ),
         Command::Lsp => match phx_lsp::run_stdio() {
             Ok(()) => exit::OK,

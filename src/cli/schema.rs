@@ -1,6 +1,10 @@
-//! `phx schema [TOOL] [--format json|md|llm]`
+//! `phx schema [TOOL | FILE | FOLDER] [--format md|json|llm|gbnf|json-schema] [--for WORDS] [--stats]`
 
-use phx_db::schema_doc;
+use std::sync::Arc;
+
+use phx_app::authoring::{Constrain, Endpoint, Plan};
+use phx_db::gbnf::ToolSchema;
+use phx_db::{dag_schema, gbnf, schema_doc};
 
 use super::common;
 use super::exit;
@@ -11,20 +15,99 @@ pub enum SchemaFormat {
     Md,
     Json,
     Llm,
+    /// The language as a GBNF grammar (llama.cpp's `grammar`).
+    Gbnf,
+    /// The JSON form of a program as a JSON Schema (`response_format`).
+    JsonSchema,
 }
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// One tool (e.g. `quantum.orbital`); all tools when left out.
+    /// One tool (e.g. `quantum.orbital`); or, for gbnf and json-schema, a
+    /// program or a folder whose own tools join the standard library's.
     tool: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     format: SchemaFormat,
+    /// What `phx gen` sends for this request: the prompt (llm), or the
+    /// grammar or schema of the tools it needs (gbnf, json-schema).
+    #[arg(long = "for", value_name = "WORDS")]
+    request: Option<String>,
+    /// With --format llm: the prompt's size on stderr, in the configured
+    /// server's own tokens where it counts them (llama.cpp).
+    #[arg(long)]
+    stats: bool,
+}
+
+/// The tools of a program, or of every program of a folder, with the
+/// standard library's.
+fn tools_of(path: &str) -> Result<Vec<Arc<ToolSchema>>, u8> {
+    let p = std::path::Path::new(path);
+    let files: Vec<std::path::PathBuf> = if p.is_dir() {
+        let mut v = Vec::new();
+        let mut stack = vec![p.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let q = e.path();
+                if q.is_dir() && !q.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                    stack.push(q);
+                } else if q.extension().is_some_and(|x| x == "phx") {
+                    v.push(q);
+                }
+            }
+        }
+        v
+    } else if p.is_file() {
+        vec![p.to_path_buf()]
+    } else {
+        eprintln!(
+            "error[phx::usage]: `{path}` is neither a tool, a program nor a folder\n  help: `phx schema` lists every tool"
+        );
+        return Err(exit::USAGE);
+    };
+    let mut all: Vec<Arc<ToolSchema>> = gbnf::stdlib_tools();
+    for f in files {
+        let mut db = phx_db::Database::new();
+        let file = db.load_with_imports(&f.to_string_lossy(), &phx_db::FsLoader);
+        for t in gbnf::program_tools(&db, file) {
+            if !all.iter().any(|a| a.name == t.name) {
+                all.push(t);
+            }
+        }
+    }
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(all)
 }
 
 pub fn run(a: Args) -> u8 {
-    let only = match &a.tool {
+    let structured = matches!(a.format, SchemaFormat::Gbnf | SchemaFormat::JsonSchema);
+    if let Some(words) = &a.request {
+        let mode = match a.format {
+            SchemaFormat::Gbnf => Constrain::Gbnf,
+            SchemaFormat::JsonSchema => Constrain::JsonSchema,
+            _ => Constrain::None,
+        };
+        let plan = Plan::new(words, mode);
+        match a.format {
+            SchemaFormat::Gbnf => common::out(plan.grammar.as_deref().unwrap_or_default()),
+            SchemaFormat::JsonSchema => common::print_json(&plan.json_schema.unwrap_or_default()),
+            _ => {
+                common::out(&format!("{}\n", plan.system));
+                if a.stats {
+                    stats(&plan.system, words, &plan.tools);
+                }
+            }
+        }
+        return exit::OK;
+    }
+    let (only, tools) = match &a.tool {
+        Some(name) if structured || name.ends_with(".phx") || std::path::Path::new(name).is_dir() => {
+            match tools_of(name) {
+                Ok(t) => (None, Some(t)),
+                Err(code) => return code,
+            }
+        }
         Some(name) => match phx_db::stdlib().get(name) {
-            Some(t) => Some(t.as_ref()),
+            Some(t) => (Some(t.as_ref()), None),
             None => {
                 let names: Vec<&str> = phx_db::stdlib().keys().map(String::as_str).collect();
                 let help = phx_diagnostics::did_you_mean(name, names)
@@ -33,8 +116,9 @@ pub fn run(a: Args) -> u8 {
                 return exit::INVALID;
             }
         },
-        None => None,
+        None => (None, None),
     };
+    let tools = tools.unwrap_or_else(gbnf::stdlib_tools);
     match a.format {
         SchemaFormat::Json => common::print_json(&schema_doc::json_doc(only)),
         SchemaFormat::Md => common::out(&schema_doc::markdown(only)),
@@ -42,8 +126,34 @@ pub fn run(a: Args) -> u8 {
             Some(t) => {
                 common::out(&format!("{}\n", serde_json::to_string(&schema_doc::tool_json(t)).unwrap_or_default()))
             }
-            None => common::out(&schema_doc::llm()),
+            None => {
+                let text = schema_doc::llm();
+                common::out(&text);
+                if a.stats {
+                    stats(&text, "", &[]);
+                }
+            }
         },
+        SchemaFormat::Gbnf => common::out(&gbnf::full(&tools)),
+        SchemaFormat::JsonSchema => common::print_json(&dag_schema::schema(&tools, gbnf::Profile::Full)),
     }
     exit::OK
+}
+
+/// The prompt's size on stderr: characters, and tokens as the configured
+/// server counts them (else an estimate).
+fn stats(system: &str, request: &str, tools: &[String]) {
+    let here = std::env::current_dir().unwrap_or_default();
+    let counted =
+        Endpoint::configured(&phx_app::experiment::discover(&here)).ok().and_then(|e| e.prompt_tokens(system, request));
+    let chars = system.chars().count() + request.chars().count();
+    let tokens = match counted {
+        Some(n) => format!("{n} tokens (the server's own count, chat template included)"),
+        // About three characters a token for this kind of text.
+        None => format!("about {} tokens (estimated: no server that counts tokens is configured)", chars / 3),
+    };
+    eprintln!("prompt: {chars} characters, {tokens}");
+    if !tools.is_empty() {
+        eprintln!("tools listed in full: {}", tools.join(", "));
+    }
 }

@@ -37,6 +37,9 @@ node slice = plot.heatmap(field = density.density, plane = "xz", resolution = 48
 """
 
 BROKEN = PROGRAM.replace("plane = \"xz\"", "plane = \"xz\", colour = 3")
+# An error the compiler cannot fix itself (it removes an unknown argument):
+# the client's model has to.
+UNFIXABLE = PROGRAM.replace("plane = \"xz\"", "plane = 3")
 
 
 def server(folder, config=None, grants=()):
@@ -188,7 +191,7 @@ async def test_every_method_with_good_and_bad_arguments(tmp_path):
 
 @pytest.mark.asyncio
 async def test_natural_language_is_written_by_the_clients_model_and_repaired(tmp_path):
-    answers = [f"Here it is:\n```phx\n{BROKEN}```", f"Fixed:\n```phx\n{PROGRAM}```"]
+    answers = [f"Here it is:\n```phx\n{UNFIXABLE}```", f"Fixed:\n```phx\n{PROGRAM}```"]
     asked = []
 
     async def sampling(context, params: types.CreateMessageRequestParams):
@@ -201,11 +204,11 @@ async def test_natural_language_is_written_by_the_clients_model_and_repaired(tmp
             c = Checked(session, (await session.list_tools()).tools)
             d = await c.call("experiment_orchestrator", {"method": "define_dag", "natural_language": "the 2p density and an xz slice of it"})
     assert d["ok"] and d["repairs"] == 1, d
-    assert d["attempts"][0]["errors"] and "phx::unknown-arg" in d["attempts"][0]["errors"][0]
+    assert d["attempts"][0]["errors"] and "phx::type-mismatch" in d["attempts"][0]["errors"][0]
     assert len(asked) == 2
     # The system prompt is the language summary; the repair request carries the diagnostics.
     assert "quantum.orbital" in asked[0].systemPrompt
-    assert "phx::unknown-arg" in asked[1].messages[-1].content.text
+    assert "phx::type-mismatch" in asked[1].messages[-1].content.text
     assert d["program"].strip() == PROGRAM.strip()
 
 

@@ -89,7 +89,10 @@ pub fn schema(tools: &[Arc<ToolSchema>], profile: Profile) -> Json {
     if !full {
         fns["maxItems"] = json!(3);
     }
-    props.insert("fns".into(), fns);
+    // A small model is offered `fns` only where a tool takes one.
+    if full || tools.iter().any(|t| t.params.iter().any(|p| p.ty == Ty::Fn)) {
+        props.insert("fns".into(), fns);
+    }
     if full {
         props.insert("tools".into(), json!({"type": "array", "items": source_item.clone()}));
         props.insert("reports".into(), json!({"type": "array", "items": source_item}));

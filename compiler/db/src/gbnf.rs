@@ -27,7 +27,8 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use phx_sema::schema::{ParamSchema, ToolSchema};
+use phx_sema::schema::ParamSchema;
+pub use phx_sema::schema::ToolSchema;
 use phx_sema::types::Ty;
 use phx_syntax::ast::{BinaryOp, CompareOp, ConditionKind, ExprKind};
 use phx_units::Dim;
