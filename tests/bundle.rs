@@ -125,3 +125,27 @@ fn a_flipped_byte_another_key_or_a_non_bundle_is_refused_and_nothing_enters() {
     let o = phx(&fresh_dir("bad-dst3"), &config, &["bundle", "import", h.to_str().unwrap()]);
     assert!(stderr(&o).contains("not a phx bundle"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_signed_bundle_naming_paths_instead_of_vertices_is_refused() {
+    // The finding: `phx results` builds folders from the recorded vertex
+    // and output names, and a bundle's records were imported as given.
+    let src = fresh_dir("paths-src");
+    let config = src.join("config");
+    std::fs::write(src.join("p.phx"), PROGRAM).unwrap();
+    let run: serde_json::Value =
+        serde_json::from_slice(&phx(&src, &config, &["run", "p.phx", "--format", "json"]).stdout).unwrap();
+    let run_id = run["run_id"].as_str().unwrap().to_string();
+    // The sender's own store says something else (as a hostile sender's would).
+    let db = phx_store::Db::open(&src.join(".phx/phx.db")).unwrap();
+    db.execute_raw("UPDATE executions SET vertex = '../../escaped'").unwrap();
+    drop(db);
+    let bundle = src.join("run.phxbundle");
+    let o = phx(&src, &config, &["bundle", "export", &run_id, "-o", bundle.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dst = fresh_dir("paths-dst");
+    let o = phx(&dst, &config, &["bundle", "import", bundle.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`../../escaped`, which is not a vertex or output name"), "{}", stderr(&o));
+    assert_eq!(runs(&dst, &config).matches(&run_id).count(), 0, "nothing entered");
+}

@@ -25,7 +25,7 @@ fn inodes(dir: &Path) -> BTreeMap<String, u64> {
             let p = e.path();
             if p.is_dir() {
                 walk(root, &p, out);
-            } else {
+            } else if !e.file_name().to_string_lossy().starts_with('.') {
                 let rel = p.strip_prefix(root).unwrap().display().to_string();
                 out.insert(rel, std::fs::metadata(&p).unwrap().ino());
             }

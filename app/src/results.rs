@@ -31,6 +31,8 @@ pub struct Placeable {
     pub name: String,
     pub kind: String,
     pub object: PathBuf,
+    /// The file's own name where the tool wrote it, when it had one.
+    pub written: Option<String>,
 }
 
 /// One file placed under a results folder.
@@ -165,7 +167,7 @@ fn head_of(path: &Path) -> std::io::Result<Vec<u8>> {
 
 fn same_file(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
+    match (std::fs::metadata(a), std::fs::symlink_metadata(b)) {
         (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
         _ => false,
     }
@@ -176,11 +178,241 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> AppError {
         .with_help("results/ is written by phx after each run; check the folder's permissions and free space")
 }
 
-/// Puts `object` at `dest`, atomically: a hard link (or a read-only copy)
-/// made beside it, renamed over whatever was there.
-fn place_file(object: &Path, dest: &Path) -> AppResult<()> {
-    if same_file(object, dest) {
+fn refused(message: String) -> AppError {
+    AppError::environment("phx::results", message).with_help(
+        "results/ holds only what phx puts there: move your own files elsewhere, or use `phx results -o NEW_DIR`",
+    )
+}
+
+/// Whether `id` is a vertex id a program can make (see
+/// [`phx_store::is_vertex_id`]); ids come from the store and bundles, so a
+/// path is never built from anything else.
+pub use phx_store::is_vertex_id;
+
+/// Whether `name` is one plain file name (no folder, not hidden, not `..`).
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+        && Path::new(name).components().count() == 1
+}
+
+/// The name a file output had where the tool wrote it (`shell.run`'s
+/// `outputs = ["sub/x.csv"]` gives `x.csv`), when it is a plain name.
+pub fn written_name(meta: &serde_json::Value) -> Option<String> {
+    let path = meta.get("path")?.as_str()?;
+    let name = Path::new(path).file_name()?.to_str()?;
+    is_plain_file_name(name).then(|| name.to_string())
+}
+
+/// The list of what phx placed in a results folder, one relative path a
+/// line: only these files are ever replaced or removed, so a person's own
+/// files there are never touched.
+const MANIFEST: &str = ".phx-results";
+
+/// A results folder: its root (never a symbolic link) and what phx placed
+/// in it.
+pub struct ResultsDir {
+    root: PathBuf,
+    placed: BTreeSet<String>,
+}
+
+impl ResultsDir {
+    /// Opens (making) the results folder `root`. With `claimed`, a folder
+    /// that exists, is not empty and has no manifest is refused: it is not
+    /// phx's to write into.
+    pub fn open(root: &Path, claimed: bool) -> AppResult<ResultsDir> {
+        match std::fs::symlink_metadata(root) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(refused(format!(
+                    "`{}` is a symbolic link; phx does not write results through links",
+                    root.display()
+                )));
+            }
+            Ok(m) if !m.is_dir() => {
+                return Err(refused(format!("`{}` is a file, not a folder", root.display())));
+            }
+            Ok(_) => {}
+            Err(_) => std::fs::create_dir_all(root).map_err(|e| io_error("create", root, e))?,
+        }
+        let manifest = root.join(MANIFEST);
+        let placed: BTreeSet<String> = match std::fs::read_to_string(&manifest) {
+            Ok(text) => text.lines().filter(|l| is_manifest_path(l)).map(str::to_string).collect(),
+            Err(_) => {
+                let empty = std::fs::read_dir(root).map(|mut d| d.next().is_none()).unwrap_or(true);
+                if claimed && !empty {
+                    return Err(refused(format!("`{}` is not empty and phx did not make it", root.display())));
+                }
+                BTreeSet::new()
+            }
+        };
+        Ok(ResultsDir { root: root.to_path_buf(), placed })
+    }
+
+    /// The folder for a vertex, made inside the root; every part of it
+    /// must be a real folder (never a link out of the results folder).
+    fn vertex_folder(&self, vertex: &str) -> AppResult<PathBuf> {
+        if !is_vertex_id(vertex) {
+            return Err(refused(format!("`{vertex}` is not a vertex id; its outputs are not placed")));
+        }
+        let mut dir = self.root.clone();
+        for part in vertex_dir(vertex).components() {
+            dir.push(part);
+            match std::fs::symlink_metadata(&dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(refused(format!(
+                        "`{}` is in the way (a file or a link where phx puts {vertex}'s results)",
+                        dir.display()
+                    )));
+                }
+                Err(_) => std::fs::create_dir(&dir).map_err(|e| io_error("create", &dir, e))?,
+            }
+        }
+        Ok(dir)
+    }
+
+    fn relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root).map(|p| p.display().to_string()).unwrap_or_default()
+    }
+
+    /// Places one vertex's outputs in `<root>/<vertex dir>/`, replacing what
+    /// an earlier run placed there: files phx placed for outputs the vertex
+    /// no longer has are removed, nothing else. Returns each output's path.
+    pub fn place_vertex(&mut self, vertex: &str, outputs: &[Placeable]) -> AppResult<BTreeMap<String, PathBuf>> {
+        let dir = self.vertex_folder(vertex)?;
+        let mut placed = BTreeMap::new();
+        let mut names = BTreeSet::new();
+        for o in outputs {
+            let head = head_of(&o.object).map_err(|e| io_error("read", &o.object, e))?;
+            let mut file = match &o.written {
+                Some(w) => w.clone(),
+                None => file_name(&o.name, &o.kind, &head),
+            };
+            // Two outputs that would share a file name (`image` and
+            // `image_svg` of the same extension) keep their own names.
+            if names.contains(&file) {
+                file = format!("{}.{}", o.name, extension(&o.kind, &head));
+            }
+            if !is_plain_file_name(&file) || names.contains(&file) {
+                return Err(refused(format!("`{vertex}.{}` has no usable file name (`{file}`)", o.name)));
+            }
+            names.insert(file.clone());
+            let dest = dir.join(&file);
+            place_file(&o.object, &dest, true)?;
+            self.placed.insert(self.relative(&dest));
+            placed.insert(o.name.clone(), dest);
+        }
+        // What phx placed here before and this run did not: removed.
+        let prefix = format!("{}/", self.relative(&dir));
+        let stale: Vec<String> = self
+            .placed
+            .iter()
+            .filter(|p| p.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/') && !names.contains(rest)))
+            .cloned()
+            .collect();
+        for rel in stale {
+            let _ = std::fs::remove_file(self.root.join(&rel));
+            self.placed.remove(&rel);
+        }
+        remove_dead_temporaries(&dir);
+        Ok(placed)
+    }
+
+    /// Places a run's report as `report.pdf`: a read-only copy (the run's
+    /// own report stays as it was written, whatever is done to this one).
+    pub fn place_report(&mut self, pdf: &Path) -> AppResult<PathBuf> {
+        let dest = self.root.join("report.pdf");
+        place_file(pdf, &dest, false)?;
+        self.placed.insert("report.pdf".into());
+        remove_dead_temporaries(&self.root);
+        Ok(dest)
+    }
+
+    /// Removes what phx placed for sweep instances that a complete run no
+    /// longer has (a sweep shortened from 9 instances to 5 leaves no `5/`
+    /// to `8/`), and the folders that leaves empty.
+    pub fn prune_instances(&mut self, vertices: &[&str]) {
+        let mut by_family: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for v in vertices {
+            if let Some((name, rest)) = v.split_once('[') {
+                by_family.entry(name).or_default().insert(rest.trim_end_matches(']'));
+            }
+        }
+        let mut emptied = BTreeSet::new();
+        let stale: Vec<String> = self
+            .placed
+            .iter()
+            .filter(|p| {
+                let mut parts = p.split('/');
+                match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                    (Some(family), Some(index), Some(_), None) => {
+                        index.bytes().all(|b| b.is_ascii_digit())
+                            && by_family.get(family).is_some_and(|kept| !kept.contains(index))
+                    }
+                    _ => false,
+                }
+            })
+            .cloned()
+            .collect();
+        for rel in stale {
+            let path = self.root.join(&rel);
+            let _ = std::fs::remove_file(&path);
+            if let Some(parent) = path.parent() {
+                emptied.insert(parent.to_path_buf());
+            }
+            self.placed.remove(&rel);
+        }
+        for dir in emptied {
+            // Only if nothing else is left in it.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+
+    /// Writes the manifest (atomically).
+    pub fn save(&self) -> AppResult<()> {
+        let mut text = String::new();
+        for p in &self.placed {
+            text.push_str(p);
+            text.push('\n');
+        }
+        let path = self.root.join(MANIFEST);
+        phx_store::write_atomic(&path, text.as_bytes()).map_err(|e| io_error("write", &path, e))
+    }
+}
+
+/// A manifest line phx could have written: a relative path of plain parts.
+fn is_manifest_path(line: &str) -> bool {
+    !line.is_empty()
+        && !line.starts_with('/')
+        && line.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// Removes the temporary links of placements whose phx was killed
+/// (`.NAME.phx-PID` of a process that is gone).
+fn remove_dead_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".phx-")).map(|(_, pid)| pid) else {
+            continue;
+        };
+        let alive =
+            pid.parse::<u32>().is_ok_and(|p| p == std::process::id() || Path::new(&format!("/proc/{p}")).exists());
+        if !alive && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Puts `object` at `dest`, atomically: a hard link (`link`) or a
+/// read-only copy made beside it, renamed over whatever file was there.
+fn place_file(object: &Path, dest: &Path, link: bool) -> AppResult<()> {
+    if link && same_file(object, dest) {
         return Ok(());
+    }
+    if std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
+        return Err(refused(format!("`{}` is a folder where phx puts a file", dest.display())));
     }
     let dir = dest.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
@@ -189,7 +421,7 @@ fn place_file(object: &Path, dest: &Path) -> AppResult<()> {
         std::process::id()
     ));
     let _ = std::fs::remove_file(&tmp);
-    if std::fs::hard_link(object, &tmp).is_err() {
+    if !link || std::fs::hard_link(object, &tmp).is_err() {
         std::fs::copy(object, &tmp).map_err(|e| io_error("copy into", &tmp, e))?;
         if let Ok(m) = std::fs::metadata(&tmp) {
             let mut perms = m.permissions();
@@ -203,91 +435,52 @@ fn place_file(object: &Path, dest: &Path) -> AppResult<()> {
     })
 }
 
-/// Places one vertex's outputs in `root/<vertex dir>/`, replacing what an
-/// earlier run left there: files of outputs the vertex no longer has are
-/// removed (folders, which hold a sweep's instances, are kept). Returns
-/// each output's path.
-pub fn place_vertex(root: &Path, vertex: &str, outputs: &[Placeable]) -> AppResult<BTreeMap<String, PathBuf>> {
-    let dir = root.join(vertex_dir(vertex));
-    std::fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
-    let mut placed = BTreeMap::new();
-    let mut names = BTreeSet::new();
-    for o in outputs {
-        let head = head_of(&o.object).map_err(|e| io_error("read", &o.object, e))?;
-        let mut file = file_name(&o.name, &o.kind, &head);
-        // Two outputs that would share a file name (`image` and `image_svg`
-        // of the same extension) keep their own names.
-        if names.contains(&file) {
-            file = format!("{}.{}", o.name, extension(&o.kind, &head));
-        }
-        names.insert(file.clone());
-        let dest = dir.join(&file);
-        place_file(&o.object, &dest)?;
-        placed.insert(o.name.clone(), dest);
-    }
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let is_file = entry.file_type().is_ok_and(|t| t.is_file() || t.is_symlink());
-            if is_file && !names.contains(&name) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-    Ok(placed)
-}
-
-/// Removes the instance folders of sweeps that a complete run no longer
-/// has (a sweep shortened from 9 instances to 5 leaves no `5/` to `8/`).
-fn prune_instances(root: &Path, vertices: &[&str]) {
-    let mut by_family: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for v in vertices {
-        if let Some((name, rest)) = v.split_once('[') {
-            let first = rest.trim_end_matches(']').split(',').next().unwrap_or("").trim().to_string();
-            by_family.entry(name).or_default().insert(first);
-        }
-    }
-    for (family, kept) in by_family {
-        let Ok(entries) = std::fs::read_dir(root.join(family)) else { continue };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let numeric = !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit());
-            if numeric && entry.file_type().is_ok_and(|t| t.is_dir()) && !kept.contains(&name) {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-}
-
 /// After a run: places the outputs of every vertex that succeeded (ran or
 /// came from the cache) under the experiment's `results/`, and records
 /// each output's result path in `run`. Failed vertices keep the results
-/// of their last success.
-pub fn materialize(exp: &Experiment, run: &mut RunResult, complete: bool) -> AppResult<()> {
-    let root = exp.dir.join(RESULTS_DIR);
+/// of their last success. Returns what could not be placed (the rest is).
+pub fn materialize(exp: &Experiment, run: &mut RunResult, complete: bool) -> Vec<AppError> {
+    let mut errors = Vec::new();
+    let mut dir = match ResultsDir::open(&exp.dir.join(RESULTS_DIR), false) {
+        Ok(d) => d,
+        Err(e) => return vec![e],
+    };
     for node in run.nodes.iter_mut().filter(|n| n.status == NodeStatus::Succeeded) {
         let outputs: Vec<Placeable> = node
             .outputs
             .iter()
-            .map(|(name, o)| Placeable { name: name.clone(), kind: o.kind.clone(), object: exp.absolute(&o.path) })
+            .map(|(name, o)| Placeable {
+                name: name.clone(),
+                kind: o.kind.clone(),
+                object: exp.absolute(&o.path),
+                written: written_name(&o.meta),
+            })
             .filter(|p| p.object.is_file())
             .collect();
-        let placed = place_vertex(&root, &node.id, &outputs)?;
-        for (name, path) in placed {
-            if let Some(o) = node.outputs.get_mut(&name) {
-                o.result = Some(exp.shown(&path));
+        match dir.place_vertex(&node.id, &outputs) {
+            Ok(placed) => {
+                for (name, path) in placed {
+                    if let Some(o) = node.outputs.get_mut(&name) {
+                        o.result = Some(exp.shown(&path));
+                    }
+                }
             }
+            Err(e) => errors.push(e),
         }
     }
-    if let Some(pdf) = &run.report {
-        std::fs::create_dir_all(&root).map_err(|e| io_error("create", &root, e))?;
-        place_file(&exp.absolute(pdf), &root.join("report.pdf"))?;
+    if let Some(pdf) = &run.report
+        && let Err(e) = dir.place_report(&exp.absolute(pdf))
+    {
+        errors.push(e);
     }
     if complete && run.status == crate::run::RunStatus::Succeeded {
         let ids: Vec<&str> = run.nodes.iter().map(|n| n.id.as_str()).collect();
-        prune_instances(&root, &ids);
+        dir.prune_instances(&ids);
     }
-    Ok(())
+    if let Err(e) = dir.save() {
+        errors.push(e);
+    }
+    errors
 }
 
 /// `phx results [RUN] [-o DIR]`: places the outputs of run `run_id` (the
@@ -309,6 +502,17 @@ pub fn results(exp: &Experiment, run_id: Option<&str>, dir: Option<&Path>) -> Ap
         Some(d) => std::env::current_dir().map(|c| c.join(d)).unwrap_or_else(|_| d.to_path_buf()),
         None => exp.dir.join(RESULTS_DIR),
     };
+    let own = root == exp.dir.join(RESULTS_DIR);
+    // The experiment's own results/ is written by runs: not while one is.
+    let _lock = if own {
+        Some(exp.store.try_lock()?.ok_or_else(|| {
+            AppError::environment("phx::results", "a run is placing results in results/ now")
+                .with_help("wait for it to finish, or place these elsewhere with -o DIR")
+        })?)
+    } else {
+        None
+    };
+    let mut dir = ResultsDir::open(&root, !own)?;
     let record = crate::history::record(exp, &run.id)?;
     let mut files = Vec::new();
     let mut missing = Vec::new();
@@ -333,9 +537,15 @@ pub fn results(exp: &Experiment, run_id: Option<&str>, dir: Option<&Path>) -> Ap
                 )
                 .with_help("it was removed (phx store gc?); run the program again to recompute it"));
             }
-            placeable.push(Placeable { name: o.name.clone(), kind: o.kind.clone(), object });
+            let meta = serde_json::from_str(&o.meta_json).unwrap_or(serde_json::Value::Null);
+            placeable.push(Placeable {
+                name: o.name.clone(),
+                kind: o.kind.clone(),
+                object,
+                written: written_name(&meta),
+            });
         }
-        let placed = place_vertex(&root, &e.vertex, &placeable)?;
+        let placed = dir.place_vertex(&e.vertex, &placeable)?;
         for o in outputs {
             if let Some(path) = placed.get(&o.name) {
                 files.push(ResultFile {
@@ -350,9 +560,7 @@ pub fn results(exp: &Experiment, run_id: Option<&str>, dir: Option<&Path>) -> Ap
     }
     let pdf = exp.store.run_dir(&run.id).join("report.pdf");
     if pdf.is_file() {
-        std::fs::create_dir_all(&root).map_err(|e| io_error("create", &root, e))?;
-        let dest = root.join("report.pdf");
-        place_file(&pdf, &dest)?;
+        let dest = dir.place_report(&pdf)?;
         let sha = phx_store::hash_file(&pdf).map(|(s, _)| s).unwrap_or_default();
         files.push(ResultFile {
             vertex: "report".into(),
@@ -362,6 +570,7 @@ pub fn results(exp: &Experiment, run_id: Option<&str>, dir: Option<&Path>) -> Ap
             path: exp.shown(&dest),
         });
     }
+    dir.save()?;
     Ok(ResultsListing { run_id: run.id, dir: exp.shown(&root), files, missing })
 }
 
@@ -406,52 +615,81 @@ mod tests {
         p
     }
 
+    fn placeable(name: &str, kind: &str, object: &Path) -> Placeable {
+        Placeable { name: name.into(), kind: kind.into(), object: object.to_path_buf(), written: None }
+    }
+
     #[test]
     fn a_changed_result_replaces_the_link_and_leaves_the_old_object_alone() {
         let d = scratch("replace");
         let old = object(&d, "old", b"a,b\n1,2\n");
         let new = object(&d, "new", b"a,b\n3,4\n");
         let root = d.join("results");
-        let p = place_vertex(
-            &root,
-            "fit",
-            &[Placeable { name: "table".into(), kind: "Series".into(), object: old.clone() }],
-        )
-        .unwrap();
+        let mut dir = ResultsDir::open(&root, false).unwrap();
+        let p = dir.place_vertex("fit", &[placeable("table", "Series", &old)]).unwrap();
         assert_eq!(p["table"], root.join("fit/table.csv"));
         assert!(same_file(&old, &p["table"]));
-        place_vertex(&root, "fit", &[Placeable { name: "table".into(), kind: "Series".into(), object: new.clone() }])
-            .unwrap();
+        dir.place_vertex("fit", &[placeable("table", "Series", &new)]).unwrap();
         assert_eq!(std::fs::read(root.join("fit/table.csv")).unwrap(), b"a,b\n3,4\n");
         assert_eq!(std::fs::read(&old).unwrap(), b"a,b\n1,2\n", "the old object is untouched");
         std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
-    fn outputs_a_vertex_no_longer_has_are_removed_but_instance_folders_stay() {
+    fn only_what_phx_placed_is_ever_removed() {
         let d = scratch("stale");
         let png = object(&d, "png", b"\x89PNG....");
         let csv = object(&d, "csv", b"x\n1\n");
         let root = d.join("results");
-        place_vertex(
-            &root,
-            "n",
-            &[
-                Placeable { name: "image".into(), kind: "Image".into(), object: png.clone() },
-                Placeable { name: "table".into(), kind: "Series".into(), object: csv },
-            ],
-        )
-        .unwrap();
-        place_vertex(&root, "n[0]", &[Placeable { name: "image".into(), kind: "Image".into(), object: png.clone() }])
-            .unwrap();
-        place_vertex(&root, "n", &[Placeable { name: "image".into(), kind: "Image".into(), object: png }]).unwrap();
+        let mut dir = ResultsDir::open(&root, false).unwrap();
+        dir.place_vertex("n", &[placeable("image", "Image", &png), placeable("table", "Series", &csv)]).unwrap();
+        dir.place_vertex("n[0]", &[placeable("image", "Image", &png)]).unwrap();
+        std::fs::write(root.join("n/notes.txt"), "mine").unwrap();
+        std::fs::write(root.join("n/0/notes.txt"), "mine too").unwrap();
+        dir.place_vertex("n", &[placeable("image", "Image", &png)]).unwrap();
         assert!(root.join("n/image.png").is_file());
-        assert!(!root.join("n/table.csv").exists());
-        assert!(root.join("n/0/image.png").is_file());
-        prune_instances(&root, &["m"]);
-        assert!(root.join("n/0").is_dir(), "only families seen in the run are pruned");
-        prune_instances(&root, &["n[1]"]);
-        assert!(!root.join("n/0").exists());
+        assert!(!root.join("n/table.csv").exists(), "a stale output phx placed is removed");
+        assert!(root.join("n/notes.txt").is_file(), "a person's file is not");
+        dir.prune_instances(&["m"]);
+        assert!(root.join("n/0/image.png").is_file(), "only families seen in the run are pruned");
+        dir.prune_instances(&["n[1]"]);
+        assert!(!root.join("n/0/image.png").exists());
+        assert!(root.join("n/0/notes.txt").is_file(), "and the folder stays while it holds a person's file");
+        dir.save().unwrap();
+        // The manifest carries this over to the next run.
+        let mut again = ResultsDir::open(&root, false).unwrap();
+        again.place_vertex("n", &[]).unwrap();
+        assert!(!root.join("n/image.png").exists());
+        assert!(root.join("n/notes.txt").is_file());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn links_names_and_folders_that_are_not_phx_s_are_refused() {
+        let d = scratch("refused");
+        let png = object(&d, "png", b"\x89PNG....");
+        let elsewhere = d.join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("thesis.tex"), "precious").unwrap();
+        // A folder of someone else's, as -o: refused.
+        assert!(ResultsDir::open(&elsewhere, true).is_err());
+        // A link where a node's folder goes: refused, nothing written there.
+        let root = d.join("results");
+        std::os::unix::fs::symlink(&elsewhere, d.join("linked")).unwrap();
+        assert!(ResultsDir::open(&d.join("linked"), false).is_err(), "results/ itself a link");
+        let mut dir = ResultsDir::open(&root, false).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("a")).unwrap();
+        assert!(dir.place_vertex("a", &[placeable("image", "Image", &png)]).is_err());
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1);
+        // Ids and names from a store or a bundle that would leave the folder.
+        for bad in ["../../x", "a/b", "a[../1]", "a[1]/..", ""] {
+            assert!(dir.place_vertex(bad, &[placeable("image", "Image", &png)]).is_err(), "{bad}");
+        }
+        let sneaky = Placeable { written: Some("../escaped.sh".into()), ..placeable("files#0", "File", &png) };
+        assert!(dir.place_vertex("b", &[sneaky]).is_err());
+        assert!(!d.join("escaped.sh").exists());
+        assert_eq!(written_name(&serde_json::json!({"path": "sub/x.csv"})).as_deref(), Some("x.csv"));
+        assert_eq!(written_name(&serde_json::json!({"path": "sub/.."})), None);
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -396,8 +396,8 @@ pub fn run(
     if !settings.dry_run {
         // The run is recorded whatever happens here: results/ is a view
         // of the store that `phx results` can make again.
-        if let Err(e) = crate::results::materialize(exp, &mut result, settings.targets.is_empty()) {
-            (observer.on_note)(&format!("phx: results/ not updated: {}", e.render()));
+        for e in crate::results::materialize(exp, &mut result, settings.targets.is_empty()) {
+            (observer.on_note)(&format!("phx: results/ not fully updated: {}", e.render()));
         }
     }
     Ok(result)

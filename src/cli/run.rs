@@ -222,21 +222,32 @@ fn thousands(n: usize) -> String {
     out
 }
 
-/// `text` with instance indices (`orbital[3]`) made generic (`orbital[i]`),
-/// so the instances of a sweep waiting for their own inputs group as one.
+/// `text` with the instance indices of vertex ids quoted in it
+/// (`` `orbital[3]` ``) made generic (`` `orbital[i]` ``), so the instances
+/// of a sweep waiting for their own inputs group as one; values outside
+/// backquotes (an argument's text) are left as they are.
 fn instance_free(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        out.push_str(&rest[..=open]);
-        rest = &rest[open + 1..];
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits > 0 && rest[digits..].starts_with(']') {
-            out.push('i');
-            rest = &rest[digits..];
+    for (k, piece) in text.split('`').enumerate() {
+        if k > 0 {
+            out.push('`');
+        }
+        let quoted = k % 2 == 1;
+        match piece.split_once('[') {
+            Some((name, rest))
+                if quoted
+                    && !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && rest
+                        .strip_suffix(']')
+                        .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit())) =>
+            {
+                out.push_str(name);
+                out.push_str("[i]");
+            }
+            _ => out.push_str(piece),
         }
     }
-    out.push_str(rest);
     out
 }
 
@@ -280,6 +291,7 @@ pub fn plan_summary(r: &RunResult) -> String {
         sorted.sort_unstable();
         let contiguous = sorted.windows(2).all(|w| w[1] == w[0] + 1);
         match (sorted.first(), sorted.last()) {
+            (Some(lo), Some(hi)) if lo == hi => format!("{name}[{lo}]"),
             (Some(lo), Some(hi)) if contiguous => format!("{name}[{lo}..{}]", hi + 1),
             _ => format!("{name}[{} instances]", thousands(sorted.len())),
         }
@@ -556,4 +568,30 @@ pub fn show(a: ShowArgs) -> u8 {
     }
     common::out(&text);
     exit::OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_quoted_vertex_ids_lose_their_index() {
+        assert_eq!(
+            instance_free("its input `orbital[3]` will be recomputed first"),
+            "its input `orbital[i]` will be recomputed first"
+        );
+        assert_eq!(
+            instance_free("argument command changed from \"echo [5]\" to \"echo [6]\""),
+            "argument command changed from \"echo [5]\" to \"echo [6]\""
+        );
+        assert_eq!(instance_free("`a[1]`, `b[x]` and `c[22]`"), "`a[i]`, `b[x]` and `c[i]`");
+    }
+
+    #[test]
+    fn counts_read_in_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

@@ -22,7 +22,17 @@ fn sweep_ended_test_dirs() {
         let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
+            // Only an hour after its last change: a folder whose pid this
+            // process cannot see (another PID namespace sharing /tmp) may
+            // still be in use.
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(3600));
             if let Some(pid) = pid_of_test_dir(&name)
+                && old
                 && !Path::new(&format!("/proc/{pid}")).exists()
             {
                 let _ = std::fs::remove_dir_all(e.path());

@@ -320,6 +320,19 @@ pub fn import(store: &Store, path: &Path, trusted: &[String]) -> Result<Imported
         return Err(BundleError::Exists(opened.manifest.run.id.clone()));
     }
     opened.check_length()?;
+    // Folders are named after vertices and files after outputs (results/):
+    // a record that could name a path elsewhere is refused, signed or not.
+    for (e, outs) in &opened.manifest.executions {
+        let bad_output =
+            outs.iter().find(|o| o.name.is_empty() || o.name.contains(['/', '\\', '\0']) || o.name.starts_with('.'));
+        if !phx_store::is_vertex_id(&e.vertex) || bad_output.is_some() {
+            let what = bad_output.map_or(e.vertex.clone(), |o| format!("{}.{}", e.vertex, o.name));
+            return Err(BundleError::NotABundle(
+                opened.shown.clone(),
+                format!("it records `{what}`, which is not a vertex or output name"),
+            ));
+        }
+    }
     let Opened { manifest, reader: mut r, shown, .. } = opened;
     // Every payload is read and hashed before anything is written.
     let mut bodies = Vec::with_capacity(manifest.payloads.len());

@@ -194,12 +194,13 @@ pub fn explain(previous: Option<&Json>, now: &Components) -> Vec<String> {
             out.push(format!("argument {name} was removed"));
         }
     }
-    let prev_emits: Vec<String> = prev
+    let prev_emits: Option<Vec<String>> = prev
         .get("emits")
         .and_then(Json::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
-    if prev_emits != now.emits {
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect());
+    if prev_emits.is_none() && !now.emits.is_empty() {
+        out.push("its cache entry was made before emits were part of the cache key".to_string());
+    } else if let Some(prev_emits) = prev_emits.filter(|p| *p != now.emits) {
         let list = |e: &[String]| if e.is_empty() { "nothing".to_string() } else { e.join(", ") };
         out.push(format!("the emits changed from {} to {}", list(&prev_emits), list(&now.emits)));
     }

@@ -22,7 +22,8 @@ pub fn complete(kind: &str, path: &Path, meta: &mut Map<String, Json>) {
                 add(meta, "dtype", json!("rgb8"));
                 add(meta, "mesh", json!([w, h]));
                 let frames = meta.get("frames").and_then(Json::as_u64).unwrap_or(1);
-                meta.entry("samples".to_string()).or_insert(json!(u64::from(w) * u64::from(h) * frames));
+                let samples = (u64::from(w) * u64::from(h)).saturating_mul(frames);
+                meta.entry("samples".to_string()).or_insert(json!(samples));
             }
         }
         "Svg" => add(meta, "dtype", json!("svg")),
@@ -30,16 +31,49 @@ pub fn complete(kind: &str, path: &Path, meta: &mut Map<String, Json>) {
             if meta.contains_key("samples") && meta.contains_key("dtype") {
                 return;
             }
-            let Ok(text) = std::fs::read_to_string(path) else { return };
-            let mut lines = text.lines();
-            let columns: Vec<&str> = lines.next().unwrap_or("").split(',').map(str::trim).collect();
-            let rows = lines.filter(|l| !l.trim().is_empty()).count();
-            add(meta, "dtype", json!("csv"));
-            add(meta, "samples", json!(rows));
-            add(meta, "columns", json!(columns));
+            if let Some((columns, rows)) = table_shape(path) {
+                add(meta, "dtype", json!("csv"));
+                add(meta, "samples", json!(rows));
+                add(meta, "columns", json!(columns));
+            }
         }
         _ => {}
     }
+}
+
+/// A CSV table's columns and number of non-empty rows, read in bounded
+/// pieces (a table may be gigabytes; only its header is kept).
+fn table_shape(path: &Path) -> Option<(Vec<String>, u64)> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path).ok()?);
+    let mut header = Vec::new();
+    // At most 64 KiB of header: a longer first line is not a table's.
+    (&mut reader).take(1 << 16).read_until(b'\n', &mut header).ok()?;
+    if header.last() != Some(&b'\n') && header.len() == 1 << 16 {
+        return None;
+    }
+    let header = std::str::from_utf8(&header).ok()?.trim();
+    let columns = header.split(',').map(|c| c.trim().to_string()).collect();
+    let (mut rows, mut blank_line) = (0u64, true);
+    loop {
+        let buf = reader.fill_buf().ok()?;
+        if buf.is_empty() {
+            break;
+        }
+        for b in buf {
+            match b {
+                b'\n' => {
+                    rows += u64::from(!blank_line);
+                    blank_line = true;
+                }
+                b' ' | b'\t' | b'\r' => {}
+                _ => blank_line = false,
+            }
+        }
+        let n = buf.len();
+        reader.consume(n);
+    }
+    Some((columns, rows + u64::from(!blank_line)))
 }
 
 fn add(meta: &mut Map<String, Json>, key: &str, value: Json) {

@@ -62,6 +62,24 @@ impl StoreError {
     }
 }
 
+/// Whether `id` is a vertex id a program can make: a node name, or a
+/// sweep instance `name[N]`. Records from elsewhere (a bundle) must hold
+/// only these, since folders are named after them.
+pub fn is_vertex_id(id: &str) -> bool {
+    let ident = |s: &str| {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    match id.split_once('[') {
+        Some((name, rest)) => {
+            ident(name)
+                && rest.strip_suffix(']').is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+        }
+        None => ident(id),
+    }
+}
+
 /// Writes a file so that a reader never sees half of it: a temporary file
 /// beside it, fsynced, then renamed into place (the temporary is removed
 /// when the rename fails).
@@ -287,5 +305,20 @@ impl Store {
     /// The folder of one run (logs, working folders).
     pub fn run_dir(&self, run_id: &str) -> PathBuf {
         self.root.join("runs").join(run_id)
+    }
+}
+
+#[cfg(test)]
+mod vertex_id_tests {
+    use super::is_vertex_id;
+
+    #[test]
+    fn vertex_ids_are_names_or_instances() {
+        for ok in ["density", "_x1", "scan[0]", "scan[123]"] {
+            assert!(is_vertex_id(ok), "{ok}");
+        }
+        for bad in ["", "../x", "a/b", "1a", "scan[]", "scan[-1]", "scan[1]x", "scan[../1]", "a b", "ψ"] {
+            assert!(!is_vertex_id(bad), "{bad}");
+        }
     }
 }
