@@ -95,10 +95,13 @@ fn a_sweep_and_its_gather_run_on_slurm_with_the_same_hashes_as_here() {
         assert_eq!(n["backend"], "slurm", "{n}");
         assert_eq!(n["placement"], "remote_first", "{n}");
         let id = n["job_id"].as_str().unwrap_or_else(|| panic!("no job id: {n}"));
-        assert!(id.chars().all(|c| c.is_ascii_digit()), "{id}");
+        // The sweep's instances are tasks of one job array (`1234_2`).
+        let want_task = n["id"].as_str().unwrap().starts_with("sq[");
+        assert_eq!(id.contains('_'), want_task, "{n}");
+        assert!(id.chars().all(|c| c.is_ascii_digit() || c == '_'), "{id}");
         job_ids.insert(id.to_string());
     }
-    assert_eq!(job_ids.len(), 6, "one job per node");
+    assert_eq!(job_ids.len(), 6, "a job or an array task per node");
     // The gather really gathered, and the jobs' output reached the log.
     let table =
         std::fs::read_to_string(dir.join(node(&doc, "all")["outputs"]["table"]["path"].as_str().unwrap())).unwrap();
@@ -456,34 +459,62 @@ fn squeue_shim(dir: &Path) -> (String, PathBuf) {
     (format!("{}:{}", shim.display(), std::env::var("PATH").unwrap_or_default()), log)
 }
 
-#[test]
-fn a_thousand_node_sweep_completes_with_one_squeue_call_per_interval() {
-    cluster_up();
-    let dir = fresh_dir("thousand");
-    std::fs::write(
-        dir.join("wide.phx"),
-        r#"tool lab.one(i: Int) -> (row: Series) {
-  run   = "echo i,sq > {row}; echo {i},$(( {i} * {i} )) >> {row}"
+/// `sbatch` through a shim that logs each call, beside [`squeue_shim`]'s.
+fn sbatch_shim(dir: &Path) -> PathBuf {
+    let shim = dir.join("shim");
+    std::fs::create_dir_all(&shim).unwrap();
+    let real = String::from_utf8(Command::new("sh").args(["-c", "command -v sbatch"]).output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let log = dir.join("sbatch.log");
+    std::fs::write(shim.join("sbatch"), format!("#!/bin/sh\necho \"$*\" >> {}\nexec {real} \"$@\"\n", log.display()))
+        .unwrap();
+    Command::new("chmod").arg("+x").arg(shim.join("sbatch")).status().unwrap();
+    log
+}
+
+fn lines_of(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+/// The submissions an `sbatch` log holds (not the `--version` checks).
+fn submissions(log: &Path) -> Vec<String> {
+    lines_of(log).into_iter().filter(|l| l.contains("--parsable")).collect()
+}
+
+/// A trivial sweep of `n` instances and its gather.
+fn wide_sweep(n: usize, props: &str) -> String {
+    format!(
+        r#"tool lab.one(i: Int) -> (row: Series) {{
+  run   = "echo i,sq > {{row}}; echo {{i}},$(( {{i}} * {{i}} )) >> {{row}}"
   emits = [series]
-}
+}}
 
-tool lab.gather(tables: List[Series]) -> (table: Series) {
-  run   = "awk 'FNR > 1 || NR == 1' {tables} > {table}"
+tool lab.gather(tables: List[Series]) -> (table: Series) {{
+  run   = "awk 'FNR > 1 || NR == 1' {{tables}} > {{table}}"
   emits = [series]
-}
+}}
 
-node one[i in 0..1000] = lab.one(i = i) {
-  emit = [series]
-}
+node one[i in 0..{n}] = lab.one(i = i) {{
+  emit = [series]{props}
+}}
 
-node all = lab.gather(tables = one[*].row) {
+node all = lab.gather(tables = one[*].row) {{
   emit = [series]
-}
-"#,
+}}
+"#
     )
-    .unwrap();
-    std::fs::write(dir.join("phx.toml"), "[slurm]\npoll_ms = 500\nmax_jobs = 1000\nmax_submit = 8\n").unwrap();
-    let (path, log) = squeue_shim(&dir);
+}
+
+#[test]
+fn a_ten_thousand_instance_sweep_goes_out_as_a_few_job_arrays() {
+    cluster_up();
+    let dir = fresh_dir("ten-thousand");
+    std::fs::write(dir.join("wide.phx"), wide_sweep(10_000, "")).unwrap();
+    std::fs::write(dir.join("phx.toml"), "[slurm]\npoll_ms = 500\n").unwrap();
+    let (path, squeue_log) = squeue_shim(&dir);
+    let sbatch_log = sbatch_shim(&dir);
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_phx"))
         .args(["run", "wide.phx", "--backend", "slurm", "--format", "json"])
@@ -495,31 +526,102 @@ node all = lab.gather(tables = one[*].row) {
     let doc = json_of(&out);
     assert_eq!(doc["status"], "succeeded", "{}", String::from_utf8_lossy(&out.stderr));
     let nodes = doc["nodes"].as_array().unwrap();
-    assert_eq!(nodes.len(), 1001);
-    let jobs: std::collections::BTreeSet<&str> = nodes.iter().filter_map(|n| n["job_id"].as_str()).collect();
-    assert_eq!(jobs.len(), 1001, "one job per node, none lost or shared");
+    assert_eq!(nodes.len(), 10_001);
+    // Every instance ran in an array task, and provenance names its task.
+    for n in &nodes[..10_000] {
+        assert_eq!(n["backend"], "slurm", "{n}");
+        let id = n["job_id"].as_str().unwrap_or_else(|| panic!("no job id: {n}"));
+        assert!(id.contains('_'), "not an array task: {n}");
+    }
     // Nothing lost: the gather holds every row, once.
     let table =
         std::fs::read_to_string(dir.join(node(&doc, "all")["outputs"]["table"]["path"].as_str().unwrap())).unwrap();
     let rows: Vec<&str> = table.lines().skip(1).collect();
-    assert_eq!(rows.len(), 1000);
+    assert_eq!(rows.len(), 10_000);
     for (i, row) in rows.iter().enumerate() {
         assert_eq!(*row, format!("{i},{}", i * i));
     }
-    // One squeue call per interval, however many jobs are in flight.
-    let calls: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(str::to_string).collect();
-    let per_call: Vec<usize> = calls
-        .iter()
-        .map(|c| c.split(" -j ").nth(1).map_or(0, |r| r.split(' ').next().unwrap_or("").split(',').count()))
-        .collect();
-    let most = per_call.iter().copied().max().unwrap_or(0);
-    assert!(most >= 200, "at most {most} jobs were asked about at once");
+    // A few arrays, not ten thousand jobs.
+    let submits = submissions(&sbatch_log);
+    assert!(submits.len() <= 50, "{} sbatch calls for 10,000 instances", submits.len());
+    assert!(submits.iter().filter(|a| a.contains("--array=")).count() + 1 >= submits.len(), "{submits:?}");
+    // One squeue call per interval, array tasks included.
+    let calls = lines_of(&squeue_log);
     let intervals = (wall.as_millis() / 500) as usize + 2;
     assert!(calls.len() <= intervals, "{} squeue calls in {wall:?}: more than one per 500 ms interval", calls.len());
-    eprintln!(
-        "1,001 jobs in {wall:?}: {} squeue calls (at most {most} jobs in one call), {} intervals",
-        calls.len(),
-        intervals - 2
-    );
+    eprintln!("10,001 nodes in {wall:?}: {} sbatch calls, {} squeue calls", submits.len(), calls.len());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_failing_instance_in_a_batch_fails_alone_and_is_retried_alone() {
+    cluster_up();
+    let dir = fresh_dir("batch-fail");
+    std::fs::write(
+        dir.join("batch.phx"),
+        r#"tool lab.maybe(i: Int) -> (row: Series) {
+  run   = "if [ {i} = 7 ]; then echo instance-{i}-is-doomed >&2; exit 3; fi; echo i > {row}; echo {i} >> {row}"
+  emits = [series]
+}
+
+tool lab.gather(tables: List[Series]) -> (table: Series) {
+  run   = "awk 'FNR > 1 || NR == 1' {tables} > {table}"
+  emits = [series]
+}
+
+node m[i in 0..20] = lab.maybe(i = i) {
+  emit      = [series]
+  resources = { batch = 5 }
+  retries   = 1
+}
+
+node all = lab.gather(tables = m[*].row) {
+  emit = [series]
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("phx.toml"), "[slurm]\npoll_ms = 200\n").unwrap();
+    let sbatch_log = sbatch_shim(&dir);
+    let path = format!("{}:{}", dir.join("shim").display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new(env!("CARGO_BIN_EXE_phx"))
+        .args(["run", "batch.phx", "--backend", "slurm", "--format", "json"])
+        .current_dir(&dir)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json_of(&out);
+    assert_eq!(doc["status"], "failed");
+    let doomed = node(&doc, "m[7]");
+    assert_eq!(doomed["status"], "failed", "{doomed}");
+    let err = doomed["error"].as_str().unwrap();
+    assert!(err.contains("exited with 3"), "{err}");
+    assert!(err.contains("instance-7-is-doomed"), "{err}");
+    assert!(err.contains("(attempt 2 of 2)"), "retried: {err}");
+    assert_eq!(doomed["attempts"], 2);
+    // Its batch mates (m[5]..m[9], one task) and every other instance
+    // succeeded, once each.
+    let first_tasks: std::collections::BTreeSet<String> = (5..10)
+        .filter(|i| *i != 7)
+        .map(|i| node(&doc, &format!("m[{i}]"))["job_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(first_tasks.len(), 1, "m[5..10] share one array task: {first_tasks:?}");
+    for i in (0..20).filter(|i| *i != 7) {
+        let n = node(&doc, &format!("m[{i}]"));
+        assert_eq!(n["status"], "succeeded", "{n}");
+        assert_eq!(n["attempts"], 1, "{n}");
+    }
+    assert_eq!(node(&doc, "all")["status"], "skipped");
+    // Four tasks of five in one array, then the retry of m[7] by itself.
+    let submits = submissions(&sbatch_log);
+    assert_eq!(submits.len(), 2, "{submits:?}");
+    assert!(submits[0].contains("--array=0-3"), "{submits:?}");
+    assert!(submits[1].contains("--array=0-0"), "{submits:?}");
+    // Provenance: the failed instance has its own executions, each failed.
+    let run_id = doc["run_id"].as_str().unwrap();
+    let shown = json_of(&phx_in(&dir, &["show", run_id, "--format", "json"]));
+    let m7 = shown["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "m[7]").unwrap();
+    assert_eq!(m7["status"], "failed", "{m7}");
+    assert_eq!(m7["backend"], "slurm", "{m7}");
 }

@@ -4,19 +4,71 @@
 //! hashes, runs the tool in the spec's folder and writes `result.json`
 //! there. The exit code is 0 when the node succeeded, the tool's own exit
 //! code (or 1) when it failed, and 3 when the spec cannot be used.
+//!
+//! `phx worker --batch MANIFEST --task I`: one task of a job array runs
+//! the instances the manifest lists for it, one after another, compiling
+//! the program once. Each instance is run exactly as a single worker runs
+//! it and writes its own `result.json`, `job.out` and `job.err` in its own
+//! folder, so a failed instance fails alone. The exit code is 0 once every
+//! instance has its result (whatever it says), 3 when the manifest cannot
+//! be used.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use phx_db::{Database, MapLoader};
-use phx_runtime::worker::{self, NodeSpec, WorkerResult};
+use phx_runtime::worker::{self, NodeSpec, ProgramSource, WorkerResult};
 
 use super::exit;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The node spec (`spec.json` in the node's working folder).
-    spec: PathBuf,
+    #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+    spec: Option<PathBuf>,
+    /// A job array's manifest: run the instances of one of its tasks.
+    #[arg(long, value_name = "MANIFEST")]
+    batch: Option<PathBuf>,
+    /// The array task whose instances to run (default: `$SLURM_ARRAY_TASK_ID`).
+    #[arg(long, requires = "batch")]
+    task: Option<usize>,
 }
+
+/// Where a worker's own lines and a command's output go: its stdout and
+/// stderr (one node per job), or the instance's `job.out` / `job.err`
+/// (a batch, where the job's files are shared by many instances).
+enum Sink {
+    Std,
+    Files(PathBuf),
+}
+
+impl Sink {
+    fn write(&self, stderr: bool, bytes: &[u8]) {
+        match self {
+            Sink::Std if stderr => {
+                let _ = std::io::stderr().write_all(bytes);
+            }
+            Sink::Std => {
+                let _ = std::io::stdout().write_all(bytes);
+                let _ = std::io::stdout().flush();
+            }
+            Sink::Files(dir) => {
+                let name = if stderr { "job.err" } else { "job.out" };
+                if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name)) {
+                    let _ = f.write_all(bytes);
+                }
+            }
+        }
+    }
+
+    fn line(&self, text: &str) {
+        self.write(true, format!("{text}\n").as_bytes());
+    }
+}
+
+/// The last program compiled, so that a batch compiles it once.
+type Compiled = Option<(ProgramSource, Arc<phx_dag::Dag>)>;
 
 fn write_result(dir: &Path, r: &WorkerResult) -> bool {
     let text = match serde_json::to_vec_pretty(r) {
@@ -35,22 +87,30 @@ fn write_result(dir: &Path, r: &WorkerResult) -> bool {
     }
 }
 
-/// Compiles the spec's program and returns the vertex it names.
-fn vertex_of(spec: &NodeSpec) -> Result<phx_dag::Vertex, String> {
-    let mut db = Database::new();
-    db.set_overrides(spec.program.overrides.clone());
-    db.set_allow_large(spec.program.allow_large);
-    let file = db.load_with_imports(&spec.program.path, &MapLoader(&spec.program.sources));
-    if let Some(e) = file.load_error(&db) {
-        return Err(format!("the program cannot be loaded from the spec: {e}"));
-    }
-    let checked = db.check(file);
-    if checked.has_errors() {
-        let first = checked.diagnostics.iter().find(|d| d.is_error()).map(|d| d.message.clone()).unwrap_or_default();
-        return Err(format!("the program in the spec does not check here: {first}"));
-    }
-    let v =
-        checked.dag.vertex(&spec.vertex).ok_or_else(|| format!("the program has no node `{}`", spec.vertex))?.clone();
+/// Compiles the spec's program (unless `compiled` holds it) and returns the
+/// vertex it names.
+fn vertex_of(spec: &NodeSpec, compiled: &mut Compiled) -> Result<phx_dag::Vertex, String> {
+    let dag = match compiled {
+        Some((program, dag)) if *program == spec.program => dag.clone(),
+        _ => {
+            let mut db = Database::new();
+            db.set_overrides(spec.program.overrides.clone());
+            db.set_allow_large(spec.program.allow_large);
+            let file = db.load_with_imports(&spec.program.path, &MapLoader(&spec.program.sources));
+            if let Some(e) = file.load_error(&db) {
+                return Err(format!("the program cannot be loaded from the spec: {e}"));
+            }
+            let checked = db.check(file);
+            if checked.has_errors() {
+                let first =
+                    checked.diagnostics.iter().find(|d| d.is_error()).map(|d| d.message.clone()).unwrap_or_default();
+                return Err(format!("the program in the spec does not check here: {first}"));
+            }
+            *compiled = Some((spec.program.clone(), checked.dag.clone()));
+            checked.dag.clone()
+        }
+    };
+    let v = dag.vertex(&spec.vertex).ok_or_else(|| format!("the program has no node `{}`", spec.vertex))?.clone();
     if v.static_key != spec.static_key {
         return Err(format!(
             "node `{}` compiles to another static key here ({} instead of {}): this phx differs from the one that planned the run",
@@ -63,39 +123,21 @@ fn vertex_of(spec: &NodeSpec) -> Result<phx_dag::Vertex, String> {
 }
 
 pub fn run(a: Args) -> u8 {
-    let spec = match worker::read_spec(&a.spec) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ENVIRONMENT;
+    match (&a.spec, &a.batch) {
+        (_, Some(manifest)) => run_batch(manifest, a.task),
+        (Some(spec), None) => run_single(spec),
+        (None, None) => {
+            eprintln!("error: give a node spec, or --batch MANIFEST");
+            exit::ENVIRONMENT
         }
-    };
-    let spec_path = a.spec.canonicalize().unwrap_or(a.spec.clone());
-    let dir = spec_path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    eprintln!("phx worker: node {} of run {} on {}", spec.vertex, spec.run_id, phx_runtime::provenance::host());
-    let prepared = worker::verify_inputs(&spec, &dir).and_then(|_| vertex_of(&spec)).and_then(|v| {
-        let tool = phx_stdlib::registry().for_vertex(&v)?;
-        Ok((v, tool))
-    });
-    let (vertex, tool) = match prepared {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: {e}");
-            write_result(&dir, &WorkerResult::failure(e));
-            return exit::ENVIRONMENT;
-        }
-    };
-    // What the node starts ends with it, and with the worker if it is killed.
-    let _watchdog = phx_app::processes::watchdog(&|note| eprintln!("{note}"));
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start: {e}");
-            write_result(&dir, &WorkerResult::failure(format!("cannot start: {e}")));
-            return exit::ENVIRONMENT;
-        }
-    };
-    // scancel sends SIGTERM: the tool is stopped and the result says so.
+    }
+}
+
+/// A runtime, stopped by SIGINT or SIGTERM (scancel): the tool is stopped
+/// and the result says so.
+fn runtime() -> Result<(tokio::runtime::Runtime, tokio::sync::watch::Receiver<bool>), String> {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("cannot start: {e}"))?;
     let (tx, cancel) = tokio::sync::watch::channel(false);
     rt.spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -108,19 +150,137 @@ pub fn run(a: Args) -> u8 {
         }
         let _ = tx.send(true);
     });
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let echo = echo_command_output(dir.clone(), stop.clone());
+    Ok((rt, cancel))
+}
+
+fn run_single(spec_path: &Path) -> u8 {
+    // What the node starts ends with it, and with the worker if it is killed.
+    let _watchdog = phx_app::processes::watchdog(&|note| eprintln!("{note}"));
+    let (rt, cancel) = match runtime() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if let Some(dir) = spec_path.parent() {
+                write_result(dir, &WorkerResult::failure(e));
+            }
+            return exit::ENVIRONMENT;
+        }
+    };
+    let sink = Arc::new(Sink::Std);
+    run_instance(&rt, spec_path, &sink, cancel, &mut None).0
+}
+
+fn run_batch(manifest_path: &Path, task: Option<usize>) -> u8 {
+    let task = task.or_else(|| std::env::var("SLURM_ARRAY_TASK_ID").ok().and_then(|t| t.trim().parse().ok()));
+    let manifest = match worker::read_manifest(manifest_path) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let Some(specs) = task.and_then(|t| manifest.tasks.get(t)) else {
+        eprintln!(
+            "error: the manifest `{}` has {} tasks; give --task (or $SLURM_ARRAY_TASK_ID) below that",
+            manifest_path.display(),
+            manifest.tasks.len()
+        );
+        return exit::ENVIRONMENT;
+    };
+    eprintln!(
+        "phx worker: task {} of run {}: {} instances on {}",
+        task.unwrap_or(0),
+        manifest.run_id,
+        specs.len(),
+        phx_runtime::provenance::host()
+    );
+    let _watchdog = phx_app::processes::watchdog(&|note| eprintln!("{note}"));
+    let (rt, cancel) = match runtime() {
+        Ok(x) => x,
+        Err(e) => {
+            // No instance can run: each says why, so none waits for nothing.
+            for spec in specs {
+                if let Some(dir) = Path::new(spec).parent() {
+                    write_result(dir, &WorkerResult::failure(e.clone()));
+                }
+            }
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let mut compiled: Compiled = None;
+    let (mut ok, mut failed) = (0usize, 0usize);
+    for spec in specs {
+        if *cancel.borrow() {
+            // The rest never start: their results stay missing, and the
+            // run that cancelled the array knows why.
+            break;
+        }
+        let dir = Path::new(spec).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let sink = Arc::new(Sink::Files(dir));
+        let (_, succeeded) = run_instance(&rt, Path::new(spec), &sink, cancel.clone(), &mut compiled);
+        if succeeded {
+            ok += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    eprintln!("phx worker: task done: {ok} succeeded, {failed} failed");
+    exit::OK
+}
+
+/// Runs one node spec, its lines and the command's output into `sink`;
+/// the exit code a single worker gives, and whether the node succeeded.
+fn run_instance(
+    rt: &tokio::runtime::Runtime,
+    spec_path: &Path,
+    sink: &Arc<Sink>,
+    cancel: tokio::sync::watch::Receiver<bool>,
+    compiled: &mut Compiled,
+) -> (u8, bool) {
+    let spec_path = spec_path.canonicalize().unwrap_or(spec_path.to_path_buf());
+    let dir = spec_path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let spec = match worker::read_spec(&spec_path) {
+        Ok(s) => s,
+        Err(e) => {
+            sink.line(&format!("error: {e}"));
+            write_result(&dir, &WorkerResult::failure(e));
+            return (exit::ENVIRONMENT, false);
+        }
+    };
+    sink.line(&format!(
+        "phx worker: node {} of run {} on {}",
+        spec.vertex,
+        spec.run_id,
+        phx_runtime::provenance::host()
+    ));
+    let prepared = worker::verify_inputs(&spec, &dir).and_then(|_| vertex_of(&spec, compiled)).and_then(|v| {
+        let tool = phx_stdlib::registry().for_vertex(&v)?;
+        Ok((v, tool))
+    });
+    let (vertex, tool) = match prepared {
+        Ok(x) => x,
+        Err(e) => {
+            sink.line(&format!("error: {e}"));
+            write_result(&dir, &WorkerResult::failure(e));
+            return (exit::ENVIRONMENT, false);
+        }
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let echo = echo_command_output(dir.clone(), stop.clone(), sink.clone());
     let result = rt.block_on(worker::execute(&spec, &vertex, tool.as_ref(), &dir, cancel));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // Wake it for its last pass now: a batch runs many nodes in a row.
+    echo.thread().unpark();
     let _ = echo.join();
     if let Some(e) = &result.error {
-        eprintln!("error: {e}");
+        sink.line(&format!("error: {e}"));
     }
     let code = if result.ok { exit::OK } else { result.exit_code.map_or(exit::INVALID, |c| c.clamp(1, 255) as u8) };
     if !write_result(&dir, &result) {
-        return exit::ENVIRONMENT;
+        return (exit::ENVIRONMENT, false);
     }
-    eprintln!(
+    sink.line(&format!(
         "phx worker: {} in {} ms",
         if result.ok {
             "succeeded"
@@ -130,8 +290,8 @@ pub fn run(a: Args) -> u8 {
             "failed"
         },
         result.duration_ms
-    );
-    code
+    ));
+    (code, result.ok)
 }
 
 /// Copies what a command-backed tool writes to its output files
@@ -139,9 +299,10 @@ pub fn run(a: Args) -> u8 {
 /// as it grows: the job's output files are what the scheduler streams.
 fn echo_command_output(
     dir: PathBuf,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    sink: Arc<Sink>,
 ) -> std::thread::JoinHandle<()> {
-    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::io::{Read, Seek, SeekFrom};
     std::thread::spawn(move || {
         let mut offsets = [0u64; 2];
         loop {
@@ -158,18 +319,13 @@ fn echo_command_output(
                 let mut buf = Vec::new();
                 if f.take(len - offsets[i]).read_to_end(&mut buf).is_ok() {
                     offsets[i] += buf.len() as u64;
-                    if i == 0 {
-                        let _ = std::io::stdout().write_all(&buf);
-                        let _ = std::io::stdout().flush();
-                    } else {
-                        let _ = std::io::stderr().write_all(&buf);
-                    }
+                    sink.write(i == 1, &buf);
                 }
             }
             if last {
                 return;
             }
-            std::thread::sleep(std::time::Duration::from_millis(200));
+            std::thread::park_timeout(std::time::Duration::from_millis(200));
         }
     })
 }

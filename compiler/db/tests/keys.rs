@@ -99,3 +99,22 @@ fn the_ir_carries_what_the_runtime_needs() {
     assert_eq!(res, vec!["cpus", "mem", "time"], "experiment defaults merge with the node's");
     assert!(v.args.iter().any(|(n, v)| n == "grid" && *v == Value::Int(64)), "defaults are filled in");
 }
+
+#[test]
+fn resources_batch_is_a_positive_integer() {
+    let sweep = |batch: &str| {
+        format!(
+            "node s[i in 0..4] = quantum.orbital(n = 2, l = 1, m = 0) {{\n  emit      = [static]\n  resources = {{ batch = {batch} }}\n}}\n"
+        )
+    };
+    let d = dag(&sweep("100"));
+    let v = d.vertex("s[2]").unwrap();
+    assert!(v.props.resources.iter().any(|(k, x)| k == "batch" && *x == Value::Int(100)), "{:?}", v.props.resources);
+    for bad in ["0", "-3", "2.5", "\"many\""] {
+        let mut db = phx_db::Database::new();
+        let f = db.set_file("main.phx", sweep(bad));
+        let c = db.check(f);
+        assert!(c.has_errors(), "batch = {bad} was accepted");
+        assert!(c.diagnostics.iter().any(|d| d.message.contains("resources.batch")), "{bad}: {:#?}", c.diagnostics);
+    }
+}

@@ -71,7 +71,7 @@ pub const NODE_PROPS: [(&str, &str); 9] = [
     ("emit", "List[Emit]"),
     ("device", "List[Device]"),
     ("backend", "Backend"),
-    ("resources", "Record { cpus, mem, gpus, time }"),
+    ("resources", "Record { cpus, mem, gpus, time, batch }"),
     ("retries", "Int"),
     ("timeout", "Time"),
     ("allow_large", "Bool"),
@@ -696,13 +696,15 @@ fn enum_strings(v: &Value) -> Vec<String> {
     }
 }
 
-const RESOURCE_KEYS: [(&str, &str); 6] = [
+/// `batch`: how many instances of a sweep one cluster array task runs.
+const RESOURCE_KEYS: [(&str, &str); 7] = [
     ("cpus", "Int"),
     ("mem", "Memory"),
     ("gpus", "Int"),
     ("time", "Time"),
     ("partition", "String"),
     ("account", "String"),
+    ("batch", "Int"),
 ];
 
 fn check_resources(fields: Vec<(String, Value)>, f: &Field, ev: &mut Eval) -> Vec<(String, Value)> {
@@ -727,6 +729,10 @@ fn check_resources(fields: Vec<(String, Value)>, f: &Field, ev: &mut Eval) -> Ve
             _ => Ty::Quantity(Some(phx_units::Dim::TIME)),
         };
         match coerce(v, &ty) {
+            Ok(Value::Int(b)) if k == "batch" && b < 1 => ev.diags.push(
+                Diagnostic::new(Code::Constraint, span, format!("`resources.batch` must be at least 1, but it is {b}"))
+                    .with_help("`batch = 1` runs each instance as a task of its own"),
+            ),
             Ok(v) => out.push((k, v)),
             Err(m) => ev.diags.push(misfit(m, span, &format!("`resources.{k}`"))),
         }

@@ -10,6 +10,7 @@
 //! The backend only moves that folder, starts the job and watches it; it
 //! knows nothing of tools or the store.
 
+pub mod array;
 pub mod config;
 pub mod shell;
 pub mod slurm;
@@ -76,6 +77,26 @@ pub struct JobSpec {
     pub env: Vec<(String, String)>,
     /// Volumes the run asked for, besides the store's.
     pub mounts: Vec<Mount>,
+}
+
+/// One job array: `tasks` array tasks, each running
+/// `phx worker --batch MANIFEST --task I` over the instances the manifest
+/// lists for task `I` (their working folders exist and hold `spec.json`).
+#[derive(Clone, Debug)]
+pub struct ArraySpec {
+    /// `phx-<run>-<node>`: shown in `squeue`.
+    pub name: String,
+    pub run_id: String,
+    /// The array's own folder on this machine: its manifest, script and
+    /// each task's `task-I.out` / `task-I.err`.
+    pub local_dir: PathBuf,
+    /// How many array tasks (indices `0..tasks`).
+    pub tasks: usize,
+    /// At most this many tasks of the array run at once (`%K`).
+    pub throttle: Option<usize>,
+    /// What each task asks for (every instance of a family asks the same).
+    pub resources: Resources,
+    pub env: Vec<(String, String)>,
 }
 
 /// Where a job is, as the backend sees it.
@@ -187,6 +208,29 @@ pub trait Backend: Send + Sync {
 
     /// Brings the job's folder (outputs, result, logs) back here.
     fn stage_out<'a>(&'a self, job: &'a JobSpec) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// The most tasks one job array may have, when this backend submits
+    /// arrays (`MaxArraySize` of a Slurm cluster); `None`: one job per node.
+    fn max_array_size(&self) -> Option<usize> {
+        None
+    }
+
+    /// At most this many tasks of one array run at once (`%K`).
+    fn array_throttle(&self) -> Option<usize> {
+        None
+    }
+
+    /// Submits a job array (its folder holds `manifest.json` already); the
+    /// array's id. Task `I`'s id is `<id>_<I>`, as [`Backend::poll`] and
+    /// [`Backend::cancel`] take it; cancelling `<id>` cancels every task.
+    fn submit_array<'a>(&'a self, _array: &'a ArraySpec) -> BoxFuture<'a, Result<String, BackendError>> {
+        Box::pin(async {
+            Err(BackendError::Other {
+                message: "this backend does not submit job arrays".into(),
+                hint: "this is a bug in phx: arrays go only to backends with a max_array_size".into(),
+            })
+        })
+    }
 
     /// Lets go of a finished job once its results are safe here (a
     /// Kubernetes Job and its pods are deleted); nothing for Slurm.

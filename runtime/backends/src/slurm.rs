@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::SlurmConfig;
 use crate::shell::{self, Output, Runner, Transfer};
-use crate::{Backend, BackendError, BoxFuture, JobSpec, JobState, LogChunk, sh_quote};
+use crate::{ArraySpec, Backend, BackendError, BoxFuture, JobSpec, JobState, LogChunk, sh_quote};
 
 /// A Slurm cluster, reached here or through a login node.
 pub struct Slurm {
@@ -31,6 +31,10 @@ pub struct Slurm {
     /// How many `squeue` calls were made: one per interval, whatever the
     /// number of jobs.
     polls: AtomicU64,
+    /// The cluster's `MaxArraySize` (read once at connect), when job
+    /// arrays are used: on a shared file system only, since the ssh layout
+    /// moves each job's folder by itself.
+    max_array: Option<usize>,
 }
 
 fn unreachable(message: String, hint: &str) -> BackendError {
@@ -59,6 +63,7 @@ impl Slurm {
             transfer: Transfer::Rsync,
             gate: Semaphore::new(max_submit),
             polls: AtomicU64::new(0),
+            max_array: None,
             config,
         };
         slurm.version().await?;
@@ -91,6 +96,11 @@ impl Slurm {
             slurm.phx = slurm.config.phx.clone().unwrap_or_else(|| "phx".into());
         } else {
             slurm.phx = slurm.config.phx.clone().unwrap_or_else(|| local_phx.display().to_string());
+            // Arrays may hold at most MaxArraySize tasks; an unreadable
+            // configuration gets Slurm's default.
+            let config = slurm.runner.run("scontrol show config").await.map(|o| o.stdout).unwrap_or_default();
+            slurm.max_array =
+                Some(crate::array::max_array_size(&config).unwrap_or(crate::array::DEFAULT_MAX_ARRAY_SIZE));
         }
         Ok(slurm)
     }
@@ -128,16 +138,50 @@ impl Slurm {
     /// The sbatch options for a job, as separate arguments.
     pub fn sbatch_args(&self, job: &JobSpec) -> Vec<String> {
         let dir = self.job_dir(job);
-        let r = &job.resources;
-        let mut args = vec![
+        let args = vec![
             "--parsable".to_string(),
             format!("--job-name={}", job_name(&job.name)),
             format!("--chdir={dir}"),
             format!("--output={dir}/job.out"),
             format!("--error={dir}/job.err"),
-            format!("--cpus-per-task={}", r.cpus.max(1)),
-            "--export=ALL".to_string(),
         ];
+        self.resource_args(args, &job.resources)
+    }
+
+    /// The sbatch options for a job array: each task's output in the
+    /// array's folder (`task-I.out`), at most `throttle` tasks at once.
+    pub fn array_args(&self, array: &ArraySpec) -> Vec<String> {
+        let dir = array.local_dir.display().to_string();
+        let args = vec![
+            "--parsable".to_string(),
+            format!("--job-name={}", job_name(&array.name)),
+            crate::array::array_option(array.tasks, array.throttle),
+            format!("--chdir={dir}"),
+            format!("--output={dir}/task-%a.out"),
+            format!("--error={dir}/task-%a.err"),
+        ];
+        self.resource_args(args, &array.resources)
+    }
+
+    /// The batch script of an array: each task runs its share of the
+    /// manifest in one `phx worker`.
+    pub fn array_script(&self, array: &ArraySpec) -> String {
+        let mut s = String::from("#!/bin/sh\n# Written by phx: each array task runs a batch of a sweep's instances.\n");
+        s.push_str(&format!("# run {} node family {}\n", array.run_id, array.name));
+        for (k, v) in &array.env {
+            s.push_str(&format!("export {k}={}\n", sh_quote(v)));
+        }
+        s.push_str(&format!(
+            "exec {} worker --batch {} --task \"$SLURM_ARRAY_TASK_ID\"\n",
+            sh_quote(&self.phx),
+            sh_quote(&array.local_dir.join("manifest.json").display().to_string())
+        ));
+        s
+    }
+
+    fn resource_args(&self, mut args: Vec<String>, r: &crate::Resources) -> Vec<String> {
+        args.push(format!("--cpus-per-task={}", r.cpus.max(1)));
+        args.push("--export=ALL".to_string());
         if let Some(mb) = r.mem_mb {
             args.push(format!("--mem={mb}M"));
         }
@@ -196,7 +240,8 @@ pub fn map_state(state: &str, reason: &str, raw_exit: Option<i64>) -> JobState {
     }
 }
 
-/// Parses `squeue -O JobID:|,State:|,Reason:|,exit_code:` lines.
+/// Parses `squeue -r -O JobArrayID:|,State:|,Reason:|,exit_code:` lines
+/// (array tasks as `1234_7`).
 pub fn parse_squeue(text: &str) -> HashMap<String, JobState> {
     let mut out = HashMap::new();
     for line in text.lines() {
@@ -228,7 +273,9 @@ pub fn parse_sacct(text: &str) -> HashMap<String, JobState> {
 impl Slurm {
     async fn squeue(&self, ids: &[String]) -> Result<HashMap<String, JobState>, BackendError> {
         self.polls.fetch_add(1, Ordering::Relaxed);
-        let cmd = format!("squeue -h -t all -j {} -O 'JobID:|,State:|,Reason:|,exit_code:'", ids.join(","));
+        // `-r` lists every task of an array on its own line, and
+        // JobArrayID names it `1234_7` (a plain job: its id).
+        let cmd = format!("squeue -h -t all -r -j {} -O 'JobArrayID:|,State:|,Reason:|,exit_code:'", ids.join(","));
         let out = self.runner.run(&cmd).await?;
         if out.code == Some(127) {
             return Err(unreachable("squeue is not installed".into(), "install Slurm's client tools"));
@@ -245,6 +292,32 @@ impl Slurm {
             Ok(out) if out.ok() => parse_sacct(&out.stdout),
             _ => HashMap::new(),
         }
+    }
+
+    /// One `sbatch` call; the job's id.
+    async fn sbatch(&self, args: &[String], script: &str) -> Result<String, BackendError> {
+        let mut cmd = String::from("sbatch");
+        for a in args {
+            cmd.push(' ');
+            cmd.push_str(&sh_quote(a));
+        }
+        cmd.push(' ');
+        cmd.push_str(&sh_quote(script));
+        let out = self.runner.run(&cmd).await?;
+        if out.code == Some(127) {
+            return Err(unreachable("sbatch is not installed".into(), "install Slurm's client tools"));
+        }
+        if !out.ok() {
+            return Err(rejected(&out));
+        }
+        let id = out.stdout.lines().next().unwrap_or("").split(';').next().unwrap_or("").trim().to_string();
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit() || c == '_') {
+            return Err(BackendError::Other {
+                message: format!("sbatch printed no job id: {:?}", out.stdout.trim()),
+                hint: "check that sbatch supports --parsable".into(),
+            });
+        }
+        Ok(id)
     }
 
     fn remote_parts(&self) -> Option<(&str, &[String])> {
@@ -316,28 +389,33 @@ impl Backend for Slurm {
                 message: "the submission gate closed".into(),
                 hint: "this is a bug in phx".into(),
             })?;
-            let mut cmd = String::from("sbatch");
-            for a in self.sbatch_args(job) {
-                cmd.push(' ');
-                cmd.push_str(&sh_quote(&a));
-            }
-            cmd.push(' ');
-            cmd.push_str(&sh_quote(&format!("{}/job.sh", self.job_dir(job))));
-            let out = self.runner.run(&cmd).await?;
-            if out.code == Some(127) {
-                return Err(unreachable("sbatch is not installed".into(), "install Slurm's client tools"));
-            }
-            if !out.ok() {
-                return Err(rejected(&out));
-            }
-            let id = out.stdout.lines().next().unwrap_or("").split(';').next().unwrap_or("").trim().to_string();
-            if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit() || c == '_') {
+            self.sbatch(&self.sbatch_args(job), &format!("{}/job.sh", self.job_dir(job))).await
+        })
+    }
+
+    fn max_array_size(&self) -> Option<usize> {
+        self.max_array
+    }
+
+    fn array_throttle(&self) -> Option<usize> {
+        Some(self.config.max_jobs.unwrap_or(100).max(1))
+    }
+
+    fn submit_array<'a>(&'a self, array: &'a ArraySpec) -> BoxFuture<'a, Result<String, BackendError>> {
+        Box::pin(async move {
+            if array.tasks == 0 || self.max_array.is_none_or(|m| array.tasks > m) {
                 return Err(BackendError::Other {
-                    message: format!("sbatch printed no job id: {:?}", out.stdout.trim()),
-                    hint: "check that sbatch supports --parsable".into(),
+                    message: format!("an array of {} tasks does not fit this cluster's arrays", array.tasks),
+                    hint: "this is a bug in phx: arrays are split at MaxArraySize".into(),
                 });
             }
-            Ok(id)
+            let script = array.local_dir.join("array.sh");
+            write_local(&script, &self.array_script(array))?;
+            let _permit = self.gate.acquire().await.map_err(|_| BackendError::Other {
+                message: "the submission gate closed".into(),
+                hint: "this is a bug in phx".into(),
+            })?;
+            self.sbatch(&self.array_args(array), &script.display().to_string()).await
         })
     }
 
@@ -467,6 +545,7 @@ mod tests {
             transfer: Transfer::Rsync,
             gate: Semaphore::new(1),
             polls: AtomicU64::new(0),
+            max_array: Some(1001),
         };
         let job = JobSpec {
             name: "phx-r1-scan[3]".into(),
@@ -503,5 +582,56 @@ mod tests {
         let script = slurm.script(&job);
         assert!(script.contains("export OMP_NUM_THREADS=4\n"), "{script}");
         assert!(script.contains("exec '/opt/phx bin/phx' worker /store/work/scan_3_-1/spec.json"), "{script}");
+    }
+
+    #[test]
+    fn array_tasks_are_read_from_squeue_by_their_own_ids() {
+        let s = parse_squeue(
+            "31941_0|COMPLETED|None|0\n31941_1|RUNNING|None|0\n31941_4|PENDING|JobArrayTaskLimit|0\n31941_5|FAILED|NonZeroExitCode|256\n31950|RUNNING|None|0\n",
+        );
+        assert_eq!(s["31941_0"], JobState::Completed);
+        assert_eq!(s["31941_1"], JobState::Running);
+        assert_eq!(s["31941_4"], JobState::Pending { reason: "JobArrayTaskLimit".into() });
+        assert!(matches!(s["31941_5"], JobState::Failed { exit_code: Some(1), .. }));
+        assert_eq!(s["31950"], JobState::Running, "a plain job keeps its id");
+    }
+
+    #[test]
+    fn an_array_is_one_sbatch_of_throttled_tasks() {
+        let slurm = Slurm {
+            runner: Runner::Local,
+            config: SlurmConfig { max_jobs: Some(16), ..Default::default() },
+            phx: "/opt/phx".into(),
+            remote_root: None,
+            transfer: Transfer::Rsync,
+            gate: Semaphore::new(1),
+            polls: AtomicU64::new(0),
+            max_array: Some(1001),
+        };
+        let array = ArraySpec {
+            name: "phx-r1-sq".into(),
+            run_id: "r1".into(),
+            local_dir: PathBuf::from("/store/work/array-sq-0"),
+            tasks: 100,
+            throttle: slurm.array_throttle(),
+            resources: crate::Resources { cpus: 2, ..Default::default() },
+            env: vec![],
+        };
+        let args = slurm.array_args(&array);
+        for want in [
+            "--array=0-99%16",
+            "--output=/store/work/array-sq-0/task-%a.out",
+            "--error=/store/work/array-sq-0/task-%a.err",
+            "--cpus-per-task=2",
+        ] {
+            assert!(args.iter().any(|a| a == want), "{want} missing from {args:?}");
+        }
+        let script = slurm.array_script(&array);
+        assert!(
+            script.contains(
+                "exec /opt/phx worker --batch /store/work/array-sq-0/manifest.json --task \"$SLURM_ARRAY_TASK_ID\""
+            ),
+            "{script}"
+        );
     }
 }

@@ -4,19 +4,30 @@
 //! streamed into the log, and its result read back as if a local tool had
 //! produced it. Cancelling the run cancels the job and waits until the
 //! cluster says it has ended.
+//!
+//! On a backend that takes job arrays (Slurm), the instances of a sweep
+//! are not a job each: those ready together are gathered for a moment
+//! (until none has arrived for [`QUIET`], at most [`GATHER_MAX`]) and go
+//! out as one array per `MaxArraySize` tasks, each task running a batch of
+//! instances in one `phx worker --batch` (`resources.batch`, else about
+//! [`phx_backends::array::AUTO_TASKS`] tasks for the whole family). Every
+//! instance keeps its own folder, spec, result, log and retries: it
+//! watches its task's state and reads its own `result.json`, so a failed
+//! instance fails alone.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use phx_backends::{Backend, BackendError, JobSpec, JobState, Resources};
+use phx_backends::{ArraySpec, Backend, BackendError, JobSpec, JobState, Resources, array};
 use phx_dag::Vertex;
 use phx_sema::value::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::tool::{Produced, StagedInput, ToolError};
-use crate::worker::{NodeSpec, ProgramSource, SPEC_FORMAT, SpecInput, WorkerResult};
+use crate::worker::{BatchManifest, NodeSpec, ProgramSource, SPEC_FORMAT, SpecInput, WorkerResult};
 
 /// A line a job printed, for the run's log.
 #[derive(Clone, Debug)]
@@ -41,6 +52,48 @@ pub struct Remote {
     watcher: Arc<Watcher>,
     poller: Mutex<Option<tokio::task::JoinHandle<()>>>,
     logs: mpsc::UnboundedSender<LogLine>,
+    /// How many instances each sweep of the run has (by node name): an
+    /// automatic batch spreads the whole family over a few dozen tasks.
+    families: HashMap<String, usize>,
+    /// Instances waiting to go out together, by family.
+    gathering: Mutex<HashMap<String, Gathering>>,
+    /// Arrays submitted so far (names their folders).
+    arrays: AtomicU64,
+    /// Arrays already cancelled: one `scancel` each, not one per instance.
+    cancelled: Mutex<HashSet<String>>,
+}
+
+/// After no instance of a family has arrived for this long, those gathered
+/// go out.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// However fast instances keep arriving, the first one waits no longer.
+pub const GATHER_MAX: Duration = Duration::from_secs(3);
+
+/// The instances of one family gathered so far.
+struct Gathering {
+    first: Instant,
+    last: Instant,
+    items: Vec<Gathered>,
+}
+
+/// One instance waiting for its array task.
+struct Gathered {
+    /// Its index in the sweep: a task runs neighbours.
+    index: usize,
+    /// Its `spec.json`, where the job runs.
+    spec: PathBuf,
+    reply: oneshot::Sender<Result<Assigned, BackendError>>,
+}
+
+/// The array task an instance runs in.
+#[derive(Clone)]
+struct Assigned {
+    /// `<array>_<task>`.
+    id: String,
+    state: watch::Receiver<Option<JobState>>,
+    /// The task's own stderr (the worker's lines for the whole batch).
+    task_err: PathBuf,
 }
 
 impl Drop for Remote {
@@ -117,7 +170,25 @@ impl Remote {
             watcher: Arc::new(Watcher { jobs: Mutex::new(HashMap::new()) }),
             poller: Mutex::new(None),
             logs,
+            families: HashMap::new(),
+            gathering: Mutex::new(HashMap::new()),
+            arrays: AtomicU64::new(0),
+            cancelled: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// How many instances each sweep of the run has, by node name.
+    pub fn with_families(mut self, families: HashMap<String, usize>) -> Remote {
+        self.families = families;
+        self
+    }
+
+    /// Whether `v` goes out as part of a job array: an instance of a sweep
+    /// of several, on a backend that takes arrays.
+    pub fn batches(&self, v: &Vertex) -> bool {
+        v.index.is_some()
+            && self.families.get(&v.node).is_some_and(|n| *n > 1)
+            && self.backend.max_array_size().is_some()
     }
 
     /// The backend's name, for provenance.
@@ -192,14 +263,25 @@ impl Remote {
             env: vec![("PHX_RUN_ID".into(), run_id.to_string()), ("PHX_NODE".into(), v.id.clone())],
             mounts: self.mounts.clone(),
         };
-        self.backend.stage_in(&job).await.map_err(|e| (backend_failure(e), None))?;
-        if *cancel.borrow() {
-            return Err((ToolError::Cancelled, None));
-        }
-        let id = self.backend.submit(&job).await.map_err(|e| (backend_failure(e), None))?;
+        let batched = self.batches(v);
+        let (id, mut state_rx, task_err) = if batched {
+            if *cancel.borrow() {
+                return Err((ToolError::Cancelled, None));
+            }
+            let spec = std::path::absolute(work.join("spec.json")).unwrap_or_else(|_| work.join("spec.json"));
+            let a = self.gather(v, run_id, &spec).await.map_err(|e| (backend_failure(e), None))?;
+            (a.id, a.state, Some(a.task_err))
+        } else {
+            self.backend.stage_in(&job).await.map_err(|e| (backend_failure(e), None))?;
+            if *cancel.borrow() {
+                return Err((ToolError::Cancelled, None));
+            }
+            let id = self.backend.submit(&job).await.map_err(|e| (backend_failure(e), None))?;
+            let rx = self.watch(&id);
+            (id, rx, None)
+        };
         submitted(&id);
         let some_id = Some(id.clone());
-        let mut state_rx = self.watch(&id);
         let mut offsets = (0u64, 0u64);
         let mut partial = (String::new(), String::new());
         let log_every = self.backend.poll_interval().max(Duration::from_millis(250));
@@ -218,7 +300,7 @@ impl Remote {
                 }
                 _ = cancel.changed() => {
                     if *cancel.borrow() {
-                        let _ = self.backend.cancel(std::slice::from_ref(&id)).await;
+                        self.cancel_job(&id, batched).await;
                         // Wait (bounded) until the cluster has ended it, so
                         // that no job is left behind.
                         let wait = tokio::time::timeout(Duration::from_secs(60), async {
@@ -250,7 +332,17 @@ impl Remote {
             return Err((backend_failure(e), some_id));
         }
         let result = read_result(work);
-        let err_tail = tail_of(&work.join("job.err"), 10);
+        let mut err_tail = tail_of(&work.join("job.err"), 10);
+        if result.is_none()
+            && let Some(task_err) = &task_err
+        {
+            // The instance never wrote its result: what its array task
+            // said (the worker's own lines, a crash) is the evidence.
+            let task_tail = tail_of(task_err, 10);
+            if !task_tail.trim().is_empty() {
+                err_tail = format!("{err_tail}\narray task {id} ({}):\n{task_tail}", task_err.display());
+            }
+        }
         let with_tail = |msg: String| {
             if err_tail.trim().is_empty() { msg } else { format!("{msg}\nstderr (last lines):\n{err_tail}") }
         };
@@ -296,6 +388,127 @@ impl Remote {
         outcome.map(|p| (p, some_id.clone())).map_err(|e| (e, some_id))
     }
 
+    /// Cancels a job; an array task's whole array, once, since a run that
+    /// is cancelled cancels every instance in it.
+    async fn cancel_job(&self, id: &str, batched: bool) {
+        if !batched {
+            let _ = self.backend.cancel(&[id.to_string()]).await;
+            return;
+        }
+        let (array_id, _) = array::split_task_id(id);
+        let first = self.cancelled.lock().map(|mut c| c.insert(array_id.to_string())).unwrap_or(true);
+        if first {
+            let _ = self.backend.cancel(&[array_id.to_string()]).await;
+        }
+    }
+
+    /// Gathers `v` with the other instances of its family that are ready
+    /// now, and answers with the array task it runs in. The first instance
+    /// of a gathering waits for the rest and submits them all.
+    async fn gather(&self, v: &Vertex, run_id: &str, spec: &Path) -> Result<Assigned, BackendError> {
+        let resources = resources_of(v);
+        let image = image_of(v);
+        // Instances that ask for different resources do not share a job.
+        let key = format!("{}\u{0}{resources:?}\u{0}{image:?}", v.node);
+        let (tx, rx) = oneshot::channel();
+        let leads = {
+            let mut g = self.gathering.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let entry = g.entry(key.clone()).or_insert_with(|| Gathering { first: now, last: now, items: Vec::new() });
+            entry.last = now;
+            entry.items.push(Gathered { index: v.index.unwrap_or(0), spec: spec.to_path_buf(), reply: tx });
+            entry.items.len() == 1
+        };
+        if leads {
+            let items = loop {
+                tokio::time::sleep(QUIET / 3).await;
+                let mut g = self.gathering.lock().unwrap_or_else(|p| p.into_inner());
+                let done = g.get(&key).is_none_or(|e| e.last.elapsed() >= QUIET || e.first.elapsed() >= GATHER_MAX);
+                if done {
+                    break g.remove(&key).map(|e| e.items).unwrap_or_default();
+                }
+            };
+            self.submit_arrays(v, run_id, resources, items).await;
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(BackendError::Other {
+                message: "the instance was never given an array task".into(),
+                hint: "this is a bug in phx".into(),
+            })
+        })
+    }
+
+    /// Submits gathered instances of `v`'s family as job arrays (split at
+    /// the cluster's `MaxArraySize`) and tells each its task.
+    async fn submit_arrays(&self, v: &Vertex, run_id: &str, resources: Resources, mut items: Vec<Gathered>) {
+        items.sort_by_key(|i| i.index);
+        let family = self.families.get(&v.node).copied().unwrap_or(items.len());
+        let explicit = v
+            .props
+            .resources
+            .iter()
+            .find(|(k, _)| k == "batch")
+            .and_then(|(_, x)| x.as_int())
+            .map(|b| b.max(1) as usize);
+        let batch = array::batch_size(family, explicit).min(items.len().max(1));
+        let tasks = array::tasks(items.len(), batch);
+        let max = self.backend.max_array_size().unwrap_or(array::DEFAULT_MAX_ARRAY_SIZE);
+        // A task runs `batch` instances one after another: its time limit
+        // is theirs together.
+        let resources = Resources { time_s: resources.time_s.map(|t| t.saturating_mul(batch as u64)), ..resources };
+        let mut items = items.into_iter().map(Some).collect::<Vec<_>>();
+        let base = items.iter().flatten().next().and_then(|i| i.spec.parent()?.parent().map(Path::to_path_buf));
+        for range in array::arrays(tasks.len(), max) {
+            let mine: Vec<Vec<Gathered>> =
+                tasks[range].iter().map(|t| items[t.clone()].iter_mut().filter_map(Option::take).collect()).collect();
+            let seq = self.arrays.fetch_add(1, Ordering::Relaxed);
+            let dir = base.clone().unwrap_or_default().join(format!("array-{}-{seq}", safe_name(&v.node)));
+            let submitted = self.submit_array(v, run_id, &resources, &dir, &mine).await;
+            for (t, group) in mine.into_iter().enumerate() {
+                let answer = submitted.as_ref().map(|array_id| {
+                    let id = format!("{array_id}_{t}");
+                    Assigned { state: self.watch(&id), id, task_err: dir.join(format!("task-{t}.err")) }
+                });
+                for item in group {
+                    let _ = item.reply.send(answer.clone().map_err(Clone::clone));
+                }
+            }
+        }
+    }
+
+    /// Writes one array's manifest and submits it; the array's id.
+    async fn submit_array(
+        &self,
+        v: &Vertex,
+        run_id: &str,
+        resources: &Resources,
+        dir: &Path,
+        tasks: &[Vec<Gathered>],
+    ) -> Result<String, BackendError> {
+        let failed = |e: String| BackendError::Other {
+            message: format!("cannot write the array's manifest in `{}`: {e}", dir.display()),
+            hint: "check the space and permissions of the store".into(),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+        let manifest = BatchManifest {
+            format: SPEC_FORMAT,
+            run_id: run_id.to_string(),
+            tasks: tasks.iter().map(|t| t.iter().map(|i| i.spec.display().to_string()).collect()).collect(),
+        };
+        let text = serde_json::to_vec(&manifest).map_err(|e| failed(e.to_string()))?;
+        phx_store::write_atomic(&dir.join("manifest.json"), &text).map_err(|e| failed(e.to_string()))?;
+        let spec = ArraySpec {
+            name: format!("phx-{}", v.node),
+            run_id: run_id.to_string(),
+            local_dir: dir.to_path_buf(),
+            tasks: tasks.len(),
+            throttle: self.backend.array_throttle(),
+            resources: resources.clone(),
+            env: vec![("PHX_RUN_ID".into(), run_id.to_string()), ("PHX_NODE".into(), v.node.clone())],
+        };
+        self.backend.submit_array(&spec).await
+    }
+
     /// Sends the job's new output lines to the log; a partial last line
     /// waits for its end unless `flush`.
     async fn forward_logs(&self, job: &JobSpec, offsets: &mut (u64, u64), partial: &mut (String, String), flush: bool) {
@@ -316,6 +529,11 @@ impl Remote {
             }
         }
     }
+}
+
+/// A name fit for a folder: letters, digits, `_` and `-`.
+fn safe_name(id: &str) -> String {
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
 }
 
 /// `result.json`, when the worker got to write it.

@@ -294,10 +294,15 @@ pub async fn run(
         record_start(&store, &opts, &run_id)?;
     }
     let (log_tx, mut log_rx) = mpsc::unbounded_channel::<LogLine>();
-    let remote = opts
-        .remote
-        .as_ref()
-        .map(|r| Arc::new(Remote::new(r.backend.clone(), r.program.clone(), r.mounts.clone(), log_tx)));
+    let remote = opts.remote.as_ref().map(|r| {
+        // The size of each sweep this run covers: what an automatic
+        // batch of a job array is cut from.
+        let mut families: HashMap<String, usize> = HashMap::new();
+        for v in dag.vertices.iter().filter(|v| v.index.is_some() && chosen.contains(&v.id)) {
+            *families.entry(v.node.clone()).or_default() += 1;
+        }
+        Arc::new(Remote::new(r.backend.clone(), r.program.clone(), r.mounts.clone(), log_tx).with_families(families))
+    });
     let shared = Arc::new(Shared { store: store.clone(), opts: opts.clone(), run_id: run_id.clone(), remote });
     let order: Vec<&Vertex> = dag.vertices.iter().filter(|v| chosen.contains(&v.id)).collect();
     let mut s = Schedule {
@@ -499,7 +504,12 @@ impl<'a> Schedule<'a> {
     /// cluster's own bound on jobs in flight.
     fn slot(&self, v: &Vertex, placement: &Placement) -> Option<Slot> {
         let remote = placement.is_remote() && !self.opts.dry_run;
-        let (cpus, slots, used) = if remote {
+        // An instance that goes out in a job array takes no job slot of
+        // its own: the array's `%K` bounds how many of its tasks run.
+        let arrayed = remote && self.shared.remote.as_ref().is_some_and(|r| r.batches(v));
+        let (cpus, slots, used) = if arrayed {
+            (0, 1, 0)
+        } else if remote {
             (1, self.opts.remote_jobs.max(1), self.remote_busy)
         } else {
             (cpus_of(v, self.jobs), self.jobs, self.busy)

@@ -133,6 +133,32 @@ impl WorkerResult {
     }
 }
 
+/// A job array's manifest (`manifest.json` in the array's folder): the
+/// node specs each array task runs, one after another, in one worker.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BatchManifest {
+    pub format: u32,
+    pub run_id: String,
+    /// Per task, the `spec.json` of each of its instances (absolute paths
+    /// where the job runs); each instance writes its own `result.json`.
+    pub tasks: Vec<Vec<String>>,
+}
+
+/// Reads a batch manifest, refusing another format.
+pub fn read_manifest(path: &Path) -> Result<BatchManifest, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the batch manifest `{}`: {e}", path.display()))?;
+    let m: BatchManifest =
+        serde_json::from_slice(&bytes).map_err(|e| format!("`{}` is not a phx batch manifest: {e}", path.display()))?;
+    if m.format != SPEC_FORMAT {
+        return Err(format!(
+            "the batch manifest `{}` has format {}, this phx reads format {SPEC_FORMAT}; run the same phx version on both ends",
+            path.display(),
+            m.format
+        ));
+    }
+    Ok(m)
+}
+
 /// Reads a spec, refusing another format.
 pub fn read_spec(path: &Path) -> Result<NodeSpec, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read the node spec `{}`: {e}", path.display()))?;
