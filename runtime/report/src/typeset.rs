@@ -70,9 +70,13 @@ fn figure(f: &Figure, files: &mut Vec<(String, Vec<u8>)>) -> String {
     let body = if images.len() == 1 && images[0].1.is_none() {
         format!("image({}, width: {:.0}%)", string_literal(&images[0].0), f.width * 100.0)
     } else {
+        // A sweep's panels are drawn narrower than a lone figure
+        // (chart::PANEL_WIDTH), so that two across the page their text
+        // prints at the caption's size; more than four go three across
+        // to stay on one page.
         let columns = match images.len() {
             1 => 1,
-            2 | 4 => 2,
+            2..=4 => 2,
             _ => 3,
         };
         let cells: Vec<String> = images

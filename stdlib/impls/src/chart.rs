@@ -12,6 +12,17 @@ use crate::typeset;
 
 /// The width of a chart, in SVG units.
 pub const WIDTH: f64 = 480.0;
+/// The width of a chart drawn as one panel of a sweep: narrower, so that
+/// set two across the report's page its text still prints at the
+/// caption's size.
+pub const PANEL_WIDTH: f64 = 300.0;
+
+/// The width to draw at: [`PANEL_WIDTH`] for an instance of a sweep (shown
+/// beside its siblings), else [`WIDTH`].
+pub fn width_for(sweep_instance: bool) -> f64 {
+    if sweep_instance { PANEL_WIDTH } else { WIDTH }
+}
+
 /// Tick labels and legend entries.
 pub const TICK: f64 = 13.5;
 /// Axis labels.
@@ -356,6 +367,8 @@ pub struct ChartSpec {
     pub colorbar: Option<(ColorScale, Rich)>,
     /// Ticks point out of the frame (over a heat map) rather than in.
     pub ticks_out: bool,
+    /// The picture's width in SVG units ([`WIDTH`], or [`PANEL_WIDTH`]).
+    pub width: f64,
 }
 
 /// A laid-out chart: the picture, its plotting area and its ticks.
@@ -414,7 +427,8 @@ impl Chart {
         // The x ticks need the plotting width; a first guess, then fewer
         // ticks while their labels would touch.
         let right_guess = if bar_band > 0.0 { bar_band } else { PAD + 12.0 };
-        let plot_w = WIDTH - left - right_guess;
+        let width = spec.width;
+        let plot_w = width - left - right_guess;
         let mut target = 6;
         let mut xt = spec.x.scale.ticks(target);
         while target > 2 && !spec.x.scale.log {
@@ -431,16 +445,16 @@ impl Chart {
             (t.label.width(TICK) / 2.0 - (1.0 - at) * plot_w).max(0.0)
         });
         let right = if bar_band > 0.0 { bar_band } else { (PAD + 12.0).max(last_half + PAD) };
-        let plot_w = WIDTH - left - right;
+        let plot_w = width - left - right;
         let plot_h = match spec.aspect {
             Some(a) => plot_w * a.clamp(0.35, 1.6),
-            None => WIDTH * 0.75 - top - bottom,
+            None => width * 0.75 - top - bottom,
         };
         let height = top + plot_h + bottom;
         let area = (left, top, left + plot_w, top + plot_h);
         let (x, y) = (spec.x.scale, spec.y.scale);
         let bar = bar.map(|t| (left + plot_w + 18.0, t));
-        Chart { fig: Figure::new(WIDTH, height), area, x, y, xt, yt, spec, bar }
+        Chart { fig: Figure::new(width, height), area, x, y, xt, yt, spec, bar }
     }
 
     /// A data point's position in the picture.
@@ -523,7 +537,7 @@ impl Chart {
             // Centred on the plotting area, or on the picture when that
             // would push it past an edge.
             let w = title.width(TITLE);
-            let centre = ((l + r) / 2.0).clamp(PAD + w / 2.0, WIDTH - PAD - w / 2.0);
+            let centre = ((l + r) / 2.0).clamp(PAD + w / 2.0, self.spec.width - PAD - w / 2.0);
             self.fig.text(centre, PAD + TITLE * 0.95, &title, TITLE, Anchor::Middle, 0.0, ink);
         }
         if let (Some((x0, ticks)), Some((cs, label))) = (self.bar.take(), self.spec.colorbar.clone()) {
@@ -548,7 +562,7 @@ impl Chart {
             let label_x = x0 + w + 5.0 + widest(&ticks, TICK) + 10.0 + LABEL * 0.8;
             let size = LABEL.min(LABEL * (b - t) / label.width(LABEL).max(1.0));
             self.fig.text(
-                label_x.min(WIDTH - PAD - LABEL * 0.25),
+                label_x.min(self.spec.width - PAD - LABEL * 0.25),
                 (t + b) / 2.0,
                 &label,
                 size,
@@ -654,6 +668,25 @@ mod tests {
     }
 
     #[test]
+    fn a_sweep_panel_keeps_its_labels_inside_and_room_to_plot() {
+        let cs = ColorScale::auto(&[-2.0e-3, 5.1e-3], false);
+        let chart = Chart::new(ChartSpec {
+            title: Some(typeset::math("|psi_2p|^2")),
+            x: AxisSpec { scale: Scale::linear(-24.0, 24.0), label: typeset::quantity("x", Some("bohr")) },
+            y: AxisSpec { scale: Scale::linear(-24.0, 24.0), label: typeset::quantity("z", Some("bohr")) },
+            aspect: Some(1.0),
+            colorbar: Some((cs, typeset::quantity("|psi|^2", Some("bohr^-3")))),
+            ticks_out: true,
+            width: width_for(true),
+        });
+        let (l, _, r, _) = chart.area;
+        assert!(r - l > 110.0, "a plotting area people can read: {:?}", chart.area);
+        let fig = chart.finish();
+        assert_eq!(fig.width, PANEL_WIDTH);
+        assert_eq!(width_for(false), WIDTH);
+    }
+
+    #[test]
     fn every_label_lies_inside_the_picture() {
         let cs = ColorScale::auto(&[0.0, 5.1e-3], false);
         let chart = Chart::new(ChartSpec {
@@ -663,6 +696,7 @@ mod tests {
             aspect: Some(1.0),
             colorbar: Some((cs, typeset::quantity("|psi|^2", Some("bohr^-3")))),
             ticks_out: true,
+            width: WIDTH,
         });
         let (l, t, r, b) = chart.area;
         assert!(l > 30.0 && t > 20.0 && r < WIDTH - 60.0 && b > t + 200.0, "{:?}", chart.area);

@@ -113,6 +113,8 @@ pub struct HeatmapText<'a> {
     pub value_unit: &'a str,
     /// Names and units of the slice's two axes.
     pub axes: [(String, String); 2],
+    /// The picture's width ([`chart::width_for`]).
+    pub width: f64,
 }
 
 /// A heat map of a slice: the values as a smooth raster with the field's
@@ -155,6 +157,7 @@ pub fn heatmap_figure(s: &Slice, res: usize, text: &HeatmapText, log: bool) -> R
         aspect: Some(aspect),
         colorbar: Some((cs, bar_label)),
         ticks_out: true,
+        width: text.width,
     });
     let (l, t, r, b) = chart.area;
     chart.fig.image(l, t, r - l, b - t, &raster);
@@ -273,7 +276,8 @@ impl Tool for Heatmap {
             let axes = slice_axes(&field, &s, &field_axes);
             let quantity = if label.is_empty() { quantity_of(&inv, "field") } else { label };
             let title = (!title.is_empty()).then(|| typeset::math(&title));
-            let text = HeatmapText { title, quantity: &quantity, value_unit: &field.value_unit, axes };
+            let width = chart::width_for(inv.vertex.index.is_some());
+            let text = HeatmapText { title, quantity: &quantity, value_unit: &field.value_unit, axes, width };
             let fig = heatmap_figure(&s, res, &text, log).map_err(ToolError::failed)?;
             let mut outputs = figure_outputs(&inv, "image", &fig)?;
             outputs[0].meta = serde_json::json!({"samples": res * res, "mesh": [res, res], "plane": plane, "dtype": "rgb8", "scale": scale});
@@ -439,22 +443,28 @@ pub struct Overlay {
 
 /// Lines of `ys` against `x`: a legend when there are several curves,
 /// markers when a curve has few points, a log y axis on request.
-pub fn line_figure(t: &Table, x: usize, ys: &[usize], title: Option<Rich>, log_y: bool) -> Result<Figure, String> {
+pub fn line_figure(
+    t: &Table,
+    x: usize,
+    ys: &[usize],
+    title: Option<Rich>,
+    log_y: bool,
+    width: f64,
+) -> Result<Figure, String> {
     let named = curves(t, x, ys, log_y);
     let (y_name, y_unit) = shared_label(t, ys);
     let x_label = typeset::header(&t.names[x]);
-    draw_curves(named, Overlay::default(), x_label, &y_name, y_unit.as_deref(), title, log_y)
+    draw_curves(named, Overlay::default(), (x_label, &y_name, y_unit.as_deref()), title, log_y, width)
 }
 
 /// Draws named curves (and an overlay) with axes fitted to all of them.
 pub fn draw_curves(
     named: Vec<(Rich, Vec<(f64, f64)>)>,
     overlay: Overlay,
-    x_label: Rich,
-    y_name: &str,
-    y_unit: Option<&str>,
+    (x_label, y_name, y_unit): (Rich, &str, Option<&str>),
     title: Option<Rich>,
     log_y: bool,
+    width: f64,
 ) -> Result<Figure, String> {
     let all = || named.iter().flat_map(|(_, p)| p.iter()).chain(overlay.points.iter().flat_map(|(_, p)| p.iter()));
     let (x0, x1) = chart::range(all().map(|p| p.0));
@@ -491,6 +501,7 @@ pub fn draw_curves(
         aspect: None,
         colorbar: None,
         ticks_out: false,
+        width,
     });
     let shift = |pts: &[(f64, f64)]| pts.iter().map(|(a, b)| (*a, b - offset)).collect::<Vec<_>>();
     let mut legend = Vec::new();
@@ -541,6 +552,7 @@ pub fn fit_figure(
     curve: Vec<(f64, f64)>,
     params: &[(String, f64, f64)],
     title: Option<Rich>,
+    width: f64,
 ) -> Result<Figure, String> {
     let notes = params
         .iter()
@@ -552,7 +564,8 @@ pub fn fit_figure(
         .collect();
     let overlay = Overlay { points: Some((Rich::plain("data"), points)), notes };
     let (y_name, y_unit) = typeset::split_unit(y_header);
-    draw_curves(vec![(Rich::plain("fit"), curve)], overlay, typeset::header(x_header), y_name, y_unit, title, false)
+    let labels = (typeset::header(x_header), y_name, y_unit);
+    draw_curves(vec![(Rich::plain("fit"), curve)], overlay, labels, title, false, width)
 }
 
 /// `plot.line(data, x, y, title, log_y)`.
@@ -588,7 +601,8 @@ impl Tool for Line {
             let title = string(&inv, "title")?;
             let log_y = matches!(arg(&inv, "log_y")?, phx_sema::value::Value::Bool(true));
             let title = (!title.is_empty()).then(|| typeset::math(&title));
-            let fig = line_figure(&t, x, &ys, title, log_y).map_err(ToolError::failed)?;
+            let width = chart::width_for(inv.vertex.index.is_some());
+            let fig = line_figure(&t, x, &ys, title, log_y, width).map_err(ToolError::failed)?;
             let mut outputs = figure_outputs(&inv, "image", &fig)?;
             outputs[0].meta = serde_json::json!({"samples": t.columns[x].len(), "series": ys.len(), "dtype": "rgb8"});
             Ok(Produced { outputs, device: "cpu".into(), fallback: None, exit_code: None })

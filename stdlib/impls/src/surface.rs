@@ -5,7 +5,7 @@
 
 use phx_runtime::tool::{BoxFuture, Invocation, Produced, Tool, ToolError};
 
-use crate::chart::{self, ColorScale, LABEL, TICK, TITLE, WIDTH};
+use crate::chart::{self, ColorScale, LABEL, TICK, TITLE};
 use crate::common::{arg, string};
 use crate::figure::{Anchor, Figure, Rgb, Rich};
 use crate::plot::{Slice, figure_outputs, quantity_of, read_described, resample, slice, slice_axes};
@@ -41,6 +41,7 @@ pub fn surface_figure(
     quantity: &str,
     unit: &str,
     title: &str,
+    width: f64,
 ) -> Result<Figure, String> {
     let grid = resample(s, res);
     let (lo, hi) = chart::range(grid.iter().copied());
@@ -63,11 +64,11 @@ pub fn surface_figure(
     let (v0, v1) = chart::range(box_corners.iter().map(|p| p.1));
     let (ml, mr, mb) = (78.0, 34.0, 58.0);
     let mt = if title.is_empty() { 22.0 } else { 22.0 + TITLE * 1.4 };
-    let scale = (WIDTH - ml - mr) / (u1 - u0);
+    let scale = (width - ml - mr) / (u1 - u0);
     let height = mt + mb + scale * (v1 - v0);
-    let mut fig = Figure::new(WIDTH, height);
+    let mut fig = Figure::new(width, height);
     let centre = (
-        ml + (WIDTH - ml - mr) / 2.0 - scale * (u0 + u1) / 2.0,
+        ml + (width - ml - mr) / 2.0 - scale * (u0 + u1) / 2.0,
         mt + (height - mt - mb) / 2.0 - scale * (v0 + v1) / 2.0,
     );
     let view = View { scale, centre, ..unit_view };
@@ -163,10 +164,10 @@ pub fn surface_figure(
         value_label.append(&chart::times_ten(e));
     }
     let w = value_label.width(LABEL);
-    let x = axis_top.0.clamp(8.0 + w / 2.0, WIDTH - 8.0 - w / 2.0);
+    let x = axis_top.0.clamp(8.0 + w / 2.0, width - 8.0 - w / 2.0);
     fig.text(x, axis_top.1 - 14.0, &value_label, LABEL, Anchor::Middle, 0.0, ink);
     if !title.is_empty() {
-        fig.text(WIDTH / 2.0, 8.0 + TITLE * 0.95, &Rich::plain(title), TITLE, Anchor::Middle, 0.0, ink);
+        fig.text(width / 2.0, 8.0 + TITLE * 0.95, &Rich::plain(title), TITLE, Anchor::Middle, 0.0, ink);
     }
     Ok(fig)
 }
@@ -188,7 +189,8 @@ impl Tool for Surface {
             let s = slice(&field, &plane).map_err(ToolError::failed)?;
             let title = if field.shape.len() == 3 { format!("{plane} plane") } else { String::new() };
             let axes = slice_axes(&field, &s, &field_axes);
-            let fig = surface_figure(&s, res, axes, &quantity_of(&inv, "field"), &field.value_unit, &title)
+            let width = chart::width_for(inv.vertex.index.is_some());
+            let fig = surface_figure(&s, res, axes, &quantity_of(&inv, "field"), &field.value_unit, &title, width)
                 .map_err(ToolError::failed)?;
             let mut outputs = figure_outputs(&inv, "image", &fig)?;
             outputs[0].meta =

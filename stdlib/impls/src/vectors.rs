@@ -38,7 +38,7 @@ fn reference_magnitude(arrows: &[Arrow]) -> f64 {
 /// Draws the arrows: each clipped to one cell at the reference magnitude,
 /// coloured by its magnitude (by decades when they span many), with a
 /// colour bar for |F|.
-pub fn vector_figure(arrows: &[Arrow], grid: usize, extent: f64) -> Figure {
+pub fn vector_figure(arrows: &[Arrow], grid: usize, extent: f64, width: f64) -> Figure {
     let reference = reference_magnitude(arrows);
     let magnitudes: Vec<f64> = arrows.iter().map(|a| a.v.0.hypot(a.v.1)).filter(|m| m.is_finite()).collect();
     let longest = magnitudes.iter().copied().fold(0.0, f64::max);
@@ -68,6 +68,7 @@ pub fn vector_figure(arrows: &[Arrow], grid: usize, extent: f64) -> Figure {
         aspect: Some(1.0),
         colorbar: Some((cs, typeset::math("|F|"))),
         ticks_out: false,
+        width,
     });
     chart.clip();
     for a in arrows {
@@ -136,7 +137,8 @@ impl Tool for VectorField {
                 return Err(ToolError::failed(format!("extent must be a positive length, not {extent} bohr")));
             }
             let arrows = sample(&|x, y| (fx.call(&[x, y]), fy.call(&[x, y])), grid as usize, extent);
-            let fig = vector_figure(&arrows, grid as usize, extent);
+            let fig =
+                vector_figure(&arrows, grid as usize, extent, crate::chart::width_for(inv.vertex.index.is_some()));
             let mut outputs = crate::plot::figure_outputs(&inv, "image", &fig)?;
             outputs[0].meta = serde_json::json!({"samples": arrows.len(), "mesh": [grid, grid], "dtype": "rgb8"});
             Ok(Produced { outputs, device: "cpu".into(), fallback: None, exit_code: None })

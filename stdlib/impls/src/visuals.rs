@@ -34,7 +34,8 @@ fn picture(inv: &Invocation, produced: &Produced, o: &ProducedOutput) -> Result<
             let s = slice(&field, "xz")?;
             let axes = slice_axes(&field, &s, &field_axes);
             let quantity = if o.name == "values" { "value" } else { o.name.as_str() };
-            let text = HeatmapText { title, quantity, value_unit: &field.value_unit, axes };
+            let width = crate::chart::width_for(inv.vertex.index.is_some());
+            let text = HeatmapText { title, quantity, value_unit: &field.value_unit, axes, width };
             Ok(Some(heatmap_figure(&s, 160, &text, false)?))
         }
         "Series" => {
@@ -53,7 +54,7 @@ fn picture(inv: &Invocation, produced: &Produced, o: &ProducedOutput) -> Result<
             }
             // At most eight columns, so the legend stays readable.
             let ys: Vec<usize> = (1..t.names.len()).take(8).collect();
-            Ok(Some(line_figure(&t, 0, &ys, title, false)?))
+            Ok(Some(line_figure(&t, 0, &ys, title, false, crate::chart::width_for(inv.vertex.index.is_some()))?))
         }
         _ => Ok(None),
     }
@@ -104,7 +105,8 @@ fn fit_picture(inv: &Invocation, produced: &Produced, fitted: &Table, title: Opt
         }
         _ => fitted.columns[0].iter().zip(&fitted.columns[2]).map(|(a, b)| (*a, *b)).collect(),
     };
-    fit_figure(&fitted.names[0], &fitted.names[1], points, curve, &params, title)
+    let width = crate::chart::width_for(inv.vertex.index.is_some());
+    fit_figure(&fitted.names[0], &fitted.names[1], points, curve, &params, title, width)
 }
 
 /// A field's profiles along its axes through the centre, as CSV: the

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use phx_stdlib::chart::PNG_SCALE;
+use phx_stdlib::chart::{PNG_SCALE, WIDTH};
 use phx_stdlib::field::Field;
 use phx_stdlib::figure::{Figure, Rich};
 use phx_stdlib::plot::{self, HeatmapText, read_table};
@@ -85,6 +85,7 @@ fn heatmap(field: &Field, plane: &str, title: &str, quantity: &str, log: bool) -
         quantity,
         value_unit: &field.value_unit,
         axes: [pick(s.x_name), pick(s.y_name)],
+        width: WIDTH,
     };
     plot::heatmap_figure(&s, 96, &text, log).unwrap()
 }
@@ -132,7 +133,8 @@ fn line_plot_of_stacked_radial_densities() {
         }
     }
     let t = read_table(&csv).unwrap();
-    let fig = plot::line_figure(&t, 0, &[1], Some(Rich::plain("Radial densities of the ns orbitals")), false).unwrap();
+    let fig =
+        plot::line_figure(&t, 0, &[1], Some(Rich::plain("Radial densities of the ns orbitals")), false, WIDTH).unwrap();
     let svg = fig.svg();
     for label in ["orbital[0]", "orbital[1]", "orbital[2]"] {
         assert!(svg.contains(label), "one labelled curve per instance: {label}");
@@ -156,7 +158,8 @@ fn fit_over_its_data_with_parameters_and_errors() {
     let params =
         vec![("amplitude".to_string(), f.params[0], f.errors[0]), ("rate".to_string(), f.params[1], f.errors[1])];
     let points = xs.into_iter().zip(ys).collect();
-    let fig = plot::fit_figure("t [fs]", "counts", points, curve, &params, Some(Rich::plain("fit.fitted"))).unwrap();
+    let fig =
+        plot::fit_figure("t [fs]", "counts", points, curve, &params, Some(Rich::plain("fit.fitted")), WIDTH).unwrap();
     let svg = fig.svg();
     assert!(svg.contains("±") && svg.contains("amplitude") && svg.contains("<circle"), "data points and errors");
     check("fit", &fig, 1.0);
@@ -184,7 +187,7 @@ fn surface_of_a_dipole_potential() {
     };
     let s = plot::slice(&field, "xy").unwrap();
     let axes = [("x".to_string(), "bohr".to_string()), ("y".to_string(), "bohr".to_string())];
-    let fig = phx_stdlib::surface::surface_figure(&s, 40, axes, "phi", &field.value_unit, "").unwrap();
+    let fig = phx_stdlib::surface::surface_figure(&s, 40, axes, "phi", &field.value_unit, "", WIDTH).unwrap();
     assert!(fig.svg().matches("<polygon").count() >= 39 * 39);
     check("surface", &fig, 0.6);
 }
@@ -197,7 +200,7 @@ fn vector_field_of_a_dipole() {
         ((x - 1.0) / a - (x + 1.0) / b, y / a - y / b)
     };
     let arrows = phx_stdlib::vectors::sample(&field, 16, 3.0);
-    let fig = phx_stdlib::vectors::vector_figure(&arrows, 16, 3.0);
+    let fig = phx_stdlib::vectors::vector_figure(&arrows, 16, 3.0, WIDTH);
     assert!(fig.svg().matches("<polyline").count() >= 2 * 250);
     check("vectors", &fig, 1.0);
 }
