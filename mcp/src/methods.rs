@@ -219,7 +219,8 @@ impl Model for Sampling<'_> {
             params["metadata"] = json!({"grammar": g});
         }
         if let Some(s) = ask.json_schema {
-            params["metadata"] = json!({"response_format": {"type": "json_schema", "json_schema": {"name": "phx_program", "schema": s}}});
+            params["metadata"] =
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "program", "schema": s}}});
         }
         let reply = self.peer.request("sampling/createMessage", params, self.cancel)?;
         Ok(authoring::Answer {

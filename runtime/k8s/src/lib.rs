@@ -37,6 +37,9 @@ pub struct K8s {
     /// Each job's last known state, kept by the watch.
     states: Arc<Mutex<HashMap<String, JobState>>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Each job's log follower, by job name: a finished job's log is read
+    /// only once its follower has written all of it.
+    followers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     watching: Mutex<bool>,
 }
 
@@ -44,6 +47,11 @@ impl Drop for K8s {
     fn drop(&mut self) {
         if let Ok(tasks) = self.tasks.lock() {
             for t in tasks.iter() {
+                t.abort();
+            }
+        }
+        if let Ok(followers) = self.followers.lock() {
+            for t in followers.values() {
                 t.abort();
             }
         }
@@ -133,6 +141,7 @@ impl K8s {
             experiment_dir: experiment_dir.display().to_string(),
             states: Arc::new(Mutex::new(HashMap::new())),
             tasks: Mutex::new(Vec::new()),
+            followers: Mutex::new(HashMap::new()),
             watching: Mutex::new(false),
         })
     }
@@ -206,8 +215,10 @@ impl K8s {
         let selector = format!("job-name={name}");
         let states = self.states.clone();
         let name = name.to_string();
+        let follower_name = name.clone();
         let task = tokio::spawn(async move {
             // Wait for the pod (the Job controller makes it).
+            let mut last_look = false;
             let pod = loop {
                 if let Ok(list) = pods.list(&ListParams::default().labels(&selector)).await
                     && let Some(p) = list.items.into_iter().next()
@@ -215,8 +226,14 @@ impl K8s {
                 {
                     break p.metadata.name.unwrap_or_default();
                 }
-                if states.lock().ok().and_then(|s| s.get(&name).map(JobState::is_terminal)).unwrap_or(false) {
+                if last_look {
                     return;
+                }
+                // A job that ended since the pod was last seen pending: one
+                // more look, for the log of a pod that ran quickly.
+                if states.lock().ok().and_then(|s| s.get(&name).map(JobState::is_terminal)).unwrap_or(false) {
+                    last_look = true;
+                    continue;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             };
@@ -231,8 +248,8 @@ impl K8s {
                 let _ = file.flush().await;
             }
         });
-        if let Ok(mut t) = self.tasks.lock() {
-            t.push(task);
+        if let Ok(mut f) = self.followers.lock() {
+            f.insert(follower_name, task);
         }
     }
 
@@ -543,6 +560,18 @@ impl Backend for K8s {
     fn logs<'a>(&'a self, job: &'a JobSpec, offsets: (u64, u64)) -> BoxFuture<'a, Result<LogChunk, BackendError>> {
         Box::pin(async move {
             use std::io::{Read, Seek, SeekFrom};
+            // A finished job: its follower writes the rest of the log (a
+            // pod that ended before the follower first saw it is read
+            // whole) before the log is read for the last time.
+            let name = self.job_object(job).metadata.name.unwrap_or_default();
+            let finished =
+                self.states.lock().ok().and_then(|s| s.get(&name).map(JobState::is_terminal)).unwrap_or(false);
+            if finished {
+                let follower = self.followers.lock().ok().and_then(|mut f| f.remove(&name));
+                if let Some(follower) = follower {
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), follower).await;
+                }
+            }
             let mut chunk = LogChunk::default();
             if let Ok(mut f) = std::fs::File::open(job.local_dir.join("job.out"))
                 && f.seek(SeekFrom::Start(offsets.0)).is_ok()
