@@ -326,7 +326,7 @@ impl Plan {
             tools: sel.tools.iter().map(|t| t.name.clone()).collect(),
             example,
             system,
-            grammar: (constrain == Constrain::Gbnf).then(|| gbnf::small(&sel.tools)),
+            grammar: (constrain == Constrain::Gbnf).then(|| gbnf::small_for(&prompt::shape(&sel))),
             json_schema: (constrain == Constrain::JsonSchema)
                 .then(|| dag_schema::schema(&sel.tools, gbnf::Profile::Small)),
         }

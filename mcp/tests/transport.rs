@@ -436,7 +436,7 @@ fn sampling_carries_the_grammar_a_client_takes() {
         let g = params.pointer("/metadata/grammar").and_then(Json::as_str);
         assert_eq!(g.is_some(), grammar, "{params}");
         if let Some(g) = g {
-            assert!(g.contains("root ::=") && g.contains("\"quantum.orbital(\""), "{g}");
+            assert!(g.contains("root ::=") && g.contains("quantum.orbital(\""), "{g}");
         }
         let reply = json!({"jsonrpc": "2.0", "id": sampling["id"], "result": {"role": "assistant",
             "content": {"type": "text", "text": program}, "model": "m", "stopReason": "endTurn"}});

@@ -541,28 +541,53 @@ pub fn repair(path: &str, text: &str, loader: &dyn FileLoader, max: usize) -> Re
     let mut applied = Vec::new();
     let (mut db, mut file) = load(path, &text, loader);
     let mut errors = error_count(&db, file);
+    // Texts seen, so a move that leaves as many errors never goes round.
+    let mut seen = std::collections::BTreeSet::from([text.clone()]);
     'rounds: for _ in 0..max {
         if errors == 0 {
             break;
         }
         let all = fixes(&db, file);
         let index = phx_syntax::LineIndex::new(&text);
+        // A fix that leaves fewer errors; else the first that leaves as
+        // many but fixes its own (`l = 0` where `0 <= l < n` fails, before
+        // `m` is fixed for `abs(m) <= l`).
+        let mut sideways = None;
         for f in all {
             let candidate = apply(&text, &f.edits);
-            if candidate == text {
+            if candidate == text || seen.contains(&candidate) {
                 continue;
             }
             let (db2, file2) = load(path, &candidate, loader);
             let left = error_count(&db2, file2);
+            let (line, _) = index.line_col(&text, f.at.start);
+            let note = format!("line {line}: {}: {}", f.code.as_str(), f.title);
             if left < errors {
-                let (line, _) = index.line_col(&text, f.at.start);
-                applied.push(format!("line {line}: {}: {}", f.code.as_str(), f.title));
+                applied.push(note);
+                seen.insert(candidate.clone());
                 text = candidate;
                 (db, file, errors) = (db2, file2, left);
                 continue 'rounds;
             }
+            if left == errors && sideways.is_none() && !still_there(&db2, file2, &f) {
+                sideways = Some((candidate, note, db2, file2));
+            }
         }
-        break;
+        match sideways {
+            Some((candidate, note, db2, file2)) => {
+                applied.push(note);
+                seen.insert(candidate.clone());
+                text = candidate;
+                (db, file) = (db2, file2);
+            }
+            None => break,
+        }
     }
     Repaired { text, applied, errors }
+}
+
+/// Whether a fix's own diagnostic is still there after it (the same code
+/// starting where it did).
+fn still_there(db: &Database, file: SourceFile, f: &Fix) -> bool {
+    db.diagnostics(file).iter().any(|d| d.code == f.code && d.span.start == f.at.start)
 }

@@ -394,63 +394,132 @@ pub fn full(tools: &[Arc<ToolSchema>]) -> String {
     ))
 }
 
-/// The small profile: `fn`s, then nodes of `tools` in their order.
+/// What a small model's program looks like, decided by phx before the
+/// model writes (the example of the prompt has this shape too): a node of
+/// each tool, in order, with its name; the `fn`s that the tools' `Fn`
+/// parameters take, with their names and parameters; whether the first
+/// node sweeps.
+#[derive(Clone, Debug)]
+pub struct Shape {
+    pub tools: Vec<Arc<ToolSchema>>,
+    /// The node name of each tool, in the same order.
+    pub names: Vec<String>,
+    pub fns: Vec<ShapeFn>,
+    pub sweep: bool,
+}
+
+/// A `fn` of a [`Shape`].
+#[derive(Clone, Debug)]
+pub struct ShapeFn {
+    pub name: String,
+    pub params: Vec<String>,
+    /// The tool and parameter it is passed to.
+    pub tool: String,
+    pub param: String,
+    /// The body the example shows.
+    pub body: String,
+}
+
+/// The small profile for `tools` in their order (names and `fn`s as the
+/// prompt's example has them).
 pub fn small(tools: &[Arc<ToolSchema>]) -> String {
+    small_for(&crate::prompt::shape(&crate::prompt::Selection { tools: tools.to_vec(), sweep: false }))
+}
+
+/// The small profile of a shape: its `fn`s (bodies over their own
+/// parameters), then a node of each tool in order, named as the shape
+/// says, each data input an output of an earlier node that fits (one node
+/// of a tool: a sweep makes many).
+pub fn small_for(shape: &Shape) -> String {
     let mut g = Grammar::default();
-    let wants_fn = tools.iter().any(|t| t.params.iter().any(|p| mentions(&p.ty, &|t| matches!(t, Ty::Fn))));
-    let groups: Vec<String> = tools.iter().map(|t| rule_name("nodes-", &t.name)).collect();
-    // At least one node: the first group present is not optional.
-    let mut seq = Vec::new();
-    for i in 0..groups.len() {
-        let mut parts = vec![groups[i].clone()];
-        parts.extend(groups[i + 1..].iter().map(|n| format!("{n}?")));
-        seq.push(parts.join(" "));
-    }
-    let nodes = if seq.is_empty() { "\"\"".to_string() } else { format!("({})", seq.join(" | ")) };
-    if wants_fn {
-        g.rule("root", format!("fn-item{{0,3}} {nodes}"));
-    } else {
-        g.rule("root", nodes);
-    }
-    excluding_words(&mut g, "name", &RESERVED, Some(16));
-    g.rule("int", "\"-\"? [0-9]{1,5}");
-    g.rule("num", "\"-\"? [0-9]{1,5} (\".\" [0-9]{1,6})? ([eE] \"-\"? [0-9]{1,2})?");
-    g.rule("text", "\"\\\"\" [a-zA-Z0-9 _.,:;()|^+*/=<>%$'!?#@~-]{0,48} \"\\\"\"");
-    g.rule("int-v", "int | name (\" + \" [0-9])?");
-    g.rule("num-v", "num | name");
-    g.rule("bool-v", "\"true\" | \"false\"");
-    g.rule("sweep", "int \"..\" \"=\"? int | \"[\" num (\", \" num){0,7} \"]\"");
-    g.rule("binders", "\"[\" name \" in \" sweep \"]\"");
-    g.rule("at", "(\"[\" (int | name) \"]\")?");
-    if wants_fn {
-        g.rule("fn-item", "\"fn \" name \"(\" name \": Float\" (\", \" name \": Float\"){0,3} \") -> Float {\\n  \" fexpr \"\\n}\\n\\n\"");
-        g.rule("fexpr", "fterm ((\" + \" | \" - \") fterm){0,5}");
-        g.rule("fterm", "ffactor ((\" * \" | \" / \") ffactor){0,4}");
-        g.rule("ffactor", "fatom (\" ^ \" (num | name))?");
+    let mut root: Vec<String> = Vec::new();
+    for (k, f) in shape.fns.iter().enumerate() {
+        let name = format!("fn-{k}");
+        let vars = f.params.join("-");
+        let body = fn_expr_rules(&mut g, &f.params);
+        let params: Vec<String> = f.params.iter().map(|p| format!("{p}: Float")).collect();
         g.rule(
-            "fatom",
-            format!(
-                "num | name | \"-\" fatom | (\"pi\") | {} \"(\" fexpr (\", \" fexpr)? \")\" | \"(\" fexpr \")\"",
-                alts(BUILTINS)
-            ),
+            &name,
+            format!("{} {body} \"\\n}}\\n\\n\"", lit(&format!("fn {}({}) -> Float {{\n  ", f.name, params.join(", ")))),
         );
+        let _ = vars;
+        root.push(name);
     }
-    for (t, group) in tools.iter().zip(&groups) {
-        let node = rule_name("node-", &t.name);
-        g.rule(group, format!("{node} {node}?"));
-        let args = small_args(&mut g, t, tools);
+    excluding_words(&mut g, "bind", &RESERVED, Some(16));
+    g.rule("int", "\"-\"? [0-9]{1,5}");
+    g.rule("num", "\"-\"? [0-9]{1,5} (\".\" [0-9]{1,6})?");
+    g.rule("text", "\"\\\"\" [a-zA-Z0-9 _.,:;()|^+*/=<>%$'!?#@~-]{0,48} \"\\\"\"");
+    g.rule("int-v", "int | bind");
+    g.rule("num-v", "num | bind");
+    g.rule("bool-v", "\"true\" | \"false\"");
+    g.rule("sweep", "[0-9]{1,3} \"..\" \"=\"? [0-9]{1,3} | \"[\" num (\", \" num){0,7} \"]\"");
+    g.rule("binders", "\"[\" bind \" in \" sweep \"]\"");
+    g.rule("at", "(\"[\" ([0-9] | bind) \"]\")?");
+    for (i, (t, name)) in shape.tools.iter().zip(&shape.names).enumerate() {
+        let group = format!("nodes-{i}");
+        let args = small_args(&mut g, shape, i);
         let props = if t.emits.is_empty() {
             "\"\\n\\n\"".to_string()
         } else {
             let subsets = emit_subsets(&t.emits);
             format!("\" {{\\n  emit = [\" {} \"]\\n}}\\n\\n\"", alts(&subsets))
         };
-        g.rule(&node, format!("\"node \" name binders? \" = \" {} {args} \")\" {props}", lit(&format!("{}(", t.name))));
+        let call = lit(&format!(" = {}(", t.name));
+        // The first node sweeps when the request asks for one.
+        let first = if i == 0 && shape.sweep { "binders" } else { "binders?" };
+        g.rule(&group, format!("{} {first} {call} {args} \")\" {props}", lit(&format!("node {name}"))));
+        root.push(group);
     }
+    if root.is_empty() {
+        root.push("\"\"".into());
+    }
+    // The root goes first in the text.
+    g.rules.insert(0, ("root".into(), root.join(" ")));
+    g.names.insert("root".into());
     g.text(&format!(
         "phx programs for a small model: fns, then nodes of {} in this order.\nGenerated by phx; every sentence parses with phx.",
-        tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+        shape.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
     ))
+}
+
+/// The rules of a `fn` body over `vars`: sums of products of numbers,
+/// the variables, `pi` and builtins of one level of such terms (bounded,
+/// so a small model cannot wander off).
+fn fn_expr_rules(g: &mut Grammar, vars: &[String]) -> String {
+    let key = vars.join("-");
+    let (fe, ft, fa, fp, fi, fj, var) = (
+        format!("fe-{key}"),
+        format!("ft-{key}"),
+        format!("fa-{key}"),
+        format!("fp-{key}"),
+        format!("fi-{key}"),
+        format!("fj-{key}"),
+        format!("var-{key}"),
+    );
+    if g.has(&fe) {
+        return fe;
+    }
+    const UNARY: [&str; 16] = [
+        "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "ln", "log10", "sqrt", "abs",
+        "floor", "ceil",
+    ];
+    const BINARY: [&str; 4] = ["atan2", "pow", "min", "max"];
+    g.rule(&var, alts(vars.iter().map(String::as_str).chain(["pi"])));
+    g.rule("fnum", "[0-9]{1,4} (\".\" [0-9]{1,4})?");
+    g.rule(&fe, format!("{ft} ((\" + \" | \" - \") {ft}){{0,3}}"));
+    g.rule(&ft, format!("{fa} ((\" * \" | \" / \") {fa}){{0,3}}"));
+    g.rule(&fa, format!("\"-\"? {fp} (\" ^ \" fnum)?"));
+    g.rule(
+        &fp,
+        format!(
+            "fnum | {var} | {} \"(\" {fi} \")\" | {} \"(\" {fi} \", \" {fi} \")\" | \"(\" {fi} \")\"",
+            alts(UNARY),
+            alts(BINARY)
+        ),
+    );
+    g.rule(&fi, format!("{fj} ((\" + \" | \" - \" | \" * \" | \" / \") {fj}){{0,5}}"));
+    g.rule(&fj, format!("\"-\"? (fnum | {var}) (\" ^ \" fnum)?"));
+    fe
 }
 
 /// Every non-empty subset of a tool's emits, in the tool's order.
@@ -461,29 +530,21 @@ fn emit_subsets(emits: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn mentions(t: &Ty, pred: &dyn Fn(&Ty) -> bool) -> bool {
-    pred(t)
-        || match t {
-            Ty::List(e) => mentions(e, pred),
-            Ty::Union(ps) => ps.iter().any(|p| mentions(p, pred)),
-            _ => false,
-        }
-}
-
-/// The argument list of a tool in the small profile: the parameters in
-/// their declared order, the required ones always, each optional one
-/// maybe; a comma between those present.
-fn small_args(g: &mut Grammar, t: &ToolSchema, tools: &[Arc<ToolSchema>]) -> String {
+/// The argument list of node `i` of a shape: the parameters in their
+/// declared order, the required ones always, each optional one maybe; a
+/// comma between those present.
+fn small_args(g: &mut Grammar, shape: &Shape, i: usize) -> String {
+    let t = &shape.tools[i];
     let args: Vec<(String, bool)> = t
         .params
         .iter()
-        .map(|p| (format!("{} {}", lit(&format!("{} = ", p.name)), value_rule(g, t, p, tools)), p.default.is_none()))
+        .map(|p| (format!("{} {}", lit(&format!("{} = ", p.name)), value_rule(g, shape, i, p)), p.default.is_none()))
         .collect();
     if args.is_empty() {
         return String::new();
     }
-    // head(i): nothing written yet; the first present argument takes no comma.
-    let base = rule_name("args-", &t.name);
+    // head(k): nothing written yet; the first present argument takes no comma.
+    let base = format!("args-{i}");
     let tail = |from: usize| -> String {
         args[from..]
             .iter()
@@ -491,15 +552,15 @@ fn small_args(g: &mut Grammar, t: &ToolSchema, tools: &[Arc<ToolSchema>]) -> Str
             .collect::<Vec<_>>()
             .join(" ")
     };
-    for i in (0..args.len()).rev() {
-        let name = format!("{base}-{i}");
-        let (a, req) = &args[i];
-        let rest = tail(i + 1);
+    for k in (0..args.len()).rev() {
+        let name = format!("{base}-{k}");
+        let (a, req) = &args[k];
+        let rest = tail(k + 1);
         let here = format!("{a} {rest}").trim().to_string();
         let body = if *req {
             here
-        } else if i + 1 < args.len() {
-            format!("{here} | {base}-{}", i + 1)
+        } else if k + 1 < args.len() {
+            format!("{here} | {base}-{}", k + 1)
         } else {
             format!("{here} | \"\"")
         };
@@ -508,9 +569,9 @@ fn small_args(g: &mut Grammar, t: &ToolSchema, tools: &[Arc<ToolSchema>]) -> Str
     format!("{base}-0")
 }
 
-/// The rule for the values of one parameter (shared between parameters of
-/// the same shape).
-fn value_rule(g: &mut Grammar, t: &ToolSchema, p: &ParamSchema, tools: &[Arc<ToolSchema>]) -> String {
+/// The rule for the values of parameter `p` of node `i`.
+fn value_rule(g: &mut Grammar, shape: &Shape, i: usize, p: &ParamSchema) -> String {
+    let t = &shape.tools[i];
     if p.ty == Ty::String
         && let Some(choices) = string_choices(p)
     {
@@ -519,78 +580,111 @@ fn value_rule(g: &mut Grammar, t: &ToolSchema, p: &ParamSchema, tools: &[Arc<Too
         g.rule(&name, alts(&quoted));
         return name;
     }
-    shape_rule(g, &p.ty, tools)
+    if p.ty == Ty::Fn {
+        let names: Vec<&str> =
+            shape.fns.iter().filter(|f| f.tool == t.name && f.param == p.name).map(|f| f.name.as_str()).collect();
+        if !names.is_empty() {
+            return alts(names);
+        }
+    }
+    let refs = refs_rule(g, shape, i, p);
+    let plain = shape_rule(g, &p.ty, p.default_text.as_deref());
+    match (refs, plain) {
+        (Some(r), Some(v)) => format!("({r} | {v})"),
+        (Some(r), None) => r,
+        (None, Some(v)) => v,
+        // Nothing earlier makes it: any node's output, for the fixes.
+        (None, None) => {
+            g.rule("ref-any", "[a-z] [a-z0-9_]{0,15} \".\" [a-z] [a-z0-9_]{0,15}");
+            "ref-any".into()
+        }
+    }
 }
 
-fn shape_rule(g: &mut Grammar, ty: &Ty, tools: &[Arc<ToolSchema>]) -> String {
-    match ty {
+/// Outputs of earlier nodes that fit `p` (for a list: a list of them, or
+/// every instance of a sweep).
+fn refs_rule(g: &mut Grammar, shape: &Shape, i: usize, p: &ParamSchema) -> Option<String> {
+    let list = matches!(p.ty, Ty::List(_));
+    let want = match &p.ty {
+        Ty::List(e) => (**e).clone(),
+        t => t.clone(),
+    };
+    if !(want.is_data() || matches!(want, Ty::Union(_) | Ty::Float | Ty::String | Ty::Int)) {
+        return None;
+    }
+    let mut one = Vec::new();
+    let mut all = Vec::new();
+    for (t, name) in shape.tools[..i].iter().zip(&shape.names) {
+        let outs: Vec<&str> = t.outputs.iter().filter(|o| accepts(&want, &o.ty)).map(|o| o.name.as_str()).collect();
+        if outs.is_empty() {
+            continue;
+        }
+        one.push(format!("{} at \".\" {}", lit(name), alts(&outs)));
+        all.push(format!("{} \"[*].\" {}", lit(name), alts(&outs)));
+    }
+    if one.is_empty() {
+        return None;
+    }
+    let name = format!("ref-{i}-{}", rule_name("", &p.name));
+    g.rule(&name, one.join(" | "));
+    if !list {
+        return Some(name);
+    }
+    let lname = format!("refs-{i}-{}", rule_name("", &p.name));
+    g.rule(&lname, format!("\"[\" {name} (\", \" {name}){{0,3}} \"]\" | {}", all.join(" | ")));
+    Some(lname)
+}
+
+/// Units a physicist writes most, first among those of their dimension.
+const PREFERRED_UNITS: [&str; 20] = [
+    "bohr", "angstrom", "nm", "m", "eV", "meV", "hartree", "J", "K", "s", "fs", "ps", "Hz", "GHz", "rad", "deg", "GiB",
+    "MB", "kg", "amu",
+];
+
+/// The units a small program may write for a dimension (any, for `None`):
+/// the one the parameter's default is written in, the usual ones of that
+/// dimension, then the first two of the table.
+pub fn small_units(dim: Option<Dim>, default: Option<&str>) -> Vec<String> {
+    let all = units_of(dim);
+    let mut out: Vec<String> =
+        default.and_then(|d| d.split_whitespace().nth(1)).map(str::to_string).into_iter().collect();
+    for u in PREFERRED_UNITS.iter().filter(|u| all.contains(u)).chain(all.iter().take(2)) {
+        if !out.iter().any(|o| o == u) {
+            out.push(u.to_string());
+        }
+    }
+    out
+}
+
+/// The rule for plain values of a type (no references).
+fn shape_rule(g: &mut Grammar, ty: &Ty, default: Option<&str>) -> Option<String> {
+    Some(match ty {
         Ty::Int => "int-v".into(),
-        Ty::Float => {
-            let outs = outputs_for(ty, tools);
-            if outs.is_empty() {
-                "num-v".into()
-            } else {
-                let r = ref_rule(g, ty, &outs);
-                let name = "float-v".to_string();
-                g.rule(&name, format!("num-v | {r}"));
-                name
-            }
-        }
+        Ty::Float => "num-v".into(),
         Ty::Bool => "bool-v".into(),
-        Ty::String | Ty::Path => {
-            let outs = if *ty == Ty::String { outputs_for(ty, tools) } else { Vec::new() };
-            if outs.is_empty() {
-                "text".into()
-            } else {
-                let r = ref_rule(g, ty, &outs);
-                g.rule("string-v", format!("text | {r}"));
-                "string-v".into()
-            }
-        }
+        Ty::String | Ty::Path => "text".into(),
         Ty::Quantity(dim) => {
-            let units = units_of(*dim);
-            let name = match dim {
-                Some(d) => rule_name("q-", &d.kind_name().map(str::to_string).unwrap_or_else(|| d.si_units())),
-                None => "q-any".into(),
-            };
+            let units = small_units(*dim, default);
+            let name = rule_name("q-", &units.join("-"));
             if !g.has(&name) {
                 g.rule(&name, format!("num \" \" {}", alts(&units)));
             }
             name
         }
-        Ty::List(elem) => {
-            let inner = shape_rule(g, elem, tools);
+        Ty::List(elem) if !elem.is_data() && !matches!(**elem, Ty::Union(_)) => {
+            let inner = shape_rule(g, elem, None)?;
             let name = format!("list-{inner}");
             if !g.has(&name) {
-                let outs = if elem.is_data() { outputs_for(elem, tools) } else { Vec::new() };
-                let splat = if outs.is_empty() { String::new() } else { format!(" | name \"[*].\" {}", alts(&outs)) };
-                g.rule(&name, format!("\"[\" ({inner} (\", \" {inner}){{0,7}})? \"]\"{splat}"));
+                g.rule(&name, format!("\"[\" ({inner} (\", \" {inner}){{0,7}})? \"]\""));
             }
             name
         }
-        Ty::Fn => "name".into(),
         Ty::Record => {
             g.rule("record-v", "\"{}\"");
             "record-v".into()
         }
-        t if t.is_data() || matches!(t, Ty::Union(_) | Ty::Any) => {
-            let outs = outputs_for(t, tools);
-            if outs.is_empty() {
-                g.rule("ref-any", "name \".\" name");
-                return "ref-any".into();
-            }
-            ref_rule(g, t, &outs)
-        }
-        _ => "num-v".into(),
-    }
-}
-
-fn ref_rule(g: &mut Grammar, ty: &Ty, outs: &[String]) -> String {
-    let name = rule_name("ref-", &ty.to_string());
-    if !g.has(&name) {
-        g.rule(&name, format!("name at \".\" {}", alts(outs)));
-    }
-    name
+        _ => return None,
+    })
 }
 
 /// The names of the outputs of `tools` that may be passed as `ty`.

@@ -13,7 +13,7 @@ use phx_sema::schema::{ParamSchema, ToolSchema};
 use phx_sema::types::Ty;
 use phx_syntax::ast::{BinaryOp, CompareOp, ConditionKind, ExprKind};
 
-use crate::gbnf::{accepts, string_choices};
+use crate::gbnf::{Shape, ShapeFn, accepts, string_choices};
 
 /// Phrases that name what a tool does, beyond its own name and doc: the
 /// words physicists use for it.
@@ -89,7 +89,6 @@ const ALIASES: &[(&str, &[&str])] = &[
         &[
             "evaluate",
             "sample the function",
-            "gaussian",
             "scalar field",
             "function on a grid",
             "potential of",
@@ -115,7 +114,19 @@ const ALIASES: &[(&str, &[&str])] = &[
     ),
     (
         "plot.line",
-        &["line plot", "curve", "graph", "versus", "vs", "against", "chart", "plot the", "plot them", "plot it"],
+        &[
+            "line plot",
+            "curve",
+            "graph",
+            "versus",
+            "vs",
+            "against",
+            "chart",
+            "plot the",
+            "plot them",
+            "plot it",
+            "plotted",
+        ],
     ),
     ("plot.surface", &["surface", "relief", "3d plot", "landscape"]),
     ("plot.vector_field", &["vector field", "arrows", "quiver", "field lines", "electric field"]),
@@ -407,23 +418,57 @@ fn fn_arity(tool: &str, p: &ParamSchema) -> usize {
     if tool == "field.evaluate" || p.name == "model" { 3.clamp(lo, hi) } else { lo.max(1) }
 }
 
-/// A `fn` for a `Fn` parameter of `tool`: its name and source.
-fn example_fn(tool: &ToolSchema, p: &ParamSchema, arity: usize) -> (String, String) {
+/// A `fn` for a `Fn` parameter of `tool`: its name, parameters and body.
+fn example_fn(tool: &ToolSchema, p: &ParamSchema, arity: usize) -> (&'static str, Vec<&'static str>, &'static str) {
     let args = ["x", "y", "z"];
-    let (name, params, body): (String, Vec<&str>, &str) = match (tool.name.as_str(), p.name.as_str(), arity) {
-        (_, "potential", _) => ("v".into(), vec!["x"], "x * x / 2"),
-        (_, "model", 2) => ("model".into(), vec!["x", "a"], "a * x"),
-        (_, "model", _) => ("model".into(), vec!["x", "a", "b"], "a * exp(-b * x)"),
-        (_, "fx", _) => ("fx".into(), vec!["x", "y"], "-y"),
-        (_, "fy", _) => ("fy".into(), vec!["x", "y"], "x"),
-        ("field.evaluate", _, 3) => ("f".into(), vec!["x", "y", "z"], "exp(-sqrt(x * x + y * y + z * z))"),
-        ("field.evaluate", _, 2) => ("f".into(), vec!["x", "y"], "exp(-(x * x + y * y))"),
-        ("cas.solve", _, _) => ("f".into(), vec!["x"], "x * x - 2"),
-        (_, _, 1) => ("f".into(), vec!["x"], "exp(-x * x)"),
-        (_, _, n) => ("f".into(), args[..n.min(3)].to_vec(), "x"),
-    };
-    let ps: Vec<String> = params.iter().map(|a| format!("{a}: Float")).collect();
-    (name.clone(), format!("fn {name}({}) -> Float {{\n  {body}\n}}\n", ps.join(", ")))
+    match (tool.name.as_str(), p.name.as_str(), arity) {
+        (_, "potential", _) => ("v", vec!["x"], "x * x / 2"),
+        (_, "model", 2) => ("model", vec!["x", "a"], "a * x"),
+        (_, "model", _) => ("model", vec!["x", "a", "b"], "a * exp(-b * x)"),
+        (_, "fx", _) => ("fx", vec!["x", "y"], "-y"),
+        (_, "fy", _) => ("fy", vec!["x", "y"], "x"),
+        ("field.evaluate", _, 3) => ("f", vec!["x", "y", "z"], "exp(-x * x - y * y - z * z)"),
+        ("field.evaluate", _, 2) => ("f", vec!["x", "y"], "exp(-x * x - y * y)"),
+        ("cas.solve", _, _) => ("f", vec!["x"], "x * x - 2"),
+        (_, _, 1) => ("f", vec!["x"], "exp(-x * x)"),
+        (_, _, n) => ("f", args[..n.clamp(1, 3)].to_vec(), "x"),
+    }
+}
+
+/// The shape of the program for `sel`: the node name of each tool, the
+/// `fn`s its `Fn` parameters take, and whether the first node sweeps.
+pub fn shape(sel: &Selection) -> Shape {
+    let mut names: Vec<String> = Vec::new();
+    let mut fns: Vec<ShapeFn> = Vec::new();
+    let taken =
+        |n: &str, names: &[String], fns: &[ShapeFn]| names.iter().any(|x| x == n) || fns.iter().any(|f| f.name == n);
+    for t in &sel.tools {
+        for p in t.params.iter().filter(|p| p.ty == Ty::Fn && p.default.is_none()) {
+            let (name, params, body) = example_fn(t, p, fn_arity(&t.name, p));
+            let mut name = name.to_string();
+            while taken(&name, &names, &fns) {
+                name.push('2');
+            }
+            fns.push(ShapeFn {
+                name,
+                params: params.iter().map(|s| s.to_string()).collect(),
+                tool: t.name.clone(),
+                param: p.name.clone(),
+                body: body.to_string(),
+            });
+        }
+    }
+    for t in &sel.tools {
+        let mut name = node_name(&t.name).to_string();
+        while taken(&name, &names, &fns) {
+            name.push('x');
+        }
+        names.push(name);
+    }
+    // Only a node with an integer or a number to vary can sweep.
+    let sweep =
+        sel.sweep && sel.tools.first().is_some_and(|t| t.params.iter().any(|p| matches!(p.ty, Ty::Int | Ty::Float)));
+    Shape { tools: sel.tools.clone(), names, fns, sweep }
 }
 
 /// Candidate values of a parameter, best first, for an example.
@@ -468,7 +513,7 @@ fn candidates(p: &ParamSchema) -> Vec<String> {
         }
         Ty::Path => out.push("\"data.csv\"".into()),
         Ty::Quantity(Some(d)) => {
-            let unit = crate::gbnf::units_of(Some(*d)).first().map(|u| u.to_string()).unwrap_or_default();
+            let unit = crate::gbnf::small_units(Some(*d), None).first().cloned().unwrap_or_default();
             out.push(format!("1 {unit}"));
         }
         Ty::Quantity(None) => out.push("1.5 eV".into()),
@@ -507,21 +552,19 @@ struct Arg {
 /// the program checks clean. The second value lists the tools the example
 /// could not call cleanly (empty when it checks).
 pub fn example_program(sel: &Selection) -> (String, Vec<String>) {
+    let shape = shape(sel);
     let mut fns: BTreeMap<String, String> = BTreeMap::new();
-    // (name, tool, args) per node; the sweep's binder on the first node.
+    for f in &shape.fns {
+        let ps: Vec<String> = f.params.iter().map(|a| format!("{a}: Float")).collect();
+        fns.insert(f.name.clone(), format!("fn {}({}) -> Float {{\n  {}\n}}\n", f.name, ps.join(", "), f.body));
+    }
     let mut nodes: Vec<ExampleNode> = Vec::new();
-    let mut used_names: BTreeSet<String> = BTreeSet::new();
-    for (k, t) in sel.tools.iter().enumerate() {
-        let mut name = node_name(&t.name).to_string();
-        while used_names.contains(&name) || fns.contains_key(&name) {
-            name.push('2');
-        }
-        used_names.insert(name.clone());
+    for (k, (t, name)) in shape.tools.iter().zip(&shape.names).enumerate() {
+        let name = name.clone();
         let mut args = Vec::new();
         let mut binder = None;
         for p in t.params.iter() {
-            let required = p.default.is_none();
-            if !required {
+            if p.default.is_some() {
                 continue;
             }
             let choices: Vec<String> = if needs_node(&p.ty) {
@@ -540,9 +583,7 @@ pub fn example_program(sel: &Selection) -> (String, Vec<String>) {
                 }
                 refs
             } else if p.ty == Ty::Fn {
-                let (fname, src) = example_fn(t, p, fn_arity(&t.name, p));
-                fns.entry(fname.clone()).or_insert(src);
-                vec![fname]
+                shape.fns.iter().filter(|f| f.tool == t.name && f.param == p.name).map(|f| f.name.clone()).collect()
             } else {
                 candidates(p)
             };
@@ -552,12 +593,9 @@ pub fn example_program(sel: &Selection) -> (String, Vec<String>) {
             args.push(Arg { name: p.name.clone(), choices, at: 0 });
         }
         // A sweep on the first node over its first integer (or number).
-        if sel.sweep && k == 0 {
-            let pick = t
-                .params
-                .iter()
-                .find(|p| p.ty == Ty::Int)
-                .or_else(|| t.params.iter().find(|p| matches!(p.ty, Ty::Float | Ty::Quantity(_))));
+        if shape.sweep && k == 0 {
+            let pick =
+                t.params.iter().find(|p| p.ty == Ty::Int).or_else(|| t.params.iter().find(|p| p.ty == Ty::Float));
             if let Some(p) = pick {
                 let values = match (&p.ty, p.default_text.as_deref()) {
                     (Ty::Int, Some(d)) => match d.parse::<i64>() {
@@ -565,15 +603,15 @@ pub fn example_program(sel: &Selection) -> (String, Vec<String>) {
                         _ => "1..4".to_string(),
                     },
                     (Ty::Int, None) => "1..4".to_string(),
-                    (Ty::Float, _) => "[1.0, 2.0, 3.0]".to_string(),
-                    (_, Some(d)) => format!("[{d}, 2 * {d}]"),
-                    (_, None) => "[1.0, 2.0]".to_string(),
+                    _ => "[1.0, 2.0, 3.0]".to_string(),
                 };
                 binder = Some(format!("{} in {values}", p.name));
                 match args.iter_mut().find(|a| a.name == p.name) {
                     Some(a) => a.choices = vec![p.name.clone()],
                     None => {
-                        let pos = args.len();
+                        // In the parameters' declared order.
+                        let order = |n: &str| t.params.iter().position(|q| q.name == n).unwrap_or(usize::MAX);
+                        let pos = args.iter().position(|a| order(&a.name) > order(&p.name)).unwrap_or(args.len());
                         args.insert(pos, Arg { name: p.name.clone(), choices: vec![p.name.clone()], at: 0 })
                     }
                 }

@@ -36,6 +36,8 @@ fn each_kind_of_error_is_fixed() {
         // a cap, a where
         ("node d = quantum.orbital(n = 1, l = 0, m = 0, grid = 500) {\n  emit = [static]\n}\n", "phx::cap-exceeded"),
         ("node d = quantum.orbital(n = 1, l = 1, m = 0) {\n  emit = [static]\n}\n", "phx::constraint"),
+        // Two conditions that hang together: `l` first, then `m`.
+        ("node d = quantum.orbital(n = 1, l = 1, m = 1) {\n  emit = [static]\n}\n", "phx::constraint"),
         (
             "node d = quantum.orbital(n = 2, l = 1, m = 0) {\n  emit = [static]\n}\nnode s = plot.heatmap(field = d.density, plane = \"xq\") {\n  emit = [static]\n}\n",
             "phx::constraint",

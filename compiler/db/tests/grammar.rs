@@ -123,6 +123,36 @@ fn the_small_grammar_admits_a_typical_program_and_rejects_unknown_names() {
     }
 }
 
+/// The example program of the prompt is a sentence of the grammar sent
+/// with it, for every tool alone (with what feeds it) and for requests.
+#[test]
+fn the_example_is_a_sentence_of_the_grammar_sent_with_it() {
+    use phx_db::prompt::{self, Selection, select_tools};
+    let all = gbnf::stdlib_tools();
+    let mut selections: Vec<Selection> = Vec::new();
+    for t in &all {
+        let sel = select_tools(&format!("use {}", t.name), &all, 5);
+        selections.push(Selection { sweep: true, ..sel.clone() });
+        selections.push(sel);
+    }
+    for r in [
+        "A contact sheet of xz slices of the hydrogen orbitals for n = 1 to 3",
+        "Load measurements.csv and fit an exponential decay, then export the fit as CSV",
+        "Evaluate a Gaussian and integrate exp(-x^2), then find the root of x^3 - 2",
+    ] {
+        selections.push(select_tools(r, &all, 5));
+    }
+    for sel in selections {
+        let (example, stuck) = prompt::example_program(&sel);
+        assert!(stuck.is_empty(), "{example}: {stuck:?}");
+        let grammar = gbnf::small_for(&prompt::shape(&sel));
+        let text = format!("{example}\n");
+        if let Err(at) = read(&grammar).recognize(&text) {
+            panic!("the example is not a sentence of its grammar (stuck at {at}):\n{text}\n{grammar}");
+        }
+    }
+}
+
 #[test]
 fn random_instances_of_the_json_schemas_import_as_programs_that_parse() {
     let all = gbnf::stdlib_tools();
