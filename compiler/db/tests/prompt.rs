@@ -54,3 +54,25 @@ fn requests_choose_the_tools_they_name() {
     assert!(select_tools("hydrogen orbitals for n = 1 to 3", &gbnf::stdlib_tools(), 5).sweep);
     assert!(!select_tools("the hydrogen 2p orbital", &gbnf::stdlib_tools(), 5).sweep);
 }
+
+/// The prompt of every benchmark request stays small: under 4,200
+/// characters with the request (SmolLM2's tokenizer reads this text at
+/// about three characters a token, so under 1,500 tokens; bench/nl/run.py
+/// counts them with the server's own tokenizer).
+#[test]
+fn the_prompt_of_every_benchmark_task_is_small() {
+    let all = gbnf::stdlib_tools();
+    let tasks: serde_json::Value =
+        serde_json::from_str(include_str!("../../../bench/nl/tasks.json")).expect("bench/nl/tasks.json");
+    let tasks = tasks.as_array().unwrap();
+    assert!(tasks.len() >= 30);
+    for t in tasks {
+        let request = t["request"].as_str().unwrap();
+        let sel = select_tools(request, &all, 5);
+        let (example, stuck) = prompt::example_program(&sel);
+        assert!(stuck.is_empty(), "{request}: {stuck:?}");
+        let system = prompt::system_prompt(&sel, &all, &example);
+        let size = system.chars().count() + request.chars().count();
+        assert!(size < 4200, "{request}: {size} characters\n{system}");
+    }
+}
