@@ -112,11 +112,11 @@ def program_facts(phx, path):
     return clean, tools, sweep
 
 
-def run_task(phx, url, task, mode):
+def run_task(phx, url, task, mode, max_tokens):
     with tempfile.TemporaryDirectory(prefix="phx-nl-") as d:
         out = os.path.join(d, "program.phx")
         env = {**os.environ, "PHX_LLM_BASE_URL": url + "/v1", "PHX_LLM_MODEL": "smollm2",
-               "PHX_LLM_MAX_TOKENS": "512", "PHX_LLM_TIMEOUT": "300"}
+               "PHX_LLM_MAX_TOKENS": str(max_tokens), "PHX_LLM_TIMEOUT": "300"}
         env.pop("OPENAI_BASE_URL", None)
         start = time.time()
         g = subprocess.run([phx, "gen", task["request"], "-o", out, "--format", "json", *MODES[mode]],
@@ -169,6 +169,8 @@ def main():
     ap.add_argument("--modes", default="unconstrained,constrained,repairs")
     ap.add_argument("--tasks", default="")
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--every", type=int, default=1, help="every Nth task only (a spread subset)")
+    ap.add_argument("--max-tokens", type=int, default=512)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     a = ap.parse_args()
@@ -176,6 +178,7 @@ def main():
     if a.tasks:
         ids = a.tasks.split(",")
         tasks = [t for t in tasks if t["id"] in ids]
+    tasks = tasks[:: max(a.every, 1)]
     if a.limit:
         tasks = tasks[: a.limit]
     modes = a.modes.split(",")
@@ -191,7 +194,7 @@ def main():
             if not tokens:
                 tokens = [prompt_tokens(a.phx, url, t["request"]) for t in tasks]
             for t in tasks:
-                r = run_task(a.phx, url, t, mode)
+                r = run_task(a.phx, url, t, mode, a.max_tokens)
                 r["as_example"] = same_program(r.get("program", ""), examples[t["id"]])
                 records.append(r)
                 print(f"{mode:14} {t['id']:22} checks={r['checks']!s:5} tools={r['right_tools']!s:5} {r['seconds']:6.1f} s  {','.join(x for x in r['tools'] if x)}", flush=True)
@@ -215,7 +218,7 @@ def main():
         "| --- | --- | --- | --- | --- | --- | --- |",
         *rows,
     ])
-    facts = (f"{len(tasks)} tasks, {len(modes)} modes, {minutes:.0f} minutes in all on {os.cpu_count()} cores "
+    facts = (f"{len(tasks)} tasks, {len(modes)} modes, answers of at most {a.max_tokens} tokens, {minutes:.0f} minutes in all on {os.cpu_count()} cores "
              f"({platform.machine()}); prompt (system + request, chat template included, llama.cpp's tokenizer): "
              f"median {statistics.median(counted) if counted else '?'} tokens, at most {max(counted) if counted else '?'}.")
     os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
