@@ -322,7 +322,7 @@ impl Checked {
             ok: !self.has_errors(),
             diagnostics,
             nodes: dag
-                .vertices
+                .vertices()
                 .iter()
                 .map(|v| NodeSummary {
                     id: v.id.clone(),
@@ -333,7 +333,7 @@ impl Checked {
                 })
                 .collect(),
             edges: dag
-                .edges
+                .edges()
                 .iter()
                 .map(|e| EdgeSummary { from: e.from.clone(), to: e.to.clone(), output: e.output.clone() })
                 .collect(),

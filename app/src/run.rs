@@ -281,7 +281,7 @@ fn jobs_of(settings: &RunSettings, config: &phx_backends::ClusterConfig) -> usiz
 /// How many vertices the run covers (for progress totals).
 pub fn vertex_count(checked: &Checked, targets: &[String]) -> usize {
     let dag = &checked.checked.dag;
-    phx_runtime::scheduler::selected(dag, targets).map_or(dag.vertices.len(), |s| s.len())
+    phx_runtime::scheduler::selected(dag, targets).map_or(dag.vertex_count(), |s| s.len())
 }
 
 /// Runs (or plans) `program`, already checked as `checked`, in `exp`.

@@ -97,7 +97,7 @@ impl Grants {
         if let Some(b) = backend.filter(|b| *b != BackendKind::Local) {
             self.cluster(&format!("the run asks for the {b} backend"))?;
         }
-        for v in &checked.checked.dag.vertices {
+        for v in checked.checked.dag.vertices() {
             if !self.commands && (!v.builtin || v.tool == "shell.run") {
                 return Err(Grants::refuse(
                     &format!("the node `{}` runs a command (`{}`)", v.id, v.tool),

@@ -392,6 +392,9 @@ fn sampling_answers_cancellation_and_hang_up() {
     c.send(ask(2).as_bytes());
     let (sampling, _) = c.until_request("sampling/createMessage");
     c.send(br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}"#);
+    // The cancellation reaches the call's task asynchronously; under load a
+    // refusal sent at once could be routed to the call before it stops.
+    std::thread::sleep(std::time::Duration::from_millis(300));
     // Were the call still going, this refusal would end it with a result.
     let refusal = json!({"jsonrpc": "2.0", "id": sampling["id"], "error": {"code": -1, "message": "no model"}});
     c.send(refusal.to_string().as_bytes());

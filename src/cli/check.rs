@@ -38,8 +38,8 @@ pub fn run(a: Args) -> u8 {
                 TextOrJson::Text => common::print_diagnostics(&imported.errors, &imported.path, &imported.text),
             }
         }
-        nodes += checked.dag.vertices.len();
-        edges += checked.dag.edges.len();
+        nodes += checked.dag.vertex_count();
+        edges += checked.dag.edge_count();
         errors += checked.diagnostics.iter().filter(|d| d.is_error()).count();
         warnings += checked.diagnostics.iter().filter(|d| !d.is_error()).count();
         match a.format.format {
@@ -49,10 +49,10 @@ pub fn run(a: Args) -> u8 {
                 let status = if checked.has_errors() { "failed" } else { "ok" };
                 common::out(&format!(
                     "{path}: {status}: {} node{}, {} edge{}, {} error{}, {} warning{}\n",
-                    checked.dag.vertices.len(),
-                    plural(checked.dag.vertices.len()),
-                    checked.dag.edges.len(),
-                    plural(checked.dag.edges.len()),
+                    checked.dag.vertex_count(),
+                    plural(checked.dag.vertex_count()),
+                    checked.dag.edge_count(),
+                    plural(checked.dag.edge_count()),
                     checked.diagnostics.iter().filter(|d| d.is_error()).count(),
                     plural(checked.diagnostics.iter().filter(|d| d.is_error()).count()),
                     checked.diagnostics.iter().filter(|d| !d.is_error()).count(),

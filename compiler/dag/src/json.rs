@@ -44,7 +44,7 @@ pub fn value_to_json(v: &Value) -> Json {
 /// The whole DAG as JSON: experiment, params, vertices and edges.
 pub fn dag_to_json(dag: &Dag) -> Json {
     let nodes: Vec<Json> = dag
-        .vertices
+        .vertices()
         .iter()
         .map(|v| {
             json!({
@@ -75,7 +75,7 @@ pub fn dag_to_json(dag: &Dag) -> Json {
         })
         .collect();
     let edges: Vec<Json> =
-        dag.edges.iter().map(|e| json!({"from": e.from, "to": e.to, "output": e.output, "arg": e.arg})).collect();
+        dag.edges().iter().map(|e| json!({"from": e.from, "to": e.to, "output": e.output, "arg": e.arg})).collect();
     let experiment = dag.experiment.as_ref().map(|e| {
         let mut m = Map::new();
         m.insert("name".into(), json!(e.name));

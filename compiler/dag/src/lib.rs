@@ -1,7 +1,8 @@
-//! The DAG IR: one vertex per node instance, edges from output references
-//! and `after`, cycle detection, and the static key of every vertex
-//! (language spec, section 5). This is the contract between the compiler
-//! and the runtime: a vertex carries everything needed to run it.
+//! The DAG IR: one family per node (a sweep's instances are derived from
+//! its index space, not stored), edges from output references and `after`,
+//! cycle detection, and the static key of every vertex (language spec,
+//! section 5). This is the contract between the compiler and the runtime:
+//! a vertex carries everything needed to run it.
 
 mod json;
 mod render;
@@ -33,32 +34,40 @@ pub struct Edge {
     pub arg: Option<String>,
 }
 
-/// One node instance, ready to run.
+/// What every instance of a node shares: stored once per node and reached
+/// from each [`Vertex`] through `Deref` (`vertex.tool`, `vertex.outputs`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Vertex {
-    /// `density`, or `scan[3]` for an instance of a sweep.
-    pub id: String,
+pub struct NodeInfo {
     /// The node's name.
     pub node: String,
-    pub index: Option<usize>,
     pub tool: String,
     pub tool_version: String,
     /// Whether the tool is built into phx (stdlib) or command-backed.
     pub builtin: bool,
     pub run: Option<String>,
     pub image: Option<String>,
+    /// Each parameter's declared type, as written (`File`, `List[File]`).
+    pub param_types: Arc<[(String, String)]>,
+    /// Each output of the tool, with its type's name.
+    pub outputs: Arc<[(String, String)]>,
+    /// The lowered IR of every `fn` the node's arguments pass, by body hash:
+    /// what a tool evaluates (and what a worker elsewhere needs).
+    pub functions: Vec<(String, Arc<phx_sema::fnir::FnIr>)>,
+}
+
+/// One node instance, ready to run, derived from its [`Family`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vertex {
+    /// `density`, or `scan[3]` for an instance of a sweep.
+    pub id: String,
+    pub index: Option<usize>,
     pub bindings: Arc<[(String, Value)]>,
     /// Every parameter, defaults filled in; output references stay symbolic.
     pub args: Arc<[(String, Value)]>,
-    /// Each parameter's declared type, as written (`File`, `List[File]`);
-    /// shared by every instance of a node.
-    pub param_types: Arc<[(String, String)]>,
-    /// Each output of the tool, with its type's name; shared by every
-    /// instance of a node.
-    pub outputs: Arc<[(String, String)]>,
     /// The node's properties, typed as the checker read them (`emit`,
-    /// `device`, `backend`, `resources` with the tool's defaults filled in,
-    /// `retries`, `timeout`, `allow_large`, `cache`, `after`).
+    /// `device`, `backend`, `resources` with the tool's and the
+    /// experiment's defaults filled in, `retries`, `timeout`, `allow_large`,
+    /// `cache`, `after`).
     pub props: NodeProps,
     pub caps_lifted: Vec<String>,
     /// Vertex ids this one waits for (data and `after`).
@@ -66,9 +75,15 @@ pub struct Vertex {
     /// SHA-256 of the tool, its version, its canonical arguments and the
     /// static keys of its inputs.
     pub static_key: String,
-    /// The lowered IR of every `fn` its arguments pass, by body hash: what a
-    /// tool evaluates (and what a worker elsewhere needs).
-    pub functions: Vec<(String, Arc<phx_sema::fnir::FnIr>)>,
+    /// What it shares with the other instances of its node.
+    pub info: Arc<NodeInfo>,
+}
+
+impl std::ops::Deref for Vertex {
+    type Target = NodeInfo;
+    fn deref(&self) -> &NodeInfo {
+        &self.info
+    }
 }
 
 /// Experiment-level settings carried into the IR.
@@ -93,20 +108,495 @@ impl ExperimentInfo {
     }
 }
 
-/// The whole DAG of a program.
-#[derive(Clone, Debug, PartialEq, Default)]
+/// A node of the DAG with all its instances: one for a plain node, the
+/// whole index space for a sweep. Its instances are derived on demand.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Family {
+    pub info: Arc<NodeInfo>,
+    /// The checked node: its instance set.
+    pub checked: Arc<CheckedNode>,
+}
+
+impl Family {
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.info.node
+    }
+
+    /// The number of instances.
+    pub fn len(&self) -> usize {
+        self.checked.instances.len()
+    }
+
+    /// Whether it has none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the node is a sweep.
+    pub fn is_sweep(&self) -> bool {
+        self.checked.instances.is_sweep()
+    }
+
+    /// The instance set.
+    pub fn instances(&self) -> &phx_sema::InstanceSet {
+        &self.checked.instances
+    }
+
+    /// Calls `f` on each output reference of instance `i`'s arguments, with
+    /// the argument's name.
+    fn for_each_ref(&self, i: usize, f: &mut dyn FnMut(&str, &OutputRef)) {
+        self.checked.instances.for_each_arg(i, &mut |name, v| {
+            if !v.is_static() {
+                visit_refs(v, &mut |r| f(name, r));
+            }
+        });
+    }
+}
+
+fn visit_refs(v: &Value, f: &mut dyn FnMut(&OutputRef)) {
+    match v {
+        Value::Output(r) => f(r),
+        Value::List(items) => items.iter().for_each(|x| visit_refs(x, f)),
+        Value::Record(fields) => fields.iter().for_each(|(_, x)| visit_refs(x, f)),
+        _ => {}
+    }
+}
+
+/// Receives edges `(from, output, arg)` into one vertex.
+type EdgeSink<'a> = dyn FnMut(String, Option<&str>, Option<&str>) + 'a;
+
+/// A reference to one vertex: its family (by position) and index.
+type At = (u32, u32);
+
+/// The whole DAG of a program: its families, in an order where every input
+/// comes first; vertices, edges and static keys are derived from them when
+/// asked (a check of a million-instance sweep asks for none of them).
+#[derive(Clone, Debug, Default)]
 pub struct Dag {
     pub experiment: Option<ExperimentInfo>,
     pub params: Vec<(String, Value)>,
-    /// Vertices in a topological order (inputs before their users).
-    pub vertices: Vec<Vertex>,
-    pub edges: Vec<Edge>,
+    pub families: Vec<Family>,
+    /// The experiment's default `resources`, under each node's own.
+    default_resources: Vec<(String, Value)>,
+    /// Family positions by node name.
+    by_name: HashMap<String, u32>,
+    /// Vertices in a topological order, when instances of one node depend
+    /// on each other (else families in order, each in index order).
+    order: Option<Vec<At>>,
+    /// Vertices on a cycle (they get no static key).
+    in_cycle: std::collections::HashSet<At>,
+    keys: std::sync::OnceLock<Vec<Vec<[u8; 32]>>>,
+    vertices: std::sync::OnceLock<Vec<Vertex>>,
 }
 
+impl PartialEq for Dag {
+    fn eq(&self, other: &Dag) -> bool {
+        self.experiment == other.experiment
+            && self.params == other.params
+            && self.families == other.families
+            && self.default_resources == other.default_resources
+            && self.order == other.order
+            && self.in_cycle == other.in_cycle
+    }
+}
+
+/// A key that marks "no key" (a vertex on a cycle).
+const NO_KEY: [u8; 32] = [0; 32];
+
 impl Dag {
+    /// Every vertex, in a topological order (inputs before their users).
+    /// Built on first use; a large sweep is better walked by family.
+    pub fn vertices(&self) -> &[Vertex] {
+        self.vertices.get_or_init(|| self.each_at().map(|(f, i)| self.make_vertex(f as usize, i as usize)).collect())
+    }
+
     /// A vertex by id.
     pub fn vertex(&self, id: &str) -> Option<&Vertex> {
-        self.vertices.iter().find(|v| v.id == id)
+        self.vertices().iter().find(|v| v.id == id)
+    }
+
+    /// How many vertices there are, without building them.
+    pub fn vertex_count(&self) -> usize {
+        self.families.iter().map(Family::len).sum()
+    }
+
+    /// A family by node name.
+    pub fn family(&self, node: &str) -> Option<&Family> {
+        self.by_name.get(node).map(|&f| &self.families[f as usize])
+    }
+
+    /// Every vertex position in topological order.
+    fn each_at(&self) -> Box<dyn Iterator<Item = At> + '_> {
+        match &self.order {
+            Some(order) => Box::new(order.iter().copied()),
+            None => Box::new(
+                self.families.iter().enumerate().flat_map(|(f, fam)| (0..fam.len()).map(move |i| (f as u32, i as u32))),
+            ),
+        }
+    }
+
+    /// The static key of instance `i` of family `f` (empty on a cycle).
+    pub fn static_key(&self, f: usize, i: usize) -> String {
+        let k = self.keys()[f][i];
+        if k == NO_KEY { String::new() } else { hex::encode(k) }
+    }
+
+    fn keys(&self) -> &Vec<Vec<[u8; 32]>> {
+        self.keys.get_or_init(|| {
+            let mut keys: Vec<Vec<[u8; 32]>> = self.families.iter().map(|f| vec![NO_KEY; f.len()]).collect();
+            let mut order_cache = LexOrders::default();
+            for (f, i) in self.each_at() {
+                if self.in_cycle.contains(&(f, i)) {
+                    continue;
+                }
+                let k = self.compute_key(f as usize, i as usize, &keys, &mut order_cache);
+                keys[f as usize][i as usize] = k;
+            }
+            keys
+        })
+    }
+
+    /// Every edge, one per instance read (built on demand: a gather over a
+    /// million instances has a million).
+    pub fn edges(&self) -> Vec<Edge> {
+        let mut out: Vec<Edge> = Vec::new();
+        for (f, i) in self.each_at() {
+            let fam = &self.families[f as usize];
+            let to = fam.instances().id(i as usize);
+            self.instance_edges(f as usize, i as usize, &mut |from, output, arg| {
+                let e = Edge { from, to: to.clone(), output: output.map(str::to_string), arg: arg.map(str::to_string) };
+                if out.last() != Some(&e) {
+                    out.push(e);
+                }
+            });
+        }
+        out
+    }
+
+    /// How many edges there are, without building them.
+    pub fn edge_count(&self) -> usize {
+        let mut n = 0;
+        for (f, fam) in self.families.iter().enumerate() {
+            let per = |i: usize| {
+                let mut count = 0usize;
+                let mut last: Option<(String, Option<String>, Option<String>)> = None;
+                self.instance_edges(f, i, &mut |from, output, arg| {
+                    let e = (from, output.map(str::to_string), arg.map(str::to_string));
+                    if last.as_ref() != Some(&e) {
+                        count += 1;
+                    }
+                    last = Some(e);
+                });
+                count
+            };
+            if fam.instances().uniform() && !fam.is_empty() {
+                n += per(0) * fam.len();
+            } else {
+                n += (0..fam.len()).map(per).sum::<usize>();
+            }
+        }
+        n
+    }
+
+    /// Calls `f(from, output, arg)` for each edge into instance `i` of
+    /// family `f`: data edges in argument order, then `after`.
+    fn instance_edges(&self, f: usize, i: usize, out: &mut EdgeSink<'_>) {
+        let fam = &self.families[f];
+        fam.for_each_ref(i, &mut |arg, r| {
+            for from in r.vertex_ids() {
+                out(from, Some(&r.output), Some(arg));
+            }
+        });
+        for a in &fam.instances().props(i).after {
+            out(a.clone(), None, None);
+        }
+    }
+
+    fn make_vertex(&self, f: usize, i: usize) -> Vertex {
+        let fam = &self.families[f];
+        let set = fam.instances();
+        let mut depends_on: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        self.instance_edges(f, i, &mut |from, _, _| {
+            if !seen.contains(&from) {
+                seen.insert(from.clone());
+                depends_on.push(from);
+            }
+        });
+        let props = set.props(i);
+        let mut resources = self.default_resources.clone();
+        for (k, v) in &props.resources {
+            match resources.iter_mut().find(|(n, _)| n == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => resources.push((k.clone(), v.clone())),
+            }
+        }
+        Vertex {
+            id: set.id(i),
+            index: set.is_sweep().then_some(i),
+            bindings: set.space().map_or_else(Vec::new, |s| s.bindings(i)).into(),
+            args: set.args(i),
+            props: NodeProps { resources, ..props.clone() },
+            caps_lifted: set.caps_lifted(i),
+            depends_on,
+            static_key: self.static_key(f, i),
+            info: fam.info.clone(),
+        }
+    }
+
+    /// The key of one vertex read by an output reference (`NO_KEY` when
+    /// unknown).
+    fn key_at(&self, keys: &[Vec<[u8; 32]>], node: &str, index: usize) -> [u8; 32] {
+        self.by_name.get(node).and_then(|&f| keys.get(f as usize)).and_then(|k| k.get(index)).copied().unwrap_or(NO_KEY)
+    }
+
+    /// SHA-256 over the canonical JSON of the tool's name and version, the
+    /// arguments (each output reference replaced by the static key of the
+    /// vertex it reads, and the output's name) and the inputs' static keys
+    /// in the order of their ids. Written straight into the hash, so a
+    /// gather over a million instances needs no million-entry document.
+    fn compute_key(&self, f: usize, i: usize, keys: &[Vec<[u8; 32]>], orders: &mut LexOrders) -> [u8; 32] {
+        let fam = &self.families[f];
+        let mut h = HashWriter::default();
+        h.push_str("{\"args\":");
+        let args = fam.instances().args(i);
+        let mut sorted: Vec<&(String, Value)> = args.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        h.push_str("{");
+        for (n, (k, val)) in sorted.into_iter().enumerate() {
+            if n > 0 {
+                h.push_str(",");
+            }
+            h.push_str(&json_string(k));
+            h.push_str(":");
+            self.write_keyed(val, keys, &mut h);
+        }
+        h.push_str("}");
+        // The inputs: every vertex read, once, in the order of its id.
+        // (node, index, how many for `name[*]`)
+        let mut read: Vec<(String, Option<usize>, usize)> = Vec::new();
+        fam.for_each_ref(i, &mut |_, r| match r.instances {
+            Instances::Single => read.push((r.node.clone(), None, 0)),
+            Instances::One(k) => read.push((r.node.clone(), Some(k), 0)),
+            Instances::All(0) => {}
+            Instances::All(n) => read.push((r.node.clone(), None, n)),
+        });
+        // Expand into single vertices; a whole family comes in its ids' order.
+        let mut single: Vec<(String, [u8; 32])> = Vec::new();
+        let mut wholes: Vec<(&str, usize)> = Vec::new();
+        for (node, index, all) in &read {
+            if *all > 0 {
+                if !wholes.contains(&(node.as_str(), *all)) {
+                    wholes.push((node.as_str(), *all));
+                }
+            } else {
+                let id = match index {
+                    Some(k) => format!("{node}[{k}]"),
+                    None => node.clone(),
+                };
+                let key = self.key_at(keys, node, index.unwrap_or(0));
+                single.push((id, key));
+            }
+        }
+        h.push_str(",\"inputs\":[");
+        let mut first = true;
+        let mut emit = |key: &[u8; 32], h: &mut HashWriter| {
+            if !first {
+                h.push_str(",");
+            }
+            first = false;
+            h.push_str("\"");
+            if *key != NO_KEY {
+                h.push_hex(key);
+            }
+            h.push_str("\"");
+        };
+        if wholes.is_empty() {
+            single.sort();
+            single.dedup_by(|a, b| a.0 == b.0);
+            for (_, key) in &single {
+                emit(key, &mut h);
+            }
+        } else {
+            // Merge the single ids with each whole family's ids, all in
+            // byte order of the id (what sorting the id strings gives).
+            let mut ids: Vec<(String, [u8; 32])> = single;
+            for &(node, n) in &wholes {
+                if n <= 4096 {
+                    for k in 0..n {
+                        ids.push((format!("{node}[{k}]"), self.key_at(keys, node, k)));
+                    }
+                }
+            }
+            let big: Vec<(&str, usize)> = wholes.iter().copied().filter(|(_, n)| *n > 4096).collect();
+            ids.sort();
+            ids.dedup_by(|a, b| a.0 == b.0);
+            if big.is_empty() {
+                for (_, key) in &ids {
+                    emit(key, &mut h);
+                }
+            } else {
+                // Streams of (id, key) from each big family, merged with the rest.
+                let mut streams: Vec<(&str, Arc<[u32]>, usize)> = Vec::new();
+                for (node, n) in big {
+                    let order = orders.get(n);
+                    streams.push((node, order, 0));
+                }
+                let mut small = ids.into_iter().peekable();
+                let mut last: Option<String> = None;
+                loop {
+                    // The smallest head among the big streams.
+                    let mut best: Option<(String, usize)> = None;
+                    for (s, (node, order, pos)) in streams.iter().enumerate() {
+                        if let Some(&k) = order.get(*pos) {
+                            let id = format!("{node}[{k}]");
+                            if best.as_ref().is_none_or(|(b, _)| id < *b) {
+                                best = Some((id, s));
+                            }
+                        }
+                    }
+                    let take_small = match (&best, small.peek()) {
+                        (Some((b, _)), Some((sid, _))) => sid <= b,
+                        (None, Some(_)) => true,
+                        _ => false,
+                    };
+                    let (id, key) = if take_small {
+                        let Some((sid, key)) = small.next() else { break };
+                        (sid, key)
+                    } else if let Some((b, s)) = best {
+                        let (node, order, pos) = &mut streams[s];
+                        let k = order[*pos] as usize;
+                        *pos += 1;
+                        let key = self.key_at(keys, node, k);
+                        (b, key)
+                    } else {
+                        break;
+                    };
+                    if last.as_ref() == Some(&id) {
+                        continue;
+                    }
+                    emit(&key, &mut h);
+                    last = Some(id);
+                }
+            }
+        }
+        h.push_str("],\"tool\":");
+        h.push_str(&json_string(&fam.info.tool));
+        h.push_str(",\"version\":");
+        h.push_str(&json_string(&fam.info.tool_version));
+        h.push_str("}");
+        h.finish()
+    }
+
+    fn write_keyed(&self, v: &Value, keys: &[Vec<[u8; 32]>], out: &mut HashWriter) {
+        match v {
+            Value::Output(r) => self.write_ref(r, keys, out),
+            Value::List(items) if !v.is_static() => {
+                out.push_str("[");
+                for (i, x) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(",");
+                    }
+                    self.write_keyed(x, keys, out);
+                }
+                out.push_str("]");
+            }
+            Value::Record(fields) if !v.is_static() => {
+                let mut sorted: Vec<&(String, Value)> = fields.iter().collect();
+                sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                out.push_str("{");
+                for (i, (k, x)) in sorted.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(",");
+                    }
+                    out.push_str(&json_string(k));
+                    out.push_str(":");
+                    self.write_keyed(x, keys, out);
+                }
+                out.push_str("}");
+            }
+            other => out.push_str(&other.canonical_json()),
+        }
+    }
+
+    fn write_ref(&self, r: &OutputRef, keys: &[Vec<[u8; 32]>], out: &mut HashWriter) {
+        let output = json_string(&r.output);
+        let one = |index: usize, out: &mut HashWriter| {
+            out.push_str("{\"input\":\"");
+            let key = self.key_at(keys, &r.node, index);
+            if key != NO_KEY {
+                out.push_hex(&key);
+            }
+            out.push_str("\",\"output\":");
+            out.push_str(&output);
+            out.push_str("}");
+        };
+        match &r.instances {
+            Instances::All(n) => {
+                out.push_str("[");
+                for k in 0..*n {
+                    if k > 0 {
+                        out.push_str(",");
+                    }
+                    one(k, out);
+                }
+                out.push_str("]");
+            }
+            Instances::One(k) => one(*k, out),
+            Instances::Single => one(0, out),
+        }
+    }
+}
+
+/// Writes a document into SHA-256 through a small buffer.
+#[derive(Default)]
+struct HashWriter {
+    hasher: Sha256,
+    buf: Vec<u8>,
+}
+
+impl HashWriter {
+    fn push_str(&mut self, s: &str) {
+        self.buf.extend_from_slice(s.as_bytes());
+        if self.buf.len() >= 1 << 16 {
+            self.hasher.update(&self.buf);
+            self.buf.clear();
+        }
+    }
+
+    fn push_hex(&mut self, key: &[u8; 32]) {
+        let mut hexed = [0u8; 64];
+        if hex::encode_to_slice(key, &mut hexed).is_ok() {
+            self.buf.extend_from_slice(&hexed);
+        }
+    }
+
+    fn finish(mut self) -> [u8; 32] {
+        self.hasher.update(&self.buf);
+        self.hasher.finalize().into()
+    }
+}
+
+/// For each family size `n`, the indices `0..n` in the byte order of their
+/// ids `name[k]` (`name[10]` before `name[1]`, as strings sort): the order in
+/// which a static key lists the inputs of a gather.
+#[derive(Default)]
+struct LexOrders {
+    by_len: HashMap<usize, Arc<[u32]>>,
+}
+
+impl LexOrders {
+    fn get(&mut self, n: usize) -> Arc<[u32]> {
+        self.by_len
+            .entry(n)
+            .or_insert_with(|| {
+                let mut order: Vec<u32> = (0..n as u32).collect();
+                // `k]` compared as bytes: the suffix after the shared `name[`.
+                order.sort_by_cached_key(|k| format!("{k}]"));
+                order.into()
+            })
+            .clone()
     }
 }
 
@@ -114,95 +604,160 @@ impl Dag {
 pub type NodeSpans = HashMap<String, Span>;
 
 /// Builds the DAG from checked nodes (in file order). Nodes with errors
-/// still get vertices, so a partial graph can be drawn; the caller knows
-/// from the diagnostics whether it may run.
+/// still get families, so a partial graph can be drawn; the caller knows
+/// from the diagnostics whether it may run. `fn_ir` gives the lowered IR of
+/// a `fn` by name, for the functions the arguments pass.
 pub fn build(
-    nodes: &[&CheckedNode],
+    nodes: &[Arc<CheckedNode>],
     experiment: Option<ExperimentInfo>,
     params: Vec<(String, Value)>,
     spans: &NodeSpans,
+    fn_ir: &dyn Fn(&str) -> Option<Arc<phx_sema::fnir::FnIr>>,
 ) -> (Dag, Vec<Diagnostic>) {
-    let mut diags = Vec::new();
     let default_resources: Vec<(String, Value)> = match experiment.as_ref().and_then(|e| e.field("resources")) {
         Some(Value::Record(r)) => r.clone(),
         _ => Vec::new(),
     };
-    let mut vertices: Vec<Vertex> = Vec::new();
-    let mut edges: Vec<Edge> = Vec::new();
+    let mut families: Vec<Family> = Vec::new();
     for node in nodes {
         let Some(tool) = &node.tool else { continue };
-        let param_types: Arc<[(String, String)]> =
-            tool.params.iter().map(|p| (p.name.clone(), p.ty.to_string())).collect();
-        let outputs: Arc<[(String, String)]> =
-            tool.outputs.iter().map(|o| (o.name.clone(), o.ty.to_string())).collect();
-        for inst in &node.instances {
-            let mut depends_on: Vec<String> = Vec::new();
-            // Membership in a set: a gather over a large sweep has one
-            // dependency per instance.
-            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
-            for (arg, v) in inst.args.iter() {
-                let mut refs = Vec::new();
-                v.output_refs(&mut refs);
-                for r in refs {
-                    for from in r.vertex_ids() {
-                        edges.push(Edge {
-                            from: from.clone(),
-                            to: inst.id.clone(),
-                            output: Some(r.output.clone()),
-                            arg: Some(arg.clone()),
-                        });
-                        if seen.insert(from.clone()) {
-                            depends_on.push(from);
-                        }
+        let set = &node.instances;
+        // The functions any instance passes.
+        let mut functions: Vec<(String, Arc<phx_sema::fnir::FnIr>)> = Vec::new();
+        let instances = if set.uniform() { set.len().min(1) } else { set.len() };
+        for i in 0..instances {
+            set.for_each_arg(i, &mut |_, v| {
+                let mut names = Vec::new();
+                collect_fns(v, &mut names);
+                for (name, hash) in names {
+                    if !functions.iter().any(|(h, _)| *h == hash)
+                        && let Some(ir) = fn_ir(&name)
+                    {
+                        functions.push((hash, ir));
                     }
                 }
-            }
-            for a in &inst.props.after {
-                edges.push(Edge { from: a.clone(), to: inst.id.clone(), output: None, arg: None });
-                if seen.insert(a.clone()) {
-                    depends_on.push(a.clone());
-                }
-            }
-            let mut resources = default_resources.clone();
-            for (k, v) in &inst.props.resources {
-                match resources.iter_mut().find(|(n, _)| n == k) {
-                    Some(slot) => slot.1 = v.clone(),
-                    None => resources.push((k.clone(), v.clone())),
-                }
-            }
-            vertices.push(Vertex {
-                id: inst.id.clone(),
-                node: node.name.clone(),
-                index: inst.index,
-                tool: tool.name.clone(),
-                tool_version: tool.version.clone(),
-                builtin: tool.builtin,
-                run: tool.run.clone(),
-                image: tool.image.clone(),
-                bindings: inst.bindings.clone(),
-                args: inst.args.clone(),
-                param_types: param_types.clone(),
-                outputs: outputs.clone(),
-                props: NodeProps { resources, ..inst.props.clone() },
-                caps_lifted: inst.caps_lifted.clone(),
-                depends_on,
-                static_key: String::new(),
-                functions: Vec::new(),
             });
         }
+        let info = NodeInfo {
+            node: node.name.clone(),
+            tool: tool.name.clone(),
+            tool_version: tool.version.clone(),
+            builtin: tool.builtin,
+            run: tool.run.clone(),
+            image: tool.image.clone(),
+            param_types: tool.params.iter().map(|p| (p.name.clone(), p.ty.to_string())).collect(),
+            outputs: tool.outputs.iter().map(|o| (o.name.clone(), o.ty.to_string())).collect(),
+            functions,
+        };
+        families.push(Family { info: Arc::new(info), checked: node.clone() });
     }
+    let by_name: HashMap<String, u32> =
+        families.iter().enumerate().map(|(i, f)| (f.info.node.clone(), i as u32)).collect();
+    let mut dag = Dag { experiment, params, default_resources, by_name, ..Dag::default() };
 
-    let ids: Vec<(&str, &str)> = vertices.iter().map(|v| (v.id.as_str(), v.node.as_str())).collect();
-    let (cycle_diags, in_cycle) = cycles(&ids, edges.iter().map(|e| (e.from.as_str(), e.to.as_str())), spans);
-    diags.extend(cycle_diags);
-    let index_of: HashMap<&str, usize> = vertices.iter().enumerate().map(|(i, v)| (v.id.as_str(), i)).collect();
+    // The graph of nodes: which families each one reads.
+    let n = families.len();
+    let mut reads: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (f, fam) in families.iter().enumerate() {
+        let set = fam.instances();
+        let instances = if set.uniform() { set.len().min(1) } else { set.len() };
+        let add = |node: &str, reads: &mut Vec<usize>| {
+            if let Some(&g) = dag.by_name.get(node)
+                && !reads.contains(&(g as usize))
+            {
+                reads.push(g as usize);
+            }
+        };
+        for i in 0..instances {
+            fam.for_each_ref(i, &mut |_, r| add(&r.node, &mut reads[f]));
+            for a in &set.props(i).after {
+                add(after_node(a), &mut reads[f]);
+            }
+        }
+    }
+    // Kahn over nodes, inputs first, in file order where free.
+    let mut indegree: Vec<usize> = reads.iter().map(Vec::len).collect();
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (f, r) in reads.iter().enumerate() {
+        for &g in r {
+            users[g].push(f);
+        }
+    }
+    let mut order: Vec<usize> = Vec::with_capacity(n);
+    let mut queue: std::collections::VecDeque<usize> = (0..n).filter(|f| indegree[*f] == 0).collect();
+    while let Some(f) = queue.pop_front() {
+        order.push(f);
+        for &u in &users[f] {
+            indegree[u] -= 1;
+            if indegree[u] == 0 {
+                queue.push_back(u);
+            }
+        }
+    }
+    let mut slots: Vec<Option<Family>> = families.into_iter().map(Some).collect();
+    let mut diags = Vec::new();
+    if order.len() == n {
+        dag.families = order.into_iter().filter_map(|f| slots[f].take()).collect();
+        dag.by_name = dag.families.iter().enumerate().map(|(i, f)| (f.info.node.clone(), i as u32)).collect();
+    } else {
+        // Some nodes read each other: order (and find cycles) by instance.
+        dag.families = slots.into_iter().flatten().collect();
+        let (instance_order, in_cycle, cycle_diags) = instance_order(&dag, spans);
+        dag.order = Some(instance_order);
+        dag.in_cycle = in_cycle;
+        diags.extend(cycle_diags);
+    }
+    (dag, diags)
+}
 
-    // Topological order (Kahn), inputs first; vertices on cycles go last.
-    let n = vertices.len();
+/// The node an `after` entry names (`a` or `a[3]`).
+fn after_node(id: &str) -> &str {
+    id.split('[').next().unwrap_or(id)
+}
+
+fn collect_fns(v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Fn(f) => out.push((f.name.clone(), f.hash.clone())),
+        Value::List(items) => items.iter().for_each(|x| collect_fns(x, out)),
+        Value::Record(fields) => fields.iter().for_each(|(_, x)| collect_fns(x, out)),
+        _ => {}
+    }
+}
+
+/// The vertex order, the vertices on cycles and the cycle diagnostics, by
+/// instance: for programs whose nodes read each other (a sweep whose
+/// instances read earlier ones, or a real cycle).
+fn instance_order(dag: &Dag, spans: &NodeSpans) -> (Vec<At>, std::collections::HashSet<At>, Vec<Diagnostic>) {
+    let mut ats: Vec<At> = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    let mut nodes: Vec<&str> = Vec::new();
+    for (f, fam) in dag.families.iter().enumerate() {
+        for i in 0..fam.len() {
+            ats.push((f as u32, i as u32));
+            ids.push(fam.instances().id(i));
+            nodes.push(fam.name());
+        }
+    }
+    let mut edges: Vec<(String, String)> = Vec::new();
+    let mut depends: Vec<Vec<String>> = Vec::with_capacity(ats.len());
+    for (k, &(f, i)) in ats.iter().enumerate() {
+        let mut deps: Vec<String> = Vec::new();
+        dag.instance_edges(f as usize, i as usize, &mut |from, _, _| {
+            edges.push((from.clone(), ids[k].clone()));
+            if !deps.contains(&from) {
+                deps.push(from);
+            }
+        });
+        depends.push(deps);
+    }
+    let pairs: Vec<(&str, &str)> = ids.iter().map(String::as_str).zip(nodes.iter().copied()).collect();
+    let (diags, cyclic) = cycles(&pairs, edges.iter().map(|(a, b)| (a.as_str(), b.as_str())), spans);
+    let index_of: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let n = ats.len();
     let mut indegree = vec![0usize; n];
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, v) in vertices.iter().enumerate() {
-        for d in &v.depends_on {
+    for (i, deps) in depends.iter().enumerate() {
+        for d in deps {
             if let Some(&j) = index_of.get(d.as_str()) {
                 indegree[i] += 1;
                 users[j].push(i);
@@ -227,19 +782,8 @@ pub fn build(
         }
         order.extend((0..n).filter(|i| !placed[*i]));
     }
-
-    drop(index_of);
-    // Static keys, in topological order so inputs are ready.
-    let mut keys: HashMap<String, String> = HashMap::with_capacity(n);
-    for &i in &order {
-        let key = if in_cycle[i] { String::new() } else { static_key(&vertices[i], &keys) };
-        keys.insert(vertices[i].id.clone(), key.clone());
-        vertices[i].static_key = key;
-    }
-    let mut slots: Vec<Option<Vertex>> = vertices.into_iter().map(Some).collect();
-    let vertices: Vec<Vertex> = order.into_iter().filter_map(|i| slots[i].take()).collect();
-    edges.dedup();
-    (Dag { experiment, params, vertices, edges }, diags)
+    let in_cycle = (0..n).filter(|&k| cyclic[k]).map(|k| ats[k]).collect();
+    (order.into_iter().map(|k| ats[k]).collect(), in_cycle, diags)
 }
 
 /// The cycles among vertices `(id, node)` joined by `edges` (from, to):
@@ -317,20 +861,19 @@ pub fn node_edges(node: &CheckedNode) -> NodeEdges {
     if node.tool.is_none() {
         return NodeEdges::default();
     }
-    let vertices = node
-        .instances
-        .iter()
-        .map(|inst| {
+    let set = &node.instances;
+    let vertices = (0..set.len())
+        .map(|i| {
             let mut from = Vec::new();
-            for (_, v) in inst.args.iter() {
+            set.for_each_arg(i, &mut |_, v| {
                 let mut refs = Vec::new();
                 v.output_refs(&mut refs);
                 for r in refs {
                     from.extend(r.vertex_ids());
                 }
-            }
-            from.extend(inst.props.after.iter().cloned());
-            (inst.id.clone(), from)
+            });
+            from.extend(set.props(i).after.iter().cloned());
+            (set.id(i), from)
         })
         .collect();
     NodeEdges { vertices }
@@ -381,107 +924,4 @@ fn cycle_path(graph: &DiGraph<usize, ()>, scc: &[NodeIndex]) -> Vec<NodeIndex> {
         }
     }
     scc.to_vec()
-}
-
-/// The canonical JSON of a vertex's arguments, with each output reference
-/// replaced by the static key of the vertex it reads (and the output name),
-/// so that keys follow content, not node names.
-pub fn canonical_args(v: &Vertex, keys: &HashMap<String, String>) -> String {
-    let mut sorted: Vec<&(String, Value)> = v.args.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = String::from("{");
-    for (i, (k, val)) in sorted.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&json_string(k));
-        out.push(':');
-        write_keyed(val, keys, &mut out);
-    }
-    out.push('}');
-    out
-}
-
-fn write_keyed(v: &Value, keys: &HashMap<String, String>, out: &mut String) {
-    match v {
-        Value::Output(r) => write_ref(r, keys, out),
-        Value::List(items) if !v.is_static() => {
-            out.push('[');
-            for (i, x) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_keyed(x, keys, out);
-            }
-            out.push(']');
-        }
-        Value::Record(fields) if !v.is_static() => {
-            let mut sorted: Vec<&(String, Value)> = fields.iter().collect();
-            sorted.sort_by(|a, b| a.0.cmp(&b.0));
-            out.push('{');
-            for (i, (k, x)) in sorted.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&json_string(k));
-                out.push(':');
-                write_keyed(x, keys, out);
-            }
-            out.push('}');
-        }
-        other => out.push_str(&other.canonical_json()),
-    }
-}
-
-fn write_ref(r: &OutputRef, keys: &HashMap<String, String>, out: &mut String) {
-    let one = |id: &str, out: &mut String| {
-        out.push_str("{\"input\":");
-        out.push_str(&json_string(keys.get(id).map_or("", String::as_str)));
-        out.push_str(",\"output\":");
-        out.push_str(&json_string(&r.output));
-        out.push('}');
-    };
-    match &r.instances {
-        Instances::All(_) => {
-            out.push('[');
-            for (i, id) in r.vertex_ids().iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                one(id, out);
-            }
-            out.push(']');
-        }
-        _ => one(&r.vertex_ids()[0], out),
-    }
-}
-
-/// The static key of a vertex: SHA-256 over the canonical JSON of the tool's
-/// name and version, its arguments and its inputs' static keys.
-pub fn static_key(v: &Vertex, keys: &HashMap<String, String>) -> String {
-    // The vertices whose outputs the arguments read (not `after`).
-    let mut read: std::collections::HashSet<String> = std::collections::HashSet::new();
-    for (_, a) in v.args.iter() {
-        let mut refs = Vec::new();
-        a.output_refs(&mut refs);
-        for r in refs {
-            read.extend(r.vertex_ids());
-        }
-    }
-    let mut inputs: Vec<(String, String)> = v
-        .depends_on
-        .iter()
-        .filter(|d| read.contains(*d))
-        .map(|d| (d.clone(), keys.get(d).cloned().unwrap_or_default()))
-        .collect();
-    inputs.sort();
-    let input_keys: Vec<String> = inputs.iter().map(|(_, k)| json_string(k)).collect();
-    let doc = format!(
-        "{{\"args\":{},\"inputs\":[{}],\"tool\":{},\"version\":{}}}",
-        canonical_args(v, keys),
-        input_keys.join(","),
-        json_string(&v.tool),
-        json_string(&v.tool_version)
-    );
-    hex::encode(Sha256::digest(doc.as_bytes()))
 }

@@ -14,7 +14,7 @@ pub fn to_dot(dag: &Dag) -> String {
     if let Some(e) = &dag.experiment {
         out.push_str(&format!("  label=\"{}\";\n", dot_escape(&e.name)));
     }
-    for v in &dag.vertices {
+    for v in dag.vertices() {
         out.push_str(&format!(
             "  \"{}\" [label=\"{}\\n{}\"];\n",
             dot_escape(&v.id),
@@ -22,7 +22,7 @@ pub fn to_dot(dag: &Dag) -> String {
             dot_escape(&v.tool)
         ));
     }
-    for e in &dag.edges {
+    for e in &dag.edges() {
         match &e.output {
             Some(o) => out.push_str(&format!(
                 "  \"{}\" -> \"{}\" [label=\"{}\"];\n",
@@ -46,7 +46,7 @@ fn mermaid_id(id: &str) -> String {
 /// Mermaid flowchart text.
 pub fn to_mermaid(dag: &Dag) -> String {
     let mut out = String::from("flowchart LR\n");
-    for v in &dag.vertices {
+    for v in dag.vertices() {
         out.push_str(&format!(
             "  {}[\"{}<br/><small>{}</small>\"]\n",
             mermaid_id(&v.id),
@@ -54,7 +54,7 @@ pub fn to_mermaid(dag: &Dag) -> String {
             v.tool
         ));
     }
-    for e in &dag.edges {
+    for e in &dag.edges() {
         match &e.output {
             Some(o) => out.push_str(&format!("  {} -->|{}| {}\n", mermaid_id(&e.from), o, mermaid_id(&e.to))),
             None => out.push_str(&format!("  {} -.-> {}\n", mermaid_id(&e.from), mermaid_id(&e.to))),

@@ -19,7 +19,7 @@ fn check_fresh(text: &str) -> usize {
     let f = db.set_file("bench.phx", text.to_string());
     let c = db.check(f);
     assert!(!c.has_errors());
-    c.dag.vertices.len()
+    c.dag.vertex_count()
 }
 
 fn bench(c: &mut Criterion) {
@@ -45,7 +45,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             flip = !flip;
             db.set_file("bench.phx", if flip { edited.clone() } else { base.clone() });
-            db.check(f).dag.vertices.len()
+            db.check(f).dag.vertex_count()
         })
     });
     group.finish();

@@ -617,7 +617,7 @@ pub fn check_node_query<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> A
         return Arc::new(CheckedNode {
             name: id.name(db).clone(),
             tool: None,
-            instances: Vec::new(),
+            instances: phx_sema::check::InstanceSet::empty(id.name(db)),
             diags: Vec::new(),
         });
     };
@@ -625,14 +625,14 @@ pub fn check_node_query<'db>(db: &'db dyn salsa::Database, id: ItemId<'db>) -> A
         return Arc::new(CheckedNode {
             name: id.name(db).clone(),
             tool: None,
-            instances: Vec::new(),
+            instances: phx_sema::check::InstanceSet::empty(id.name(db)),
             diags: Vec::new(),
         });
     };
     let opts = CheckOptions { allow_large: Workspace::get(db).allow_large(db) };
     if const_cycles(db, file).contains(&n.name.name) {
         let mut checked = check::check_node(&strip_binders(n), &DbEnv::new(db, file), opts);
-        checked.instances.clear();
+        checked.instances = phx_sema::check::InstanceSet::empty(&n.name.name);
         checked.diags.extend(cycle_diag(db, id));
         return Arc::new(checked);
     }
@@ -807,33 +807,12 @@ pub fn dag_of(db: &dyn salsa::Database, file: SourceFile) -> Arc<FileDag> {
             _ => {}
         }
     }
-    let refs: Vec<&CheckedNode> = checked.iter().map(|c| c.as_ref()).collect();
-    let (mut dag, diags) = phx_dag::build(&refs, experiment, params, &spans);
-    // Attach the IR of every function an argument passes.
+    let nodes: Vec<Arc<CheckedNode>> = checked.into_iter().cloned().collect();
+    // The IR of every function an argument passes.
     let env = DbEnv::new(db, file);
-    for v in &mut dag.vertices {
-        let mut names = Vec::new();
-        for (_, a) in v.args.iter() {
-            collect_fns(a, &mut names);
-        }
-        for f in names {
-            if let Some(ir) = phx_sema::Env::fn_ir(&env, &f.name)
-                && !v.functions.iter().any(|(h, _)| *h == f.hash)
-            {
-                v.functions.push((f.hash.clone(), ir));
-            }
-        }
-    }
+    let fn_ir = |name: &str| phx_sema::Env::fn_ir(&env, name);
+    let (dag, diags) = phx_dag::build(&nodes, experiment, params, &spans, &fn_ir);
     Arc::new(FileDag { dag: Arc::new(dag), diags })
-}
-
-fn collect_fns<'a>(v: &'a Value, out: &mut Vec<&'a FnRef>) {
-    match v {
-        Value::Fn(f) => out.push(f),
-        Value::List(items) => items.iter().for_each(|x| collect_fns(x, out)),
-        Value::Record(fields) => fields.iter().for_each(|(_, x)| collect_fns(x, out)),
-        _ => {}
-    }
 }
 
 /// A checked file: every diagnostic with absolute spans, sorted, and the DAG.

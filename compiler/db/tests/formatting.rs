@@ -52,7 +52,7 @@ fn formatting_keeps_the_dag() {
 fn keys(text: &str) -> Vec<(String, String)> {
     let mut db = phx_db::Database::new();
     let f = db.set_file("main.phx", text.to_string());
-    db.check(f).dag.vertices.iter().map(|v| (v.id.clone(), v.static_key.clone())).collect()
+    db.check(f).dag.vertices().iter().map(|v| (v.id.clone(), v.static_key.clone())).collect()
 }
 
 fn comment_count(text: &str) -> usize {

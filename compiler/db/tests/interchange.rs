@@ -8,7 +8,7 @@ fn dag_keys(files: &HashMap<String, String>, root: &str) -> (Vec<(String, String
     let checked = db.check(f);
     let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
     let mut keys: Vec<(String, String)> =
-        checked.dag.vertices.iter().map(|v| (v.id.clone(), v.static_key.clone())).collect();
+        checked.dag.vertices().iter().map(|v| (v.id.clone(), v.static_key.clone())).collect();
     keys.sort();
     (keys, errors)
 }

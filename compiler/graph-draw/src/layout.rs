@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use phx_dag::Dag;
+use phx_dag::{Dag, Edge};
 
 /// Width of one character of label text, in pixels (monospace, 12 px).
 pub const CHAR_W: f32 = 7.3;
@@ -56,11 +56,17 @@ struct Slot {
 
 /// Places the vertices of `dag`.
 pub fn layout(dag: &Dag) -> Layout {
-    let n = dag.vertices.len();
-    let index: HashMap<&str, usize> = dag.vertices.iter().enumerate().map(|(i, v)| (v.id.as_str(), i)).collect();
+    let vertices: Vec<(&str, &str)> = dag.vertices().iter().map(|v| (v.id.as_str(), v.tool.as_str())).collect();
+    layout_graph(&vertices, &dag.edges())
+}
+
+/// Places boxes `(id, tool)`, given in topological order, joined by `edges`.
+fn layout_graph(vertices: &[(&str, &str)], edges: &[Edge]) -> Layout {
+    let n = vertices.len();
+    let index: HashMap<&str, usize> = vertices.iter().enumerate().map(|(i, v)| (v.0, i)).collect();
     let mut edges_in: Vec<(usize, usize, Option<String>)> = Vec::new();
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for e in &dag.edges {
+    for e in edges {
         if let (Some(&a), Some(&b)) = (index.get(e.from.as_str()), index.get(e.to.as_str()))
             && a != b
         {
@@ -80,8 +86,8 @@ pub fn layout(dag: &Dag) -> Layout {
     }
     let mut slots: Vec<Slot> = (0..n)
         .map(|i| {
-            let v = &dag.vertices[i];
-            let w = (v.id.chars().count().max(v.tool.chars().count()) as f32 * CHAR_W + 24.0).max(90.0);
+            let (id, tool) = vertices[i];
+            let w = (id.chars().count().max(tool.chars().count()) as f32 * CHAR_W + 24.0).max(90.0);
             Slot { layer: layer[i], w, h: BOX_H }
         })
         .collect();
@@ -160,8 +166,15 @@ pub fn layout(dag: &Dag) -> Layout {
     let width = if layers_n == 0 { MARGIN * 2.0 + 200.0 } else { x - GAP_X + MARGIN };
     let mut boxes: Vec<NodeBox> = Vec::with_capacity(n);
     for i in 0..n {
-        let v = &dag.vertices[i];
-        boxes.push(NodeBox { id: v.id.clone(), tool: v.tool.clone(), x: xy[i].0, y: xy[i].1, w: slots[i].w, h: BOX_H });
+        let (id, tool) = vertices[i];
+        boxes.push(NodeBox {
+            id: id.to_string(),
+            tool: tool.to_string(),
+            x: xy[i].0,
+            y: xy[i].1,
+            w: slots[i].w,
+            h: BOX_H,
+        });
     }
     let mut edges = Vec::with_capacity(chains.len());
     for (chain, (a, b, label)) in chains.iter().zip(edges_in) {
@@ -209,53 +222,26 @@ pub fn crossings(l: &Layout) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use phx_dag::{Edge, Vertex};
 
-    fn vertex(id: &str) -> Vertex {
-        Vertex {
-            id: id.into(),
-            node: id.into(),
-            index: None,
-            tool: "plot.line".into(),
-            tool_version: "0".into(),
-            builtin: true,
-            run: None,
-            image: None,
-            bindings: Vec::new().into(),
-            args: Vec::new().into(),
-            param_types: Vec::new().into(),
-            outputs: Vec::new().into(),
-            props: phx_dag::NodeProps { cache: true, ..Default::default() },
-            caps_lifted: Vec::new(),
-            depends_on: Vec::new(),
-            static_key: String::new(),
-            functions: Vec::new(),
-        }
-    }
-
-    fn dag(ids: &[&str], edges: &[(&str, &str)]) -> Dag {
-        Dag {
-            experiment: None,
-            params: Vec::new(),
-            vertices: ids.iter().map(|i| vertex(i)).collect(),
-            edges: edges
-                .iter()
-                .map(|(a, b)| Edge { from: a.to_string(), to: b.to_string(), output: Some("o".into()), arg: None })
-                .collect(),
-        }
+    fn graph(ids: &[&str], edges: &[(&str, &str)]) -> Layout {
+        let vertices: Vec<(&str, &str)> = ids.iter().map(|i| (*i, "plot.line")).collect();
+        let edges: Vec<Edge> = edges
+            .iter()
+            .map(|(a, b)| Edge { from: a.to_string(), to: b.to_string(), output: Some("o".into()), arg: None })
+            .collect();
+        layout_graph(&vertices, &edges)
     }
 
     #[test]
     fn crossing_edges_are_untangled() {
         // Listed so that the first layer's order, taken as is, crosses every edge.
-        let d = dag(&["a", "b", "c", "x", "y", "z"], &[("a", "z"), ("b", "y"), ("c", "x")]);
-        assert_eq!(crossings(&layout(&d)), 0);
+        let l = graph(&["a", "b", "c", "x", "y", "z"], &[("a", "z"), ("b", "y"), ("c", "x")]);
+        assert_eq!(crossings(&l), 0);
     }
 
     #[test]
     fn long_edges_do_not_pass_through_boxes() {
-        let d = dag(&["a", "b", "c", "d"], &[("a", "b"), ("b", "c"), ("c", "d"), ("a", "d")]);
-        let l = layout(&d);
+        let l = graph(&["a", "b", "c", "d"], &[("a", "b"), ("b", "c"), ("c", "d"), ("a", "d")]);
         let long = l.edges.iter().find(|e| l.boxes[e.from].id == "a" && l.boxes[e.to].id == "d").unwrap();
         assert!(long.points.len() > 2, "the long edge is routed through dummies");
         for b in &l.boxes {
@@ -268,8 +254,7 @@ mod tests {
 
     #[test]
     fn every_box_fits_the_canvas() {
-        let d = dag(&["a", "b", "c"], &[("a", "b"), ("a", "c")]);
-        let l = layout(&d);
+        let l = graph(&["a", "b", "c"], &[("a", "b"), ("a", "c")]);
         for b in &l.boxes {
             assert!(b.x >= 0.0 && b.y >= 0.0 && b.x + b.w <= l.width && b.y + b.h <= l.height);
         }

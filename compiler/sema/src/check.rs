@@ -62,8 +62,154 @@ pub struct Instance {
 pub struct CheckedNode {
     pub name: String,
     pub tool: Option<Arc<ToolSchema>>,
-    pub instances: Vec<Instance>,
+    /// Its instances: one for a plain node, a family for a sweep.
+    pub instances: InstanceSet,
     pub diags: Vec<Diagnostic>,
+}
+
+/// The index space of a sweep: each binder's values, and their product
+/// (the first binder varying slowest).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepSpace {
+    pub binders: Vec<(String, Vec<Value>)>,
+    pub len: usize,
+}
+
+impl SweepSpace {
+    /// The binders' values of instance `i`.
+    pub fn bindings(&self, i: usize) -> Vec<(String, Value)> {
+        let mut out = Vec::with_capacity(self.binders.len());
+        let mut rest = i;
+        for (name, values) in self.binders.iter().rev() {
+            let n = values.len().max(1);
+            out.push((name.clone(), values.get(rest % n).cloned().unwrap_or(Value::Error)));
+            rest /= n;
+        }
+        out.reverse();
+        out
+    }
+}
+
+/// The instances of a node, held as a family: the arguments and properties
+/// every instance shares are stored once, and only what depends on the
+/// sweep's binders is stored per instance. [`InstanceSet::get`] derives an
+/// instance on demand, equal to what checking it alone would give.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct InstanceSet {
+    /// The node's name (an instance's id is `name[i]`).
+    node: String,
+    /// The sweep, when the node is one.
+    space: Option<Arc<SweepSpace>>,
+    len: usize,
+    /// Instance 0's arguments; the `varying` positions differ per instance.
+    template: Arc<[(String, Value)]>,
+    /// Positions in `template` whose value depends on the binders.
+    varying: Vec<usize>,
+    /// `len × varying.len()` values, instance by instance.
+    values: Vec<Value>,
+    /// One entry shared by all, or one per instance when they differ.
+    props: Vec<NodeProps>,
+    /// Caps lifted in every instance.
+    lifted_all: Vec<String>,
+    /// Caps lifted in some instances only, by index (ascending).
+    lifted_some: Vec<(usize, Vec<String>)>,
+}
+
+impl InstanceSet {
+    /// No instances (a node whose tool is unknown).
+    pub fn empty(node: &str) -> InstanceSet {
+        InstanceSet { node: node.to_string(), ..InstanceSet::default() }
+    }
+
+    /// The number of instances.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The sweep, when the node is one.
+    pub fn space(&self) -> Option<&SweepSpace> {
+        self.space.as_deref()
+    }
+
+    /// Whether the node is a sweep.
+    pub fn is_sweep(&self) -> bool {
+        self.space.is_some()
+    }
+
+    /// The vertex id of instance `i`.
+    pub fn id(&self, i: usize) -> String {
+        if self.space.is_some() { format!("{}[{i}]", self.node) } else { self.node.clone() }
+    }
+
+    /// Whether every instance has the same arguments and properties.
+    pub fn uniform(&self) -> bool {
+        self.varying.is_empty() && self.props.len() <= 1
+    }
+
+    /// Instance `i`'s arguments.
+    pub fn args(&self, i: usize) -> Arc<[(String, Value)]> {
+        if self.varying.is_empty() || i == 0 {
+            return self.template.clone();
+        }
+        let mut args: Vec<(String, Value)> = self.template.to_vec();
+        let row = &self.values[i * self.varying.len()..(i + 1) * self.varying.len()];
+        for (&at, v) in self.varying.iter().zip(row) {
+            args[at].1 = v.clone();
+        }
+        args.into()
+    }
+
+    /// Calls `f` on every argument value of instance `i` without building
+    /// the instance (the shared ones from the template).
+    pub fn for_each_arg(&self, i: usize, f: &mut dyn FnMut(&str, &Value)) {
+        let row = if self.varying.is_empty() {
+            &[][..]
+        } else {
+            &self.values[i * self.varying.len()..(i + 1) * self.varying.len()]
+        };
+        for (at, (name, v)) in self.template.iter().enumerate() {
+            match self.varying.iter().position(|&p| p == at) {
+                Some(k) => f(name, &row[k]),
+                None => f(name, v),
+            }
+        }
+    }
+
+    /// Instance `i`'s properties.
+    pub fn props(&self, i: usize) -> &NodeProps {
+        &self.props[if self.props.len() == 1 { 0 } else { i }]
+    }
+
+    /// The caps instance `i` exceeds that `allow_large` lifted.
+    pub fn caps_lifted(&self, i: usize) -> Vec<String> {
+        let mut out = self.lifted_all.clone();
+        if let Ok(k) = self.lifted_some.binary_search_by_key(&i, |(j, _)| *j) {
+            out.extend(self.lifted_some[k].1.iter().cloned());
+        }
+        out
+    }
+
+    /// Instance `i`, whole.
+    pub fn get(&self, i: usize) -> Instance {
+        Instance {
+            id: self.id(i),
+            index: self.space.as_ref().map(|_| i),
+            bindings: self.space.as_ref().map_or_else(Vec::new, |s| s.bindings(i)).into(),
+            args: self.args(i),
+            props: self.props(i).clone(),
+            caps_lifted: self.caps_lifted(i),
+        }
+    }
+
+    /// Every instance, derived one at a time.
+    pub fn iter(&self) -> impl Iterator<Item = Instance> + '_ {
+        (0..self.len).map(|i| self.get(i))
+    }
 }
 
 /// Node properties and their types.
@@ -171,8 +317,9 @@ pub fn check_let(
     }
 }
 
-/// Evaluates a sweep's binder lists; `None` for a plain node.
-pub fn sweep_bindings(node: &Node, env: &dyn Env, diags: &mut Vec<Diagnostic>) -> Option<Vec<Vec<(String, Value)>>> {
+/// Evaluates a sweep's binder lists; `None` for a plain node. The product
+/// is not formed: a family's instances are derived from it by index.
+pub fn sweep_space(node: &Node, env: &dyn Env, diags: &mut Vec<Diagnostic>) -> Option<SweepSpace> {
     if node.binders.is_empty() {
         return None;
     }
@@ -205,29 +352,16 @@ pub fn sweep_bindings(node: &Node, env: &dyn Env, diags: &mut Vec<Diagnostic>) -
             node.name.span,
             format!("this sweep makes {total} nodes; at most {} are allowed", crate::eval::MAX_LIST),
         ));
-        return Some(Vec::new());
+        return Some(SweepSpace { binders: lists, len: 0 });
     }
-    // Cartesian product, the first binder varying slowest.
-    let mut out: Vec<Vec<(String, Value)>> = vec![Vec::new()];
-    for (name, values) in &lists {
-        let mut next = Vec::with_capacity(out.len() * values.len());
-        for prefix in &out {
-            for v in values {
-                let mut row = prefix.clone();
-                row.push((name.clone(), v.clone()));
-                next.push(row);
-            }
-        }
-        out = next;
-    }
-    Some(out)
+    Some(SweepSpace { binders: lists, len: total })
 }
 
 /// The signature of a node as other items see it.
 pub fn node_sig(node: &Node, env: &dyn Env) -> NodeSig {
     let tool = node.tool.text();
     let schema = env.tool(&tool);
-    let sweep = sweep_bindings(node, env, &mut Vec::new()).map(|rows| rows.len());
+    let sweep = sweep_space(node, env, &mut Vec::new()).map(|space| space.len);
     let emits = node
         .props
         .iter()
@@ -271,7 +405,12 @@ pub fn check_node(node: &Node, env: &dyn Env, opts: CheckOptions) -> CheckedNode
             ev.eval(&a.value, None);
         }
         diags.extend(ev.diags);
-        return CheckedNode { name: node.name.name.clone(), tool: None, instances: Vec::new(), diags };
+        return CheckedNode {
+            name: node.name.name.clone(),
+            tool: None,
+            instances: InstanceSet::empty(&node.name.name),
+            diags,
+        };
     };
 
     // Argument names are the same for every instance: check them once.
@@ -335,18 +474,141 @@ pub fn check_node(node: &Node, env: &dyn Env, opts: CheckOptions) -> CheckedNode
         }
     }
 
-    let rows = sweep_bindings(node, env, &mut diags);
-    let is_sweep = rows.is_some();
-    let rows = rows.unwrap_or_else(|| vec![Vec::new()]);
-    let mut instances = Vec::with_capacity(rows.len());
-    for (i, bindings) in rows.into_iter().enumerate() {
-        let (id, index) =
-            if is_sweep { (format!("{}[{i}]", node.name.name), Some(i)) } else { (node.name.name.clone(), None) };
-        let inst = check_instance(node, &schema, env, opts, id, index, bindings, &mut diags);
-        instances.push(inst);
-    }
+    let space = sweep_space(node, env, &mut diags);
+    let instances = check_family(node, &schema, env, opts, space, &mut diags);
     dedup(&mut diags);
     CheckedNode { name: node.name.name.clone(), tool: Some(schema), instances, diags }
+}
+
+/// How many diagnostics of one kind at one place a sweep reports before it
+/// counts the rest in one line.
+const SAME_DIAGNOSTIC_SHOWN: usize = 3;
+
+/// Checks every instance of a node and keeps them as a family. Instance 0
+/// is checked whole; the others re-evaluate only the arguments, properties
+/// and conditions that mention a binder, and keep only those values.
+fn check_family(
+    node: &Node,
+    schema: &ToolSchema,
+    env: &dyn Env,
+    opts: CheckOptions,
+    space: Option<SweepSpace>,
+    diags: &mut Vec<Diagnostic>,
+) -> InstanceSet {
+    let name = &node.name.name;
+    let len = space.as_ref().map_or(1, |s| s.len);
+    let mut set = InstanceSet { node: name.clone(), len, ..InstanceSet::default() };
+    if len == 0 {
+        set.space = space.map(Arc::new);
+        return set;
+    }
+    let binders: Vec<&str> = node.binders.iter().map(|b| b.name.name.as_str()).collect();
+    let mentions_binder = |e: &Expr| binders.iter().any(|b| mentions(e, b));
+    // Positions (in schema order) of the arguments that depend on the binders.
+    let varying: Vec<usize> = schema
+        .params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| node.args.iter().any(|a| a.name.name == p.name && mentions_binder(&a.value)))
+        .map(|(i, _)| i)
+        .collect();
+    let props_vary = node.props.iter().any(|p| mentions_binder(&p.value));
+    let varying_names: Vec<&str> = varying.iter().map(|&i| schema.params[i].name.as_str()).collect();
+    // A condition is re-checked per instance when it reads a varying argument
+    // (or when `allow_large` itself may vary).
+    let per_instance = |c: &Expr| props_vary || varying_names.iter().any(|n| mentions(c, n));
+
+    let bindings0 = space.as_ref().map_or_else(Vec::new, |s| s.bindings(0));
+    let note0 = binding_note(&bindings0);
+    let mut ev = Eval { env, locals: bindings0, diags: Vec::new() };
+    let args0: Vec<(String, Value)> =
+        schema.params.iter().map(|p| (p.name.clone(), eval_arg(node, schema, p, &mut ev, &note0))).collect();
+    diags.append(&mut ev.diags);
+    let props0 = eval_props(node, schema, &mut ev, &note0);
+    diags.append(&mut ev.diags);
+    let lift0 = props0.allow_large || opts.allow_large;
+    set.lifted_all = check_conditions(node, schema, &args0, lift0, &note0, &|c| !per_instance(c), diags);
+    let some0 = check_conditions(node, schema, &args0, lift0, &note0, &per_instance, diags);
+    if !some0.is_empty() {
+        set.lifted_some.push((0, some0));
+    }
+    set.values.reserve(len * varying.len());
+    set.values.extend(varying.iter().map(|&at| args0[at].1.clone()));
+    set.template = args0.into();
+    set.props.push(props0);
+
+    if len > 1 && (!varying.is_empty() || props_vary) {
+        let space = space.as_ref().expect("a family of more than one instance is a sweep");
+        // The same diagnostic at the same place, counted past the first few.
+        let mut seen: std::collections::HashMap<(Code, Span), usize> = std::collections::HashMap::new();
+        let mut instance_diags: Vec<Diagnostic> = Vec::new();
+        let mut args: Vec<(String, Value)> = set.template.to_vec();
+        for i in 1..len {
+            ev.locals = space.bindings(i);
+            let note = binding_note(&ev.locals);
+            for &at in &varying {
+                args[at].1 = eval_arg(node, schema, &schema.params[at], &mut ev, &note);
+            }
+            let props = if props_vary {
+                let p = eval_props(node, schema, &mut ev, &note);
+                set.props.push(p.clone());
+                p
+            } else {
+                set.props[0].clone()
+            };
+            instance_diags.append(&mut ev.diags);
+            let lift = props.allow_large || opts.allow_large;
+            let some = check_conditions(node, schema, &args, lift, &note, &per_instance, &mut instance_diags);
+            if !some.is_empty() {
+                set.lifted_some.push((i, some));
+            }
+            set.values.extend(varying.iter().map(|&at| args[at].1.clone()));
+            for d in instance_diags.drain(..) {
+                let n = seen.entry((d.code, d.span)).or_default();
+                *n += 1;
+                if *n <= SAME_DIAGNOSTIC_SHOWN {
+                    diags.push(d);
+                }
+            }
+        }
+        let mut more: Vec<((Code, Span), usize)> =
+            seen.into_iter().filter(|(_, n)| *n > SAME_DIAGNOSTIC_SHOWN).collect();
+        more.sort_by_key(|((c, s), _)| (s.start, *c));
+        for ((code, span), n) in more {
+            diags.push(Diagnostic::new(
+                code,
+                span,
+                format!("and {} more instances of `{name}` with the same problem", n - SAME_DIAGNOSTIC_SHOWN),
+            ));
+        }
+    } else if len > 1 {
+        // Nothing depends on the binders: every instance is instance 0.
+        set.values.clear();
+    }
+    if set.values.is_empty() {
+        set.varying.clear();
+    } else {
+        set.varying = varying;
+    }
+    set.space = space.map(Arc::new);
+    set
+}
+
+/// Evaluates one argument of a node (the default when it is not given).
+fn eval_arg(node: &Node, schema: &ToolSchema, p: &crate::schema::ParamSchema, ev: &mut Eval, note: &str) -> Value {
+    match node.args.iter().find(|a| a.name.name == p.name) {
+        Some(a) => {
+            let v = ev.eval(&a.value, Some(&p.ty));
+            match coerce(v, &p.ty) {
+                Ok(v) => v,
+                Err(m) => {
+                    ev.diags.push(misfit(m, a.value.span, &format!("`{}` of `{}`{note}", p.name, schema.name)));
+                    Value::Error
+                }
+            }
+        }
+        None => p.default.clone().unwrap_or(Value::Error),
+    }
 }
 
 fn dedup(diags: &mut Vec<Diagnostic>) {
@@ -362,45 +624,6 @@ fn binding_note(bindings: &[(String, Value)]) -> String {
     format!(" (in the instance with {})", parts.join(", "))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check_instance(
-    node: &Node,
-    schema: &ToolSchema,
-    env: &dyn Env,
-    opts: CheckOptions,
-    id: String,
-    index: Option<usize>,
-    bindings: Vec<(String, Value)>,
-    diags: &mut Vec<Diagnostic>,
-) -> Instance {
-    let note = binding_note(&bindings);
-    let mut ev = Eval { env, locals: bindings.clone(), diags: Vec::new() };
-    let mut args: Vec<(String, Value)> = Vec::with_capacity(schema.params.len());
-    for p in &schema.params {
-        let given = node.args.iter().find(|a| a.name.name == p.name);
-        let v = match given {
-            Some(a) => {
-                let v = ev.eval(&a.value, Some(&p.ty));
-                match coerce(v, &p.ty) {
-                    Ok(v) => v,
-                    Err(m) => {
-                        ev.diags.push(misfit(m, a.value.span, &format!("`{}` of `{}`{note}", p.name, schema.name)));
-                        Value::Error
-                    }
-                }
-            }
-            None => p.default.clone().unwrap_or(Value::Error),
-        };
-        args.push((p.name.clone(), v));
-    }
-    diags.append(&mut ev.diags);
-    let props = eval_props(node, schema, &mut ev, &note);
-    diags.append(&mut ev.diags);
-    let lift = props.allow_large || opts.allow_large;
-    let caps_lifted = check_conditions(node, schema, &args, lift, &note, diags);
-    Instance { id, index, bindings: bindings.into(), args: args.into(), props, caps_lifted }
-}
-
 /// Checks `where` and `cap` conditions; returns the caps that were lifted.
 fn check_conditions(
     node: &Node,
@@ -408,13 +631,14 @@ fn check_conditions(
     args: &[(String, Value)],
     lift: bool,
     note: &str,
+    which: &dyn Fn(&Expr) -> bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<String> {
     let mut lifted = Vec::new();
     // One evaluator for every condition: the arguments are its locals.
     let mut ev = Eval { env: &EmptyEnv, locals: args.to_vec(), diags: Vec::new() };
     for p in &schema.params {
-        for c in &p.conditions {
+        for c in p.conditions.iter().filter(|c| which(&c.expr)) {
             ev.diags.clear();
             let holds = ev.eval(&c.expr, Some(&Ty::Bool));
             // A condition over run-time data cannot be decided now.

@@ -13,7 +13,7 @@ pub mod schema;
 pub mod types;
 pub mod value;
 
-pub use check::{CheckOptions, CheckedNode, Instance, NodeProps};
+pub use check::{CheckOptions, CheckedNode, Instance, InstanceSet, NodeProps, SweepSpace};
 pub use env::{EmptyEnv, Env, Global, NodeSig};
 pub use report::{ReportBlock, ReportSpec};
 pub use schema::ToolSchema;

@@ -227,17 +227,9 @@ mod tests {
     fn vertex(grid: i64) -> Vertex {
         Vertex {
             id: "density".into(),
-            node: "density".into(),
             index: None,
-            tool: "lab.orbit".into(),
-            tool_version: "1".into(),
-            builtin: false,
-            run: Some("echo".into()),
-            image: None,
             bindings: vec![].into(),
             args: vec![("grid".into(), Value::Int(grid))].into(),
-            param_types: vec![("grid".into(), "Int".into())].into(),
-            outputs: vec![].into(),
             props: phx_sema::check::NodeProps {
                 device: vec![phx_sema::enums::Device::Cpu],
                 resources: vec![],
@@ -247,7 +239,17 @@ mod tests {
             caps_lifted: vec![],
             depends_on: vec![],
             static_key: format!("static-{grid}"),
-            functions: Vec::new(),
+            info: std::sync::Arc::new(phx_dag::NodeInfo {
+                node: "density".into(),
+                tool: "lab.orbit".into(),
+                tool_version: "1".into(),
+                builtin: false,
+                run: Some("echo".into()),
+                image: None,
+                param_types: vec![("grid".into(), "Int".into())].into(),
+                outputs: vec![].into(),
+                functions: Vec::new(),
+            }),
         }
     }
 

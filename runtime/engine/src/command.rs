@@ -623,22 +623,24 @@ mod tests {
     fn vertex(args: Vec<(&str, Value)>) -> phx_dag::Vertex {
         phx_dag::Vertex {
             id: "n".into(),
-            node: "n".into(),
             index: None,
-            tool: "lab.echo".into(),
-            tool_version: "1".into(),
-            builtin: false,
-            run: None,
-            image: None,
             bindings: Arc::new([]),
             args: args.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Vec<_>>().into(),
-            param_types: Arc::new([]),
-            outputs: Arc::new([]),
             props: phx_dag::NodeProps::default(),
             caps_lifted: vec![],
             depends_on: vec![],
             static_key: "k".into(),
-            functions: vec![],
+            info: Arc::new(phx_dag::NodeInfo {
+                node: "n".into(),
+                tool: "lab.echo".into(),
+                tool_version: "1".into(),
+                builtin: false,
+                run: None,
+                image: None,
+                param_types: Arc::new([]),
+                outputs: Arc::new([]),
+                functions: vec![],
+            }),
         }
     }
 

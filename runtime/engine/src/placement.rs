@@ -200,17 +200,9 @@ mod tests {
     fn vertex(tool: &str, args: Vec<(&str, Value)>, resources: Vec<(&str, Value)>) -> Vertex {
         Vertex {
             id: "n".into(),
-            node: "n".into(),
             index: None,
-            tool: tool.into(),
-            tool_version: "1".into(),
-            builtin: true,
-            run: None,
-            image: None,
             bindings: Arc::new([]),
             args: args.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Vec<_>>().into(),
-            param_types: Arc::new([]),
-            outputs: Arc::new([]),
             props: phx_sema::check::NodeProps {
                 device: vec![phx_sema::enums::Device::Cpu],
                 resources: resources.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
@@ -220,7 +212,17 @@ mod tests {
             caps_lifted: vec![],
             depends_on: vec![],
             static_key: "k".into(),
-            functions: vec![],
+            info: Arc::new(phx_dag::NodeInfo {
+                node: "n".into(),
+                tool: tool.into(),
+                tool_version: "1".into(),
+                builtin: true,
+                run: None,
+                image: None,
+                param_types: Arc::new([]),
+                outputs: Arc::new([]),
+                functions: vec![],
+            }),
         }
     }
 

@@ -205,19 +205,19 @@ fn detect_gpu() -> Result<String, String> {
 /// The vertices a run covers: the targets and their ancestors, or all.
 pub fn selected(dag: &Dag, targets: &[String]) -> Result<HashSet<String>, String> {
     if targets.is_empty() {
-        return Ok(dag.vertices.iter().map(|v| v.id.clone()).collect());
+        return Ok(dag.vertices().iter().map(|v| v.id.clone()).collect());
     }
     let mut want: Vec<String> = Vec::new();
     for t in targets {
-        let hits: Vec<&Vertex> = dag.vertices.iter().filter(|v| v.id == *t || v.node == *t).collect();
+        let hits: Vec<&Vertex> = dag.vertices().iter().filter(|v| v.id == *t || v.node == *t).collect();
         if hits.is_empty() {
-            let names: Vec<&str> = dag.vertices.iter().map(|v| v.node.as_str()).collect();
+            let names: Vec<&str> = dag.vertices().iter().map(|v| v.node.as_str()).collect();
             let help = phx_units::closest(t, names).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
             return Err(format!("--target `{t}` names no node{help}"));
         }
         want.extend(hits.iter().map(|v| v.id.clone()));
     }
-    let by_id: HashMap<&str, &Vertex> = dag.vertices.iter().map(|v| (v.id.as_str(), v)).collect();
+    let by_id: HashMap<&str, &Vertex> = dag.vertices().iter().map(|v| (v.id.as_str(), v)).collect();
     let mut out = HashSet::new();
     while let Some(id) = want.pop() {
         if out.insert(id.clone())
@@ -298,13 +298,13 @@ pub async fn run(
         // The size of each sweep this run covers: what an automatic
         // batch of a job array is cut from.
         let mut families: HashMap<String, usize> = HashMap::new();
-        for v in dag.vertices.iter().filter(|v| v.index.is_some() && chosen.contains(&v.id)) {
+        for v in dag.vertices().iter().filter(|v| v.index.is_some() && chosen.contains(&v.id)) {
             *families.entry(v.node.clone()).or_default() += 1;
         }
         Arc::new(Remote::new(r.backend.clone(), r.program.clone(), r.mounts.clone(), log_tx).with_families(families))
     });
     let shared = Arc::new(Shared { store: store.clone(), opts: opts.clone(), run_id: run_id.clone(), remote });
-    let order: Vec<&Vertex> = dag.vertices.iter().filter(|v| chosen.contains(&v.id)).collect();
+    let order: Vec<&Vertex> = dag.vertices().iter().filter(|v| chosen.contains(&v.id)).collect();
     let mut s = Schedule {
         dag,
         registry,
@@ -325,34 +325,34 @@ pub async fn run(
         gpu: std::sync::OnceLock::new(),
         machine: std::sync::OnceLock::new(),
         reused: Vec::new(),
+        file_has_history: store.db.file_has_cache_entries(&opts.file)?,
     };
     let mut cancel_rx = cancel.clone();
     loop {
         let cancelled = *cancel_rx.borrow();
-        let mut i = 0;
-        while i < s.waiting.len() {
-            let v = s.waiting[i];
+        // One pass, keeping what still waits (in order); a vertex that is
+        // settled or started leaves the list without shifting the rest.
+        let waiting = std::mem::take(&mut s.waiting);
+        let mut still = Vec::with_capacity(waiting.len());
+        for v in waiting {
             match s.admit(v, cancelled)? {
                 Admission::NotYet => {
-                    i += 1;
+                    still.push(v);
                     continue;
                 }
-                Admission::Settled => {
-                    s.waiting.remove(i);
-                    continue;
-                }
+                Admission::Settled => continue,
                 Admission::Ready => {}
             }
             let placement = s.place(v);
             let Some(slot) = s.slot(v, &placement) else {
-                i += 1;
+                still.push(v);
                 continue;
             };
-            s.waiting.remove(i);
             if let Decision::Run(prepared) = s.decide(v, &placement)? {
                 s.execute(v, placement, prepared, slot)?;
             }
         }
+        s.waiting = still;
         s.record_pass()?;
         if s.running.is_empty() {
             if s.waiting.is_empty() {
@@ -465,6 +465,9 @@ struct Schedule<'a> {
     machine: std::sync::OnceLock<Machine>,
     /// Cache hits are recorded in batches: one transaction per pass.
     reused: Vec<(NewExecution, String, Vec<OutputRow>)>,
+    /// Whether any node of this file ran before: a miss in a file that
+    /// never ran needs no look-up to explain itself.
+    file_has_history: bool,
 }
 
 impl<'a> Schedule<'a> {
@@ -563,7 +566,7 @@ impl<'a> Schedule<'a> {
                 Hit::None => {}
             }
             if why.is_empty() {
-                let prev = store.db.latest_cache_entry(&opts.file, &v.id)?;
+                let prev = if self.file_has_history { store.db.latest_cache_entry(&opts.file, &v.id)? } else { None };
                 let prev_json = prev.and_then(|p| serde_json::from_str::<Json>(&p.components_json).ok());
                 why = cache::explain(prev_json.as_ref(), &comps);
                 if why.is_empty() {
@@ -631,8 +634,22 @@ impl<'a> Schedule<'a> {
             .collect();
         if !upstream.is_empty() {
             why.retain(|w| !w.starts_with("input "));
-            let names: Vec<String> = upstream.iter().take(3).map(|d| format!("`{d}`")).collect();
-            let more = if upstream.len() > 3 { format!(" and {} more", upstream.len() - 3) } else { String::new() };
+            // Instances of one sweep are named once, as `name[*]` with
+            // their number.
+            let mut groups: Vec<(&str, usize, &str)> = Vec::new();
+            for d in &upstream {
+                let node = d.split('[').next().unwrap_or(d);
+                match groups.iter_mut().find(|(n, _, _)| *n == node && d.contains('[')) {
+                    Some(g) => g.1 += 1,
+                    None => groups.push((node, 1, d.as_str())),
+                }
+            }
+            let names: Vec<String> = groups
+                .iter()
+                .take(3)
+                .map(|(node, n, first)| if *n > 1 { format!("`{node}[*]` ({n})") } else { format!("`{first}`") })
+                .collect();
+            let more = if groups.len() > 3 { format!(" and {} more", groups.len() - 3) } else { String::new() };
             why.insert(
                 0,
                 format!(

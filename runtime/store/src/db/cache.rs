@@ -58,15 +58,19 @@ impl Db {
         })
     }
 
+    /// Whether any cache entry was made from this file.
+    pub fn file_has_cache_entries(&self, file: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.query_row("SELECT EXISTS (SELECT 1 FROM cache_entries WHERE file = ?1)", params![file], |r| r.get(0))
+        })
+    }
+
     /// The newest cache entry of a vertex of a file (to explain a miss).
     pub fn latest_cache_entry(&self, file: &str, vertex: &str) -> Result<Option<CacheEntry>, StoreError> {
         self.with(|c| {
-            c.query_row(
-                &format!("SELECT {CACHE_COLUMNS} FROM cache_entries WHERE file = ?1 AND vertex = ?2 ORDER BY created_at DESC, execution_id DESC LIMIT 1"),
-                params![file, vertex],
-                row_cache,
-            )
-            .optional()
+            c.prepare_cached(&format!("SELECT {CACHE_COLUMNS} FROM cache_entries WHERE file = ?1 AND vertex = ?2 ORDER BY created_at DESC, execution_id DESC LIMIT 1"))?
+                .query_row(params![file, vertex], row_cache)
+                .optional()
         })
     }
 
