@@ -675,25 +675,8 @@ pub fn build(
             }
         }
     }
-    // Kahn over nodes, inputs first, in file order where free.
-    let mut indegree: Vec<usize> = reads.iter().map(Vec::len).collect();
-    let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (f, r) in reads.iter().enumerate() {
-        for &g in r {
-            users[g].push(f);
-        }
-    }
-    let mut order: Vec<usize> = Vec::with_capacity(n);
-    let mut queue: std::collections::VecDeque<usize> = (0..n).filter(|f| indegree[*f] == 0).collect();
-    while let Some(f) = queue.pop_front() {
-        order.push(f);
-        for &u in &users[f] {
-            indegree[u] -= 1;
-            if indegree[u] == 0 {
-                queue.push_back(u);
-            }
-        }
-    }
+    // Nodes in order, inputs first, in file order where free.
+    let order = topological(&reads);
     let mut slots: Vec<Option<Family>> = families.into_iter().map(Some).collect();
     let mut diags = Vec::new();
     if order.len() == n {
@@ -754,14 +737,29 @@ fn instance_order(dag: &Dag, spans: &NodeSpans) -> (Vec<At>, std::collections::H
     let (diags, cyclic) = cycles(&pairs, edges.iter().map(|(a, b)| (a.as_str(), b.as_str())), spans);
     let index_of: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
     let n = ats.len();
-    let mut indegree = vec![0usize; n];
+    let reads: Vec<Vec<usize>> =
+        depends.iter().map(|deps| deps.iter().filter_map(|d| index_of.get(d.as_str()).copied()).collect()).collect();
+    let mut order = topological(&reads);
+    if order.len() < n {
+        let mut placed = vec![false; n];
+        for &i in &order {
+            placed[i] = true;
+        }
+        order.extend((0..n).filter(|i| !placed[*i]));
+    }
+    let in_cycle = (0..n).filter(|&k| cyclic[k]).map(|k| ats[k]).collect();
+    (order.into_iter().map(|k| ats[k]).collect(), in_cycle, diags)
+}
+
+/// Kahn's order of `0..n` where `reads[i]` lists what `i` waits for: free
+/// items in their given order first; items on a cycle are left out.
+fn topological(reads: &[Vec<usize>]) -> Vec<usize> {
+    let n = reads.len();
+    let mut indegree: Vec<usize> = reads.iter().map(Vec::len).collect();
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, deps) in depends.iter().enumerate() {
-        for d in deps {
-            if let Some(&j) = index_of.get(d.as_str()) {
-                indegree[i] += 1;
-                users[j].push(i);
-            }
+    for (i, r) in reads.iter().enumerate() {
+        for &j in r {
+            users[j].push(i);
         }
     }
     let mut order: Vec<usize> = Vec::with_capacity(n);
@@ -775,15 +773,7 @@ fn instance_order(dag: &Dag, spans: &NodeSpans) -> (Vec<At>, std::collections::H
             }
         }
     }
-    if order.len() < n {
-        let mut placed = vec![false; n];
-        for &i in &order {
-            placed[i] = true;
-        }
-        order.extend((0..n).filter(|i| !placed[*i]));
-    }
-    let in_cycle = (0..n).filter(|&k| cyclic[k]).map(|k| ats[k]).collect();
-    (order.into_iter().map(|k| ats[k]).collect(), in_cycle, diags)
+    order
 }
 
 /// The cycles among vertices `(id, node)` joined by `edges` (from, to):
