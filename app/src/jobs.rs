@@ -113,23 +113,9 @@ fn is_variable_name(k: &str) -> bool {
         && !k.starts_with(|c: char| c.is_ascii_digit())
 }
 
-/// A `.phx` string literal holding `s` exactly: escapes, and `{{` so that
-/// nothing is interpolated.
+/// A `.phx` string literal holding `s` exactly (the formatter's own).
 pub fn phx_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '{' => out.push_str("{{"),
-            '}' => out.push_str("}}"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    phx_fmt::plain_string_lit(s)
 }
 
 /// A Kubernetes name: lower-case letters, digits and `-`, at most 63.

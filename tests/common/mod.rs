@@ -77,3 +77,43 @@ pub fn hashes(doc: &Json) -> std::collections::BTreeMap<String, String> {
     }
     out
 }
+
+/// The Python of a virtual environment for a test: the folder named by
+/// `env_var`, else `name` under the build's target folder, made on first
+/// use when `probe` (a Python snippet) fails there: `python3 -m venv`, then
+/// one `pip install` per entry of `installs`. It is made beside and renamed
+/// into place, so a run beside this one never sees half an environment.
+pub fn python_venv(env_var: &str, name: &str, probe: &str, installs: &[&[&str]]) -> PathBuf {
+    let dir = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join(name));
+    let ready = |py: &Path| Command::new(py).args(["-c", probe]).output().is_ok_and(|o| o.status.success());
+    let python = dir.join("bin/python");
+    if ready(&python) {
+        return python;
+    }
+    let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let run = |cmd: &mut Command| {
+        let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        assert!(
+            o.status.success(),
+            "{cmd:?}:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run(Command::new("python3").args(["-m", "venv"]).arg(&tmp));
+    for args in installs {
+        run(Command::new(tmp.join("bin/python"))
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(*args));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if std::fs::rename(&tmp, &dir).is_err() {
+        // Another run put its own in place first.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    assert!(ready(&python), "the virtual environment at {} fails `{probe}`", dir.display());
+    python
+}

@@ -52,21 +52,15 @@ pub const BUILTINS: [&str; 20] = [
     "pow", "min", "max", "floor", "ceil",
 ];
 
-/// A GBNF literal: the text in double quotes, escaped.
+/// A GBNF literal: the text in double quotes, escaped as in JSON (GBNF
+/// reads the same escapes).
 pub fn lit(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    phx_sema::value::json_string(s)
+}
+
+/// Zero or more `item`s separated by commas, a trailing comma allowed.
+fn comma_list(item: &str) -> String {
+    format!("({item} (w \",\" w {item})* (w \",\")?)?")
 }
 
 /// Alternatives of literals, longest first (for readability; GBNF itself
@@ -300,7 +294,7 @@ pub fn full(tools: &[Arc<ToolSchema>]) -> String {
     g.rule("let-item", "\"let\" s1 name (s \":\" s type)? s \"=\" s expr");
     g.rule(
         "fn-item",
-        "\"fn\" s1 name s \"(\" w (fn-param (w \",\" w fn-param)* (w \",\")?)? wc \")\" (s \"->\" s type)? s block",
+        format!("\"fn\" s1 name s \"(\" w {} wc \")\" (s \"->\" s type)? s block", comma_list("fn-param")),
     );
     g.rule("fn-param", "name w \":\" w type");
     // The value of a block after a line break must not start with `-` or
@@ -312,7 +306,11 @@ pub fn full(tools: &[Arc<ToolSchema>]) -> String {
     g.rule("let-stmt", "\"let\" s1 name w \"=\" w expr");
     g.rule(
         "tool-item",
-        "\"tool\" s1 path s \"(\" w (tool-param (w \",\" w tool-param)* (w \",\")?)? wc \")\" (s \"->\" s \"(\" w (tool-output (w \",\" w tool-output)* (w \",\")?)? wc \")\")? (s field-block)?",
+        format!(
+            "\"tool\" s1 path s \"(\" w {} wc \")\" (s \"->\" s \"(\" w {} wc \")\")? (s field-block)?",
+            comma_list("tool-param"),
+            comma_list("tool-output")
+        ),
     );
     g.rule("tool-param", "name w \":\" w type (w \"=\" w expr)? (s1 (\"where\" | \"cap\") s1 expr)*");
     g.rule("tool-output", "name w \":\" w type");
@@ -326,10 +324,7 @@ pub fn full(tools: &[Arc<ToolSchema>]) -> String {
             g.rule(&call, format!("{} wc \")\"", lit(&format!("{}(", t.name))));
         } else {
             g.rule(&arg, format!("{} w \"=\" w expr", alts(&names)));
-            g.rule(
-                &call,
-                format!("{} w ({arg} (w \",\" w {arg})* (w \",\")?)? wc \")\"", lit(&format!("{}(", t.name))),
-            );
+            g.rule(&call, format!("{} w {} wc \")\"", lit(&format!("{}(", t.name)), comma_list(&arg)));
         }
         calls.push(call);
     }
@@ -370,10 +365,10 @@ pub fn full(tools: &[Arc<ToolSchema>]) -> String {
     g.rule("primary", "if-expr | quantity | number | string | boolean | list | record | call | name | paren");
     g.rule("paren", "\"(\" w expr wc \")\"");
     g.rule("boolean", "\"true\" | \"false\"");
-    g.rule("list", "\"[\" w (expr (w \",\" w expr)* (w \",\")?)? wc \"]\"");
+    g.rule("list", format!("\"[\" w {} wc \"]\"", comma_list("expr")));
     g.rule("record", "\"{\" w (field (sep field)* (s \",\")?)? wc \"}\"");
     g.rule("if-expr", "\"if\" s1 expr s block (s \"else\" (s block | s1 if-expr))?");
-    g.rule("call", "path \"(\" w (call-arg (w \",\" w call-arg)* (w \",\")?)? wc \")\"");
+    g.rule("call", format!("path \"(\" w {} wc \")\"", comma_list("call-arg")));
     g.rule("call-arg", "(name w \"=\" w)? expr");
     g.rule("number", "[0-9]+ (\".\" [0-9]+)? ([eE] [+-]? [0-9]+)?");
     g.rule("quantity", "number [ \\t]+ (unit | \"[\" w unit-expr wc \"]\")");

@@ -86,15 +86,7 @@ pub fn tool_markdown(t: &ToolSchema, out: &mut String) {
         );
     }
     let _ = writeln!(out, "\n| output | type | description |\n| --- | --- | --- |");
-    for o in &t.outputs {
-        let _ = writeln!(
-            out,
-            "| `{}` | `{}` | {} |",
-            o.name,
-            md_escape(&o.ty.to_string()),
-            md_escape(o.doc.as_deref().unwrap_or(""))
-        );
-    }
+    output_rows(t, out);
     let emits = if t.emits.is_empty() { "nothing".to_string() } else { t.emits.join(", ") };
     let _ = writeln!(out, "\nEmits: {emits}. Devices: {}. Version: {}.\n", t.devices.join(", "), t.version);
 }
@@ -181,15 +173,7 @@ pub fn book_page(t: &ToolSchema) -> String {
         out.push('\n');
     }
     out.push_str("## Outputs\n\n| output | type | description |\n| --- | --- | --- |\n");
-    for o in &t.outputs {
-        let _ = writeln!(
-            out,
-            "| `{}` | `{}` | {} |",
-            o.name,
-            md_escape(&o.ty.to_string()),
-            md_escape(o.doc.as_deref().unwrap_or(""))
-        );
-    }
+    output_rows(t, &mut out);
     let emits = if t.emits.is_empty() {
         "nothing (a node of it needs no `emit`)".to_string()
     } else {
@@ -305,4 +289,17 @@ pub fn llm() -> String {
 /// A value as a short text, for summaries.
 pub fn value_text(v: &Value) -> String {
     v.to_string()
+}
+
+/// The rows of a tool's output table (`| output | type | description |`).
+fn output_rows(t: &ToolSchema, out: &mut String) {
+    for o in &t.outputs {
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | {} |",
+            o.name,
+            md_escape(&o.ty.to_string()),
+            md_escape(o.doc.as_deref().unwrap_or(""))
+        );
+    }
 }

@@ -30,6 +30,32 @@ pub fn type_to_string(t: &TypeExpr) -> String {
     }
 }
 
+/// A `.phx` string literal holding `text` exactly: escapes, and `{{`, `}}`
+/// so that nothing is interpolated.
+pub fn plain_string_lit(text: &str) -> String {
+    let mut out = String::from("\"");
+    push_escaped(text, &mut out);
+    out.push('"');
+    out
+}
+
+/// `text` escaped for the inside of a one-line string literal.
+fn push_escaped(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            '{' => out.push_str("{{"),
+            '}' => out.push_str("}}"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// A string literal in canonical form.
 pub fn string_lit(s: &StringLit, indent: usize) -> String {
     if s.triple {
@@ -50,21 +76,7 @@ pub fn string_lit(s: &StringLit, indent: usize) -> String {
     let mut out = String::from("\"");
     for part in &s.parts {
         match part {
-            StringPart::Text(t) => {
-                for c in t.chars() {
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        '\n' => out.push_str("\\n"),
-                        '\t' => out.push_str("\\t"),
-                        '\r' => out.push_str("\\r"),
-                        '\0' => out.push_str("\\0"),
-                        '{' => out.push_str("{{"),
-                        '}' => out.push_str("}}"),
-                        c => out.push(c),
-                    }
-                }
-            }
+            StringPart::Text(t) => push_escaped(t, &mut out),
             StringPart::Interp { expr, spec } => {
                 out.push('{');
                 out.push_str(&expr_to_string(expr));

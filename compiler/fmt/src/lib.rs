@@ -8,7 +8,7 @@
 
 mod expr;
 
-pub use expr::{expr_to_string, string_lit, type_to_string};
+pub use expr::{expr_to_string, plain_string_lit, string_lit, type_to_string};
 
 use phx_syntax::ast::*;
 use phx_syntax::scan::Comment;

@@ -255,20 +255,7 @@ fn power_of_ten(e: i32) -> Rich {
 }
 
 fn superscript_char(c: char) -> char {
-    match c {
-        '0' => '⁰',
-        '1' => '¹',
-        '2' => '²',
-        '3' => '³',
-        '4' => '⁴',
-        '5' => '⁵',
-        '6' => '⁶',
-        '7' => '⁷',
-        '8' => '⁸',
-        '9' => '⁹',
-        '\u{2212}' | '-' => '⁻',
-        other => other,
-    }
+    typeset::superscript(c).unwrap_or(c)
 }
 
 /// Ticks at round numbers (steps of 1, 2 or 5 times a power of ten), about
@@ -670,15 +657,7 @@ mod tests {
     #[test]
     fn a_sweep_panel_keeps_its_labels_inside_and_room_to_plot() {
         let cs = ColorScale::auto(&[-2.0e-3, 5.1e-3], false);
-        let chart = Chart::new(ChartSpec {
-            title: Some(typeset::math("|psi_2p|^2")),
-            x: AxisSpec { scale: Scale::linear(-24.0, 24.0), label: typeset::quantity("x", Some("bohr")) },
-            y: AxisSpec { scale: Scale::linear(-24.0, 24.0), label: typeset::quantity("z", Some("bohr")) },
-            aspect: Some(1.0),
-            colorbar: Some((cs, typeset::quantity("|psi|^2", Some("bohr^-3")))),
-            ticks_out: true,
-            width: width_for(true),
-        });
+        let chart = Chart::new(orbital_heatmap(cs, width_for(true)));
         let (l, _, r, _) = chart.area;
         assert!(r - l > 110.0, "a plotting area people can read: {:?}", chart.area);
         let fig = chart.finish();
@@ -686,18 +665,23 @@ mod tests {
         assert_eq!(width_for(false), WIDTH);
     }
 
-    #[test]
-    fn every_label_lies_inside_the_picture() {
-        let cs = ColorScale::auto(&[0.0, 5.1e-3], false);
-        let chart = Chart::new(ChartSpec {
+    /// The hydrogen example's slice: a square heat map with a colour bar.
+    fn orbital_heatmap(cs: ColorScale, width: f64) -> ChartSpec {
+        ChartSpec {
             title: Some(typeset::math("|psi_2p|^2")),
             x: AxisSpec { scale: Scale::linear(-24.0, 24.0), label: typeset::quantity("x", Some("bohr")) },
             y: AxisSpec { scale: Scale::linear(-24.0, 24.0), label: typeset::quantity("z", Some("bohr")) },
             aspect: Some(1.0),
             colorbar: Some((cs, typeset::quantity("|psi|^2", Some("bohr^-3")))),
             ticks_out: true,
-            width: WIDTH,
-        });
+            width,
+        }
+    }
+
+    #[test]
+    fn every_label_lies_inside_the_picture() {
+        let cs = ColorScale::auto(&[0.0, 5.1e-3], false);
+        let chart = Chart::new(orbital_heatmap(cs, WIDTH));
         let (l, t, r, b) = chart.area;
         assert!(l > 30.0 && t > 20.0 && r < WIDTH - 60.0 && b > t + 200.0, "{:?}", chart.area);
         let fig = chart.finish();

@@ -48,7 +48,8 @@ const GREEK: &[(&str, char)] = &[
 /// Unit words with a symbol of their own.
 const UNIT_WORDS: &[(&str, &str)] = &[("angstrom", "Å"), ("ohm", "Ω"), ("hbar", "ħ"), ("degree", "°")];
 
-fn superscript(c: char) -> Option<char> {
+/// The superscript form of a digit, sign or parenthesis.
+pub fn superscript(c: char) -> Option<char> {
     Some(match c {
         '0' => '⁰',
         '1' => '¹',
