@@ -211,9 +211,23 @@ impl Dag {
         self.vertices.get_or_init(|| self.each_at().map(|(f, i)| self.make_vertex(f as usize, i as usize)).collect())
     }
 
-    /// A vertex by id.
+    /// A vertex by id (`name` or `name[i]`), found by its family and index.
     pub fn vertex(&self, id: &str) -> Option<&Vertex> {
-        self.vertices().iter().find(|v| v.id == id)
+        let (node, index) = match id.strip_suffix(']').and_then(|rest| rest.split_once('[')) {
+            Some((node, i)) => (node, Some(i.parse::<usize>().ok()?)),
+            None => (id, None),
+        };
+        let f = *self.by_name.get(node)? as usize;
+        let fam = &self.families[f];
+        let i = index.unwrap_or(0);
+        if index.is_some() != fam.is_sweep() || i >= fam.len() {
+            return None;
+        }
+        if self.order.is_some() {
+            return self.vertices().iter().find(|v| v.id == id);
+        }
+        let before: usize = self.families[..f].iter().map(Family::len).sum();
+        self.vertices().get(before + i)
     }
 
     /// How many vertices there are, without building them.
@@ -262,13 +276,14 @@ impl Dag {
     pub fn edges(&self) -> Vec<Edge> {
         let mut out: Vec<Edge> = Vec::new();
         for (f, i) in self.each_at() {
-            let fam = &self.families[f as usize];
-            let to = fam.instances().id(i as usize);
-            self.instance_edges(f as usize, i as usize, &mut |from, output, arg| {
-                let e = Edge { from, to: to.clone(), output: output.map(str::to_string), arg: arg.map(str::to_string) };
-                if out.last() != Some(&e) {
-                    out.push(e);
-                }
+            let to = self.families[f as usize].instances().id(i as usize);
+            self.distinct_edges(f as usize, i as usize, &mut |from, output, arg| {
+                out.push(Edge {
+                    from,
+                    to: to.clone(),
+                    output: output.map(str::to_string),
+                    arg: arg.map(str::to_string),
+                });
             });
         }
         out
@@ -280,14 +295,7 @@ impl Dag {
         for (f, fam) in self.families.iter().enumerate() {
             let per = |i: usize| {
                 let mut count = 0usize;
-                let mut last: Option<(String, Option<String>, Option<String>)> = None;
-                self.instance_edges(f, i, &mut |from, output, arg| {
-                    let e = (from, output.map(str::to_string), arg.map(str::to_string));
-                    if last.as_ref() != Some(&e) {
-                        count += 1;
-                    }
-                    last = Some(e);
-                });
+                self.distinct_edges(f, i, &mut |_, _, _| count += 1);
                 count
             };
             if fam.instances().uniform() && !fam.is_empty() {
@@ -297,6 +305,19 @@ impl Dag {
             }
         }
         n
+    }
+
+    /// [`Dag::instance_edges`] without an edge that repeats the one before
+    /// (the same reference written twice in a row).
+    fn distinct_edges(&self, f: usize, i: usize, out: &mut EdgeSink<'_>) {
+        let mut last: Option<(String, Option<String>, Option<String>)> = None;
+        self.instance_edges(f, i, &mut |from, output, arg| {
+            let here = (from, output.map(str::to_string), arg.map(str::to_string));
+            if last.as_ref() != Some(&here) {
+                out(here.0.clone(), output, arg);
+                last = Some(here);
+            }
+        });
     }
 
     /// Calls `f(from, output, arg)` for each edge into instance `i` of
@@ -624,8 +645,7 @@ pub fn build(
         let set = &node.instances;
         // The functions any instance passes.
         let mut functions: Vec<(String, Arc<phx_sema::fnir::FnIr>)> = Vec::new();
-        let instances = if set.uniform() { set.len().min(1) } else { set.len() };
-        for i in 0..instances {
+        for i in 0..set.distinct() {
             set.for_each_arg(i, &mut |_, v| {
                 let mut names = Vec::new();
                 collect_fns(v, &mut names);
@@ -660,7 +680,6 @@ pub fn build(
     let mut reads: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (f, fam) in families.iter().enumerate() {
         let set = fam.instances();
-        let instances = if set.uniform() { set.len().min(1) } else { set.len() };
         let add = |node: &str, reads: &mut Vec<usize>| {
             if let Some(&g) = dag.by_name.get(node)
                 && !reads.contains(&(g as usize))
@@ -668,7 +687,7 @@ pub fn build(
                 reads.push(g as usize);
             }
         };
-        for i in 0..instances {
+        for i in 0..set.distinct() {
             fam.for_each_ref(i, &mut |_, r| add(&r.node, &mut reads[f]));
             for a in &set.props(i).after {
                 add(after_node(a), &mut reads[f]);
@@ -725,9 +744,10 @@ fn instance_order(dag: &Dag, spans: &NodeSpans) -> (Vec<At>, std::collections::H
     let mut depends: Vec<Vec<String>> = Vec::with_capacity(ats.len());
     for (k, &(f, i)) in ats.iter().enumerate() {
         let mut deps: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         dag.instance_edges(f as usize, i as usize, &mut |from, _, _| {
             edges.push((from.clone(), ids[k].clone()));
-            if !deps.contains(&from) {
+            if seen.insert(from.clone()) {
                 deps.push(from);
             }
         });

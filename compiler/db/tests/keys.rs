@@ -68,6 +68,11 @@ fn sweeps_expand_in_order_with_cartesian_products() {
     );
     let ids: Vec<&str> = d.vertices().iter().filter(|v| v.node == "s").map(|v| v.id.as_str()).collect();
     assert_eq!(ids.len(), 6);
+    // Looked up by family and index: ids that name no instance find nothing.
+    for missing in ["s[6]", "s", "s[x]", "sheet[0]", "nothing"] {
+        assert!(d.vertex(missing).is_none(), "{missing}");
+    }
+    assert_eq!(d.vertex("sheet").unwrap().id, "sheet");
     let s4 = d.vertex("s[4]").unwrap();
     assert_eq!(s4.bindings.to_vec(), vec![("a".to_string(), Value::Int(2)), ("b".to_string(), Value::Int(20))]);
 }

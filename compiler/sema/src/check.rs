@@ -151,6 +151,12 @@ impl InstanceSet {
         self.varying.is_empty() && self.props.len() <= 1
     }
 
+    /// How many instances must be looked at to see every distinct one: one
+    /// when they are uniform, else all.
+    pub fn distinct(&self) -> usize {
+        if self.uniform() { self.len.min(1) } else { self.len }
+    }
+
     /// Instance `i`'s arguments.
     pub fn args(&self, i: usize) -> Arc<[(String, Value)]> {
         if self.varying.is_empty() || i == 0 {
@@ -518,6 +524,7 @@ fn check_family(
     // (or when `allow_large` itself may vary).
     let per_instance = |c: &Expr| props_vary || varying_names.iter().any(|n| mentions(c, n));
 
+    let instance0_diags = diags.len();
     let bindings0 = space.as_ref().map_or_else(Vec::new, |s| s.bindings(0));
     let note0 = binding_note(&bindings0);
     let mut ev = Eval { env, locals: bindings0, diags: Vec::new() };
@@ -541,6 +548,9 @@ fn check_family(
         let space = space.as_ref().expect("a family of more than one instance is a sweep");
         // The same diagnostic at the same place, counted past the first few.
         let mut seen: std::collections::HashMap<(Code, Span), usize> = std::collections::HashMap::new();
+        for d in &diags[instance0_diags..] {
+            *seen.entry((d.code, d.span)).or_default() += 1;
+        }
         let mut instance_diags: Vec<Diagnostic> = Vec::new();
         let mut args: Vec<(String, Value)> = set.template.to_vec();
         for i in 1..len {
@@ -581,13 +591,10 @@ fn check_family(
                 format!("and {} more instances of `{name}` with the same problem", n - SAME_DIAGNOSTIC_SHOWN),
             ));
         }
-    } else if len > 1 {
-        // Nothing depends on the binders: every instance is instance 0.
-        set.values.clear();
     }
-    if set.values.is_empty() {
-        set.varying.clear();
-    } else {
+    // When nothing depends on the binders every instance is instance 0, and
+    // `values` (instance 0's varying values) stays empty.
+    if !set.values.is_empty() {
         set.varying = varying;
     }
     set.space = space.map(Arc::new);

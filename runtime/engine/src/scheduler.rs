@@ -962,8 +962,8 @@ fn staged_inputs(
         for r in refs {
             for id in r.vertex_ids() {
                 let kind = dag
-                    .vertex(&id)
-                    .and_then(|u| u.outputs.iter().find(|(n, _)| *n == r.output).map(|(_, t)| t.clone()))
+                    .family(&r.node)
+                    .and_then(|f| f.info.outputs.iter().find(|(n, _)| *n == r.output).map(|(_, t)| t.clone()))
                     .unwrap_or_else(|| "File".into());
                 let list = hashes
                     .get(&(id.clone(), r.output.clone()))
