@@ -70,16 +70,9 @@ pub struct MissingResult {
 /// The folder of a vertex's results, relative to the results folder: a
 /// sweep's instance `orbital[3]` goes to `orbital/3`.
 pub fn vertex_dir(vertex: &str) -> PathBuf {
-    match vertex.split_once('[') {
-        Some((name, rest)) => {
-            let index = rest.trim_end_matches(']');
-            let mut p = PathBuf::from(name);
-            for part in index.split(',') {
-                p.push(part.trim());
-            }
-            p
-        }
-        None => PathBuf::from(vertex),
+    match phx_store::parse_vertex_id(vertex) {
+        Some((name, Some(index))) => Path::new(name).join(index.to_string()),
+        _ => PathBuf::from(vertex),
     }
 }
 
@@ -283,6 +276,7 @@ impl ResultsDir {
         let dir = self.vertex_folder(vertex)?;
         let mut placed = BTreeMap::new();
         let mut names = BTreeSet::new();
+        let mut changed = false;
         for o in outputs {
             let head = head_of(&o.object).map_err(|e| io_error("read", &o.object, e))?;
             let mut file = match &o.written {
@@ -299,23 +293,30 @@ impl ResultsDir {
             }
             names.insert(file.clone());
             let dest = dir.join(&file);
-            place_file(&o.object, &dest, true)?;
+            changed |= place_file(&o.object, &dest, true)?;
             self.placed.insert(self.relative(&dest));
             placed.insert(o.name.clone(), dest);
         }
         // What phx placed here before and this run did not: removed.
         let prefix = format!("{}/", self.relative(&dir));
+        // The manifest is sorted: this folder's entries are one run of it.
         let stale: Vec<String> = self
             .placed
-            .iter()
+            .range::<str, _>((std::ops::Bound::Included(prefix.as_str()), std::ops::Bound::Unbounded))
+            .take_while(|p| p.starts_with(&prefix))
             .filter(|p| p.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/') && !names.contains(rest)))
             .cloned()
             .collect();
+        changed |= !stale.is_empty();
         for rel in stale {
             let _ = std::fs::remove_file(self.root.join(&rel));
             self.placed.remove(&rel);
         }
-        remove_dead_temporaries(&dir);
+        // A folder this run left as it was has no temporaries of its own to
+        // clear (those of a killed run go when the folder next changes).
+        if changed {
+            remove_dead_temporaries(&dir);
+        }
         Ok(placed)
     }
 
@@ -407,9 +408,9 @@ fn remove_dead_temporaries(dir: &Path) {
 
 /// Puts `object` at `dest`, atomically: a hard link (`link`) or a
 /// read-only copy made beside it, renamed over whatever file was there.
-fn place_file(object: &Path, dest: &Path, link: bool) -> AppResult<()> {
+fn place_file(object: &Path, dest: &Path, link: bool) -> AppResult<bool> {
     if link && same_file(object, dest) {
-        return Ok(());
+        return Ok(false);
     }
     if std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
         return Err(refused(format!("`{}` is a folder where phx puts a file", dest.display())));
@@ -432,7 +433,8 @@ fn place_file(object: &Path, dest: &Path, link: bool) -> AppResult<()> {
     std::fs::rename(&tmp, dest).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io_error("rename into", dest, e)
-    })
+    })?;
+    Ok(true)
 }
 
 /// After a run: places the outputs of every vertex that succeeded (ran or

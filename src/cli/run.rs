@@ -233,15 +233,8 @@ fn instance_free(text: &str) -> String {
             out.push('`');
         }
         let quoted = k % 2 == 1;
-        match piece.split_once('[') {
-            Some((name, rest))
-                if quoted
-                    && !name.is_empty()
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    && rest
-                        .strip_suffix(']')
-                        .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit())) =>
-            {
+        match phx_store::parse_vertex_id(piece) {
+            Some((name, Some(_))) if quoted => {
                 out.push_str(name);
                 out.push_str("[i]");
             }
@@ -264,10 +257,7 @@ pub fn plan_summary(r: &RunResult) -> String {
     let mut order: Vec<&str> = Vec::new();
     let mut families: std::collections::HashMap<&str, Family> = std::collections::HashMap::new();
     for n in &r.nodes {
-        let (name, index) = match n.id.split_once('[') {
-            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (n.id.as_str(), None),
-        };
+        let (name, index) = phx_store::parse_vertex_id(&n.id).unwrap_or((n.id.as_str(), None));
         let f = families.entry(name).or_insert_with(|| {
             order.push(name);
             Family { tool: &n.tool, indices: Vec::new(), groups: BTreeMap::new() }
@@ -454,7 +444,7 @@ const SHOWN_INSTANCES: usize = 8;
 
 /// The node a vertex id belongs to (`scan` for `scan[3]`).
 fn family_of(id: &str) -> &str {
-    id.split_once('[').map_or(id, |(name, _)| name)
+    phx_store::parse_vertex_id(id).map_or(id, |(name, _)| name)
 }
 
 /// One summary per sweep with more than `limit` instances, by node name:

@@ -334,7 +334,17 @@ pub async fn run(
         // settled or started leaves the list without shifting the rest.
         let waiting = std::mem::take(&mut s.waiting);
         let mut still = Vec::with_capacity(waiting.len());
-        for v in waiting {
+        let mut rest = waiting.into_iter();
+        while let Some(v) = rest.next() {
+            // Every local core taken and no cluster: nothing further down
+            // can start this pass, so it is not looked at (a pass per
+            // finished task over a hundred thousand waiting vertices was
+            // quadratic). A cancellation still goes through all of them.
+            if !cancelled && s.shared.remote.is_none() && s.busy >= s.jobs {
+                still.push(v);
+                still.extend(rest);
+                break;
+            }
             match s.admit(v, cancelled)? {
                 Admission::NotYet => {
                     still.push(v);

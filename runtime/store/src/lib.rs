@@ -66,6 +66,12 @@ impl StoreError {
 /// sweep instance `name[N]`. Records from elsewhere (a bundle) must hold
 /// only these, since folders are named after them.
 pub fn is_vertex_id(id: &str) -> bool {
+    parse_vertex_id(id).is_some()
+}
+
+/// A vertex id's node name and, for a sweep instance `name[N]`, its index;
+/// `None` for anything a program cannot make.
+pub fn parse_vertex_id(id: &str) -> Option<(&str, Option<usize>)> {
     let ident = |s: &str| {
         let mut chars = s.chars();
         chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
@@ -73,10 +79,10 @@ pub fn is_vertex_id(id: &str) -> bool {
     };
     match id.split_once('[') {
         Some((name, rest)) => {
-            ident(name)
-                && rest.strip_suffix(']').is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+            let digits = rest.strip_suffix(']').filter(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))?;
+            ident(name).then_some((name, Some(digits.parse().ok()?)))
         }
-        None => ident(id),
+        None => ident(id).then_some((id, None)),
     }
 }
 
