@@ -281,7 +281,10 @@ fn jobs_of(settings: &RunSettings, config: &phx_backends::ClusterConfig) -> usiz
 /// How many vertices the run covers (for progress totals).
 pub fn vertex_count(checked: &Checked, targets: &[String]) -> usize {
     let dag = &checked.checked.dag;
-    phx_runtime::scheduler::selected(dag, targets).map_or(dag.vertex_count(), |s| s.len())
+    match phx_runtime::scheduler::selected(dag, targets) {
+        Ok(Some(chosen)) => chosen.len(),
+        _ => dag.vertex_count(),
+    }
 }
 
 /// Runs (or plans) `program`, already checked as `checked`, in `exp`.

@@ -181,6 +181,9 @@ pub struct Dag {
     default_resources: Vec<(String, Value)>,
     /// Family positions by node name.
     by_name: HashMap<String, u32>,
+    /// Where each family's vertices start in [`Dag::vertices`] (in family
+    /// order; unused when `order` is set).
+    starts: Vec<usize>,
     /// Vertices in a topological order, when instances of one node depend
     /// on each other (else families in order, each in index order).
     order: Option<Vec<At>>,
@@ -226,8 +229,7 @@ impl Dag {
         if self.order.is_some() {
             return self.vertices().iter().find(|v| v.id == id);
         }
-        let before: usize = self.families[..f].iter().map(Family::len).sum();
-        self.vertices().get(before + i)
+        self.vertices().get(self.starts[f] + i)
     }
 
     /// How many vertices there are, without building them.
@@ -701,6 +703,15 @@ pub fn build(
     if order.len() == n {
         dag.families = order.into_iter().filter_map(|f| slots[f].take()).collect();
         dag.by_name = dag.families.iter().enumerate().map(|(i, f)| (f.info.node.clone(), i as u32)).collect();
+        dag.starts = dag
+            .families
+            .iter()
+            .scan(0usize, |at, f| {
+                let start = *at;
+                *at += f.len();
+                Some(start)
+            })
+            .collect();
     } else {
         // Some nodes read each other: order (and find cycles) by instance.
         dag.families = slots.into_iter().flatten().collect();

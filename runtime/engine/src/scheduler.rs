@@ -202,10 +202,11 @@ fn detect_gpu() -> Result<String, String> {
     }
 }
 
-/// The vertices a run covers: the targets and their ancestors, or all.
-pub fn selected(dag: &Dag, targets: &[String]) -> Result<HashSet<String>, String> {
+/// The vertices a run covers: the targets and their ancestors, or `None`
+/// for all of them (a million ids need not be listed to say "all").
+pub fn selected(dag: &Dag, targets: &[String]) -> Result<Option<HashSet<String>>, String> {
     if targets.is_empty() {
-        return Ok(dag.vertices().iter().map(|v| v.id.clone()).collect());
+        return Ok(None);
     }
     let mut want: Vec<String> = Vec::new();
     for t in targets {
@@ -226,7 +227,7 @@ pub fn selected(dag: &Dag, targets: &[String]) -> Result<HashSet<String>, String
             want.extend(v.depends_on.iter().cloned());
         }
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 fn cpus_of(v: &Vertex, jobs: usize) -> usize {
@@ -298,13 +299,16 @@ pub async fn run(
         // The size of each sweep this run covers: what an automatic
         // batch of a job array is cut from.
         let mut families: HashMap<String, usize> = HashMap::new();
-        for v in dag.vertices().iter().filter(|v| v.index.is_some() && chosen.contains(&v.id)) {
+        for v in
+            dag.vertices().iter().filter(|v| v.index.is_some() && chosen.as_ref().is_none_or(|c| c.contains(&v.id)))
+        {
             *families.entry(v.node.clone()).or_default() += 1;
         }
         Arc::new(Remote::new(r.backend.clone(), r.program.clone(), r.mounts.clone(), log_tx).with_families(families))
     });
     let shared = Arc::new(Shared { store: store.clone(), opts: opts.clone(), run_id: run_id.clone(), remote });
-    let order: Vec<&Vertex> = dag.vertices().iter().filter(|v| chosen.contains(&v.id)).collect();
+    let order: Vec<&Vertex> =
+        dag.vertices().iter().filter(|v| chosen.as_ref().is_none_or(|c| c.contains(&v.id))).collect();
     let mut s = Schedule {
         dag,
         registry,
@@ -461,7 +465,8 @@ struct Schedule<'a> {
     shared: Arc<Shared>,
     on_event: &'a (dyn Fn(Event) + Sync),
     cancel: watch::Receiver<bool>,
-    chosen: HashSet<String>,
+    /// The vertices this run covers (`None`: all of them).
+    chosen: Option<HashSet<String>>,
     jobs: usize,
     outcomes: Outcomes,
     hashes: OutputHashes,
@@ -489,7 +494,11 @@ impl<'a> Schedule<'a> {
 
     /// Admission: whether `v`'s inputs are done, and whether it may run.
     fn admit(&mut self, v: &Vertex, cancelled: bool) -> Result<Admission, StoreError> {
-        let deps_done = v.depends_on.iter().all(|d| self.outcomes.contains_key(d) || !self.chosen.contains(d));
+        let chosen = |d: &String| match &self.chosen {
+            Some(c) => c.contains(d),
+            None => self.dag.vertex(d).is_some(),
+        };
+        let deps_done = v.depends_on.iter().all(|d| self.outcomes.contains_key(d) || !chosen(d));
         if !deps_done {
             return Ok(Admission::NotYet);
         }
