@@ -47,7 +47,7 @@ def commands(n: int) -> str:
 }}
 
 tool bench.gather(parts: List[File]) -> (total: Int) {{
-  run = "cat {{parts}} | awk '{{{{ t += $1 }}}} END {{{{ print t }}}}' > {{total}}"
+  run = "printf '%s\\n' {{parts}} | xargs cat | awk '{{{{ t += $1 }}}} END {{{{ printf \\"%.0f\\\\n\\", t }}}}' > {{total}}"
 }}
 
 node t[i in 0..{n}] = bench.touch(i = i)
