@@ -62,7 +62,7 @@ fn value_text(v: &Value, unit: Option<&str>, staged: Option<&Vec<StagedInput>>) 
                             }
                         }
                     }
-                    Value::Str(s) => words.push(shell_quote(s)),
+                    Value::Str(s) => words.push(shell_quote(&literal_file(s, staged))),
                     other => words.push(shell_quote(&value_text(other, unit, None)?)),
                 }
             }
@@ -83,11 +83,21 @@ fn value_text(v: &Value, unit: Option<&str>, staged: Option<&Vec<StagedInput>>) 
         Value::Bool(b) => Ok(b.to_string()),
         // One shell word, whatever it holds (quotes, `$()`, backticks,
         // newlines): a value never becomes shell syntax.
-        Value::Str(s) => Ok(shell_quote(s)),
+        Value::Str(s) => Ok(shell_quote(&literal_file(s, staged))),
         Value::Enum(_, s) => Ok(shell_quote(s)),
         Value::Fn(f) => Ok(f.name.clone()),
         Value::Record(_) | Value::Node(_) | Value::Error => Err(format!("`{v}` cannot be written into a command")),
     }
+}
+
+/// A string as the command sees it: a file of the experiment given to a
+/// `File`/`Path` parameter is staged under `in/`, and named there (the
+/// command runs in its own working folder, where the path as written
+/// names nothing); any other string is itself.
+fn literal_file(s: &str, staged: Option<&Vec<StagedInput>>) -> String {
+    staged
+        .and_then(|inputs| inputs.iter().find(|i| i.reference == s))
+        .map_or_else(|| s.to_string(), |i| i.path.to_string_lossy().into_owned())
 }
 
 fn item_count(v: &Value) -> usize {
@@ -351,7 +361,7 @@ fn shell(inv: &Invocation<'_>, containment: &Containment) -> Result<Command, Too
         .env("PHX_DEVICE", inv.device)
         .process_group(0)
         .kill_on_drop(false);
-    containment.prepare(cmd.as_std_mut());
+    containment.prepare_shell(cmd.as_std_mut());
     Ok(cmd)
 }
 
@@ -369,18 +379,13 @@ pub async fn run_script(script: &str, inv: &Invocation<'_>) -> Result<i32, ToolE
     let dir = inv.work_dir;
     std::fs::create_dir_all(dir.join("out"))
         .map_err(|e| ToolError::failed(format!("cannot prepare the working folder: {e}")))?;
+    let containment = Containment::new();
+    // The script joins the node's cgroup first: started without a hook
+    // between fork and exec, the shell is spawned, not forked.
     let script_path = dir.join(".phx-run.sh");
-    std::fs::write(&script_path, format!("set -e\n{script}\n"))
+    std::fs::write(&script_path, format!("{}set -e\n{script}\n", containment.shell_join()))
         .map_err(|e| ToolError::failed(format!("cannot write the command script: {e}")))?;
-    let mut containment = Containment::new();
-    let spawned = match shell(inv, &containment)?.spawn() {
-        Err(_) if containment.has_cgroup() => {
-            // The cgroup could not be joined: the sweep alone keeps the node.
-            containment.forgo_cgroup();
-            shell(inv, &containment)?.spawn()
-        }
-        other => other,
-    };
+    let spawned = shell(inv, &containment)?.spawn();
     let mut child = spawned.map_err(|e| ToolError::failed(format!("cannot start /bin/sh: {e}")))?;
     let pid = child.id().unwrap_or(0);
     let mut cancel = inv.cancel.clone();

@@ -453,6 +453,30 @@ impl Containment {
         }
     }
 
+    /// Marks a `/bin/sh` script's process with the environment entry only;
+    /// the script joins the cgroup itself, with [`Containment::shell_join`]
+    /// as its first line. Without a `pre_exec` hook the process is started
+    /// by `posix_spawn` rather than `fork`, whose copy of the page tables
+    /// grows with phx's memory (a run of 100,000 nodes slowed from 250 to
+    /// 80 starts a second).
+    pub fn prepare_shell(&self, cmd: &mut std::process::Command) {
+        cmd.env(&self.name, &self.value);
+    }
+
+    /// The shell line that moves the script's shell into the node's cgroup
+    /// (empty without one). Writing `0` to `cgroup.procs` moves the writer,
+    /// and `echo` is the shell's own. Where it cannot be joined the node
+    /// runs on, kept by its mark alone.
+    pub fn shell_join(&self) -> String {
+        match &self.cgroup {
+            Some(cg) => {
+                let path = cg.dir.join("cgroup.procs").display().to_string();
+                format!("echo 0 2>/dev/null >'{}' || :\n", path.replace('\'', "'\\''"))
+            }
+            None => String::new(),
+        }
+    }
+
     /// Gives up the cgroup (it could not be joined): the sweep alone keeps
     /// this node, and later nodes do not try cgroups again.
     pub fn forgo_cgroup(&mut self) {
