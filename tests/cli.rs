@@ -336,6 +336,59 @@ fn a_plan_is_summarised_by_sweep_and_lists_instances_on_request() {
     // `--verbose`: every instance, as it is decided.
     let v = phx(&["run", f.to_str().unwrap(), "--dry-run", "--verbose"]);
     assert_eq!(stderr(&v).matches("would run s[").count(), 3000);
+    // JSON lists every instance too, and folds nothing.
+    let j = phx(&["run", f.to_str().unwrap(), "--dry-run", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&j)).unwrap();
+    assert_eq!(doc["nodes"].as_array().unwrap().len(), 3002);
+    assert!(doc.get("families").is_none(), "{}", doc.get("families").unwrap());
+}
+
+#[test]
+fn a_folded_plan_still_names_the_instances_that_cannot_run() {
+    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-fold", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        std::fs::write(dir.join(name), name).unwrap();
+    }
+    // A folder where a file is named: found (so the run is admitted) but
+    // not readable as a file, so that one instance fails in the plan.
+    std::fs::create_dir(dir.join("folder.txt")).unwrap();
+    std::fs::write(
+        dir.join("f.phx"),
+        "tool lab.cat(f: File) -> (out: File) {\n  run = \"cat {f} > {out}\"\n}\n\nnode t[f in [\"a.txt\", \"folder.txt\", \"b.txt\", \"c.txt\"]] = lab.cat(f = f)\n",
+    )
+    .unwrap();
+    let f = dir.join("f.phx");
+    let o = phx(&["run", f.to_str().unwrap(), "--dry-run"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "a plan with a node that cannot run fails: {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("t[0..4]")
+            && lines[0].contains("3 would run (it has never run before)")
+            && lines[0].contains("1 failed"),
+        "{out}"
+    );
+    assert!(lines[1].starts_with("plan: 3 would run, 0 cached"), "{out}");
+    // The run itself: three succeed, the folder fails its instance.
+    let run = phx(&["run", f.to_str().unwrap(), "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&run)).unwrap();
+    let failed: Vec<&str> = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["status"] == "failed")
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, vec!["t[1]"]);
+    // The command read the literal file where it was staged.
+    let out = std::fs::read_dir(dir.join("results/t/0")).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(std::fs::read_to_string(out).unwrap(), "a.txt");
+    // Re-planned: three cached, the failed one listed with its reason.
+    let again = stdout(&phx(&["run", f.to_str().unwrap(), "--dry-run"]));
+    assert!(again.contains("3 cached") && again.contains("1 failed"), "{again}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -208,6 +208,9 @@ const MANIFEST: &str = ".phx-results";
 pub struct ResultsDir {
     root: PathBuf,
     placed: BTreeSet<String>,
+    /// Folders already found to be real folders (`t/` once, not once per
+    /// instance of `t`).
+    folders: std::collections::HashSet<PathBuf>,
 }
 
 impl ResultsDir {
@@ -239,18 +242,22 @@ impl ResultsDir {
                 BTreeSet::new()
             }
         };
-        Ok(ResultsDir { root: root.to_path_buf(), placed })
+        Ok(ResultsDir { root: root.to_path_buf(), placed, folders: std::collections::HashSet::new() })
     }
 
     /// The folder for a vertex, made inside the root; every part of it
     /// must be a real folder (never a link out of the results folder).
-    fn vertex_folder(&self, vertex: &str) -> AppResult<PathBuf> {
+    fn vertex_folder(&mut self, vertex: &str) -> AppResult<PathBuf> {
         if !is_vertex_id(vertex) {
             return Err(refused(format!("`{vertex}` is not a vertex id; its outputs are not placed")));
         }
         let mut dir = self.root.clone();
         for part in vertex_dir(vertex).components() {
             dir.push(part);
+            if self.folders.contains(&dir) {
+                continue;
+            }
+            self.folders.insert(dir.clone());
             match std::fs::symlink_metadata(&dir) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
@@ -273,11 +280,34 @@ impl ResultsDir {
     /// an earlier run placed there: files phx placed for outputs the vertex
     /// no longer has are removed, nothing else. Returns each output's path.
     pub fn place_vertex(&mut self, vertex: &str, outputs: &[Placeable]) -> AppResult<BTreeMap<String, PathBuf>> {
-        let dir = self.vertex_folder(vertex)?;
+        if !is_vertex_id(vertex) {
+            return Err(refused(format!("`{vertex}` is not a vertex id; its outputs are not placed")));
+        }
         let mut placed = BTreeMap::new();
         let mut names = BTreeSet::new();
-        let mut changed = false;
+        // What an earlier run placed for each output, if it is that very
+        // object: then it stays, and neither the folder nor the object is
+        // looked at again (a re-run of 100,000 cached nodes).
+        let dir = self.root.join(vertex_dir(vertex));
+        let mut rest = Vec::new();
         for o in outputs {
+            match self.placed_as(&dir, o) {
+                Some(file) if !names.contains(&file) => {
+                    names.insert(file.clone());
+                    placed.insert(o.name.clone(), dir.join(&file));
+                }
+                _ => rest.push(o),
+            }
+        }
+        if rest.is_empty() && self.stale_in(&dir, &names).is_empty() {
+            return Ok(placed);
+        }
+        let dir = self.vertex_folder(vertex)?;
+        let mut changed = false;
+        for o in rest {
+            if !o.object.is_file() {
+                continue;
+            }
             let head = head_of(&o.object).map_err(|e| io_error("read", &o.object, e))?;
             let mut file = match &o.written {
                 Some(w) => w.clone(),
@@ -298,15 +328,7 @@ impl ResultsDir {
             placed.insert(o.name.clone(), dest);
         }
         // What phx placed here before and this run did not: removed.
-        let prefix = format!("{}/", self.relative(&dir));
-        // The manifest is sorted: this folder's entries are one run of it.
-        let stale: Vec<String> = self
-            .placed
-            .range::<str, _>((std::ops::Bound::Included(prefix.as_str()), std::ops::Bound::Unbounded))
-            .take_while(|p| p.starts_with(&prefix))
-            .filter(|p| p.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/') && !names.contains(rest)))
-            .cloned()
-            .collect();
+        let stale = self.stale_in(&dir, &names);
         changed |= !stale.is_empty();
         for rel in stale {
             let _ = std::fs::remove_file(self.root.join(&rel));
@@ -318,6 +340,57 @@ impl ResultsDir {
             remove_dead_temporaries(&dir);
         }
         Ok(placed)
+    }
+
+    /// Where `vertex`'s outputs are, when an earlier run placed each of
+    /// them exactly as they are now (each file the very object) and
+    /// nothing else: then placing them changes nothing. Reads only.
+    pub fn unchanged(&self, vertex: &str, outputs: &[Placeable]) -> Option<BTreeMap<String, PathBuf>> {
+        if !is_vertex_id(vertex) {
+            return None;
+        }
+        let dir = self.root.join(vertex_dir(vertex));
+        let mut placed = BTreeMap::new();
+        let mut names = BTreeSet::new();
+        for o in outputs {
+            let file = self.placed_as(&dir, o)?;
+            if !names.insert(file.clone()) {
+                return None;
+            }
+            placed.insert(o.name.clone(), dir.join(&file));
+        }
+        self.stale_in(&dir, &names).is_empty().then_some(placed)
+    }
+
+    /// What phx placed in `dir` before that is not among `names` (the
+    /// manifest is sorted: a folder's entries are one run of it).
+    fn stale_in(&self, dir: &Path, names: &BTreeSet<String>) -> Vec<String> {
+        let prefix = format!("{}/", self.relative(dir));
+        self.placed
+            .range::<str, _>((std::ops::Bound::Included(prefix.as_str()), std::ops::Bound::Unbounded))
+            .take_while(|p| p.starts_with(&prefix))
+            .filter(|p| p.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/') && !names.contains(rest)))
+            .cloned()
+            .collect()
+    }
+
+    /// The file name phx placed in `dir` for output `o` (`NAME.EXT`), when
+    /// that file is `o`'s object itself (a hard link to it) and the tool
+    /// gave it no name of its own.
+    fn placed_as(&self, dir: &Path, o: &Placeable) -> Option<String> {
+        if o.written.is_some() {
+            return None;
+        }
+        let (name, object) = (&o.name, &o.object);
+        let prefix = format!("{}/{name}.", self.relative(dir));
+        let mut found = self
+            .placed
+            .range::<str, _>((std::ops::Bound::Included(prefix.as_str()), std::ops::Bound::Unbounded))
+            .take_while(|p| p.starts_with(&prefix))
+            .filter(|p| !p[prefix.len()..].contains(['/', '.']));
+        let entry = found.next()?;
+        let file = entry.rsplit('/').next()?.to_string();
+        (found.next().is_none() && same_file(object, &dir.join(&file))).then_some(file)
     }
 
     /// Places a run's report as `report.pdf`: a read-only copy (the run's
@@ -437,52 +510,156 @@ fn place_file(object: &Path, dest: &Path, link: bool) -> AppResult<bool> {
     Ok(true)
 }
 
-/// After a run: places the outputs of every vertex that succeeded (ran or
-/// came from the cache) under the experiment's `results/`, and records
-/// each output's result path in `run`. Failed vertices keep the results
-/// of their last success. Returns what could not be placed (the rest is).
-pub fn materialize(exp: &Experiment, run: &mut RunResult, complete: bool) -> Vec<AppError> {
-    let mut errors = Vec::new();
-    let mut dir = match ResultsDir::open(&exp.dir.join(RESULTS_DIR), false) {
-        Ok(d) => d,
-        Err(e) => return vec![e],
-    };
-    for node in run.nodes.iter_mut().filter(|n| n.status == NodeStatus::Succeeded) {
-        let outputs: Vec<Placeable> = node
-            .outputs
-            .iter()
-            .map(|(name, o)| Placeable {
-                name: name.clone(),
-                kind: o.kind.clone(),
-                object: exp.absolute(&o.path),
-                written: written_name(&o.meta),
-            })
-            .filter(|p| p.object.is_file())
-            .collect();
-        match dir.place_vertex(&node.id, &outputs) {
-            Ok(placed) => {
-                for (name, path) in placed {
-                    if let Some(o) = node.outputs.get_mut(&name) {
-                        o.result = Some(exp.shown(&path));
+/// Places outputs in the experiment's `results/` while a run goes: each
+/// vertex as it succeeds, on a thread of its own beside the scheduler (a
+/// re-run of 100,000 cached nodes changes nothing there, but each must be
+/// looked at); [`Placing::finish`] then names the places in the result,
+/// places the report, prunes and saves the manifest.
+pub struct Placing {
+    vertices: Option<std::sync::mpsc::Sender<(String, Vec<Placeable>)>>,
+    thread: Option<std::thread::JoinHandle<Placed>>,
+}
+
+/// What the placing thread did.
+#[derive(Default)]
+struct Placed {
+    dir: Option<ResultsDir>,
+    paths: std::collections::HashMap<String, BTreeMap<String, PathBuf>>,
+    errors: Vec<AppError>,
+}
+
+impl Placing {
+    /// Opens `results/` and starts placing.
+    pub fn start(exp: &Experiment) -> Placing {
+        let root = exp.dir.join(RESULTS_DIR);
+        let (tx, rx) = std::sync::mpsc::channel::<(String, Vec<Placeable>)>();
+        let thread = std::thread::Builder::new().name("phx-results".into()).spawn(move || {
+            let mut placed = Placed::default();
+            let mut dir = match ResultsDir::open(&root, false) {
+                Ok(d) => d,
+                Err(e) => {
+                    placed.errors.push(e);
+                    // Received and dropped, so that the run never waits.
+                    rx.iter().for_each(drop);
+                    return placed;
+                }
+            };
+            for (vertex, outputs) in rx {
+                let at = match dir.unchanged(&vertex, &outputs) {
+                    Some(paths) => Ok(paths),
+                    None => dir.place_vertex(&vertex, &outputs),
+                };
+                match at {
+                    Ok(paths) => {
+                        placed.paths.insert(vertex, paths);
                     }
+                    Err(e) => placed.errors.push(e),
                 }
             }
-            Err(e) => errors.push(e),
+            placed.dir = Some(dir);
+            placed
+        });
+        match thread {
+            Ok(t) => Placing { vertices: Some(tx), thread: Some(t) },
+            // Without a thread, `finish` places everything itself.
+            Err(_) => Placing { vertices: None, thread: None },
         }
     }
-    if let Some(pdf) = &run.report
-        && let Err(e) = dir.place_report(&exp.absolute(pdf))
-    {
-        errors.push(e);
+
+    /// Places a vertex that succeeded: its outputs (objects of the store).
+    pub fn place(&self, vertex: &str, outputs: &[phx_runtime::scheduler::OutputInfo]) {
+        let Some(tx) = &self.vertices else { return };
+        let outputs = outputs
+            .iter()
+            .map(|o| Placeable {
+                name: o.name.clone(),
+                kind: o.kind.clone(),
+                object: o.path.clone(),
+                written: written_name(&o.meta),
+            })
+            .collect();
+        let _ = tx.send((vertex.to_string(), outputs));
     }
-    if complete && run.status == crate::run::RunStatus::Succeeded {
-        let ids: Vec<&str> = run.nodes.iter().map(|n| n.id.as_str()).collect();
-        dir.prune_instances(&ids);
+
+    /// Waits for what was sent, places what was not (every node that
+    /// succeeded in `run` is placed once), names each output's place in
+    /// `run`, places the report and, for a `complete` run, prunes
+    /// instances a sweep no longer has; saves the manifest.
+    pub fn finish(mut self, exp: &Experiment, run: &mut RunResult, complete: bool) -> Vec<AppError> {
+        self.vertices.take();
+        let mut placed = self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default();
+        let mut errors = std::mem::take(&mut placed.errors);
+        let mut dir = match placed.dir.take() {
+            Some(d) => d,
+            None if !errors.is_empty() => return errors,
+            None => match ResultsDir::open(&exp.dir.join(RESULTS_DIR), false) {
+                Ok(d) => d,
+                Err(e) => return vec![e],
+            },
+        };
+        for node in run.nodes.iter_mut().filter(|n| n.status == NodeStatus::Succeeded) {
+            let paths = match placed.paths.remove(&node.id) {
+                Some(paths) => paths,
+                None => {
+                    let outputs: Vec<Placeable> = node
+                        .outputs
+                        .iter()
+                        .map(|(name, o)| Placeable {
+                            name: name.clone(),
+                            kind: o.kind.clone(),
+                            object: exp.absolute(&o.path),
+                            written: written_name(&o.meta),
+                        })
+                        .collect();
+                    match dir.place_vertex(&node.id, &outputs) {
+                        Ok(paths) => paths,
+                        Err(e) => {
+                            errors.push(e);
+                            continue;
+                        }
+                    }
+                }
+            };
+            for (name, path) in paths {
+                if let Some(o) = node.outputs.get_mut(&name) {
+                    o.result = Some(exp.shown(&path));
+                }
+            }
+        }
+        if let Some(pdf) = &run.report
+            && let Err(e) = dir.place_report(&exp.absolute(pdf))
+        {
+            errors.push(e);
+        }
+        if complete && run.status == crate::run::RunStatus::Succeeded {
+            let ids: Vec<&str> = run.nodes.iter().map(|n| n.id.as_str()).collect();
+            dir.prune_instances(&ids);
+        }
+        if let Err(e) = dir.save() {
+            errors.push(e);
+        }
+        errors
     }
-    if let Err(e) = dir.save() {
-        errors.push(e);
+}
+
+impl Drop for Placing {
+    /// Unfinished (the run ended in an error): what was placed is kept in
+    /// the manifest, so that later runs know those files as phx's.
+    fn drop(&mut self) {
+        self.vertices.take();
+        if let Some(Ok(placed)) = self.thread.take().map(|t| t.join())
+            && let Some(dir) = placed.dir
+        {
+            let _ = dir.save();
+        }
     }
-    errors
+}
+
+/// After a run: places the outputs of every vertex that succeeded (ran or
+/// came from the cache) under the experiment's `results/` (what a run does
+/// through [`Placing`] as it goes, all at once).
+pub fn materialize(exp: &Experiment, run: &mut RunResult, complete: bool) -> Vec<AppError> {
+    Placing::start(exp).finish(exp, run, complete)
 }
 
 /// `phx results [RUN] [-o DIR]`: places the outputs of run `run_id` (the

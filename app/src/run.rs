@@ -8,6 +8,7 @@ use std::sync::Arc;
 pub use phx_runtime::scheduler::{Event, NodeOutcome};
 use phx_runtime::scheduler::{OutputInfo, RunOptions, RunReport};
 pub use phx_runtime::status::{NodeStatus, RunStatus};
+pub use phx_runtime::tally::{FamilyTally, TallyGroup};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -31,6 +32,10 @@ pub struct RunSettings {
     /// Ignore the cache (outputs are still stored).
     #[serde(default)]
     pub no_cache: bool,
+    /// In a plan: count each sweep's instances by status and reason
+    /// (`families` of the result) instead of listing each in `nodes`.
+    #[serde(default)]
+    pub fold_sweeps: bool,
     pub policy: Option<Policy>,
     pub backend: Option<BackendKind>,
     /// Volumes every cluster job of the run mounts (Kubernetes).
@@ -174,6 +179,10 @@ pub struct RunResult {
     /// The report's PDF, when the program has a `report` block.
     pub report: Option<String>,
     pub nodes: Vec<NodeResult>,
+    /// In a plan asked to fold sweeps: each sweep's instances counted by
+    /// status and reason (those instances are not in `nodes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub families: Vec<FamilyTally>,
     /// Why the report could not be written, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report_error: Option<String>,
@@ -184,6 +193,125 @@ impl RunResult {
     pub fn ok(&self) -> bool {
         self.status == RunStatus::Succeeded && self.report_error.is_none()
     }
+
+    /// How many vertices ended with `status`, listed or folded.
+    pub fn count(&self, status: NodeStatus) -> usize {
+        self.nodes.iter().filter(|n| n.status == status).count()
+            + self.families.iter().map(|f| f.with_status(status)).sum::<usize>()
+    }
+}
+
+/// One line of a plan: a node, or a sweep with its instances counted.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct PlanRow {
+    /// `name`, `name[lo..hi]` for a sweep's contiguous instances, or
+    /// `name[N instances]`.
+    pub label: String,
+    pub tool: String,
+    /// What becomes of it: `would run (it has never run before)`, or for
+    /// a sweep `999,998 would run (...)`, `2 cached`: what would run
+    /// first, then what is cached, then the rest.
+    pub parts: Vec<String>,
+}
+
+/// A plan by node: one row per node and per sweep (not per instance),
+/// counting a sweep's instances by status and reason, in the program's
+/// order. Listed instances and folded ones count alike.
+pub fn plan_rows(r: &RunResult, checked: &Checked) -> Vec<PlanRow> {
+    /// At most this many reasons are spelt out for one sweep.
+    const SHOWN: usize = 4;
+    #[derive(Default)]
+    struct Family {
+        tool: String,
+        sweep: bool,
+        count: usize,
+        lowest: usize,
+        highest: usize,
+        groups: BTreeMap<(u8, String), usize>,
+    }
+    fn what(status: NodeStatus, backend: BackendKind, why: &[String]) -> (u8, String) {
+        match status {
+            NodeStatus::WouldRun => {
+                let place = if backend == BackendKind::Local { String::new() } else { format!(" on {backend}") };
+                let why: Vec<String> = why.iter().map(|w| phx_runtime::tally::instance_free(w)).collect();
+                (0, format!("would run{place} ({})", why.join("; ")))
+            }
+            NodeStatus::Cached => (1, "cached".to_string()),
+            other => (2, other.as_str().to_string()),
+        }
+    }
+    fn seen<'f>(
+        families: &'f mut BTreeMap<String, Family>,
+        name: &str,
+        tool: &str,
+        index: Option<usize>,
+        n: usize,
+    ) -> &'f mut Family {
+        let f = families.entry(name.to_string()).or_insert_with(|| Family {
+            tool: tool.to_string(),
+            lowest: usize::MAX,
+            ..Family::default()
+        });
+        f.count += n;
+        if let Some(i) = index {
+            f.sweep = true;
+            f.lowest = f.lowest.min(i);
+            f.highest = f.highest.max(i);
+        }
+        f
+    }
+    let mut families: BTreeMap<String, Family> = BTreeMap::new();
+    for n in &r.nodes {
+        let (name, index) = phx_store::parse_vertex_id(&n.id).unwrap_or((n.id.as_str(), None));
+        let f = seen(&mut families, name, &n.tool, index, 1);
+        *f.groups.entry(what(n.status, n.backend, &n.why)).or_default() += 1;
+    }
+    for t in &r.families {
+        let f = seen(&mut families, &t.node, &t.tool, Some(t.lowest), t.count);
+        f.highest = f.highest.max(t.highest);
+        for g in &t.groups {
+            *f.groups.entry(what(g.status, g.backend, &g.why)).or_default() += g.count;
+        }
+    }
+    let dag = &checked.checked.dag;
+    let place = |name: &str| dag.families.iter().position(|f| f.name() == name).unwrap_or(usize::MAX);
+    let mut order: Vec<(&String, &Family)> = families.iter().collect();
+    order.sort_by_key(|(name, _)| place(name));
+    order
+        .into_iter()
+        .map(|(name, f)| {
+            let label = match f.sweep {
+                false => name.clone(),
+                true if f.lowest == f.highest => format!("{name}[{}]", f.lowest),
+                true if f.highest - f.lowest + 1 == f.count => format!("{name}[{}..{}]", f.lowest, f.highest + 1),
+                true => format!("{name}[{} instances]", thousands(f.count)),
+            };
+            let mut parts: Vec<String> = f
+                .groups
+                .iter()
+                .take(SHOWN)
+                .map(|((_, what), count)| if f.sweep { format!("{} {what}", thousands(*count)) } else { what.clone() })
+                .collect();
+            if f.groups.len() > SHOWN {
+                let rest: usize = f.groups.values().skip(SHOWN).sum();
+                parts.push(format!("{} more for {} other reasons", thousands(rest), f.groups.len() - SHOWN));
+            }
+            PlanRow { label, tool: f.tool.clone(), parts }
+        })
+        .collect()
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Whether `name` is the thumbnail strip of one of the node's animations.
@@ -191,8 +319,9 @@ fn is_thumbnail_strip(name: &str, outputs: &[OutputInfo]) -> bool {
     name.strip_suffix("_thumbnails").is_some_and(|base| outputs.iter().any(|x| x.name == base && x.kind == "Animation"))
 }
 
-/// A scheduler outcome in the result's shape.
-pub fn node_result(exp_dir: &Path, n: &NodeOutcome) -> NodeResult {
+/// A scheduler outcome in the result's shape (taken, not copied: a run of
+/// 100,000 nodes held both shapes at once).
+pub fn node_result(exp_dir: &Path, n: NodeOutcome) -> NodeResult {
     let rel =
         |p: &Path| p.strip_prefix(exp_dir).map(|x| x.display().to_string()).unwrap_or_else(|_| p.display().to_string());
     let mut outputs = BTreeMap::new();
@@ -218,16 +347,18 @@ pub fn node_result(exp_dir: &Path, n: &NodeOutcome) -> NodeResult {
             }
             _ => {}
         }
+    }
+    for o in n.outputs {
+        let path = rel(&o.path);
         outputs.insert(
-            o.name.clone(),
+            o.name,
             OutputResult {
-                kind: o.kind.clone(),
-                sha256: o.sha256.clone(),
-                path: rel(&o.path),
-                value: o.value.clone(),
-                meta: match &o.meta {
-                    Json::Object(m) => {
-                        let mut m = m.clone();
+                kind: o.kind,
+                sha256: o.sha256,
+                path,
+                value: o.value,
+                meta: match o.meta {
+                    Json::Object(mut m) => {
                         m.insert("cached".into(), Json::Bool(n.cached));
                         Json::Object(m)
                     }
@@ -238,33 +369,34 @@ pub fn node_result(exp_dir: &Path, n: &NodeOutcome) -> NodeResult {
         );
     }
     NodeResult {
-        id: n.id.clone(),
-        tool: n.tool.clone(),
+        id: n.id,
+        tool: n.tool,
         status: n.status,
         cached: n.cached,
-        device: n.device.clone(),
-        fallback: n.fallback.clone(),
+        device: n.device,
+        fallback: n.fallback,
         backend: n.backend,
-        job_id: n.job_id.clone(),
-        placement: n.placement.clone(),
+        job_id: n.job_id,
+        placement: n.placement,
         duration_ms: n.duration_ms,
         attempts: n.attempts,
         outputs,
         visuals,
-        error: n.error.clone(),
-        why: n.why.clone(),
+        error: n.error,
+        why: n.why,
     }
 }
 
-fn result_of(exp: &Experiment, r: &RunReport, file: &str, pdf: Option<&Path>) -> RunResult {
+fn result_of(exp: &Experiment, r: RunReport, file: &str, pdf: Option<&Path>) -> RunResult {
     RunResult {
-        run_id: r.run_id.clone(),
+        run_id: r.run_id,
         status: r.status,
         file: file.to_string(),
         duration_ms: r.duration_ms,
         cache_hits: r.cache_hits,
         report: pdf.map(|p| exp.shown(p)),
-        nodes: r.nodes.iter().map(|n| node_result(&exp.dir, n)).collect(),
+        nodes: r.nodes.into_iter().map(|n| node_result(&exp.dir, n)).collect(),
+        families: r.families,
         report_error: None,
     }
 }
@@ -357,6 +489,7 @@ pub fn run(
         no_cache: settings.no_cache,
         dry_run: settings.dry_run,
         keep_components: false,
+        fold_instances: settings.fold_sweeps,
         settings: json!({"set": overrides_list(&source), "allow_large": source.allow_large, "jobs": jobs, "targets": settings.targets, "no_cache": settings.no_cache, "policy": plan.policy.as_str(), "backend": backend_name}),
         policy: plan.policy,
         cluster: plan.cluster,
@@ -369,6 +502,16 @@ pub fn run(
         program: Some(source),
     };
     let registry = phx_stdlib::registry();
+    // results/ is filled as nodes succeed, beside the scheduler's work.
+    let placing = (!settings.dry_run).then(|| crate::results::Placing::start(exp));
+    let on_event = |e: Event| {
+        if let (Some(p), Event::Finished(o)) = (&placing, &e)
+            && o.status == NodeStatus::Succeeded
+        {
+            p.place(&o.id, &o.outputs);
+        }
+        (observer.on_event)(e);
+    };
     let report = rt
         .block_on(phx_runtime::run(
             &checked.checked.dag,
@@ -376,7 +519,7 @@ pub fn run(
             &registry,
             opts,
             cancel.subscribe(),
-            observer.on_event,
+            &on_event,
         ))
         .map_err(run_error)?;
     let mut report_error = None;
@@ -394,12 +537,12 @@ pub fn run(
             }
         }
     };
-    let mut result = result_of(exp, &report, &file, pdf.as_deref());
+    let mut result = result_of(exp, report, &file, pdf.as_deref());
     result.report_error = report_error;
-    if !settings.dry_run {
+    if let Some(placing) = placing {
         // The run is recorded whatever happens here: results/ is a view
         // of the store that `phx results` can make again.
-        for e in crate::results::materialize(exp, &mut result, settings.targets.is_empty()) {
+        for e in placing.finish(exp, &mut result, settings.targets.is_empty()) {
             (observer.on_note)(&format!("phx: results/ not fully updated: {}", e.render()));
         }
     }
@@ -479,4 +622,17 @@ pub fn explain(exp: &Experiment, program: &Program, checked: &Checked, node: &st
         })
         .collect();
     Ok(Explanation { node: node.to_string(), instances })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_in_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

@@ -97,21 +97,35 @@ impl Grants {
         if let Some(b) = backend.filter(|b| *b != BackendKind::Local) {
             self.cluster(&format!("the run asks for the {b} backend"))?;
         }
-        for v in checked.checked.dag.vertices() {
-            if !self.commands && (!v.builtin || v.tool == "shell.run") {
+        // By family, and a vertex built only where a file is named: a
+        // sweep of a million instances is not built whole to be admitted.
+        let dag = &checked.checked.dag;
+        for (f, fam) in dag.families.iter().enumerate() {
+            let (info, set) = (&fam.info, fam.instances());
+            if fam.is_empty() {
+                continue;
+            }
+            if !self.commands && (!info.builtin || info.tool == "shell.run") {
                 return Err(Grants::refuse(
-                    &format!("the node `{}` runs a command (`{}`)", v.id, v.tool),
+                    &format!("the node `{}` runs a command (`{}`)", set.id(0), info.tool),
                     "--allow-commands",
                 ));
             }
-            if let Some(b) = v.props.backend.filter(|b| *b != BackendKind::Local) {
-                self.cluster(&format!("the node `{}` sets backend = {b}", v.id))?;
-            }
-            for (arg, file) in phx_runtime::scheduler::literal_files(v) {
-                self.readable(exp, Path::new(&file)).map_err(|mut e| {
-                    e.message = format!("the node `{}` reads `{file}` as `{arg}`: {}", v.id, e.message);
-                    e
-                })?;
+            let names_files = info.param_types.iter().any(|(_, t)| t.contains("File") || t.contains("Path"));
+            for i in 0..fam.len() {
+                if let Some(b) = set.props(i).backend.filter(|b| *b != BackendKind::Local) {
+                    self.cluster(&format!("the node `{}` sets backend = {b}", set.id(i)))?;
+                }
+                if !names_files {
+                    continue;
+                }
+                let v = dag.instance((f as u32, i as u32));
+                for (arg, file) in phx_runtime::scheduler::literal_files(&v) {
+                    self.readable(exp, Path::new(&file)).map_err(|mut e| {
+                        e.message = format!("the node `{}` reads `{file}` as `{arg}`: {}", v.id, e.message);
+                        e
+                    })?;
+                }
             }
         }
         Ok(())

@@ -460,6 +460,7 @@ impl Server {
             targets: a.targets.clone(),
             dry_run: a.dry_run,
             no_cache: a.no_cache,
+            fold_sweeps: false,
             policy: a.policy,
             backend: a.backend,
             mounts: Vec::new(),

@@ -3,18 +3,42 @@
 //! log lines elsewhere, and a table at the end.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use phx_app::run::{Event, NodeOutcome, NodeStatus};
 
-#[derive(Default)]
 struct Counts {
     done: usize,
     cached: usize,
     failed: usize,
     running: HashMap<String, Instant>,
+    /// Plain log lines. Cache hits wait in it up to [`LOG_FLUSH`] (a write
+    /// a line was a system call per node: 100,000 of them in a re-run);
+    /// any other line goes out at once, so a log shows what runs now.
+    log: std::io::BufWriter<std::io::Stderr>,
+    flushed: Instant,
+}
+
+/// How long plain log lines may wait in the buffer.
+const LOG_FLUSH: Duration = Duration::from_millis(100);
+
+impl Counts {
+    /// Logs a plain line (without a live display); `urgent` ones go out
+    /// at once.
+    fn log(&mut self, text: &str, urgent: bool) {
+        let _ = writeln!(self.log, "{text}");
+        if urgent || self.flushed.elapsed() >= LOG_FLUSH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let _ = self.log.flush();
+        self.flushed = Instant::now();
+    }
 }
 
 /// The progress display of one run.
@@ -47,7 +71,14 @@ fn status_line(total: usize, c: &Counts, started: Instant) -> String {
 impl Progress {
     /// A live display when `live`, plain lines otherwise.
     pub fn new(total: usize, live: bool) -> Progress {
-        let counts = Arc::new(Mutex::new(Counts::default()));
+        let counts = Arc::new(Mutex::new(Counts {
+            done: 0,
+            cached: 0,
+            failed: 0,
+            running: HashMap::new(),
+            log: std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()),
+            flushed: Instant::now(),
+        }));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let started = Instant::now();
         let (bar, ticker) = if live {
@@ -80,7 +111,7 @@ impl Progress {
             Event::Started { id, tool } => {
                 c.running.insert(id.clone(), Instant::now());
                 if self.bar.is_none() {
-                    eprintln!("start     {id} ({tool})");
+                    c.log(&format!("start     {id} ({tool})"), true);
                 }
             }
             Event::Finished(o) => {
@@ -99,7 +130,7 @@ impl Progress {
                         }
                         bar.set_message(status_line(self.total, &c, self.started));
                     }
-                    None => eprintln!("{text}"),
+                    None => c.log(&text, !o.cached),
                 }
             }
             Event::Log(l) => {
@@ -107,7 +138,7 @@ impl Progress {
                     format!("          {} | {}{}", l.vertex, if l.stream == "stderr" { "! " } else { "" }, l.line);
                 match &self.bar {
                     Some(bar) => bar.println(text),
-                    None => eprintln!("{text}"),
+                    None => c.log(&text, true),
                 }
             }
         }
@@ -118,12 +149,19 @@ impl Progress {
     pub fn note(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            None => {
+                if let Ok(mut c) = self.counts.lock() {
+                    c.log(text, true);
+                }
+            }
         }
     }
 
     /// Ends the live line.
     pub fn finish(mut self) {
+        if let Ok(mut c) = self.counts.lock() {
+            c.flush();
+        }
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(t) = self.ticker.take() {
             let _ = t.join();

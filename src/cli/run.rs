@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use phx_app::run::{Cancellation, Event, NodeOutcome, NodeStatus, Observer, RunResult, RunSettings};
+use phx_app::run::{Cancellation, Event, NodeOutcome, NodeStatus, Observer, RunResult, RunSettings, thousands};
 use phx_app::{BackendKind, Experiment, Policy};
 
 use super::common::{self, CompileOpts, DirArg, FormatArg, TextOrJson};
@@ -126,6 +126,9 @@ pub fn run(a: Args) -> u8 {
         targets: a.target.clone(),
         dry_run: a.dry_run,
         no_cache: a.no_cache,
+        // A plan read at the terminal counts a sweep's instances; JSON
+        // and `--verbose` list each.
+        fold_sweeps: a.dry_run && !a.verbose && a.format.format == TextOrJson::Text,
         policy: a.policy,
         backend: a.backend,
         mounts: Vec::new(),
@@ -160,14 +163,15 @@ pub fn run(a: Args) -> u8 {
     }
     match a.format.format {
         TextOrJson::Json => common::print_value(&result),
-        TextOrJson::Text => print_summary(&result, a.dry_run, &exp),
+        TextOrJson::Text => print_summary(&result, a.dry_run, &exp, &checked),
     }
     let ok = result.ok();
+    common::release_at_exit(result);
     common::release_at_exit(checked);
     if ok { exit::OK } else { exit::INVALID }
 }
 
-fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment) {
+fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment, checked: &phx_app::program::Checked) {
     let ran = r.nodes.iter().filter(|n| n.status == NodeStatus::Succeeded && !n.cached).count();
     let failed = r.nodes.iter().filter(|n| n.status == NodeStatus::Failed).count();
     let skipped = r.nodes.iter().filter(|n| matches!(n.status, NodeStatus::Skipped | NodeStatus::Cancelled)).count();
@@ -176,11 +180,11 @@ fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment) {
         common::out(&super::progress::summary_table(r));
     }
     if dry_run {
-        common::out(&plan_summary(r));
+        common::out(&plan_summary(r, checked));
     }
     if dry_run {
-        let would = r.nodes.iter().filter(|n| n.status == NodeStatus::WouldRun).count();
-        let cached = r.nodes.iter().filter(|n| n.status == NodeStatus::Cached).count();
+        let would = r.count(NodeStatus::WouldRun);
+        let cached = r.count(NodeStatus::Cached);
         common::out(&format!(
             "plan: {} would run, {} cached ({} ms; --verbose lists every instance)\n",
             thousands(would),
@@ -209,110 +213,16 @@ fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment) {
     }
 }
 
-/// `1234567` as `1,234,567`.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `text` with the instance indices of vertex ids quoted in it
-/// (`` `orbital[3]` ``) made generic (`` `orbital[i]` ``), so the instances
-/// of a sweep waiting for their own inputs group as one; values outside
-/// backquotes (an argument's text) are left as they are.
-fn instance_free(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (k, piece) in text.split('`').enumerate() {
-        if k > 0 {
-            out.push('`');
-        }
-        let quoted = k % 2 == 1;
-        match phx_store::parse_vertex_id(piece) {
-            Some((name, Some(_))) if quoted => {
-                out.push_str(name);
-                out.push_str("[i]");
-            }
-            _ => out.push_str(piece),
-        }
-    }
-    out
-}
-
 /// A plan, one line per node and one per sweep (not per instance): how
 /// many instances would run for each reason, and how many are cached.
 /// `sim[0..1000000]  sim.step  999,998 would run (it has never run before), 2 cached`
-pub fn plan_summary(r: &RunResult) -> String {
-    use std::collections::BTreeMap;
-    struct Family<'a> {
-        tool: &'a str,
-        indices: Vec<usize>,
-        groups: BTreeMap<(u8, String), usize>,
-    }
-    let mut order: Vec<&str> = Vec::new();
-    let mut families: std::collections::HashMap<&str, Family> = std::collections::HashMap::new();
-    for n in &r.nodes {
-        let (name, index) = phx_store::parse_vertex_id(&n.id).unwrap_or((n.id.as_str(), None));
-        let f = families.entry(name).or_insert_with(|| {
-            order.push(name);
-            Family { tool: &n.tool, indices: Vec::new(), groups: BTreeMap::new() }
-        });
-        f.indices.extend(index);
-        let (rank, what) = match n.status {
-            NodeStatus::WouldRun => {
-                let place = if n.backend == BackendKind::Local { String::new() } else { format!(" on {}", n.backend) };
-                (0, format!("would run{place} ({})", instance_free(&n.why.join("; "))))
-            }
-            NodeStatus::Cached => (1, "cached".to_string()),
-            other => (2, other.as_str().to_string()),
-        };
-        *f.groups.entry((rank, what)).or_default() += 1;
-    }
-    let label = |name: &str, f: &Family| -> String {
-        if f.indices.is_empty() {
-            return name.to_string();
-        }
-        let mut sorted = f.indices.clone();
-        sorted.sort_unstable();
-        let contiguous = sorted.windows(2).all(|w| w[1] == w[0] + 1);
-        match (sorted.first(), sorted.last()) {
-            (Some(lo), Some(hi)) if lo == hi => format!("{name}[{lo}]"),
-            (Some(lo), Some(hi)) if contiguous => format!("{name}[{lo}..{}]", hi + 1),
-            _ => format!("{name}[{} instances]", thousands(sorted.len())),
-        }
-    };
-    let rows: Vec<(String, &str, String)> = order
-        .iter()
-        .map(|name| {
-            let f = &families[name];
-            const SHOWN: usize = 4;
-            let mut parts: Vec<String> = f
-                .groups
-                .iter()
-                .take(SHOWN)
-                .map(
-                    |((_, what), count)| {
-                        if f.indices.is_empty() { what.clone() } else { format!("{} {what}", thousands(*count)) }
-                    },
-                )
-                .collect();
-            if f.groups.len() > SHOWN {
-                let rest: usize = f.groups.values().skip(SHOWN).sum();
-                parts.push(format!("{} more for {} other reasons", thousands(rest), f.groups.len() - SHOWN));
-            }
-            (label(name, f), f.tool, parts.join(", "))
-        })
-        .collect();
-    let w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(4);
-    let tw = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(4);
+pub fn plan_summary(r: &RunResult, checked: &phx_app::program::Checked) -> String {
+    let rows = phx_app::run::plan_rows(r, checked);
+    let w = rows.iter().map(|r| r.label.chars().count()).max().unwrap_or(4);
+    let tw = rows.iter().map(|r| r.tool.chars().count()).max().unwrap_or(4);
     let mut text = String::with_capacity(rows.len() * 80);
-    for (label, tool, what) in rows {
-        text.push_str(&format!("{label:<w$}  {tool:<tw$}  {what}\n"));
+    for row in rows {
+        text.push_str(&format!("{:<w$}  {:<tw$}  {}\n", row.label, row.tool, row.parts.join(", ")));
     }
     text
 }
@@ -558,30 +468,4 @@ pub fn show(a: ShowArgs) -> u8 {
     }
     common::out(&text);
     exit::OK
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_quoted_vertex_ids_lose_their_index() {
-        assert_eq!(
-            instance_free("its input `orbital[3]` will be recomputed first"),
-            "its input `orbital[i]` will be recomputed first"
-        );
-        assert_eq!(
-            instance_free("argument command changed from \"echo [5]\" to \"echo [6]\""),
-            "argument command changed from \"echo [5]\" to \"echo [6]\""
-        );
-        assert_eq!(instance_free("`a[1]`, `b[x]` and `c[22]`"), "`a[i]`, `b[x]` and `c[i]`");
-    }
-
-    #[test]
-    fn counts_read_in_thousands() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
 }

@@ -167,7 +167,7 @@ fn visit_refs(v: &Value, f: &mut dyn FnMut(&OutputRef)) {
 type EdgeSink<'a> = dyn FnMut(String, Option<&str>, Option<&str>) + 'a;
 
 /// A reference to one vertex: its family (by position) and index.
-type At = (u32, u32);
+pub type At = (u32, u32);
 
 /// The whole DAG of a program: its families, in an order where every input
 /// comes first; vertices, edges and static keys are derived from them when
@@ -216,20 +216,39 @@ impl Dag {
 
     /// A vertex by id (`name` or `name[i]`), found by its family and index.
     pub fn vertex(&self, id: &str) -> Option<&Vertex> {
+        let (f, i) = self.position(id)?;
+        if self.order.is_some() {
+            return self.vertices().iter().find(|v| v.id == id);
+        }
+        self.vertices().get(self.starts[f as usize] + i as usize)
+    }
+
+    /// Where the vertex `id` (`name` or `name[i]`) is: its family and
+    /// index, found without building any vertex.
+    pub fn position(&self, id: &str) -> Option<At> {
         let (node, index) = match id.strip_suffix(']').and_then(|rest| rest.split_once('[')) {
             Some((node, i)) => (node, Some(i.parse::<usize>().ok()?)),
             None => (id, None),
         };
-        let f = *self.by_name.get(node)? as usize;
-        let fam = &self.families[f];
+        let f = *self.by_name.get(node)?;
+        let fam = &self.families[f as usize];
         let i = index.unwrap_or(0);
         if index.is_some() != fam.is_sweep() || i >= fam.len() {
             return None;
         }
-        if self.order.is_some() {
-            return self.vertices().iter().find(|v| v.id == id);
-        }
-        self.vertices().get(self.starts[f] + i)
+        Some((f, i as u32))
+    }
+
+    /// Every vertex's position, in a topological order (the order of
+    /// [`Dag::vertices`]), without building them.
+    pub fn positions(&self) -> impl Iterator<Item = At> + '_ {
+        self.each_at()
+    }
+
+    /// The vertex at `at`, built on its own (a run walks a large sweep
+    /// this way instead of holding every vertex at once).
+    pub fn instance(&self, at: At) -> Vertex {
+        self.make_vertex(at.0 as usize, at.1 as usize)
     }
 
     /// How many vertices there are, without building them.
@@ -339,15 +358,21 @@ impl Dag {
     fn make_vertex(&self, f: usize, i: usize) -> Vertex {
         let fam = &self.families[f];
         let set = fam.instances();
-        let mut depends_on: Vec<String> = Vec::new();
-        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
-        self.instance_edges(f, i, &mut |from, _, _| {
-            if !seen.contains(&from) {
-                seen.insert(from.clone());
-                depends_on.push(from);
-            }
-        });
         let props = set.props(i);
+        // The order of `instance_edges`: data edges in argument order, then
+        // `after`. One reference alone names each vertex once (a gather of
+        // a million needs no set of a million names to drop repeats).
+        let mut refs = 0usize;
+        let mut depends_on: Vec<String> = Vec::new();
+        fam.for_each_ref(i, &mut |_, r| {
+            refs += 1;
+            depends_on.extend(r.vertex_ids());
+        });
+        depends_on.extend(props.after.iter().cloned());
+        if refs + props.after.len() > 1 {
+            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+            depends_on.retain(|d| seen.insert(d.clone()));
+        }
         let mut resources = self.default_resources.clone();
         for (k, v) in &props.resources {
             match resources.iter_mut().find(|(n, _)| n == k) {

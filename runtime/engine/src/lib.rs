@@ -21,6 +21,7 @@ pub mod provenance;
 pub mod remote;
 pub mod scheduler;
 pub mod status;
+pub mod tally;
 pub mod tool;
 pub mod worker;
 

@@ -4,14 +4,14 @@
 //! skips the vertex's descendants while independent branches finish; a
 //! cancellation ends running children and keeps every finished result.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use phx_dag::{Dag, Vertex};
+use phx_dag::{At, Dag, Vertex};
 use phx_sema::value::Value;
-use phx_store::{CacheEntry, NewExecution, OutputRow, Store, StoreError, Verified};
+use phx_store::{CacheEntry, NewExecution, OutputRow, ReusedExecution, Store, StoreError, Verified};
 use serde_json::{Value as Json, json};
 use tokio::sync::{mpsc, watch};
 
@@ -21,6 +21,7 @@ use crate::command::Registry;
 use crate::placement::{Machine, Placement};
 use crate::remote::{LogLine, Remote};
 use crate::status::{BackendKind, NodeStatus, Policy, RunStatus};
+use crate::tally::FamilyTally;
 use crate::tool::{Invocation, Produced, StagedInput, ToolError, extension, stage};
 use crate::worker::ProgramSource;
 
@@ -39,6 +40,10 @@ pub struct RunOptions {
     /// (`phx explain` shows them; a plain dry run of a large sweep need not
     /// hold them all).
     pub keep_components: bool,
+    /// In a plan, count the instances of each sweep by status and reason
+    /// ([`RunReport::families`]) instead of keeping an outcome for each;
+    /// an instance that failed is still listed.
+    pub fold_instances: bool,
     /// The run's settings, recorded with it.
     pub settings: Json,
     /// `local_first`, `remote_first` or `auto`.
@@ -82,6 +87,7 @@ impl RunOptions {
             no_cache: false,
             dry_run: false,
             keep_components: false,
+            fold_instances: false,
             settings: Json::Null,
             policy: Policy::LocalFirst,
             cluster: None,
@@ -162,7 +168,11 @@ pub struct RunReport {
     pub status: RunStatus,
     pub duration_ms: u64,
     pub cache_hits: usize,
+    /// Every vertex's outcome in order, less the instances folded into
+    /// `families`.
     pub nodes: Vec<NodeOutcome>,
+    /// With [`RunOptions::fold_instances`]: each sweep's instances, counted.
+    pub families: Vec<FamilyTally>,
 }
 
 /// Progress events, for the terminal display and logs.
@@ -172,7 +182,8 @@ pub enum Event {
         id: String,
         tool: String,
     },
-    Finished(Box<NodeOutcome>),
+    /// Shared with the run's own record of it (no copy an event).
+    Finished(Arc<NodeOutcome>),
     /// A line that a job on a cluster printed, as it arrives.
     Log(LogLine),
 }
@@ -294,21 +305,21 @@ pub async fn run(
     if !opts.dry_run {
         record_start(&store, &opts, &run_id)?;
     }
+    // The positions of the chosen vertices: a large sweep is walked by
+    // position, each vertex built when it is looked at.
+    let chosen_at: Option<HashSet<At>> = chosen.as_ref().map(|c| c.iter().filter_map(|id| dag.position(id)).collect());
+    let order: Vec<At> = dag.positions().filter(|at| chosen_at.as_ref().is_none_or(|c| c.contains(at))).collect();
     let (log_tx, mut log_rx) = mpsc::unbounded_channel::<LogLine>();
     let remote = opts.remote.as_ref().map(|r| {
         // The size of each sweep this run covers: what an automatic
         // batch of a job array is cut from.
         let mut families: HashMap<String, usize> = HashMap::new();
-        for v in
-            dag.vertices().iter().filter(|v| v.index.is_some() && chosen.as_ref().is_none_or(|c| c.contains(&v.id)))
-        {
-            *families.entry(v.node.clone()).or_default() += 1;
+        for (f, _) in order.iter().filter(|(f, _)| dag.families[*f as usize].is_sweep()) {
+            *families.entry(dag.families[*f as usize].name().to_string()).or_default() += 1;
         }
         Arc::new(Remote::new(r.backend.clone(), r.program.clone(), r.mounts.clone(), log_tx).with_families(families))
     });
     let shared = Arc::new(Shared { store: store.clone(), opts: opts.clone(), run_id: run_id.clone(), remote });
-    let order: Vec<&Vertex> =
-        dag.vertices().iter().filter(|v| chosen.as_ref().is_none_or(|c| c.contains(&v.id))).collect();
     let mut s = Schedule {
         dag,
         registry,
@@ -319,60 +330,66 @@ pub async fn run(
         cancel: cancel.clone(),
         chosen,
         jobs: opts.jobs.max(1),
-        outcomes: Outcomes::new(),
+        outcomes: Outcomes::new(dag, opts.dry_run && opts.fold_instances),
         hashes: OutputHashes::new(),
-        waiting: order.clone(),
+        waiting: Queue { held: VecDeque::new(), next: 0 },
         running: tokio::task::JoinSet::new(),
         busy: 0,
         remote_busy: 0,
         intact: Intact { known: store.db.verified_fingerprints()?, fresh: Vec::new() },
+        known_keys: store.db.cache_keys()?.into_iter().collect(),
+        ahead: ReadAhead::default(),
         gpu: std::sync::OnceLock::new(),
         machine: std::sync::OnceLock::new(),
         reused: Vec::new(),
+        recorder: if opts.dry_run { None } else { Some(Recorder::start(&store)?) },
         file_has_history: store.db.file_has_cache_entries(&opts.file)?,
     };
     let mut cancel_rx = cancel.clone();
     loop {
         let cancelled = *cancel_rx.borrow();
-        // One pass, keeping what still waits (in order); a vertex that is
-        // settled or started leaves the list without shifting the rest.
-        let waiting = std::mem::take(&mut s.waiting);
-        let mut still = Vec::with_capacity(waiting.len());
-        let mut rest = waiting.into_iter();
-        while let Some(v) = rest.next() {
+        // One pass, keeping what still waits (in order): what is looked at
+        // and must wait goes back to the front, held as built.
+        let mut waiting = std::mem::take(&mut s.waiting);
+        let mut still: Vec<Pending> = Vec::new();
+        while let Some(p) = waiting.pop_front(&order) {
             // Every local core taken and no cluster: nothing further down
             // can start this pass, so it is not looked at (a pass per
             // finished task over a hundred thousand waiting vertices was
             // quadratic). A cancellation still goes through all of them.
             if !cancelled && s.shared.remote.is_none() && s.busy >= s.jobs {
-                still.push(v);
-                still.extend(rest);
+                waiting.push_front(p);
                 break;
             }
-            match s.admit(v, cancelled)? {
+            let at = p.at;
+            let v = p.vertex.unwrap_or_else(|| Box::new(dag.instance(at)));
+            match s.admit(&v, cancelled)? {
                 Admission::NotYet => {
-                    still.push(v);
+                    still.push(Pending { at, vertex: Some(v) });
                     continue;
                 }
                 Admission::Settled => continue,
                 Admission::Ready => {}
             }
-            let placement = s.place(v);
-            let Some(slot) = s.slot(v, &placement) else {
-                still.push(v);
+            let placement = s.place(&v);
+            let Some(slot) = s.slot(&v, &placement) else {
+                still.push(Pending { at, vertex: Some(v) });
                 continue;
             };
-            if let Decision::Run(prepared) = s.decide(v, &placement)? {
-                s.execute(v, placement, prepared, slot)?;
+            if let Decision::Run(prepared) = s.decide(&v, &placement)? {
+                s.execute(*v, placement, prepared, slot)?;
             }
         }
-        s.waiting = still;
+        for p in still.into_iter().rev() {
+            waiting.push_front(p);
+        }
+        s.waiting = waiting;
         s.record_pass()?;
         if s.running.is_empty() {
-            if s.waiting.is_empty() {
+            if s.waiting.is_empty(&order) {
                 break;
             }
-            s.skip_unreachable();
+            s.skip_unreachable(&order);
             break;
         }
         tokio::select! {
@@ -389,6 +406,54 @@ pub async fn run(
         }
     }
     s.finish(&order, &run_id, started)
+}
+
+/// The vertices still waiting, in order: those looked at and left waiting
+/// (held as built), then the rest of the run's order from `next` on (not
+/// listed one by one: a million positions need no second list).
+#[derive(Default)]
+struct Queue {
+    held: VecDeque<Pending>,
+    next: usize,
+}
+
+impl Queue {
+    fn pop_front(&mut self, order: &[At]) -> Option<Pending> {
+        if let Some(p) = self.held.pop_front() {
+            return Some(p);
+        }
+        let at = *order.get(self.next)?;
+        self.next += 1;
+        Some(Pending { at, vertex: None })
+    }
+
+    /// Puts `p` back in front (what was just taken, or what must wait).
+    fn push_front(&mut self, p: Pending) {
+        if p.vertex.is_none() && self.held.is_empty() && self.next > 0 {
+            self.next -= 1;
+        } else {
+            self.held.push_front(p);
+        }
+    }
+
+    fn is_empty(&self, order: &[At]) -> bool {
+        self.held.is_empty() && self.next >= order.len()
+    }
+
+    /// Takes everything still waiting.
+    fn drain(&mut self, order: &[At]) -> Vec<Pending> {
+        let mut out: Vec<Pending> = self.held.drain(..).collect();
+        out.extend(order[self.next.min(order.len())..].iter().map(|&at| Pending { at, vertex: None }));
+        self.next = order.len();
+        out
+    }
+}
+
+/// A vertex waiting to start: where it is, and the vertex once built (a
+/// vertex looked at and left waiting keeps what building it cost).
+struct Pending {
+    at: At,
+    vertex: Option<Box<Vertex>>,
 }
 
 /// Records the run's start: its row, and the program kept with it (what
@@ -468,18 +533,25 @@ struct Schedule<'a> {
     /// The vertices this run covers (`None`: all of them).
     chosen: Option<HashSet<String>>,
     jobs: usize,
-    outcomes: Outcomes,
+    outcomes: Outcomes<'a>,
     hashes: OutputHashes,
-    waiting: Vec<&'a Vertex>,
+    waiting: Queue,
     running: tokio::task::JoinSet<(NodeOutcome, Slot)>,
     busy: usize,
     remote_busy: usize,
     intact: Intact,
+    /// Every key the store has an entry for, and those this run may add:
+    /// a key outside it misses without a query.
+    known_keys: KnownKeys,
+    /// Cache entries read ahead for a window of a sweep's instances.
+    ahead: ReadAhead,
     /// Detected only if some node asks for a GPU.
     gpu: std::sync::OnceLock<Result<String, String>>,
     machine: std::sync::OnceLock<Machine>,
-    /// Cache hits are recorded in batches: one transaction per pass.
-    reused: Vec<(NewExecution, String, Vec<OutputRow>)>,
+    /// Cache hits are recorded in batches (at the end of each pass, or
+    /// every [`Recorder::BATCH`]), by the recorder's thread.
+    reused: Vec<ReusedExecution>,
+    recorder: Option<Recorder>,
     /// Whether any node of this file ran before: a miss in a file that
     /// never ran needs no look-up to explain itself.
     file_has_history: bool,
@@ -488,22 +560,21 @@ struct Schedule<'a> {
 impl<'a> Schedule<'a> {
     /// Settles an outcome that finished here, at once.
     fn announce(&mut self, o: NodeOutcome) {
-        (self.on_event)(Event::Finished(Box::new(o.clone())));
-        self.outcomes.insert(o.id.clone(), Box::new(o));
+        let shown = self.outcomes.insert(o);
+        (self.on_event)(Event::Finished(shown));
     }
 
     /// Admission: whether `v`'s inputs are done, and whether it may run.
     fn admit(&mut self, v: &Vertex, cancelled: bool) -> Result<Admission, StoreError> {
         let chosen = |d: &String| match &self.chosen {
             Some(c) => c.contains(d),
-            None => self.dag.vertex(d).is_some(),
+            None => self.dag.position(d).is_some(),
         };
-        let deps_done = v.depends_on.iter().all(|d| self.outcomes.contains_key(d) || !chosen(d));
+        let deps_done = v.depends_on.iter().all(|d| self.outcomes.status(d).is_some() || !chosen(d));
         if !deps_done {
             return Ok(Admission::NotYet);
         }
-        let failed_dep =
-            v.depends_on.iter().find(|d| self.outcomes.get(*d).is_some_and(|o| !o.status.lets_consumers_run()));
+        let failed_dep = v.depends_on.iter().find(|d| self.outcomes.status(d).is_some_and(|s| !s.lets_consumers_run()));
         if cancelled || failed_dep.is_some() {
             let status = if cancelled { NodeStatus::Cancelled } else { NodeStatus::Skipped };
             let error = failed_dep.map(|d| format!("its input `{d}` did not succeed"));
@@ -541,7 +612,7 @@ impl<'a> Schedule<'a> {
 
     /// The cache decision: reuse verified outputs, or say why `v` must run
     /// (in a plan, that is where it stops).
-    fn decide(&mut self, v: &'a Vertex, placement: &Placement) -> Result<Decision, StoreError> {
+    fn decide(&mut self, v: &Vertex, placement: &Placement) -> Result<Decision, StoreError> {
         let (opts, store) = (self.opts, self.store);
         // The implementation and the hashes of literal files; either
         // failing fails the vertex before it starts.
@@ -573,9 +644,15 @@ impl<'a> Schedule<'a> {
         let key = comps.key();
         let mut why = Vec::new();
         if !opts.no_cache && v.props.cache {
-            match cache_hit(store, &key, &mut self.intact)? {
-                Hit::Valid(entry) => {
-                    self.reuse(v, &key, &entry, device, fallback);
+            let hit = if self.known_keys.may_hold(&key) {
+                let ahead = self.prefetched(v, &key)?;
+                cache_hit(store, &key, ahead, &mut self.intact)?
+            } else {
+                Hit::None
+            };
+            match hit {
+                Hit::Valid(entry, outputs) => {
+                    self.reuse(v, &key, &entry, outputs, device, fallback);
                     return Ok(Decision::Settled);
                 }
                 Hit::Corrupt(sha) => why.push(format!(
@@ -606,10 +683,41 @@ impl<'a> Schedule<'a> {
         Ok(Decision::Run(Box::new(Prepared { tool, literals, key, comps, device, fallback, why })))
     }
 
+    /// The cache entry for `key` among those read ahead for `v`'s sweep:
+    /// the entries of a window of its next instances are read in one
+    /// query when `v` is past the last window.
+    fn prefetched(&mut self, v: &Vertex, key: &str) -> Result<Option<CacheEntry>, StoreError> {
+        const WINDOW: u32 = 512;
+        let Some((f, i)) = self.dag.position(&v.id) else { return Ok(None) };
+        let family = &self.dag.families[f as usize];
+        if !family.is_sweep() || family.len() < 64 || !self.file_has_history {
+            return Ok(None);
+        }
+        let fresh = match self.ahead.window {
+            Some((wf, lo, hi)) => wf != f || i < lo || i >= hi,
+            None => true,
+        };
+        if fresh {
+            let hi = (i + WINDOW).min(family.len() as u32);
+            let ids: Vec<String> = (i..hi).map(|k| family.instances().id(k as usize)).collect();
+            let entries = self.store.db.cache_entries_of_vertices(&self.opts.file, &ids)?;
+            self.ahead.entries = entries.into_iter().map(|e| (e.cache_key.clone(), e)).collect();
+            self.ahead.window = Some((f, i, hi));
+        }
+        Ok(self.ahead.entries.remove(key))
+    }
+
     /// A cache hit: the entry's outputs stand for `v`'s (recorded in the
     /// pass's batch).
-    fn reuse(&mut self, v: &Vertex, key: &str, entry: &CacheEntry, device: String, fallback: Option<String>) {
-        let outputs = outputs_of_entry(self.store, entry);
+    fn reuse(
+        &mut self,
+        v: &Vertex,
+        key: &str,
+        entry: &CacheEntry,
+        outputs: Vec<OutputInfo>,
+        device: String,
+        fallback: Option<String>,
+    ) {
         for o in &outputs {
             self.hashes.entry((v.id.clone(), base_name(&o.name))).or_default().push(o.sha256.clone());
         }
@@ -617,19 +725,16 @@ impl<'a> Schedule<'a> {
         let o =
             NodeOutcome { cached: true, device: Some(device.clone()), fallback, outputs, ..NodeOutcome::of(v, status) };
         if !self.opts.dry_run {
-            let rows: Vec<OutputRow> = o
-                .outputs
-                .iter()
-                .map(|x| OutputRow {
-                    name: x.name.clone(),
-                    sha256: x.sha256.clone(),
-                    kind: x.kind.clone(),
-                    meta_json: x.meta.to_string(),
-                })
-                .collect();
-            // The arguments are in the cache entry's execution; a reuse
-            // records only which entry it took.
-            self.reused.push((reused_execution(&self.shared, v, key, entry.execution_id), device, rows));
+            // The arguments and outputs are the cache entry's execution's;
+            // a reuse records only which one it took.
+            self.reused.push(ReusedExecution {
+                execution: reused_execution(&self.shared, v, key, entry.execution_id),
+                device,
+                from: entry.execution_id,
+            });
+            if self.reused.len() >= Recorder::BATCH {
+                self.send_records();
+            }
         }
         self.announce(o);
     }
@@ -646,11 +751,8 @@ impl<'a> Schedule<'a> {
         fallback: Option<String>,
         mut why: Vec<String>,
     ) {
-        let upstream: Vec<&String> = v
-            .depends_on
-            .iter()
-            .filter(|d| self.outcomes.get(*d).is_some_and(|o| o.status == NodeStatus::WouldRun))
-            .collect();
+        let upstream: Vec<&String> =
+            v.depends_on.iter().filter(|d| self.outcomes.status(d) == Some(NodeStatus::WouldRun)).collect();
         if !upstream.is_empty() {
             why.retain(|w| !w.starts_with("input "));
             // Instances of one sweep are named once, as `name[*]` with
@@ -691,13 +793,15 @@ impl<'a> Schedule<'a> {
     }
 
     /// Execution: stages `v`'s inputs and spawns its task in `slot`.
-    fn execute(&mut self, v: &Vertex, placement: Placement, p: Box<Prepared>, slot: Slot) -> Result<(), StoreError> {
+    fn execute(&mut self, v: Vertex, placement: Placement, p: Box<Prepared>, slot: Slot) -> Result<(), StoreError> {
         let Prepared { tool, literals, key, comps, device, fallback, why } = *p;
-        let inputs = match staged_inputs(v, &self.hashes, self.dag, self.store, &literals) {
+        // Its entry, once made, may serve a later vertex of this run.
+        self.known_keys.insert_hex(&key);
+        let inputs = match staged_inputs(&v, &self.hashes, self.dag, self.store, &literals) {
             Ok(x) => x,
             Err(msg) => {
-                let o = NodeOutcome { error: Some(msg), why, ..NodeOutcome::of(v, NodeStatus::Failed) };
-                return settle(&self.shared, self.on_event, &mut self.outcomes, v, o, Some(&key));
+                let o = NodeOutcome { error: Some(msg), why, ..NodeOutcome::of(&v, NodeStatus::Failed) };
+                return settle(&self.shared, self.on_event, &mut self.outcomes, &v, o, Some(&key));
             }
         };
         if slot.remote {
@@ -706,9 +810,10 @@ impl<'a> Schedule<'a> {
             self.busy += slot.cpus;
         }
         (self.on_event)(Event::Started { id: v.id.clone(), tool: v.tool.clone() });
+        let parents = hashes_of_inputs(&v, &self.hashes, &literals);
         let task = Task {
             shared: self.shared.clone(),
-            vertex: v.clone(),
+            vertex: v,
             tool,
             inputs,
             key,
@@ -717,7 +822,7 @@ impl<'a> Schedule<'a> {
             fallback,
             why,
             cancel: self.cancel.clone(),
-            parents: hashes_of_inputs(v, &self.hashes, &literals),
+            parents,
             placement,
         };
         self.running.spawn(async move { (task.execute().await, slot) });
@@ -726,13 +831,17 @@ impl<'a> Schedule<'a> {
 
     /// Recording, once a pass: the cache hits and the objects found intact.
     fn record_pass(&mut self) -> Result<(), StoreError> {
-        self.store.db.record_cached(&self.reused)?;
-        self.reused.clear();
-        if !self.opts.dry_run {
-            self.store.db.record_verified(&self.intact.fresh)?;
-        }
-        self.intact.fresh.clear();
+        self.send_records();
         Ok(())
+    }
+
+    /// Hands the cache hits and fresh fingerprints so far to the recorder.
+    fn send_records(&mut self) {
+        let reused = std::mem::take(&mut self.reused);
+        let verified = std::mem::take(&mut self.intact.fresh);
+        if let Some(r) = &self.recorder {
+            r.send(reused, verified);
+        }
     }
 
     /// Recording of a finished task: its slot is free, its outputs feed
@@ -751,23 +860,30 @@ impl<'a> Schedule<'a> {
 
     /// Nothing runs and nothing can start: the rest waits on vertices
     /// outside the selection or on a cycle; they are skipped.
-    fn skip_unreachable(&mut self) {
-        let rest: Vec<&Vertex> = self.waiting.drain(..).collect();
-        for v in rest {
+    fn skip_unreachable(&mut self, order: &[At]) {
+        let rest: Vec<Pending> = self.waiting.drain(order);
+        for p in rest {
+            let v = p.vertex.unwrap_or_else(|| Box::new(self.dag.instance(p.at)));
             let o =
-                NodeOutcome { error: Some("its inputs cannot run".into()), ..NodeOutcome::of(v, NodeStatus::Skipped) };
+                NodeOutcome { error: Some("its inputs cannot run".into()), ..NodeOutcome::of(&v, NodeStatus::Skipped) };
             self.announce(o);
         }
     }
 
     /// Recording at the end: the run's status, and the outcomes in order.
-    fn finish(mut self, order: &[&Vertex], run_id: &str, started: Instant) -> Result<RunReport, RunError> {
-        let mut nodes: Vec<NodeOutcome> = Vec::with_capacity(order.len());
-        for v in order {
-            if let Some(o) = self.outcomes.remove(&v.id) {
-                nodes.push(*o);
+    fn finish(mut self, order: &[At], run_id: &str, started: Instant) -> Result<RunReport, RunError> {
+        let mut nodes: Vec<NodeOutcome> = Vec::with_capacity(self.outcomes.full.len());
+        for at in order {
+            if let Some(o) = self.outcomes.full.remove(at) {
+                // The events' copies are gone by now: taken, not cloned.
+                nodes.push(Arc::try_unwrap(o).unwrap_or_else(|shared| (*shared).clone()));
             }
         }
+        self.send_records();
+        if let Some(r) = self.recorder.take() {
+            r.finish()?;
+        }
+        let families: Vec<FamilyTally> = std::mem::take(&mut self.outcomes.tallies).into_iter().flatten().collect();
         drop(self.outcomes);
         let status = if *self.cancel.borrow() {
             RunStatus::Cancelled
@@ -783,16 +899,128 @@ impl<'a> Schedule<'a> {
             run_id: run_id.to_string(),
             status,
             duration_ms: started.elapsed().as_millis() as u64,
-            cache_hits: nodes.iter().filter(|n| n.cached).count(),
+            cache_hits: nodes.iter().filter(|n| n.cached).count()
+                + families.iter().map(|f| f.with_status(NodeStatus::Cached)).sum::<usize>(),
             nodes,
+            families,
         })
     }
 }
 
-/// Each finished vertex's outcome, by id. Boxed: a table of a sweep's
-/// thousands of slots then holds pointers, not whole outcomes (most of its
-/// slots are empty, and it would otherwise be most of a dry run's memory).
-type Outcomes = HashMap<String, Box<NodeOutcome>>;
+/// Writes cache hits and verified fingerprints on a connection of its
+/// own, on a thread of its own: a re-run of 100,000 cached nodes spent a
+/// third of its time inserting their rows after deciding them, which now
+/// goes on beside the deciding.
+struct Recorder {
+    batches: Option<std::sync::mpsc::Sender<RecordBatch>>,
+    thread: Option<std::thread::JoinHandle<Result<(), StoreError>>>,
+}
+
+type RecordBatch = (Vec<ReusedExecution>, Vec<(String, phx_store::Fingerprint)>);
+
+impl Recorder {
+    /// Cache hits sent at once, at most.
+    const BATCH: usize = 25_000;
+
+    fn start(store: &Store) -> Result<Recorder, RunError> {
+        let db = store.db.another_connection()?;
+        let (tx, rx) = std::sync::mpsc::channel::<RecordBatch>();
+        let thread = std::thread::Builder::new()
+            .name("phx-recorder".into())
+            .spawn(move || {
+                // After an error the rest is still received (and dropped),
+                // so the scheduler never blocks; the error ends the run.
+                let mut result = Ok(());
+                for (reused, verified) in rx {
+                    if result.is_ok() {
+                        result = db.record_cached(&reused).and_then(|_| db.record_verified(&verified));
+                    }
+                }
+                result
+            })
+            .map_err(|e| RunError::Internal(format!("cannot start the recorder thread: {e}")))?;
+        Ok(Recorder { batches: Some(tx), thread: Some(thread) })
+    }
+
+    fn send(&self, reused: Vec<ReusedExecution>, verified: Vec<(String, phx_store::Fingerprint)>) {
+        if reused.is_empty() && verified.is_empty() {
+            return;
+        }
+        if let Some(tx) = &self.batches {
+            let _ = tx.send((reused, verified));
+        }
+    }
+
+    /// Waits until everything sent is written.
+    fn finish(mut self) -> Result<(), RunError> {
+        self.batches.take();
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => Ok(result?),
+            Some(Err(_)) => Err(RunError::Internal("the thread recording cache hits panicked".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.batches.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What became of each settled vertex, by position: its status (what its
+/// consumers ask), and its whole outcome unless it was folded into its
+/// sweep's tally.
+struct Outcomes<'a> {
+    dag: &'a Dag,
+    status: Vec<Vec<Option<NodeStatus>>>,
+    full: HashMap<At, Arc<NodeOutcome>>,
+    /// One per family, for sweeps whose instances are folded.
+    tallies: Vec<Option<FamilyTally>>,
+    fold: bool,
+}
+
+impl<'a> Outcomes<'a> {
+    fn new(dag: &'a Dag, fold: bool) -> Outcomes<'a> {
+        Outcomes {
+            dag,
+            status: dag.families.iter().map(|f| vec![None; f.len()]).collect(),
+            full: HashMap::new(),
+            tallies: dag.families.iter().map(|_| None).collect(),
+            fold,
+        }
+    }
+
+    /// The status of the settled vertex `id`, if it is settled.
+    fn status(&self, id: &str) -> Option<NodeStatus> {
+        let (f, i) = self.dag.position(id)?;
+        self.status[f as usize][i as usize]
+    }
+
+    /// Keeps `o` (or counts it, when folding a sweep's plan); gives back
+    /// what its event shows.
+    fn insert(&mut self, o: NodeOutcome) -> Arc<NodeOutcome> {
+        let Some((f, i)) = self.dag.position(&o.id) else { return Arc::new(o) };
+        self.status[f as usize][i as usize] = Some(o.status);
+        let family = &self.dag.families[f as usize];
+        let folds = self.fold
+            && family.is_sweep()
+            && matches!(o.status, NodeStatus::WouldRun | NodeStatus::Cached)
+            && o.error.is_none();
+        if folds {
+            self.tallies[f as usize]
+                .get_or_insert_with(|| FamilyTally::new(family.name(), &o.tool))
+                .add(i as usize, &o);
+            return Arc::new(o);
+        }
+        let o = Arc::new(o);
+        self.full.insert((f, i), o.clone());
+        o
+    }
+}
 
 /// Why a run could not be carried out at all.
 #[derive(Debug, thiserror::Error)]
@@ -810,7 +1038,7 @@ pub enum RunError {
 fn settle(
     shared: &Shared,
     on_event: &(dyn Fn(Event) + Sync),
-    outcomes: &mut Outcomes,
+    outcomes: &mut Outcomes<'_>,
     v: &Vertex,
     o: NodeOutcome,
     key: Option<&str>,
@@ -824,8 +1052,8 @@ fn settle(
             o.error.as_deref(),
         )?;
     }
-    on_event(Event::Finished(Box::new(o.clone())));
-    outcomes.insert(v.id.clone(), Box::new(o));
+    let shown = outcomes.insert(o);
+    on_event(Event::Finished(shown));
     Ok(())
 }
 
@@ -834,8 +1062,54 @@ fn base_name(name: &str) -> String {
     name.split('#').next().unwrap_or(name).to_string()
 }
 
+/// A set of cache keys (SHA-256 digests: their first bytes are hash
+/// enough).
+type KnownKeys = HashSet<[u8; 32], std::hash::BuildHasherDefault<DigestHasher>>;
+
+trait KeySet {
+    /// Whether the hex key `key` may have an entry (a key that is not hex
+    /// may: it is asked for).
+    fn may_hold(&self, key: &str) -> bool;
+    fn insert_hex(&mut self, key: &str);
+}
+
+impl KeySet for KnownKeys {
+    fn may_hold(&self, key: &str) -> bool {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(key, &mut bytes).is_err() || self.contains(&bytes)
+    }
+
+    fn insert_hex(&mut self, key: &str) {
+        let mut bytes = [0u8; 32];
+        if hex::decode_to_slice(key, &mut bytes).is_ok() {
+            self.insert(bytes);
+        }
+    }
+}
+
+/// Hashes a digest by its first eight bytes (already uniform).
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8).take(1) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+
+    fn write_usize(&mut self, _: usize) {}
+}
+
 enum Hit {
-    Valid(CacheEntry),
+    /// The entry and its outputs, every object intact.
+    Valid(CacheEntry, Vec<OutputInfo>),
     Corrupt(String),
     None,
 }
@@ -864,36 +1138,47 @@ impl Intact {
     }
 }
 
+/// The cache entries of a window of a sweep's instances (family, first
+/// and end index), by key.
+#[derive(Default)]
+struct ReadAhead {
+    window: Option<(u32, u32, u32)>,
+    entries: HashMap<String, CacheEntry>,
+}
+
 /// A cache entry is served only if every object it names is present and
-/// hashes to its name; a bad one is removed and the entry dropped.
-fn cache_hit(store: &Store, key: &str, intact: &mut Intact) -> Result<Hit, StoreError> {
-    let Some(entry) = store.db.cache_entry_outputs(key)? else { return Ok(Hit::None) };
-    let outs: Json = serde_json::from_str(&entry.outputs_json).unwrap_or(Json::Null);
-    for o in outs.as_array().into_iter().flatten() {
-        let sha = o.get("sha256").and_then(Json::as_str).unwrap_or("");
-        if !intact.check(store, sha) {
-            let _ = store.objects.remove(sha);
+/// hashes to its name; a bad one is removed and the entry dropped. `ahead`:
+/// the entry if it was read already.
+fn cache_hit(store: &Store, key: &str, ahead: Option<CacheEntry>, intact: &mut Intact) -> Result<Hit, StoreError> {
+    let entry = match ahead {
+        Some(e) => Some(e),
+        None => store.db.cache_entry_outputs(key)?,
+    };
+    let Some(entry) = entry else { return Ok(Hit::None) };
+    let outputs = outputs_of_entry(store, &entry);
+    for o in &outputs {
+        if !intact.check(store, &o.sha256) {
+            let _ = store.objects.remove(&o.sha256);
             store.db.drop_cache_entry(key)?;
-            return Ok(Hit::Corrupt(sha.to_string()));
+            return Ok(Hit::Corrupt(o.sha256.clone()));
         }
     }
-    Ok(Hit::Valid(entry))
+    Ok(Hit::Valid(entry, outputs))
 }
 
 fn outputs_of_entry(store: &Store, entry: &CacheEntry) -> Vec<OutputInfo> {
     let outs: Json = serde_json::from_str(&entry.outputs_json).unwrap_or(Json::Null);
-    outs.as_array()
-        .into_iter()
-        .flatten()
-        .map(|o| {
+    let Json::Array(outs) = outs else { return Vec::new() };
+    outs.into_iter()
+        .map(|mut o| {
             let sha = o.get("sha256").and_then(Json::as_str).unwrap_or("").to_string();
             OutputInfo {
                 name: o.get("name").and_then(Json::as_str).unwrap_or("").to_string(),
                 kind: o.get("kind").and_then(Json::as_str).unwrap_or("").to_string(),
                 path: store.objects.path(&sha),
                 sha256: sha,
-                value: o.get("value").cloned().filter(|v| !v.is_null()),
-                meta: o.get("meta").cloned().unwrap_or(Json::Null),
+                value: o.get_mut("value").map(Json::take).filter(|v| !v.is_null()),
+                meta: o.get_mut("meta").map(Json::take).unwrap_or(Json::Null),
             }
         })
         .collect()

@@ -12,8 +12,8 @@ mod db;
 mod objects;
 
 pub use db::{
-    ArtifactRow, CacheEntry, CommentRow, Db, ExecutionRow, NewExecution, NotebookRow, OutputRow, RunRow,
-    SCHEMA_VERSION, ShareRow, Succeeded,
+    ArtifactRow, CacheEntry, CommentRow, Db, ExecutionRow, NewExecution, NotebookRow, OutputRow, ReusedExecution,
+    RunRow, SCHEMA_VERSION, ShareRow, Succeeded,
 };
 pub use objects::{Fingerprint, ObjectStore, Verified, hash_file};
 

@@ -58,6 +58,41 @@ impl Db {
         })
     }
 
+    /// Every cache key, as the 32 bytes it is the hex of: enough for a run
+    /// to know which keys miss without asking (a plan of a million
+    /// never-run instances asked a million times).
+    pub fn cache_keys(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT cache_key FROM cache_entries")?;
+            let keys = st.query_map([], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for k in keys {
+                let mut bytes = [0u8; 32];
+                if hex::decode_to_slice(k?, &mut bytes).is_ok() {
+                    out.push(bytes);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The cache entries made for these vertices of this file (without
+    /// the components of their keys), in one query: a run reads a sweep's
+    /// entries a window at a time instead of one look-up an instance.
+    pub fn cache_entries_of_vertices(&self, file: &str, vertices: &[String]) -> Result<Vec<CacheEntry>, StoreError> {
+        if vertices.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with(|c| {
+            let marks = vec!["?"; vertices.len()].join(",");
+            let mut st = c.prepare_cached(&format!(
+                "SELECT cache_key, file, vertex, tool, '', outputs_json, execution_id, created_at FROM cache_entries WHERE file = ?1 AND vertex IN ({marks})"
+            ))?;
+            let params = std::iter::once(file).chain(vertices.iter().map(String::as_str));
+            st.query_map(rusqlite::params_from_iter(params), row_cache)?.collect()
+        })
+    }
+
     /// Whether any cache entry was made from this file.
     pub fn file_has_cache_entries(&self, file: &str) -> Result<bool, StoreError> {
         self.with(|c| {

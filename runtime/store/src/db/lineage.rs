@@ -54,9 +54,12 @@ impl Db {
     pub fn producers(&self, sha256: &str) -> Result<Vec<(ExecutionRow, String)>, StoreError> {
         self.with(|c| {
             let cols: Vec<String> = EXECUTION_COLUMNS.split(", ").map(|x| format!("e.{x}")).collect();
+            // Those that made it, and the cache hits that reused one of them.
             let mut st = c.prepare(&format!(
-                "SELECT {}, o.name FROM outputs o JOIN executions e ON e.id = o.execution_id WHERE o.sha256 = ?1 ORDER BY e.id DESC",
-                cols.join(", ")
+                "SELECT {cols}, o.name FROM outputs o JOIN executions e ON e.id = o.execution_id WHERE o.sha256 = ?1 \
+                 UNION ALL SELECT {cols}, o.name FROM outputs o JOIN executions e ON e.reused_from = o.execution_id WHERE o.sha256 = ?1 \
+                 ORDER BY 1 DESC",
+                cols = cols.join(", ")
             ))?;
             // The output's name comes after every execution column.
             let name_at = cols.len();

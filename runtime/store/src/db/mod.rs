@@ -23,11 +23,11 @@ mod shares;
 pub use cache::CacheEntry;
 pub use lineage::ArtifactRow;
 pub use notebook::NotebookRow;
-pub use runs::{ExecutionRow, NewExecution, OutputRow, RunRow, Succeeded};
+pub use runs::{ExecutionRow, NewExecution, OutputRow, ReusedExecution, RunRow, Succeeded};
 pub use shares::{CommentRow, ShareRow};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Each migration takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -153,6 +153,13 @@ CREATE TABLE comments (
 );
 CREATE INDEX comments_by_resource ON comments(resource_kind, resource_id);
 "#,
+    // A cache hit's execution names the execution whose outputs it reused,
+    // instead of copying its output rows (a re-run of 100,000 cached nodes
+    // wrote 100,000 of them, each into the index by hash).
+    r#"
+ALTER TABLE executions ADD COLUMN reused_from INTEGER;
+CREATE INDEX executions_by_reused ON executions(reused_from) WHERE reused_from IS NOT NULL;
+"#,
 ];
 
 /// The database, safe to share between the scheduler's tasks.
@@ -175,6 +182,12 @@ impl Db {
         let db = Db { path: path.to_path_buf(), conn: Mutex::new(conn) };
         db.migrate()?;
         Ok(db)
+    }
+
+    /// A second connection to the same database, for a thread that writes
+    /// beside this one's work (WAL lets it read meanwhile).
+    pub fn another_connection(&self) -> Result<Db, StoreError> {
+        Db::open(&self.path)
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -279,6 +292,51 @@ mod tests {
         drop(db);
         Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
         assert!(matches!(Db::open(&path), Err(StoreError::NewerSchema { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_cache_hit_has_the_outputs_of_the_execution_it_reused() {
+        let dir = std::env::temp_dir().join(format!("phx-reused-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::open(&dir.join("phx.db")).unwrap();
+        db.with(|c| {
+            c.execute_batch(
+                "INSERT INTO runs (id, file, started_at, status, phx_version, host, settings_json) VALUES ('r1', 'a.phx', 't', 'succeeded', '0.1.0', 'h', '{}'), ('r2', 'a.phx', 'u', 'succeeded', '0.1.0', 'h', '{}')",
+            )
+        })
+        .unwrap();
+        let execution = |run: &str| NewExecution {
+            run_id: run.into(),
+            vertex: "t[3]".into(),
+            node: "t".into(),
+            tool: "x.y".into(),
+            tool_version: "1".into(),
+            static_key: "k".into(),
+            cache_key: Some("key".into()),
+            args_json: "{}".into(),
+            attempt: 1,
+            started_at: "t".into(),
+        };
+        let made = db.start_execution(&execution("r1")).unwrap();
+        let out = OutputRow { name: "out".into(), sha256: "abc".into(), kind: "File".into(), meta_json: "{}".into() };
+        let ended = Succeeded { duration_ms: 5, device: Some("cpu"), fallback: None, exit_code: Some(0) };
+        db.commit_outputs(made, std::slice::from_ref(&out), &[2], &[], None, "t", &ended).unwrap();
+        db.record_cached(&[ReusedExecution { execution: execution("r2"), device: "cpu".into(), from: made }]).unwrap();
+        let reused = db.executions("r2").unwrap();
+        assert_eq!(reused.len(), 1);
+        assert!(reused[0].cached);
+        // No rows of its own: the reused execution's are its outputs.
+        let own: i64 = db
+            .with(|c| c.query_row("SELECT COUNT(*) FROM outputs WHERE execution_id = ?1", [reused[0].id], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(own, 0);
+        assert_eq!(db.outputs(reused[0].id).unwrap(), vec![out.clone()]);
+        assert_eq!(db.outputs(made).unwrap(), vec![out]);
+        // Both are found from the artifact, newest first.
+        let runs: Vec<String> = db.producers("abc").unwrap().into_iter().map(|(e, _)| e.run_id).collect();
+        assert_eq!(runs, ["r2", "r1"]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

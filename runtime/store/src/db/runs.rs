@@ -36,6 +36,15 @@ pub struct NewExecution {
     pub started_at: String,
 }
 
+/// A cache hit as it is recorded: the execution, the device it was
+/// decided for, and the execution whose outputs it reused.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReusedExecution {
+    pub execution: NewExecution,
+    pub device: String,
+    pub from: i64,
+}
+
 /// A node execution, finished or not.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExecutionRow {
@@ -235,9 +244,10 @@ impl Db {
         })
     }
 
-    /// Records many reused (cached) executions and their outputs in one
-    /// transaction: a no-op re-run of thousands of nodes is one commit.
-    pub fn record_cached(&self, batch: &[(NewExecution, String, Vec<OutputRow>)]) -> Result<(), StoreError> {
+    /// Records many reused (cached) executions in one transaction: a no-op
+    /// re-run of thousands of nodes is one commit. Their outputs are those
+    /// of the executions they reused ([`Db::outputs`] follows the link).
+    pub fn record_cached(&self, batch: &[ReusedExecution]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -245,15 +255,11 @@ impl Db {
             let tx = c.transaction()?;
             {
                 let mut ins = tx.prepare_cached(
-                    "INSERT INTO executions (run_id, vertex, node, tool, tool_version, status, cached, static_key, cache_key, args_json, attempt, started_at, finished_at, duration_ms, device) VALUES (?1, ?2, ?3, ?4, ?5, 'succeeded', 1, ?6, ?7, ?8, ?9, ?10, ?10, 0, ?11)",
+                    "INSERT INTO executions (run_id, vertex, node, tool, tool_version, status, cached, static_key, cache_key, args_json, attempt, started_at, finished_at, duration_ms, device, reused_from) VALUES (?1, ?2, ?3, ?4, ?5, 'succeeded', 1, ?6, ?7, ?8, ?9, ?10, ?10, 0, ?11, ?12)",
                 )?;
-                let mut out = tx.prepare_cached("INSERT OR REPLACE INTO outputs (execution_id, name, sha256, kind, meta_json) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-                for (e, device, outputs) in batch {
-                    ins.execute(params![e.run_id, e.vertex, e.node, e.tool, e.tool_version, e.static_key, e.cache_key, e.args_json, e.attempt, e.started_at, device])?;
-                    let id = tx.last_insert_rowid();
-                    for o in outputs {
-                        out.execute(params![id, o.name, o.sha256, o.kind, o.meta_json])?;
-                    }
+                for r in batch {
+                    let e = &r.execution;
+                    ins.execute(params![e.run_id, e.vertex, e.node, e.tool, e.tool_version, e.static_key, e.cache_key, e.args_json, e.attempt, e.started_at, r.device, r.from])?;
                 }
             }
             tx.commit()
@@ -370,8 +376,10 @@ impl Db {
     /// The outputs of an execution.
     pub fn outputs(&self, execution_id: i64) -> Result<Vec<OutputRow>, StoreError> {
         self.with(|c| {
-            let mut st =
-                c.prepare("SELECT name, sha256, kind, meta_json FROM outputs WHERE execution_id = ?1 ORDER BY name")?;
+            // A cache hit's outputs are those of the execution it reused.
+            let mut st = c.prepare_cached(
+                "SELECT name, sha256, kind, meta_json FROM outputs WHERE execution_id = COALESCE((SELECT reused_from FROM executions WHERE id = ?1), ?1) ORDER BY name",
+            )?;
             st.query_map(params![execution_id], |r| {
                 Ok(OutputRow { name: r.get(0)?, sha256: r.get(1)?, kind: r.get(2)?, meta_json: r.get(3)? })
             })?

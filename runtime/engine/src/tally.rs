@@ -1,0 +1,150 @@
+//! A plan of a large sweep folded into counts: for each sweep, how many of
+//! its instances would run for each reason and how many are cached, without
+//! an outcome per instance (a plan of a million instances holds a handful
+//! of groups, not a million outcomes).
+
+use serde::{Deserialize, Serialize};
+
+use crate::scheduler::NodeOutcome;
+use crate::status::{BackendKind, NodeStatus};
+
+/// The instances of one sweep, counted by status, place and reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FamilyTally {
+    /// The sweep's node name.
+    pub node: String,
+    pub tool: String,
+    /// How many instances are counted here.
+    pub count: usize,
+    /// The lowest index counted.
+    pub lowest: usize,
+    /// The highest index counted.
+    pub highest: usize,
+    /// One group per status, place and reason, in the order they first
+    /// appeared.
+    pub groups: Vec<TallyGroup>,
+}
+
+/// Instances of a sweep with the same status, place and reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TallyGroup {
+    pub status: NodeStatus,
+    /// `local`, or the cluster they would run on.
+    pub backend: BackendKind,
+    /// Why they would run, with the ids of instances named in it made
+    /// generic (`` `t[i]` ``), so that instances waiting on their own
+    /// inputs fall into one group.
+    pub why: Vec<String>,
+    pub count: usize,
+}
+
+impl FamilyTally {
+    /// An empty tally of the sweep `node`.
+    pub fn new(node: &str, tool: &str) -> FamilyTally {
+        FamilyTally {
+            node: node.to_string(),
+            tool: tool.to_string(),
+            count: 0,
+            lowest: usize::MAX,
+            highest: 0,
+            groups: Vec::new(),
+        }
+    }
+
+    /// Counts instance `index` with outcome `o` (each index once).
+    pub fn add(&mut self, index: usize, o: &NodeOutcome) {
+        self.count += 1;
+        self.lowest = self.lowest.min(index);
+        self.highest = self.highest.max(index);
+        let why: Vec<String> = o.why.iter().map(|w| instance_free(w)).collect();
+        match self.groups.iter_mut().find(|g| g.status == o.status && g.backend == o.backend && g.why == why) {
+            Some(g) => g.count += 1,
+            None => self.groups.push(TallyGroup { status: o.status, backend: o.backend, why, count: 1 }),
+        }
+    }
+
+    /// Whether the counted indices are `lowest..=highest` without a gap.
+    pub fn contiguous(&self) -> bool {
+        self.count > 0 && self.highest - self.lowest + 1 == self.count
+    }
+
+    /// How many counted instances have `status`.
+    pub fn with_status(&self, status: NodeStatus) -> usize {
+        self.groups.iter().filter(|g| g.status == status).map(|g| g.count).sum()
+    }
+}
+
+/// `text` with the instance indices of vertex ids quoted in it
+/// (`` `orbital[3]` ``) made generic (`` `orbital[i]` ``); values outside
+/// backquotes (an argument's text) are left as they are.
+pub fn instance_free(text: &str) -> String {
+    if !text.contains('`') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for (k, piece) in text.split('`').enumerate() {
+        if k > 0 {
+            out.push('`');
+        }
+        let quoted = k % 2 == 1;
+        match phx_store::parse_vertex_id(piece) {
+            Some((name, Some(_))) if quoted => {
+                out.push_str(name);
+                out.push_str("[i]");
+            }
+            _ => out.push_str(piece),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(status: NodeStatus, why: &str) -> NodeOutcome {
+        NodeOutcome {
+            id: "t".into(),
+            node: "t".into(),
+            tool: "x.y".into(),
+            status,
+            cached: status == NodeStatus::Cached,
+            device: None,
+            fallback: None,
+            duration_ms: 0,
+            attempts: 0,
+            outputs: vec![],
+            error: None,
+            why: if why.is_empty() { vec![] } else { vec![why.to_string()] },
+            components: None,
+            backend: BackendKind::Local,
+            job_id: None,
+            placement: None,
+        }
+    }
+
+    #[test]
+    fn instances_group_by_status_and_generic_reason() {
+        let mut t = FamilyTally::new("t", "x.y");
+        t.add(4, &outcome(NodeStatus::WouldRun, "its input `s[4]` will be recomputed first"));
+        t.add(5, &outcome(NodeStatus::WouldRun, "its input `s[5]` will be recomputed first"));
+        t.add(6, &outcome(NodeStatus::Cached, ""));
+        t.add(7, &outcome(NodeStatus::WouldRun, "argument n changed from 1 to 2"));
+        assert_eq!(t.count, 4);
+        assert!(t.contiguous());
+        assert_eq!(t.groups.len(), 3);
+        assert_eq!(t.groups[0].why, vec!["its input `s[i]` will be recomputed first"]);
+        assert_eq!(t.groups[0].count, 2);
+        assert_eq!(t.with_status(NodeStatus::WouldRun), 3);
+        assert_eq!(t.with_status(NodeStatus::Cached), 1);
+        t.add(9, &outcome(NodeStatus::Cached, ""));
+        assert!(!t.contiguous(), "8 is missing");
+    }
+
+    #[test]
+    fn only_quoted_ids_lose_their_index() {
+        assert_eq!(instance_free("input `a[3].out` changed"), "input `a[3].out` changed");
+        assert_eq!(instance_free("`a[3]` and a[3]"), "`a[i]` and a[3]");
+        assert_eq!(instance_free("no quotes [3]"), "no quotes [3]");
+    }
+}
