@@ -392,6 +392,51 @@ fn a_folded_plan_still_names_the_instances_that_cannot_run() {
 }
 
 #[test]
+fn a_re_run_of_a_sweep_reuses_every_instance_and_keeps_its_results() {
+    // 100 instances: past the size where a sweep's cache entries are read
+    // a window at a time, and hits are recorded by their own thread.
+    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-rerun", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("x")).unwrap();
+    std::fs::create_dir_all(dir.join("y")).unwrap();
+    std::fs::write(dir.join("x/data.csv"), "x\n").unwrap();
+    std::fs::write(dir.join("y/data.csv"), "y\n").unwrap();
+    std::fs::write(
+        dir.join("s.phx"),
+        "tool lab.step(i: Int) -> (out: File) {\n  run = \"echo {i} > {out}\"\n}\n\ntool lab.both(a: File, b: File) -> (out: File) {\n  run = \"cat {a} {b} > {out}\"\n}\n\nnode s[i in 0..100] = lab.step(i = i)\n\nnode both = lab.both(a = \"x/data.csv\", b = \"y/data.csv\")\n",
+    )
+    .unwrap();
+    let f = dir.join("s.phx");
+    let first = phx(&["run", f.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    // Two files of one name are both staged, each under a name of its own.
+    assert_eq!(std::fs::read_to_string(dir.join("results/both/out.txt")).unwrap(), "x\ny\n");
+    let again = phx(&["run", f.to_str().unwrap(), "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(doc["cache_hits"], 101, "{}", stderr(&again));
+    let nodes = doc["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 101);
+    for n in nodes {
+        let out = &n["outputs"]["out"];
+        let placed = dir.join(out["result"].as_str().unwrap());
+        assert!(placed.is_file(), "{placed:?}");
+        assert_eq!(n["cached"], true);
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("results/s/42/out.txt")).unwrap(), "42\n");
+    // The cached run's record lists each instance with the outputs it reused.
+    let id = doc["run_id"].as_str().unwrap();
+    let shown = phx(&["show", id, "--dir", dir.to_str().unwrap(), "--format", "json"]);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    let s42 = shown["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "s[42]").unwrap();
+    assert_eq!(s42["cached"], true);
+    assert_eq!(
+        s42["outputs"]["out"]["sha256"],
+        nodes.iter().find(|n| n["id"] == "s[42]").unwrap()["outputs"]["out"]["sha256"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_run_of_a_large_sweep_is_shown_one_line_per_sweep() {
     let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-show", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

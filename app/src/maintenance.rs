@@ -45,23 +45,28 @@ impl StoreCheck {
 /// Re-hashes every object and looks for recorded objects that are gone.
 pub fn verify(exp: &Experiment) -> AppResult<StoreCheck> {
     let store = &exp.store;
-    let objects = store.objects.list()?;
     let mut problems = Vec::new();
-    for sha in &objects {
-        let problem = match store.objects.verify(sha) {
-            phx_store::Verified::Ok => continue,
-            phx_store::Verified::Corrupt { actual } => ObjectProblem::Corrupt { actual },
-            phx_store::Verified::Unreadable(e) => ObjectProblem::Unreadable { error: e.to_string() },
-        };
-        problems.push(BadObject { sha256: sha.clone(), problem });
-    }
-    let present: std::collections::BTreeSet<&String> = objects.iter().collect();
-    for sha in store.db.referenced_objects()? {
-        if !present.contains(&sha) {
-            problems.push(BadObject { sha256: sha, problem: ObjectProblem::Missing });
+    let mut checked = 0;
+    // A shard at a time: memory stays a 256th of the store's names.
+    for shard in phx_store::shards() {
+        let objects = store.objects.list_shard(&shard)?;
+        for sha in &objects {
+            let problem = match store.objects.verify(sha) {
+                phx_store::Verified::Ok => continue,
+                phx_store::Verified::Corrupt { actual } => ObjectProblem::Corrupt { actual },
+                phx_store::Verified::Unreadable(e) => ObjectProblem::Unreadable { error: e.to_string() },
+            };
+            problems.push(BadObject { sha256: sha.clone(), problem });
+        }
+        checked += objects.len();
+        let present: std::collections::BTreeSet<&String> = objects.iter().collect();
+        for sha in store.db.referenced_objects_in(&shard)? {
+            if !present.contains(&sha) {
+                problems.push(BadObject { sha256: sha, problem: ObjectProblem::Missing });
+            }
         }
     }
-    Ok(StoreCheck { checked: objects.len(), problems })
+    Ok(StoreCheck { checked, problems })
 }
 
 /// `phx store gc`.
@@ -88,11 +93,14 @@ pub fn gc(exp: &Experiment) -> AppResult<Collected> {
     };
     store.db.close_abandoned_runs(&crate::clock::now_rfc3339(), &phx_runtime::provenance::host())?;
     let (work_folders, work_bytes) = store.prune_work_dirs()?;
-    let referenced = store.db.referenced_objects()?;
     let mut removed = 0;
-    for sha in store.objects.list()? {
-        if !referenced.contains(&sha) && store.objects.remove(&sha).is_ok() {
-            removed += 1;
+    // A shard at a time: memory stays a 256th of the store's names.
+    for shard in phx_store::shards() {
+        let referenced = store.db.referenced_objects_in(&shard)?;
+        for sha in store.objects.list_shard(&shard)? {
+            if !referenced.contains(&sha) && store.objects.remove(&sha).is_ok() {
+                removed += 1;
+            }
         }
     }
     Ok(Collected { removed, temporary: store.objects.clean_temp(), work_folders, work_bytes })

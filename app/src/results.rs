@@ -257,7 +257,6 @@ impl ResultsDir {
             if self.folders.contains(&dir) {
                 continue;
             }
-            self.folders.insert(dir.clone());
             match std::fs::symlink_metadata(&dir) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
@@ -268,6 +267,8 @@ impl ResultsDir {
                 }
                 Err(_) => std::fs::create_dir(&dir).map_err(|e| io_error("create", &dir, e))?,
             }
+            // Known to be a real folder only once it was found to be one.
+            self.folders.insert(dir.clone());
         }
         Ok(dir)
     }
@@ -549,11 +550,10 @@ impl Placing {
                     Some(paths) => Ok(paths),
                     None => dir.place_vertex(&vertex, &outputs),
                 };
-                match at {
-                    Ok(paths) => {
-                        placed.paths.insert(vertex, paths);
-                    }
-                    Err(e) => placed.errors.push(e),
+                // One that could not be placed is tried once more by
+                // `finish`, which says why if it fails again.
+                if let Ok(paths) = at {
+                    placed.paths.insert(vertex, paths);
                 }
             }
             placed.dir = Some(dir);
@@ -569,7 +569,7 @@ impl Placing {
     /// Places a vertex that succeeded: its outputs (objects of the store).
     pub fn place(&self, vertex: &str, outputs: &[phx_runtime::scheduler::OutputInfo]) {
         let Some(tx) = &self.vertices else { return };
-        let outputs = outputs
+        let mut outputs: Vec<Placeable> = outputs
             .iter()
             .map(|o| Placeable {
                 name: o.name.clone(),
@@ -578,6 +578,9 @@ impl Placing {
                 written: written_name(&o.meta),
             })
             .collect();
+        // In name order, as `finish` and `phx results` place them (which
+        // output keeps a shared file name depends on it).
+        outputs.sort_by(|a, b| a.name.cmp(&b.name));
         let _ = tx.send((vertex.to_string(), outputs));
     }
 
@@ -859,6 +862,11 @@ mod tests {
         let mut dir = ResultsDir::open(&root, false).unwrap();
         std::os::unix::fs::symlink(&elsewhere, root.join("a")).unwrap();
         assert!(dir.place_vertex("a", &[placeable("image", "Image", &png)]).is_err());
+        // Nor a second time, nor for the instances of a sweep there.
+        assert!(dir.place_vertex("a", &[placeable("image", "Image", &png)]).is_err());
+        for i in 0..3 {
+            assert!(dir.place_vertex(&format!("a[{i}]"), &[placeable("image", "Image", &png)]).is_err());
+        }
         assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1);
         // Ids and names from a store or a bundle that would leave the folder.
         for bad in ["../../x", "a/b", "a[../1]", "a[1]/..", ""] {

@@ -880,14 +880,14 @@ impl<'a> Schedule<'a> {
             }
         }
         self.send_records();
-        if let Some(r) = self.recorder.take() {
-            r.finish()?;
-        }
+        // The run's end is recorded even when its cache hits could not be
+        // (their error is then the run's).
+        let recorded = self.recorder.take().map_or(Ok(()), Recorder::finish);
         let families: Vec<FamilyTally> = std::mem::take(&mut self.outcomes.tallies).into_iter().flatten().collect();
         drop(self.outcomes);
         let status = if *self.cancel.borrow() {
             RunStatus::Cancelled
-        } else if nodes.iter().any(|n| n.status.fails_the_run()) {
+        } else if recorded.is_err() || nodes.iter().any(|n| n.status.fails_the_run()) {
             RunStatus::Failed
         } else {
             RunStatus::Succeeded
@@ -895,6 +895,7 @@ impl<'a> Schedule<'a> {
         if !self.opts.dry_run {
             self.store.db.finish_run(run_id, status.as_str(), &now_rfc3339())?;
         }
+        recorded?;
         Ok(RunReport {
             run_id: run_id.to_string(),
             status,
@@ -1289,16 +1290,19 @@ fn staged_inputs(
             }
         }
     }
-    for (arg, rel, sha) in literals {
+    // A literal keeps its own file name where no other input took it
+    // (`x/data.csv` and `y/data.csv` cannot both be `in/data.csv`).
+    let mut taken: HashSet<PathBuf> = out.iter().map(|(_, s, _)| s.path.clone()).collect();
+    for (k, (arg, rel, sha)) in literals.iter().enumerate() {
         let base = Path::new(rel).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| sha.clone());
+        let mut path = PathBuf::from("in").join(&base);
+        if taken.contains(&path) {
+            path = PathBuf::from("in").join(format!("{arg}_{k}_{base}"));
+        }
+        taken.insert(path.clone());
         out.push((
             arg.clone(),
-            StagedInput {
-                reference: rel.clone(),
-                sha256: sha.clone(),
-                kind: "File".into(),
-                path: PathBuf::from("in").join(&base),
-            },
+            StagedInput { reference: rel.clone(), sha256: sha.clone(), kind: "File".into(), path },
             store.objects.path(sha),
         ));
     }

@@ -143,6 +143,14 @@ pub fn stage(object: &Path, work_dir: &Path, name: &str) -> std::io::Result<Path
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent)?;
     }
+    // Never onto a file that is there: a copy onto a link to another
+    // object would write into the store.
+    if std::fs::symlink_metadata(&dest).is_ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("`{}` is staged already", rel.display()),
+        ));
+    }
     if std::fs::hard_link(object, &dest).is_err() {
         std::fs::copy(object, &dest)?;
     }

@@ -17,6 +17,12 @@ pub use db::{
 };
 pub use objects::{Fingerprint, ObjectStore, Verified, hash_file};
 
+/// The shards of the object store, in order: `00` to `ff`, the first two
+/// hex digits of the hashes they hold.
+pub fn shards() -> impl Iterator<Item = String> {
+    (0..=255u8).map(|b| format!("{b:02x}"))
+}
+
 use std::path::{Path, PathBuf};
 
 /// What can go wrong in the store.

@@ -212,6 +212,25 @@ impl ObjectStore {
         }
     }
 
+    /// The object hashes present on disk under one shard (`00` to `ff`,
+    /// the first two hex digits), sorted: a walk over the store one shard
+    /// at a time holds a 256th of its names.
+    pub fn list_shard(&self, shard: &str) -> Result<Vec<String>, StoreError> {
+        let dir = self.dir.join(shard);
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io("list", &dir, e)),
+        };
+        let mut out: Vec<String> = rd
+            .flatten()
+            .filter_map(|obj| obj.file_name().to_str().map(str::to_string))
+            .filter(|name| name.len() == 64 && name.starts_with(shard) && name.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     /// Every object hash present on disk.
     pub fn list(&self) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();

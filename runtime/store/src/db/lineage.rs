@@ -67,13 +67,20 @@ impl Db {
         })
     }
 
-    /// Every object hash that a run output or cache entry refers to.
-    pub fn referenced_objects(&self) -> Result<BTreeSet<String>, StoreError> {
+    /// The object hashes that a run output, an artifact or a notebook
+    /// entry refers to and that begin with `shard` (two hex digits): one
+    /// range of each table's index by hash.
+    pub fn referenced_objects_in(&self, shard: &str) -> Result<BTreeSet<String>, StoreError> {
+        // Hashes are lower-case hex: those starting with `shard` sort
+        // between it and `shard` followed by `g`.
+        let end = format!("{shard}g");
         self.with(|c| {
-            let mut st = c.prepare(
-                "SELECT sha256 FROM outputs UNION SELECT sha256 FROM artifacts UNION SELECT sha256 FROM notebook_objects",
+            let mut st = c.prepare_cached(
+                "SELECT sha256 FROM outputs WHERE sha256 >= ?1 AND sha256 < ?2 \
+                 UNION SELECT sha256 FROM artifacts WHERE sha256 >= ?1 AND sha256 < ?2 \
+                 UNION SELECT sha256 FROM notebook_objects WHERE sha256 >= ?1 AND sha256 < ?2",
             )?;
-            st.query_map([], |r| r.get(0))?.collect()
+            st.query_map(params![shard, end], |r| r.get(0))?.collect()
         })
     }
 
