@@ -644,6 +644,32 @@ fn large_artifacts_stream_with_ranges_in_bounded_memory() {
 }
 
 #[test]
+fn a_large_sweep_is_one_row_on_the_run_page() {
+    let dir = fresh_dir("sweep");
+    std::fs::write(
+        dir.join("s.phx"),
+        "tool lab.step(i: Int) -> (out: File) {\n  run = \"test {i} -ne 7 && echo {i} > {out}\"\n}\n\nnode s[i in 0..30] = lab.step(i = i)\n\nnode one = lab.step(i = 1)\n",
+    )
+    .unwrap();
+    let doc = json_of(&phx_in(&dir, &["run", "s.phx", "--format", "json"]));
+    let run_id = doc["run_id"].as_str().unwrap().to_string();
+    let server = serve(&dir);
+    let link = share(&dir, &["--run", &run_id], &server.base);
+    let (status, _, page) = get(link["url"].as_str().unwrap());
+    let page = text(&page);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<code>s[…]</code>"), "{page}");
+    assert!(page.contains("30 instances: 1 failed, 29 succeeded"), "{page}");
+    assert!(page.contains("<code>s[7]</code> failed"), "the failure is named: {page}");
+    let rows = page.matches("data-vertex=\"s[").count();
+    assert_eq!(rows, 0, "no row an instance: {rows}");
+    assert!(page.contains("data-vertex=\"one\""), "a plain node keeps its row");
+    assert!(page.contains("Of the 30 instances of <code>s</code>, the first 8 are shown"), "{page}");
+    let figures = page.matches("<code>s[").count();
+    assert!(figures <= 8 + 1, "the artifacts of the first instances only: {figures}");
+}
+
+#[test]
 fn a_killed_run_is_shown_dead() {
     let dir = fresh_dir("killed");
     std::fs::write(

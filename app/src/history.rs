@@ -193,3 +193,107 @@ pub fn dag_of_run(exp: &Experiment, id: &str) -> Option<std::sync::Arc<phx_dag::
     let file = db.load_with_imports(&program.path, &phx_db::MapLoader(&program.sources));
     Some(db.check(file).dag.clone())
 }
+
+/// What a summary of a sweep needs to know of one execution.
+#[derive(Clone, Copy, Debug)]
+pub struct InstanceFacts<'a> {
+    pub id: &'a str,
+    pub status: &'a str,
+    pub cached: bool,
+    pub duration_ms: Option<u64>,
+    pub device: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+/// A sweep of a run with more instances than are listed one by one.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct FamilySummary {
+    pub node: String,
+    pub instances: usize,
+    /// How many instances ended in each state (by the latest execution of
+    /// each), in the states' order.
+    pub states: Vec<(String, usize)>,
+    pub cached: usize,
+    /// The median time of the instances that ran (not the cached ones).
+    pub median_ms: Option<u64>,
+    pub devices: Vec<String>,
+    /// The first failures: `(instance, state, the error's first line)`.
+    pub failures: Vec<(String, String, String)>,
+    /// Failures beyond those.
+    pub more_failures: usize,
+}
+
+/// How many failures of a sweep a summary names.
+const NAMED_FAILURES: usize = 3;
+
+/// One summary per sweep with more than `limit` instances, by node name
+/// (what `phx show` and the shared run page print instead of a line per
+/// instance).
+pub fn summarise_families<'a>(
+    items: impl IntoIterator<Item = InstanceFacts<'a>>,
+    limit: usize,
+) -> std::collections::HashMap<String, FamilySummary> {
+    use std::collections::{BTreeSet, HashMap};
+    let mut by_family: HashMap<&str, BTreeMap<&str, InstanceFacts<'a>>> = HashMap::new();
+    for f in items {
+        if let Some((family, Some(_))) = phx_store::parse_vertex_id(f.id) {
+            // The latest execution of each instance tells its state.
+            by_family.entry(family).or_default().insert(f.id, f);
+        }
+    }
+    let mut out = HashMap::new();
+    for (family, latest) in by_family {
+        if latest.len() <= limit {
+            continue;
+        }
+        let mut states: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut times: Vec<u64> = Vec::new();
+        let mut devices = BTreeSet::new();
+        for e in latest.values() {
+            *states.entry(e.status).or_default() += 1;
+            if !e.cached {
+                times.extend(e.duration_ms);
+            }
+            devices.extend(e.device);
+        }
+        times.sort_unstable();
+        let failed: Vec<&InstanceFacts> = latest.values().filter(|e| e.error.is_some()).collect();
+        out.insert(
+            family.to_string(),
+            FamilySummary {
+                node: family.to_string(),
+                instances: latest.len(),
+                states: states.into_iter().map(|(s, n)| (s.to_string(), n)).collect(),
+                cached: latest.values().filter(|e| e.cached).count(),
+                median_ms: times.get(times.len() / 2).copied(),
+                devices: devices.into_iter().map(str::to_string).collect(),
+                failures: failed
+                    .iter()
+                    .take(NAMED_FAILURES)
+                    .map(|e| {
+                        let first = e.error.and_then(|x| x.lines().next()).unwrap_or("");
+                        (e.id.to_string(), e.status.to_string(), first.to_string())
+                    })
+                    .collect(),
+                more_failures: failed.len().saturating_sub(NAMED_FAILURES),
+            },
+        );
+    }
+    out
+}
+
+impl FamilySummary {
+    /// `40 instances: 1 failed, 39 succeeded (3 cached) · median 6 ms · cpu`
+    pub fn line(&self) -> String {
+        let states: Vec<String> =
+            self.states.iter().map(|(s, n)| format!("{} {s}", crate::run::thousands(*n))).collect();
+        format!(
+            "{} instances: {}{}{} · {}",
+            crate::run::thousands(self.instances),
+            states.join(", "),
+            if self.cached > 0 { format!(" ({} cached)", crate::run::thousands(self.cached)) } else { String::new() },
+            self.median_ms.map(|t| format!(" · median {t} ms")).unwrap_or_default(),
+            self.devices.join(", ")
+        )
+    }
+}

@@ -64,14 +64,22 @@ fn status_cell(status: &str, cached: bool) -> String {
     format!("<td class=\"s-{}\" data-status>{}</td>", esc(status), esc(s))
 }
 
+/// How many instances of a sweep the run page lists one by one; a larger
+/// sweep is one row (its states, cache hits, median time, first failures)
+/// and the artifacts of its first instances.
+pub const SHOWN_INSTANCES: usize = 8;
+
 /// The run page: header facts, the DAG, nodes with provenance, artifacts,
 /// report, notebook entries, comments (and forms with write access).
+/// `families`: the sweeps summarised (by node name); `shown` holds only
+/// their first instances.
 #[allow(clippy::too_many_arguments)]
 pub fn run_page(
     base: &str,
     token_base: &str,
     run: &RunRow,
     shown: &[Shown<'_>],
+    families: &std::collections::HashMap<String, phx_app::history::FamilySummary>,
     dag_svg: Option<&str>,
     has_report: bool,
     notebook: &[phx_notebook::Body],
@@ -85,8 +93,36 @@ pub fn run_page(
         dag_svg.unwrap_or("<p class=note>The program of this run was not kept, so its DAG cannot be drawn.</p>")
     ));
     b.push_str("<section id=nodes><h2>Nodes and provenance</h2><table><tr><th>node</th><th>tool</th><th>status</th><th>device</th><th>backend</th><th>time</th><th>why there</th></tr>");
+    let mut summarised = std::collections::HashSet::new();
     for s in shown {
         let e = s.exec;
+        let family = phx_store::parse_vertex_id(&e.vertex).map_or(e.vertex.as_str(), |(f, _)| f);
+        if let Some(summary) = families.get(family) {
+            if summarised.insert(family) {
+                b.push_str(&format!(
+                    "<tr id=\"family-{id}\"><td><code>{id}[…]</code></td><td>{tool} <span class=note>{ver}</span></td><td colspan=5>{line}</td></tr>",
+                    id = esc(family),
+                    tool = esc(&e.tool),
+                    ver = esc(&e.tool_version),
+                    line = esc(&summary.line()),
+                ));
+                for (id, status, err) in &summary.failures {
+                    b.push_str(&format!(
+                        "<tr><td></td><td colspan=6 class=err><code>{}</code> {}: {}</td></tr>",
+                        esc(id),
+                        esc(status),
+                        esc(err)
+                    ));
+                }
+                if summary.more_failures > 0 {
+                    b.push_str(&format!(
+                        "<tr><td></td><td colspan=6 class=note>and {} more failed instances</td></tr>",
+                        summary.more_failures
+                    ));
+                }
+            }
+            continue;
+        }
         b.push_str(&format!(
             "<tr id=\"node-{id}\" data-vertex=\"{id}\"><td><code>{id}</code></td><td>{tool} <span class=note>{ver}</span></td>{status}<td>{dev}{fb}</td><td>{backend}{job}</td><td>{ms}</td><td class=note>{place}</td></tr>",
             id = esc(&e.vertex),
@@ -105,6 +141,13 @@ pub fn run_page(
         }
     }
     b.push_str("</table></section><section id=artifacts><h2>Artifacts</h2>");
+    for summary in families.values() {
+        b.push_str(&format!(
+            "<p class=note>Of the {} instances of <code>{}</code>, the first {SHOWN_INSTANCES} are shown; <code>phx results</code> places them all.</p>",
+            phx_app::run::thousands(summary.instances),
+            esc(&summary.node)
+        ));
+    }
     let mut any = false;
     for s in shown {
         for o in &s.outputs {

@@ -262,9 +262,32 @@ fn render_run(app: &App, share: &ShareRow, token: &str, run_id: &str) -> Respons
         return refuse(StatusCode::GONE, "the shared run is no longer in the store");
     };
     let run = &record.run;
+    // A sweep of many instances is one row and a few of its artifacts, not
+    // a row and a figure an instance.
+    let families = phx_app::history::summarise_families(
+        record.nodes.iter().map(|(e, _)| phx_app::history::InstanceFacts {
+            id: &e.vertex,
+            status: &e.status,
+            cached: e.cached,
+            duration_ms: e.duration_ms.and_then(|d| u64::try_from(d).ok()),
+            device: e.device.as_deref(),
+            error: e.error.as_deref(),
+        }),
+        pages::SHOWN_INSTANCES,
+    );
+    let mut listed: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let shown: Vec<pages::Shown> = record
         .nodes
         .iter()
+        .filter(|(e, _)| {
+            let family = phx_store::parse_vertex_id(&e.vertex).map_or(e.vertex.as_str(), |(f, _)| f);
+            if !families.contains_key(family) {
+                return true;
+            }
+            let n = listed.entry(family).or_default();
+            *n += 1;
+            *n <= pages::SHOWN_INSTANCES
+        })
         .map(|(e, outputs)| {
             let previews = outputs
                 .iter()
@@ -286,6 +309,7 @@ fn render_run(app: &App, share: &ShareRow, token: &str, run_id: &str) -> Respons
             &format!("/s/{token}"),
             run,
             &shown,
+            &families,
             svg.as_deref(),
             has_report,
             &notebook,

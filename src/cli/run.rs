@@ -357,57 +357,31 @@ fn family_of(id: &str) -> &str {
     phx_store::parse_vertex_id(id).map_or(id, |(name, _)| name)
 }
 
-/// One summary per sweep with more than `limit` instances, by node name:
-/// its instances' states, cache hits, median time and devices, and the
-/// first few failures.
-fn large_families(nodes: &[phx_app::history::RecordedNode], limit: usize) -> std::collections::HashMap<&str, String> {
-    use std::collections::{BTreeMap, BTreeSet, HashMap};
-    let mut by_family: HashMap<&str, Vec<&phx_app::history::RecordedNode>> = HashMap::new();
-    for n in nodes.iter().filter(|n| n.id.contains('[')) {
-        by_family.entry(family_of(&n.id)).or_default().push(n);
-    }
-    let mut out = HashMap::new();
-    for (family, execs) in by_family {
-        // The latest execution of each instance tells its state.
-        let mut latest: BTreeMap<&str, &phx_app::history::RecordedNode> = BTreeMap::new();
-        for e in &execs {
-            latest.insert(&e.id, e);
-        }
-        if latest.len() <= limit {
-            continue;
-        }
-        let mut states: BTreeMap<String, usize> = BTreeMap::new();
-        let mut times: Vec<u64> = Vec::new();
-        let mut devices = BTreeSet::new();
-        let cached = latest.values().filter(|e| e.cached).count();
-        for e in latest.values() {
-            *states.entry(e.status.to_string()).or_default() += 1;
-            if !e.cached {
-                times.extend(e.duration_ms);
+/// One summary per sweep with more than `limit` instances, by node name,
+/// as text: its states, cache hits, median time and devices, and the first
+/// few failures.
+fn large_families(nodes: &[phx_app::history::RecordedNode], limit: usize) -> std::collections::HashMap<String, String> {
+    let facts = nodes.iter().map(|n| phx_app::history::InstanceFacts {
+        id: &n.id,
+        status: n.status.as_str(),
+        cached: n.cached,
+        duration_ms: n.duration_ms,
+        device: n.device.as_deref(),
+        error: n.error.as_deref(),
+    });
+    phx_app::history::summarise_families(facts, limit)
+        .into_iter()
+        .map(|(family, s)| {
+            let mut text = format!("  {family}[…] {}\n", s.line());
+            for (id, status, err) in &s.failures {
+                text.push_str(&format!("      {id} {status}: {err}\n"));
             }
-            devices.extend(e.device.as_deref());
-        }
-        times.sort_unstable();
-        let median = times.get(times.len() / 2).map(|t| format!(" · median {t} ms")).unwrap_or_default();
-        let states: Vec<String> = states.iter().map(|(s, n)| format!("{} {s}", thousands(*n))).collect();
-        let mut line = format!(
-            "  {family}[…] {} instances: {}{}{median} · {}\n",
-            thousands(latest.len()),
-            states.join(", "),
-            if cached > 0 { format!(" ({} cached)", thousands(cached)) } else { String::new() },
-            devices.into_iter().collect::<Vec<_>>().join(", ")
-        );
-        let failed: Vec<_> = latest.values().filter(|e| e.error.is_some()).collect();
-        for e in failed.iter().take(3) {
-            let err = e.error.as_deref().and_then(|x| x.lines().next()).unwrap_or("");
-            line.push_str(&format!("      {} {}: {err}\n", e.id, e.status));
-        }
-        if failed.len() > 3 {
-            line.push_str(&format!("      and {} more; phx show RUN --all lists them\n", failed.len() - 3));
-        }
-        out.insert(family, line);
-    }
-    out
+            if s.more_failures > 0 {
+                text.push_str(&format!("      and {} more; phx show RUN --all lists them\n", s.more_failures));
+            }
+            (family, text)
+        })
+        .collect()
 }
 
 /// `phx show RUN`: one run's nodes, devices, durations, artifacts.
