@@ -12,6 +12,7 @@ mod generate;
 mod graph;
 mod interchange;
 mod notebook;
+mod plan_stream;
 mod progress;
 mod report;
 mod results;

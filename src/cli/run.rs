@@ -121,14 +121,18 @@ pub fn run(a: Args) -> u8 {
         Ok(e) => e,
         Err(e) => return common::fail(&e),
     };
+    // A plan in JSON is written as it is decided (a million entries are
+    // never held at once); the scheduler then keeps it folded.
+    let stream = (a.dry_run && a.format.format == TextOrJson::Json)
+        .then(|| super::plan_stream::PlanStream::new(exp.dir.clone()));
     let settings = RunSettings {
         jobs: a.jobs,
         targets: a.target.clone(),
         dry_run: a.dry_run,
         no_cache: a.no_cache,
-        // A plan read at the terminal counts a sweep's instances; JSON
-        // and `--verbose` list each.
-        fold_sweeps: a.dry_run && !a.verbose && a.format.format == TextOrJson::Text,
+        // A plan read at the terminal counts a sweep's instances;
+        // `--verbose` lists each, and JSON (streamed) too.
+        fold_sweeps: a.dry_run && (stream.is_some() || !a.verbose),
         policy: a.policy,
         backend: a.backend,
         mounts: Vec::new(),
@@ -146,6 +150,9 @@ pub fn run(a: Args) -> u8 {
     // every instance as it is decided.
     let quiet_plan = a.dry_run && !a.verbose;
     let on_event = |e: Event| {
+        if let (Some(s), Event::Finished(o)) = (&stream, &e) {
+            s.node(o);
+        }
         if !quiet_plan {
             progress.event(e, outcome_line)
         }
@@ -156,14 +163,20 @@ pub fn run(a: Args) -> u8 {
     progress.finish();
     let result = match result {
         Ok(r) => r,
-        Err(e) => return common::fail(&e),
+        Err(e) => {
+            if let Some(s) = &stream {
+                s.abort(&e);
+            }
+            return common::fail(&e);
+        }
     };
     if let Some(e) = &result.report_error {
         eprintln!("{e}");
     }
-    match a.format.format {
-        TextOrJson::Json => common::print_value(&result),
-        TextOrJson::Text => print_summary(&result, a.dry_run, &exp, &checked),
+    match (a.format.format, &stream) {
+        (TextOrJson::Json, Some(s)) => s.finish(&result),
+        (TextOrJson::Json, None) => common::print_value(&result),
+        (TextOrJson::Text, _) => print_summary(&result, a.dry_run, &exp, &checked),
     }
     let ok = result.ok();
     common::release_at_exit(result);
