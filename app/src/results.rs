@@ -281,31 +281,16 @@ impl ResultsDir {
     /// an earlier run placed there: files phx placed for outputs the vertex
     /// no longer has are removed, nothing else. Returns each output's path.
     pub fn place_vertex(&mut self, vertex: &str, outputs: &[Placeable]) -> AppResult<BTreeMap<String, PathBuf>> {
-        if !is_vertex_id(vertex) {
-            return Err(refused(format!("`{vertex}` is not a vertex id; its outputs are not placed")));
-        }
-        let mut placed = BTreeMap::new();
-        let mut names = BTreeSet::new();
-        // What an earlier run placed for each output, if it is that very
-        // object: then it stays, and neither the folder nor the object is
-        // looked at again (a re-run of 100,000 cached nodes).
-        let dir = self.root.join(vertex_dir(vertex));
-        let mut rest = Vec::new();
-        for o in outputs {
-            match self.placed_as(&dir, o) {
-                Some(file) if !names.contains(&file) => {
-                    names.insert(file.clone());
-                    placed.insert(o.name.clone(), dir.join(&file));
-                }
-                _ => rest.push(o),
-            }
-        }
-        if rest.is_empty() && self.stale_in(&dir, &names).is_empty() {
+        // Placed already, exactly as it is: neither the folder nor the
+        // objects are looked at again (a re-run of 100,000 cached nodes).
+        if let Some(placed) = self.unchanged(vertex, outputs) {
             return Ok(placed);
         }
         let dir = self.vertex_folder(vertex)?;
+        let mut placed = BTreeMap::new();
+        let mut names = BTreeSet::new();
         let mut changed = false;
-        for o in rest {
+        for o in outputs {
             if !o.object.is_file() {
                 continue;
             }
@@ -546,13 +531,9 @@ impl Placing {
                 }
             };
             for (vertex, outputs) in rx {
-                let at = match dir.unchanged(&vertex, &outputs) {
-                    Some(paths) => Ok(paths),
-                    None => dir.place_vertex(&vertex, &outputs),
-                };
                 // One that could not be placed is tried once more by
                 // `finish`, which says why if it fails again.
-                if let Ok(paths) = at {
+                if let Ok(paths) = dir.place_vertex(&vertex, &outputs) {
                     placed.paths.insert(vertex, paths);
                 }
             }
@@ -656,13 +637,6 @@ impl Drop for Placing {
             let _ = dir.save();
         }
     }
-}
-
-/// After a run: places the outputs of every vertex that succeeded (ran or
-/// came from the cache) under the experiment's `results/` (what a run does
-/// through [`Placing`] as it goes, all at once).
-pub fn materialize(exp: &Experiment, run: &mut RunResult, complete: bool) -> Vec<AppError> {
-    Placing::start(exp).finish(exp, run, complete)
 }
 
 /// `phx results [RUN] [-o DIR]`: places the outputs of run `run_id` (the

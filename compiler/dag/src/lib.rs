@@ -408,19 +408,7 @@ impl Dag {
         let fam = &self.families[f];
         let mut h = HashWriter::default();
         h.push_str("{\"args\":");
-        let args = fam.instances().args(i);
-        let mut sorted: Vec<&(String, Value)> = args.iter().collect();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
-        h.push_str("{");
-        for (n, (k, val)) in sorted.into_iter().enumerate() {
-            if n > 0 {
-                h.push_str(",");
-            }
-            h.push_str(&json_string(k));
-            h.push_str(":");
-            self.write_keyed(val, keys, &mut h);
-        }
-        h.push_str("}");
+        self.write_keyed_fields(&fam.instances().args(i), keys, &mut h);
         // The inputs: every vertex read, once, in the order of its id.
         // (node, index, how many for `name[*]`)
         let mut read: Vec<(String, Option<usize>, usize)> = Vec::new();
@@ -550,22 +538,25 @@ impl Dag {
                 }
                 out.push_str("]");
             }
-            Value::Record(fields) if !v.is_static() => {
-                let mut sorted: Vec<&(String, Value)> = fields.iter().collect();
-                sorted.sort_by(|a, b| a.0.cmp(&b.0));
-                out.push_str("{");
-                for (i, (k, x)) in sorted.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(",");
-                    }
-                    out.push_str(&json_string(k));
-                    out.push_str(":");
-                    self.write_keyed(x, keys, out);
-                }
-                out.push_str("}");
-            }
+            Value::Record(fields) if !v.is_static() => self.write_keyed_fields(fields, keys, out),
             other => out.push_str(&other.canonical_json()),
         }
+    }
+
+    /// `{"name":value,...}` in name order (a node's arguments, a record).
+    fn write_keyed_fields(&self, fields: &[(String, Value)], keys: &[Vec<[u8; 32]>], out: &mut HashWriter) {
+        let mut sorted: Vec<&(String, Value)> = fields.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        out.push_str("{");
+        for (i, (k, x)) in sorted.into_iter().enumerate() {
+            if i > 0 {
+                out.push_str(",");
+            }
+            out.push_str(&json_string(k));
+            out.push_str(":");
+            self.write_keyed(x, keys, out);
+        }
+        out.push_str("}");
     }
 
     fn write_ref(&self, r: &OutputRef, keys: &[Vec<[u8; 32]>], out: &mut HashWriter) {

@@ -337,7 +337,7 @@ pub async fn run(
         busy: 0,
         remote_busy: 0,
         intact: Intact { known: store.db.verified_fingerprints()?, fresh: Vec::new() },
-        known_keys: store.db.cache_keys()?.into_iter().collect(),
+        known_keys: KnownKeys::of(store.db.cache_keys()?),
         ahead: ReadAhead::default(),
         gpu: std::sync::OnceLock::new(),
         machine: std::sync::OnceLock::new(),
@@ -1063,27 +1063,27 @@ fn base_name(name: &str) -> String {
     name.split('#').next().unwrap_or(name).to_string()
 }
 
-/// A set of cache keys (SHA-256 digests: their first bytes are hash
-/// enough).
-type KnownKeys = HashSet<[u8; 32], std::hash::BuildHasherDefault<DigestHasher>>;
+/// The cache keys the store has an entry for, as digests (their first
+/// bytes are hash enough), and those this run may add.
+#[derive(Default)]
+struct KnownKeys(HashSet<[u8; 32], std::hash::BuildHasherDefault<DigestHasher>>);
 
-trait KeySet {
+impl KnownKeys {
+    fn of(keys: Vec<[u8; 32]>) -> KnownKeys {
+        KnownKeys(keys.into_iter().collect())
+    }
+
     /// Whether the hex key `key` may have an entry (a key that is not hex
     /// may: it is asked for).
-    fn may_hold(&self, key: &str) -> bool;
-    fn insert_hex(&mut self, key: &str);
-}
-
-impl KeySet for KnownKeys {
     fn may_hold(&self, key: &str) -> bool {
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(key, &mut bytes).is_err() || self.contains(&bytes)
+        hex::decode_to_slice(key, &mut bytes).is_err() || self.0.contains(&bytes)
     }
 
     fn insert_hex(&mut self, key: &str) {
         let mut bytes = [0u8; 32];
         if hex::decode_to_slice(key, &mut bytes).is_ok() {
-            self.insert(bytes);
+            self.0.insert(bytes);
         }
     }
 }
