@@ -392,6 +392,63 @@ fn a_folded_plan_still_names_the_instances_that_cannot_run() {
 }
 
 #[test]
+fn a_large_run_at_the_terminal_counts_its_sweep_and_names_what_failed() {
+    // 300 instances: past the size where a run's summary is a table, so
+    // the instances that went well are counted, not kept one by one.
+    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-large-run", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("f.phx");
+    let program = |n: usize| {
+        format!(
+            "tool lab.touch(i: Int) -> (out: File) {{\n  run = \"test {{i}} -ne 7 && echo {{i}} > {{out}}\"\n}}\n\n\
+             tool lab.count(parts: List[File]) -> (total: Int) {{\n  run = \"cat {{parts}} | wc -l > {{total}}\"\n}}\n\n\
+             node t[i in 0..{n}] = lab.touch(i = i)\n\nnode all = lab.count(parts = t[*].out)\n"
+        )
+    };
+    std::fs::write(&f, program(300)).unwrap();
+    let o = phx(&["run", f.to_str().unwrap(), "--jobs", "2"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("t[0..300]") && lines[0].contains("299 ran (it has never run before), 1 failed"),
+        "{out}"
+    );
+    assert!(lines[1].starts_with("all") && lines[1].contains("skipped"), "{out}");
+    assert!(lines[2].contains("failed t[7]: the command exited with 1"), "{out}");
+    assert!(lines[3].contains("skipped all: its input `t[7]` did not succeed"), "{out}");
+    assert!(out.contains(": failed in ") && out.contains("299 ran, 0 cached, 1 failed, 1 skipped"), "{out}");
+    assert!(out.contains("results/ (299 files by name)"), "{out}");
+    assert_eq!(std::fs::read_to_string(dir.join("results/t/299/out.txt")).unwrap().trim(), "299");
+    assert!(!dir.join("results/t/7").exists());
+    // Again: what succeeded comes from the cache, the failure is listed again.
+    let again = stdout(&phx(&["run", f.to_str().unwrap()]));
+    assert!(again.lines().next().unwrap().contains("299 cached, 1 failed"), "{again}");
+    assert!(again.contains("0 ran, 299 cached, 1 failed"), "{again}");
+    // JSON lists every instance, each with its place in results/.
+    let j = phx(&["run", f.to_str().unwrap(), "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&j)).unwrap();
+    let nodes = doc["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 301);
+    assert!(doc.get("families").is_none());
+    assert_eq!(doc["placed_results"], 299);
+    let t5 = nodes.iter().find(|n| n["id"] == "t[5]").unwrap();
+    assert_eq!(t5["outputs"]["out"]["result"], "results/t/5/out.txt");
+    // Shortened and mended: the instances it no longer has leave results/.
+    std::fs::write(&f, program(250).replace("test {i} -ne 7 && ", "")).unwrap();
+    let mended = stdout(&phx(&["run", f.to_str().unwrap()]));
+    let first = mended.lines().next().unwrap();
+    assert!(first.contains("249 ran (the implementation of lab.touch changed"), "{mended}");
+    assert!(first.contains("1 ran (it has never run before)"), "the one that failed: {mended}");
+    assert!(mended.contains(": succeeded in "), "{mended}");
+    assert!(mended.contains("results/ (251 files by name)"), "{mended}");
+    assert!(dir.join("results/t/249/out.txt").is_file() && !dir.join("results/t/250").exists());
+    assert_eq!(std::fs::read_to_string(dir.join("results/all/total.txt")).unwrap().trim(), "250");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_re_run_of_a_sweep_reuses_every_instance_and_keeps_its_results() {
     // 100 instances: past the size where a sweep's cache entries are read
     // a window at a time, and hits are recorded by their own thread.

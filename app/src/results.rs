@@ -391,14 +391,9 @@ impl ResultsDir {
 
     /// Removes what phx placed for sweep instances that a complete run no
     /// longer has (a sweep shortened from 9 instances to 5 leaves no `5/`
-    /// to `8/`), and the folders that leaves empty.
-    pub fn prune_instances(&mut self, vertices: &[&str]) {
-        let mut by_family: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for v in vertices {
-            if let Some((name, rest)) = v.split_once('[') {
-                by_family.entry(name).or_default().insert(rest.trim_end_matches(']'));
-            }
-        }
+    /// to `8/`), and the folders that leaves empty. `sweeps`: each sweep of
+    /// the program with its number of instances; other folders are left.
+    pub fn prune_instances(&mut self, sweeps: &BTreeMap<&str, usize>) {
         let mut emptied = BTreeSet::new();
         let stale: Vec<String> = self
             .placed
@@ -408,7 +403,7 @@ impl ResultsDir {
                 match (parts.next(), parts.next(), parts.next(), parts.next()) {
                     (Some(family), Some(index), Some(_), None) => {
                         index.bytes().all(|b| b.is_ascii_digit())
-                            && by_family.get(family).is_some_and(|kept| !kept.contains(index))
+                            && sweeps.get(family).is_some_and(|len| index.parse::<usize>().is_ok_and(|i| i >= *len))
                     }
                     _ => false,
                 }
@@ -502,23 +497,55 @@ fn place_file(object: &Path, dest: &Path, link: bool) -> AppResult<bool> {
 /// looked at); [`Placing::finish`] then names the places in the result,
 /// places the report, prunes and saves the manifest.
 pub struct Placing {
-    vertices: Option<std::sync::mpsc::Sender<(String, Vec<Placeable>)>>,
+    vertices: Option<std::sync::mpsc::Sender<ToPlace>>,
     thread: Option<std::thread::JoinHandle<Placed>>,
+    /// What could not be sent (no thread): placed by `finish`.
+    unsent: std::sync::Mutex<Vec<ToPlace>>,
+}
+
+/// A vertex's outputs to place, and whether its places are named in the
+/// run's result (an instance folded into its sweep's count is not listed).
+struct ToPlace {
+    vertex: String,
+    outputs: Vec<Placeable>,
+    listed: bool,
 }
 
 /// What the placing thread did.
 #[derive(Default)]
 struct Placed {
     dir: Option<ResultsDir>,
+    /// Where each listed vertex's outputs were placed.
     paths: std::collections::HashMap<String, BTreeMap<String, PathBuf>>,
+    /// Files placed (or found in place), listed or not.
+    files: usize,
+    /// Vertices that could not be placed: `finish` tries them once more
+    /// and says why if that fails too.
+    retry: Vec<ToPlace>,
     errors: Vec<AppError>,
+}
+
+impl Placed {
+    /// Places `p`, or gives it back with the reason it could not be.
+    fn place(&mut self, dir: &mut ResultsDir, p: ToPlace) -> Result<(), Box<(AppError, ToPlace)>> {
+        match dir.place_vertex(&p.vertex, &p.outputs) {
+            Ok(paths) => {
+                self.files += paths.len();
+                if p.listed {
+                    self.paths.insert(p.vertex, paths);
+                }
+                Ok(())
+            }
+            Err(e) => Err(Box::new((e, p))),
+        }
+    }
 }
 
 impl Placing {
     /// Opens `results/` and starts placing.
     pub fn start(exp: &Experiment) -> Placing {
         let root = exp.dir.join(RESULTS_DIR);
-        let (tx, rx) = std::sync::mpsc::channel::<(String, Vec<Placeable>)>();
+        let (tx, rx) = std::sync::mpsc::channel::<ToPlace>();
         let thread = std::thread::Builder::new().name("phx-results".into()).spawn(move || {
             let mut placed = Placed::default();
             let mut dir = match ResultsDir::open(&root, false) {
@@ -530,26 +557,26 @@ impl Placing {
                     return placed;
                 }
             };
-            for (vertex, outputs) in rx {
-                // One that could not be placed is tried once more by
-                // `finish`, which says why if it fails again.
-                if let Ok(paths) = dir.place_vertex(&vertex, &outputs) {
-                    placed.paths.insert(vertex, paths);
+            for p in rx {
+                if let Err(failed) = placed.place(&mut dir, p) {
+                    placed.retry.push(failed.1);
                 }
             }
             placed.dir = Some(dir);
             placed
         });
+        let unsent = std::sync::Mutex::new(Vec::new());
         match thread {
-            Ok(t) => Placing { vertices: Some(tx), thread: Some(t) },
+            Ok(t) => Placing { vertices: Some(tx), thread: Some(t), unsent },
             // Without a thread, `finish` places everything itself.
-            Err(_) => Placing { vertices: None, thread: None },
+            Err(_) => Placing { vertices: None, thread: None, unsent },
         }
     }
 
     /// Places a vertex that succeeded: its outputs (objects of the store).
-    pub fn place(&self, vertex: &str, outputs: &[phx_runtime::scheduler::OutputInfo]) {
-        let Some(tx) = &self.vertices else { return };
+    /// `listed`: whether the run's result lists the vertex (and so names
+    /// where its outputs were placed).
+    pub fn place(&self, vertex: &str, outputs: &[phx_runtime::scheduler::OutputInfo], listed: bool) {
         let mut outputs: Vec<Placeable> = outputs
             .iter()
             .map(|o| Placeable {
@@ -559,17 +586,31 @@ impl Placing {
                 written: written_name(&o.meta),
             })
             .collect();
-        // In name order, as `finish` and `phx results` place them (which
-        // output keeps a shared file name depends on it).
+        // In name order, as `phx results` places them (which output keeps
+        // a shared file name depends on it).
         outputs.sort_by(|a, b| a.name.cmp(&b.name));
-        let _ = tx.send((vertex.to_string(), outputs));
+        let p = ToPlace { vertex: vertex.to_string(), outputs, listed };
+        let unsent = match &self.vertices {
+            Some(tx) => tx.send(p).err().map(|e| e.0),
+            None => Some(p),
+        };
+        if let (Some(p), Ok(mut list)) = (unsent, self.unsent.lock()) {
+            list.push(p);
+        }
     }
 
-    /// Waits for what was sent, places what was not (every node that
-    /// succeeded in `run` is placed once), names each output's place in
+    /// Waits for what was sent, places what could not be (every node that
+    /// succeeded is placed once), names each listed output's place in
     /// `run`, places the report and, for a `complete` run, prunes
-    /// instances a sweep no longer has; saves the manifest.
-    pub fn finish(mut self, exp: &Experiment, run: &mut RunResult, complete: bool) -> Vec<AppError> {
+    /// instances the program's sweeps (`sweeps`, with their sizes) no
+    /// longer have; saves the manifest.
+    pub fn finish(
+        mut self,
+        exp: &Experiment,
+        run: &mut RunResult,
+        complete: bool,
+        sweeps: &BTreeMap<&str, usize>,
+    ) -> Vec<AppError> {
         self.vertices.take();
         let mut placed = self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default();
         let mut errors = std::mem::take(&mut placed.errors);
@@ -581,43 +622,28 @@ impl Placing {
                 Err(e) => return vec![e],
             },
         };
+        let unsent = self.unsent.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
+        let retry = std::mem::take(&mut placed.retry);
+        for p in retry.into_iter().chain(unsent) {
+            if let Err(failed) = placed.place(&mut dir, p) {
+                errors.push(failed.0);
+            }
+        }
         for node in run.nodes.iter_mut().filter(|n| n.status == NodeStatus::Succeeded) {
-            let paths = match placed.paths.remove(&node.id) {
-                Some(paths) => paths,
-                None => {
-                    let outputs: Vec<Placeable> = node
-                        .outputs
-                        .iter()
-                        .map(|(name, o)| Placeable {
-                            name: name.clone(),
-                            kind: o.kind.clone(),
-                            object: exp.absolute(&o.path),
-                            written: written_name(&o.meta),
-                        })
-                        .collect();
-                    match dir.place_vertex(&node.id, &outputs) {
-                        Ok(paths) => paths,
-                        Err(e) => {
-                            errors.push(e);
-                            continue;
-                        }
-                    }
-                }
-            };
-            for (name, path) in paths {
+            for (name, path) in placed.paths.remove(&node.id).into_iter().flatten() {
                 if let Some(o) = node.outputs.get_mut(&name) {
                     o.result = Some(exp.shown(&path));
                 }
             }
         }
+        run.placed_results = placed.files;
         if let Some(pdf) = &run.report
             && let Err(e) = dir.place_report(&exp.absolute(pdf))
         {
             errors.push(e);
         }
         if complete && run.status == crate::run::RunStatus::Succeeded {
-            let ids: Vec<&str> = run.nodes.iter().map(|n| n.id.as_str()).collect();
-            dir.prune_instances(&ids);
+            dir.prune_instances(sweeps);
         }
         if let Err(e) = dir.save() {
             errors.push(e);
@@ -806,9 +832,11 @@ mod tests {
         assert!(root.join("n/image.png").is_file());
         assert!(!root.join("n/table.csv").exists(), "a stale output phx placed is removed");
         assert!(root.join("n/notes.txt").is_file(), "a person's file is not");
-        dir.prune_instances(&["m"]);
-        assert!(root.join("n/0/image.png").is_file(), "only families seen in the run are pruned");
-        dir.prune_instances(&["n[1]"]);
+        dir.prune_instances(&BTreeMap::from([("m", 0)]));
+        assert!(root.join("n/0/image.png").is_file(), "only the program's sweeps are pruned");
+        dir.prune_instances(&BTreeMap::from([("n", 1)]));
+        assert!(root.join("n/0/image.png").is_file(), "instances the sweep still has are kept");
+        dir.prune_instances(&BTreeMap::from([("n", 0)]));
         assert!(!root.join("n/0/image.png").exists());
         assert!(root.join("n/0/notes.txt").is_file(), "and the folder stays while it holds a person's file");
         dir.save().unwrap();

@@ -32,8 +32,11 @@ pub struct RunSettings {
     /// Ignore the cache (outputs are still stored).
     #[serde(default)]
     pub no_cache: bool,
-    /// In a plan: count each sweep's instances by status and reason
-    /// (`families` of the result) instead of listing each in `nodes`.
+    /// Count each sweep's instances that went well (would run or cached in
+    /// a plan, succeeded in a run) by status and reason (`families` of the
+    /// result) instead of listing each in `nodes`; an instance that failed,
+    /// was skipped or cancelled is still listed. A run of a million holds
+    /// a few counts instead of a million outcomes.
     #[serde(default)]
     pub fold_sweeps: bool,
     pub policy: Option<Policy>,
@@ -186,6 +189,10 @@ pub struct RunResult {
     /// Why the report could not be written, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report_error: Option<String>,
+    /// How many files this run placed (or found already in place) in the
+    /// experiment's `results/`, folded instances' included.
+    #[serde(default)]
+    pub placed_results: usize,
 }
 
 impl RunResult {
@@ -199,22 +206,36 @@ impl RunResult {
         self.nodes.iter().filter(|n| n.status == status).count()
             + self.families.iter().map(|f| f.with_status(status)).sum::<usize>()
     }
+
+    /// How many vertices succeeded by running (not from the cache).
+    pub fn ran(&self) -> usize {
+        self.nodes.iter().filter(|n| n.status == NodeStatus::Succeeded && !n.cached).count()
+            + self
+                .families
+                .iter()
+                .flat_map(|f| &f.groups)
+                .filter(|g| g.status == NodeStatus::Succeeded && !g.cached)
+                .map(|g| g.count)
+                .sum::<usize>()
+    }
 }
 
-/// One line of a plan: a node, or a sweep with its instances counted.
+/// One line of a plan or of a run's summary: a node, or a sweep with its
+/// instances counted.
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct PlanRow {
     /// `name`, `name[lo..hi]` for a sweep's contiguous instances, or
     /// `name[N instances]`.
     pub label: String,
     pub tool: String,
-    /// What becomes of it: `would run (it has never run before)`, or for
-    /// a sweep `999,998 would run (...)`, `2 cached`: what would run
-    /// first, then what is cached, then the rest.
+    /// What becomes (or became) of it: `would run (it has never run
+    /// before)`, or for a sweep `999,998 would run (...)`, `2 cached`; in a
+    /// run `ran (...)`, `cached`, `failed`: what runs first, then what is
+    /// cached, then the rest.
     pub parts: Vec<String>,
 }
 
-/// A plan by node: one row per node and per sweep (not per instance),
+/// A plan (or a run) by node: one row per node and per sweep (not per instance),
 /// counting a sweep's instances by status and reason, in the program's
 /// order. Listed instances and folded ones count alike.
 pub fn plan_rows(r: &RunResult, checked: &Checked) -> Vec<PlanRow> {
@@ -229,14 +250,15 @@ pub fn plan_rows(r: &RunResult, checked: &Checked) -> Vec<PlanRow> {
         highest: usize,
         groups: BTreeMap<(u8, String), usize>,
     }
-    fn what(status: NodeStatus, backend: BackendKind, why: &[String]) -> (u8, String) {
+    fn what(status: NodeStatus, cached: bool, backend: BackendKind, why: &[String]) -> (u8, String) {
+        let place = if backend == BackendKind::Local { String::new() } else { format!(" on {backend}") };
+        let why: Vec<String> = why.iter().map(|w| phx_runtime::tally::instance_free(w)).collect();
+        let reason = if why.is_empty() { String::new() } else { format!(" ({})", why.join("; ")) };
         match status {
-            NodeStatus::WouldRun => {
-                let place = if backend == BackendKind::Local { String::new() } else { format!(" on {backend}") };
-                let why: Vec<String> = why.iter().map(|w| phx_runtime::tally::instance_free(w)).collect();
-                (0, format!("would run{place} ({})", why.join("; ")))
-            }
+            NodeStatus::WouldRun => (0, format!("would run{place}{reason}")),
             NodeStatus::Cached => (1, "cached".to_string()),
+            NodeStatus::Succeeded if cached => (1, "cached".to_string()),
+            NodeStatus::Succeeded => (0, format!("ran{place}{reason}")),
             other => (2, other.as_str().to_string()),
         }
     }
@@ -264,13 +286,13 @@ pub fn plan_rows(r: &RunResult, checked: &Checked) -> Vec<PlanRow> {
     for n in &r.nodes {
         let (name, index) = phx_store::parse_vertex_id(&n.id).unwrap_or((n.id.as_str(), None));
         let f = seen(&mut families, name, &n.tool, index, 1);
-        *f.groups.entry(what(n.status, n.backend, &n.why)).or_default() += 1;
+        *f.groups.entry(what(n.status, n.cached, n.backend, &n.why)).or_default() += 1;
     }
     for t in &r.families {
         let f = seen(&mut families, &t.node, &t.tool, Some(t.lowest), t.count);
         f.highest = f.highest.max(t.highest);
         for g in &t.groups {
-            *f.groups.entry(what(g.status, g.backend, &g.why)).or_default() += g.count;
+            *f.groups.entry(what(g.status, g.cached, g.backend, &g.why)).or_default() += g.count;
         }
     }
     let dag = &checked.checked.dag;
@@ -398,6 +420,7 @@ fn result_of(exp: &Experiment, r: RunReport, file: &str, pdf: Option<&Path>) -> 
         nodes: r.nodes.into_iter().map(|n| node_result(&exp.dir, n)).collect(),
         families: r.families,
         report_error: None,
+        placed_results: 0,
     }
 }
 
@@ -504,11 +527,13 @@ pub fn run(
     let registry = phx_stdlib::registry();
     // results/ is filled as nodes succeed, beside the scheduler's work.
     let placing = (!settings.dry_run).then(|| crate::results::Placing::start(exp));
+    let dag = &checked.checked.dag;
     let on_event = |e: Event| {
         if let (Some(p), Event::Finished(o)) = (&placing, &e)
             && o.status == NodeStatus::Succeeded
         {
-            p.place(&o.id, &o.outputs);
+            let listed = !(settings.fold_sweeps && phx_runtime::tally::folded_in(dag, o));
+            p.place(&o.id, &o.outputs, listed);
         }
         (observer.on_event)(e);
     };
@@ -542,7 +567,9 @@ pub fn run(
     if let Some(placing) = placing {
         // The run is recorded whatever happens here: results/ is a view
         // of the store that `phx results` can make again.
-        for e in placing.finish(exp, &mut result, settings.targets.is_empty()) {
+        let sweeps: BTreeMap<&str, usize> =
+            dag.families.iter().filter(|f| f.is_sweep()).map(|f| (f.name(), f.len())).collect();
+        for e in placing.finish(exp, &mut result, settings.targets.is_empty(), &sweeps) {
             (observer.on_note)(&format!("phx: results/ not fully updated: {}", e.render()));
         }
     }
@@ -634,5 +661,40 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    fn folded(groups: &[(NodeStatus, bool, usize)]) -> RunResult {
+        let mut tally = FamilyTally::new("t", "x.y");
+        tally.groups = groups
+            .iter()
+            .map(|&(status, cached, count)| TallyGroup {
+                status,
+                cached,
+                backend: BackendKind::Local,
+                why: vec![],
+                count,
+            })
+            .collect();
+        tally.count = groups.iter().map(|g| g.2).sum();
+        RunResult {
+            run_id: "r".into(),
+            status: RunStatus::Succeeded,
+            file: "f.phx".into(),
+            duration_ms: 0,
+            cache_hits: 0,
+            report: None,
+            nodes: vec![],
+            families: vec![tally],
+            report_error: None,
+            placed_results: 0,
+        }
+    }
+
+    #[test]
+    fn what_ran_is_told_apart_from_what_was_cached_in_runs_and_plans() {
+        let run = folded(&[(NodeStatus::Succeeded, true, 7), (NodeStatus::Succeeded, false, 3)]);
+        assert_eq!((run.ran(), run.count(NodeStatus::Succeeded)), (3, 10));
+        let plan = folded(&[(NodeStatus::Cached, true, 7), (NodeStatus::WouldRun, false, 3)]);
+        assert_eq!((plan.ran(), plan.count(NodeStatus::WouldRun), plan.count(NodeStatus::Cached)), (0, 3, 7));
     }
 }

@@ -125,14 +125,19 @@ pub fn run(a: Args) -> u8 {
     // never held at once); the scheduler then keeps it folded.
     let stream = (a.dry_run && a.format.format == TextOrJson::Json)
         .then(|| super::plan_stream::PlanStream::new(exp.dir.clone()));
+    let total = phx_app::run::vertex_count(&checked, &a.target);
     let settings = RunSettings {
         jobs: a.jobs,
         targets: a.target.clone(),
         dry_run: a.dry_run,
         no_cache: a.no_cache,
-        // A plan read at the terminal counts a sweep's instances;
-        // `--verbose` lists each, and JSON (streamed) too.
-        fold_sweeps: a.dry_run && (stream.is_some() || !a.verbose),
+        // Read at the terminal, a plan or a run too large for a table
+        // counts a sweep's instances that went well; `--verbose` lists
+        // each, and JSON too (a plan's streamed, a run's whole).
+        fold_sweeps: match a.format.format {
+            TextOrJson::Text => !a.verbose && (a.dry_run || total > SUMMARY_TABLE_ROWS),
+            TextOrJson::Json => stream.is_some(),
+        },
         policy: a.policy,
         backend: a.backend,
         mounts: Vec::new(),
@@ -141,7 +146,6 @@ pub fn run(a: Args) -> u8 {
     };
     let cancel = Cancellation::new();
     cancel_on_signals(cancel.clone());
-    let total = phx_app::run::vertex_count(&checked, &a.target);
     let live = std::io::stderr().is_terminal()
         && a.format.format == TextOrJson::Text
         && std::env::var_os("NO_COLOR").is_none();
@@ -185,15 +189,18 @@ pub fn run(a: Args) -> u8 {
 }
 
 fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment, checked: &phx_app::program::Checked) {
-    let ran = r.nodes.iter().filter(|n| n.status == NodeStatus::Succeeded && !n.cached).count();
-    let failed = r.nodes.iter().filter(|n| n.status == NodeStatus::Failed).count();
-    let skipped = r.nodes.iter().filter(|n| matches!(n.status, NodeStatus::Skipped | NodeStatus::Cancelled)).count();
+    let ran = r.ran();
+    let failed = r.count(NodeStatus::Failed);
+    let skipped = r.count(NodeStatus::Skipped) + r.count(NodeStatus::Cancelled);
     let verb = if dry_run { "plan" } else { "run" };
-    if !dry_run && r.nodes.len() <= 200 {
-        common::out(&super::progress::summary_table(r));
-    }
-    if dry_run {
+    if dry_run || !r.families.is_empty() || r.nodes.len() > SUMMARY_TABLE_ROWS {
+        // By node, a sweep's instances counted; what went wrong below.
         common::out(&plan_summary(r, checked));
+        if !dry_run {
+            common::out(&failures(r));
+        }
+    } else {
+        common::out(&super::progress::summary_table(r));
     }
     if dry_run {
         let would = r.count(NodeStatus::WouldRun);
@@ -216,17 +223,38 @@ fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment, checked: &phx_a
         let p = exp.absolute(p);
         here.as_deref().and_then(|h| p.strip_prefix(h).ok()).unwrap_or(&p).display().to_string()
     };
-    let placed = r.nodes.iter().flat_map(|n| n.outputs.values()).filter(|o| o.result.is_some()).count();
+    let placed = r.placed_results;
     if placed > 0 {
         let dir = exp.dir.join(phx_app::results::RESULTS_DIR);
-        common::out(&format!("results {}/ ({placed} files by name)\n", shown(&dir.display().to_string())));
+        common::out(&format!("results {}/ ({} files by name)\n", shown(&dir.display().to_string()), thousands(placed)));
     }
     if let Some(p) = &r.report {
         common::out(&format!("report {}\n", shown(p)));
     }
 }
 
-/// A plan, one line per node and one per sweep (not per instance): how
+/// A run's summary lists each node up to this many; beyond, one line per
+/// node and per sweep, as a plan.
+const SUMMARY_TABLE_ROWS: usize = 200;
+
+/// The first vertices that failed (or were skipped, or cancelled), with
+/// the first line of why, and how many more.
+fn failures(r: &RunResult) -> String {
+    const SHOWN: usize = 20;
+    let bad: Vec<&phx_app::run::NodeResult> =
+        r.nodes.iter().filter(|n| !matches!(n.status, NodeStatus::Succeeded)).collect();
+    let mut text = String::new();
+    for n in bad.iter().take(SHOWN) {
+        let why = n.error.as_deref().and_then(|e| e.lines().next()).unwrap_or("");
+        text.push_str(&format!("  {} {}: {why}\n", n.status, n.id));
+    }
+    if bad.len() > SHOWN {
+        text.push_str(&format!("  ... and {} more\n", thousands(bad.len() - SHOWN)));
+    }
+    text
+}
+
+/// A plan or a run, one line per node and one per sweep (not per instance): how
 /// many instances would run for each reason, and how many are cached.
 /// `sim[0..1000000]  sim.step  999,998 would run (it has never run before), 2 cached`
 pub fn plan_summary(r: &RunResult, checked: &phx_app::program::Checked) -> String {

@@ -7,7 +7,7 @@
 //! components are stored with each entry, so a later miss can name exactly
 //! what changed, as Sprocket's call cache does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use phx_dag::Vertex;
 use phx_sema::value::{Instances, Value, json_string};
@@ -43,9 +43,55 @@ pub struct Components {
     pub inputs: BTreeMap<String, Vec<(String, String)>>,
 }
 
-/// The artifact hashes of the outputs of finished vertices, by
-/// `(vertex id, output name)`.
-pub type OutputHashes = BTreeMap<(String, String), Vec<String>>;
+/// The artifact hashes of the outputs of finished vertices, by vertex id
+/// and output name. A run of a million instances holds a million entries,
+/// so each hash is kept as its 32 bytes, not as 64 characters of text.
+#[derive(Debug, Default)]
+pub struct OutputHashes {
+    digests: HashMap<Box<str>, Vec<[u8; 32]>>,
+    /// Entries with a hash that is not lowercase SHA-256 hex (none that
+    /// phx's store makes), kept as they came.
+    text: HashMap<Box<str>, Vec<String>>,
+}
+
+impl OutputHashes {
+    /// No outputs yet.
+    pub fn new() -> OutputHashes {
+        OutputHashes::default()
+    }
+
+    fn key(id: &str, output: &str) -> Box<str> {
+        format!("{id}\u{0}{output}").into_boxed_str()
+    }
+
+    /// Adds `sha` to the hashes of output `output` of vertex `id` (a list
+    /// output has one per item, in order).
+    pub fn push(&mut self, id: &str, output: &str, sha: &str) {
+        let key = OutputHashes::key(id, output);
+        if let Some(list) = self.text.get_mut(&key) {
+            list.push(sha.to_string());
+            return;
+        }
+        let mut digest = [0u8; 32];
+        let lowercase_hex = sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if lowercase_hex && hex::decode_to_slice(sha, &mut digest).is_ok() {
+            self.digests.entry(key).or_default().push(digest);
+        } else {
+            let mut list: Vec<String> = self.digests.remove(&key).unwrap_or_default().iter().map(hex::encode).collect();
+            list.push(sha.to_string());
+            self.text.insert(key, list);
+        }
+    }
+
+    /// The hashes of output `output` of vertex `id`, as hex, if it finished.
+    pub fn get(&self, id: &str, output: &str) -> Option<Vec<String>> {
+        let key = OutputHashes::key(id, output);
+        match self.text.get(&key) {
+            Some(list) => Some(list.clone()),
+            None => self.digests.get(&key).map(|list| list.iter().map(hex::encode).collect()),
+        }
+    }
+}
 
 fn resolved(v: &Value, outputs: &OutputHashes, inputs: &mut Vec<(String, String)>) -> String {
     match v {
@@ -53,7 +99,7 @@ fn resolved(v: &Value, outputs: &OutputHashes, inputs: &mut Vec<(String, String)
             let ids = r.vertex_ids();
             let mut hashes = Vec::new();
             for id in &ids {
-                for h in outputs.get(&(id.clone(), r.output.clone())).cloned().unwrap_or_default() {
+                for h in outputs.get(id, &r.output).unwrap_or_default() {
                     inputs.push((format!("{id}.{}", r.output), h.clone()));
                     hashes.push(json_string(&h));
                 }
@@ -251,6 +297,24 @@ mod tests {
                 functions: Vec::new(),
             }),
         }
+    }
+
+    #[test]
+    fn output_hashes_come_back_as_they_went_in_and_in_order() {
+        let a = "ab".repeat(32);
+        let b = "01".repeat(32);
+        let mut h = OutputHashes::new();
+        h.push("t[3]", "files", &a);
+        h.push("t[3]", "files", &b);
+        h.push("t[30]", "out", &b);
+        assert_eq!(h.get("t[3]", "files"), Some(vec![a.clone(), b.clone()]));
+        assert_eq!(h.get("t[30]", "out"), Some(vec![b.clone()]));
+        assert_eq!(h.get("t[3]", "out"), None);
+        assert_eq!(h.get("t[30]", "files"), None);
+        // Not phx's kind of hash: kept as it came, after those before it.
+        h.push("t[3]", "files", "ABC");
+        h.push("t[3]", "files", &a);
+        assert_eq!(h.get("t[3]", "files"), Some(vec![a.clone(), b, "ABC".into(), a]));
     }
 
     #[test]

@@ -40,9 +40,10 @@ pub struct RunOptions {
     /// (`phx explain` shows them; a plain dry run of a large sweep need not
     /// hold them all).
     pub keep_components: bool,
-    /// In a plan, count the instances of each sweep by status and reason
+    /// Count the instances of each sweep that went well (would run or are
+    /// cached in a plan; succeeded in a run) by status and reason
     /// ([`RunReport::families`]) instead of keeping an outcome for each;
-    /// an instance that failed is still listed.
+    /// an instance that failed, was skipped or cancelled is still listed.
     pub fold_instances: bool,
     /// The run's settings, recorded with it.
     pub settings: Json,
@@ -330,7 +331,7 @@ pub async fn run(
         cancel: cancel.clone(),
         chosen,
         jobs: opts.jobs.max(1),
-        outcomes: Outcomes::new(dag, opts.dry_run && opts.fold_instances),
+        outcomes: Outcomes::new(dag, opts.fold_instances),
         hashes: OutputHashes::new(),
         waiting: Queue { held: VecDeque::new(), next: 0 },
         running: tokio::task::JoinSet::new(),
@@ -719,7 +720,7 @@ impl<'a> Schedule<'a> {
         fallback: Option<String>,
     ) {
         for o in &outputs {
-            self.hashes.entry((v.id.clone(), base_name(&o.name))).or_default().push(o.sha256.clone());
+            self.hashes.push(&v.id, base_name(&o.name), &o.sha256);
         }
         let status = if self.opts.dry_run { NodeStatus::Cached } else { NodeStatus::Succeeded };
         let o =
@@ -853,7 +854,7 @@ impl<'a> Schedule<'a> {
             self.busy -= slot.cpus;
         }
         for out in &o.outputs {
-            self.hashes.entry((o.id.clone(), base_name(&out.name))).or_default().push(out.sha256.clone());
+            self.hashes.push(&o.id, base_name(&out.name), &out.sha256);
         }
         self.announce(o);
     }
@@ -901,7 +902,7 @@ impl<'a> Schedule<'a> {
             status,
             duration_ms: started.elapsed().as_millis() as u64,
             cache_hits: nodes.iter().filter(|n| n.cached).count()
-                + families.iter().map(|f| f.with_status(NodeStatus::Cached)).sum::<usize>(),
+                + families.iter().map(FamilyTally::cached).sum::<usize>(),
             nodes,
             families,
         })
@@ -1001,17 +1002,13 @@ impl<'a> Outcomes<'a> {
         self.status[f as usize][i as usize]
     }
 
-    /// Keeps `o` (or counts it, when folding a sweep's plan); gives back
+    /// Keeps `o` (or counts it, when folding a sweep's instances); gives back
     /// what its event shows.
     fn insert(&mut self, o: NodeOutcome) -> Arc<NodeOutcome> {
         let Some((f, i)) = self.dag.position(&o.id) else { return Arc::new(o) };
         self.status[f as usize][i as usize] = Some(o.status);
         let family = &self.dag.families[f as usize];
-        let folds = self.fold
-            && family.is_sweep()
-            && matches!(o.status, NodeStatus::WouldRun | NodeStatus::Cached)
-            && o.error.is_none();
-        if folds {
+        if self.fold && family.is_sweep() && crate::tally::folds(&o) {
             self.tallies[f as usize]
                 .get_or_insert_with(|| FamilyTally::new(family.name(), &o.tool))
                 .add(i as usize, &o);
@@ -1059,8 +1056,8 @@ fn settle(
 }
 
 /// An output name without its list index (`files#2` is `files`).
-fn base_name(name: &str) -> String {
-    name.split('#').next().unwrap_or(name).to_string()
+fn base_name(name: &str) -> &str {
+    name.split('#').next().unwrap_or(name)
 }
 
 /// The cache keys the store has an entry for, as digests (their first
@@ -1239,7 +1236,7 @@ fn hashes_of_inputs(v: &Vertex, hashes: &OutputHashes, literals: &[(String, Stri
         val.output_refs(&mut refs);
         for r in refs {
             for id in r.vertex_ids() {
-                out.extend(hashes.get(&(id, r.output.clone())).cloned().unwrap_or_default());
+                out.extend(hashes.get(&id, &r.output).unwrap_or_default());
             }
         }
     }
@@ -1271,20 +1268,21 @@ fn staged_inputs(
                     .and_then(|f| f.info.outputs.iter().find(|(n, _)| *n == r.output).map(|(_, t)| t.clone()))
                     .unwrap_or_else(|| "File".into());
                 let list = hashes
-                    .get(&(id.clone(), r.output.clone()))
+                    .get(&id, &r.output)
                     .ok_or_else(|| format!("the input `{id}.{}` has no artifact", r.output))?;
                 for sha in list {
                     let name = format!("{arg}_{k}.{}", extension(&kind));
                     k += 1;
+                    let object = store.objects.path(&sha);
                     out.push((
                         arg.clone(),
                         StagedInput {
                             reference: format!("{id}.{}", r.output),
-                            sha256: sha.clone(),
+                            sha256: sha,
                             kind: kind.clone(),
                             path: PathBuf::from("in").join(&name),
                         },
-                        store.objects.path(sha),
+                        object,
                     ));
                 }
             }

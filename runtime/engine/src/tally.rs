@@ -1,7 +1,9 @@
-//! A plan of a large sweep folded into counts: for each sweep, how many of
-//! its instances would run for each reason and how many are cached, without
-//! an outcome per instance (a plan of a million instances holds a handful
-//! of groups, not a million outcomes).
+//! A large sweep folded into counts: for each sweep, how many of its
+//! instances would run (in a plan) or ran (in a run) for each reason and how
+//! many are cached, without an outcome per instance (a million instances
+//! hold a handful of groups, not a million outcomes). Only instances that
+//! went well are folded: one that failed, was skipped or cancelled keeps
+//! its whole outcome.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +31,11 @@ pub struct FamilyTally {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TallyGroup {
     pub status: NodeStatus,
-    /// `local`, or the cluster they would run on.
+    /// Whether their results came from the cache (in a run: `succeeded`
+    /// from the cache; in a plan the status says it: `cached`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+    /// `local`, or the cluster they ran (or would run) on.
     pub backend: BackendKind,
     /// Why they would run, with the ids of instances named in it made
     /// generic (`` `t[i]` ``), so that instances waiting on their own
@@ -57,9 +63,13 @@ impl FamilyTally {
         self.lowest = self.lowest.min(index);
         self.highest = self.highest.max(index);
         let why: Vec<String> = o.why.iter().map(|w| instance_free(w)).collect();
-        match self.groups.iter_mut().find(|g| g.status == o.status && g.backend == o.backend && g.why == why) {
+        let same =
+            |g: &TallyGroup| g.status == o.status && g.cached == o.cached && g.backend == o.backend && g.why == why;
+        match self.groups.iter_mut().find(|g| same(g)) {
             Some(g) => g.count += 1,
-            None => self.groups.push(TallyGroup { status: o.status, backend: o.backend, why, count: 1 }),
+            None => {
+                self.groups.push(TallyGroup { status: o.status, cached: o.cached, backend: o.backend, why, count: 1 })
+            }
         }
     }
 
@@ -72,6 +82,24 @@ impl FamilyTally {
     pub fn with_status(&self, status: NodeStatus) -> usize {
         self.groups.iter().filter(|g| g.status == status).map(|g| g.count).sum()
     }
+
+    /// How many counted instances came from the cache.
+    pub fn cached(&self) -> usize {
+        self.groups.iter().filter(|g| g.cached).map(|g| g.count).sum()
+    }
+}
+
+/// Whether the outcome `o` of an instance of a sweep is folded into its
+/// family's tally (when the run folds at all): it went well, so nothing in
+/// it needs a line of its own.
+pub fn folds(o: &NodeOutcome) -> bool {
+    o.error.is_none() && matches!(o.status, NodeStatus::WouldRun | NodeStatus::Cached | NodeStatus::Succeeded)
+}
+
+/// Whether the outcome `o` of a vertex of `dag` is folded by a run that
+/// folds sweeps: it is an instance of a sweep and [`folds`].
+pub fn folded_in(dag: &phx_dag::Dag, o: &NodeOutcome) -> bool {
+    folds(o) && dag.position(&o.id).is_some_and(|(f, _)| dag.families[f as usize].is_sweep())
 }
 
 /// `text` with the instance indices of vertex ids quoted in it
@@ -139,6 +167,23 @@ mod tests {
         assert_eq!(t.with_status(NodeStatus::Cached), 1);
         t.add(9, &outcome(NodeStatus::Cached, ""));
         assert!(!t.contiguous(), "8 is missing");
+    }
+
+    #[test]
+    fn a_run_counts_what_ran_apart_from_what_came_from_the_cache() {
+        let mut t = FamilyTally::new("t", "x.y");
+        let ran = outcome(NodeStatus::Succeeded, "it has never run before");
+        let hit = NodeOutcome { cached: true, ..outcome(NodeStatus::Succeeded, "") };
+        for (i, o) in [&ran, &hit, &hit, &ran, &hit].into_iter().enumerate() {
+            assert!(folds(o));
+            t.add(i, o);
+        }
+        assert_eq!(t.groups.len(), 2);
+        assert_eq!(t.with_status(NodeStatus::Succeeded), 5);
+        assert_eq!(t.cached(), 3);
+        let failed = NodeOutcome { error: Some("exit 1".into()), ..outcome(NodeStatus::Failed, "") };
+        assert!(!folds(&failed), "a failure keeps its own line");
+        assert!(!folds(&outcome(NodeStatus::Skipped, "")));
     }
 
     #[test]
