@@ -360,23 +360,28 @@ impl ResultsDir {
             .collect()
     }
 
-    /// The file name phx placed in `dir` for output `o` (`NAME.EXT`), when
-    /// that file is `o`'s object itself (a hard link to it) and the tool
-    /// gave it no name of its own.
+    /// The file name phx placed in `dir` for output `o` (`NAME.EXT`, or
+    /// `STEM.svg` for a picture's SVG twin `STEM_svg`), when that file is
+    /// `o`'s object itself (a hard link to it) and the tool gave it no name
+    /// of its own. Of the names placed with that stem (`image.png` and
+    /// `image.svg` for `image` and `image_svg`), the one that is the object.
     fn placed_as(&self, dir: &Path, o: &Placeable) -> Option<String> {
         if o.written.is_some() {
             return None;
         }
         let (name, object) = (&o.name, &o.object);
-        let prefix = format!("{}/{name}.", self.relative(dir));
-        let mut found = self
-            .placed
-            .range::<str, _>((std::ops::Bound::Included(prefix.as_str()), std::ops::Bound::Unbounded))
-            .take_while(|p| p.starts_with(&prefix))
-            .filter(|p| !p[prefix.len()..].contains(['/', '.']));
-        let entry = found.next()?;
-        let file = entry.rsplit('/').next()?.to_string();
-        (found.next().is_none() && same_file(object, &dir.join(&file))).then_some(file)
+        let folder = self.relative(dir);
+        let stems = [Some(name.as_str()), name.strip_suffix("_svg")];
+        stems.into_iter().flatten().find_map(|stem| {
+            let prefix = format!("{folder}/{stem}.");
+            self.placed
+                .range::<str, _>((std::ops::Bound::Included(prefix.as_str()), std::ops::Bound::Unbounded))
+                .take_while(|p| p.starts_with(&prefix))
+                .filter(|p| !p[prefix.len()..].contains(['/', '.']))
+                .filter_map(|p| p.rsplit('/').next())
+                .find(|file| same_file(object, &dir.join(file)))
+                .map(str::to_string)
+        })
     }
 
     /// Places a run's report as `report.pdf`: a read-only copy (the run's
@@ -799,6 +804,31 @@ mod tests {
 
     fn placeable(name: &str, kind: &str, object: &Path) -> Placeable {
         Placeable { name: name.into(), kind: kind.into(), object: object.to_path_buf(), written: None }
+    }
+
+    #[test]
+    fn a_picture_and_its_svg_twin_placed_before_are_known_without_reading_them() {
+        let d = scratch("twins");
+        let png = object(&d, "png", b"\x89PNG....");
+        let svg = object(&d, "svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>");
+        let csv = object(&d, "csv", b"x\n1\n");
+        let root = d.join("results");
+        let mut dir = ResultsDir::open(&root, false).unwrap();
+        let outputs = [
+            placeable("image", "Image", &png),
+            placeable("image_svg", "Svg", &svg),
+            placeable("table", "Series", &csv),
+        ];
+        let placed = dir.place_vertex("p", &outputs).unwrap();
+        assert_eq!(placed["image"], root.join("p/image.png"));
+        assert_eq!(placed["image_svg"], root.join("p/image.svg"));
+        // Known as placed, each to its own file, without reading an object.
+        assert_eq!(dir.unchanged("p", &outputs), Some(placed.clone()));
+        // A changed picture is not.
+        let other = object(&d, "png2", b"\x89PNG....2");
+        let changed = [placeable("image", "Image", &other), placeable("image_svg", "Svg", &svg)];
+        assert_eq!(dir.unchanged("p", &changed), None);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

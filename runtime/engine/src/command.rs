@@ -379,7 +379,7 @@ pub async fn run_script(script: &str, inv: &Invocation<'_>) -> Result<i32, ToolE
     let dir = inv.work_dir;
     std::fs::create_dir_all(dir.join("out"))
         .map_err(|e| ToolError::failed(format!("cannot prepare the working folder: {e}")))?;
-    let containment = Containment::new();
+    let mut containment = Containment::new();
     // The script joins the node's cgroup first: started without a hook
     // between fork and exec, the shell is spawned, not forked.
     let script_path = dir.join(".phx-run.sh");
@@ -395,6 +395,9 @@ pub async fn run_script(script: &str, inv: &Invocation<'_>) -> Result<i32, ToolE
         _ = tokio::time::sleep(timeout) => Err(ToolError::Timeout(timeout)),
         _ = async { while !*cancel.borrow() { if cancel.changed().await.is_err() { std::future::pending::<()>().await; } } } => Err(ToolError::Cancelled),
     };
+    // One that could not join its cgroup is ended by its mark, and the
+    // nodes after it do not make cgroups they cannot join.
+    containment.joined(dir);
     match ended {
         Ok(status) => {
             let status = status.map_err(|e| ToolError::failed(format!("waiting for the command failed: {e}")))?;

@@ -228,6 +228,10 @@ pub fn carriers(marked: Marked<'_>) -> Vec<i32> {
 /// turns them off for this process.
 static CGROUPS: AtomicBool = AtomicBool::new(true);
 
+/// The file a node's script leaves in its working folder when it could not
+/// join its cgroup.
+pub const NOT_JOINED: &str = ".phx-no-cgroup";
+
 /// The cgroup v2 folder this process is in, where node cgroups go.
 fn cgroup_base() -> Option<&'static Path> {
     static BASE: OnceLock<Option<PathBuf>> = OnceLock::new();
@@ -466,15 +470,28 @@ impl Containment {
     /// The shell line that moves the script's shell into the node's cgroup
     /// (empty without one). Writing `0` to `cgroup.procs` moves the writer,
     /// and `echo` is the shell's own. Where it cannot be joined the node
-    /// runs on, kept by its mark alone.
+    /// runs on, kept by its mark alone, and leaves [`NOT_JOINED`] in its
+    /// working folder for [`Containment::joined`] to find.
     pub fn shell_join(&self) -> String {
         match &self.cgroup {
             Some(cg) => {
                 let path = cg.dir.join("cgroup.procs").display().to_string();
-                format!("echo 0 2>/dev/null >'{}' || :\n", path.replace('\'', "'\\''"))
+                format!("echo 0 2>/dev/null >'{}' || : >{NOT_JOINED}\n", path.replace('\'', "'\\''"))
             }
             None => String::new(),
         }
+    }
+
+    /// After a script started with [`Containment::shell_join`] in
+    /// `work_dir`: whether it joined its cgroup. One that could not turns
+    /// cgroups off for the nodes after it (they would fail alike); this
+    /// node is still ended by its mark.
+    pub fn joined(&mut self, work_dir: &Path) -> bool {
+        if self.cgroup.is_none() || !work_dir.join(NOT_JOINED).exists() {
+            return true;
+        }
+        self.forgo_cgroup();
+        false
     }
 
     /// Gives up the cgroup (it could not be joined): the sweep alone keeps
@@ -764,6 +781,30 @@ mod tests {
         for pid in [other_value, other_name] {
             assert!(alive(pid), "a process without the exact entry was signalled");
         }
+    }
+
+    #[test]
+    fn a_script_that_cannot_join_its_cgroup_says_so_and_turns_cgroups_off() {
+        let work = std::env::temp_dir().join(format!("phx-containment-{}-join", std::process::id()));
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).unwrap();
+        // A cgroup whose folder is gone: its `cgroup.procs` cannot be written.
+        let gone = work.join("gone");
+        let mut c = Containment::without_cgroup();
+        c.cgroup = Some(Cgroup {
+            dir: gone.clone(),
+            procs: CString::new(gone.join("cgroup.procs").into_os_string().into_vec()).unwrap(),
+        });
+        let script = format!("{}set -e\necho ran > ran.txt\n", c.shell_join());
+        let status = std::process::Command::new("/bin/sh").arg("-c").arg(&script).current_dir(&work).status().unwrap();
+        assert!(status.success(), "the node runs on");
+        assert!(work.join("ran.txt").is_file());
+        assert!(!c.joined(&work), "the failed join is found");
+        assert!(!c.has_cgroup() && !CGROUPS.load(Ordering::Relaxed), "and cgroups are off from here on");
+        assert!(!Containment::new().has_cgroup());
+        // Without a cgroup there is nothing to join, and nothing to find.
+        assert!(Containment::without_cgroup().joined(&work));
+        std::fs::remove_dir_all(&work).unwrap();
     }
 
     #[test]
