@@ -420,6 +420,13 @@ fn a_large_run_at_the_terminal_counts_its_sweep_and_names_what_failed() {
     assert!(lines[3].contains("skipped all: its input `t[7]` did not succeed"), "{out}");
     assert!(out.contains(": failed in ") && out.contains("299 ran, 0 cached, 1 failed, 1 skipped"), "{out}");
     assert!(out.contains("results/ (299 files by name)"), "{out}");
+    // Its log counts the sweep instead of two lines an instance; the
+    // failure has its own line at once.
+    let log = stderr(&o);
+    assert!(!log.contains("start     t[") && !log.contains("done      t["), "{log}");
+    assert!(log.contains("t[*]: 300 of 300 done (0 cached, 1 failed)"), "{log}");
+    assert!(log.contains("failed    t[7] (lab.touch)"), "{log}");
+    assert!(log.contains("start     all (lab.count)") || log.contains("skipped   all"), "{log}");
     assert_eq!(std::fs::read_to_string(dir.join("results/t/299/out.txt")).unwrap().trim(), "299");
     assert!(!dir.join("results/t/7").exists());
     // Again: what succeeded comes from the cache, the failure is listed again.

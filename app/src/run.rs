@@ -442,6 +442,29 @@ pub fn vertex_count(checked: &Checked, targets: &[String]) -> usize {
     }
 }
 
+/// The sweeps a run covers, each with the number of its instances it
+/// covers (for progress by sweep).
+pub fn sweep_sizes(checked: &Checked, targets: &[String]) -> Vec<(String, usize)> {
+    let dag = &checked.checked.dag;
+    let chosen = phx_runtime::scheduler::selected(dag, targets).ok().flatten();
+    let mut sizes: Vec<(String, usize)> = Vec::new();
+    for f in dag.families.iter().filter(|f| f.is_sweep()) {
+        let n = match &chosen {
+            None => f.len(),
+            Some(ids) => ids
+                .iter()
+                .filter(|id| {
+                    id.strip_suffix(']').and_then(|r| r.split_once('[')).is_some_and(|(name, _)| name == f.name())
+                })
+                .count(),
+        };
+        if n > 0 {
+            sizes.push((f.name().to_string(), n));
+        }
+    }
+    sizes
+}
+
 /// Runs (or plans) `program`, already checked as `checked`, in `exp`.
 /// Reports the program declares are written when the run succeeds.
 pub fn run(

@@ -1,6 +1,8 @@
 //! What a person sees while a run goes: a live line on a terminal (nodes
 //! done, running, cached, failed, elapsed, the node running longest), plain
-//! log lines elsewhere, and a table at the end.
+//! log lines elsewhere, and a table at the end. A large run counts each
+//! sweep's instances instead of a line for each: a failed one still gets
+//! its line at once, and a log gets a line per sweep every few seconds.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -8,13 +10,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use phx_app::run::{Event, NodeOutcome, NodeStatus};
+use phx_app::run::{Event, NodeOutcome, NodeStatus, thousands};
 
 struct Counts {
     done: usize,
     cached: usize,
     failed: usize,
     running: HashMap<String, Instant>,
+    /// The sweeps counted rather than logged an instance at a time, by
+    /// name (none when every instance gets its lines).
+    sweeps: HashMap<String, SweepProgress>,
+    /// When sweep lines were last logged.
+    sweeps_logged: Instant,
     /// Plain log lines. Cache hits wait in it up to [`LOG_FLUSH`] (a write
     /// a line was a system call per node: 100,000 of them in a re-run);
     /// any other line goes out at once, so a log shows what runs now.
@@ -24,6 +31,37 @@ struct Counts {
 
 /// How long plain log lines may wait in the buffer.
 const LOG_FLUSH: Duration = Duration::from_millis(100);
+
+/// How often a log gets a line for each sweep that moved.
+const SWEEP_LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// One sweep's instances so far.
+#[derive(Clone, Copy, Default)]
+struct SweepProgress {
+    total: usize,
+    done: usize,
+    cached: usize,
+    failed: usize,
+    /// `done` when its line was last logged.
+    logged: usize,
+}
+
+impl SweepProgress {
+    fn line(&self, name: &str) -> String {
+        format!(
+            "{name}[*]: {} of {} done ({} cached, {} failed)",
+            thousands(self.done),
+            thousands(self.total),
+            thousands(self.cached),
+            thousands(self.failed)
+        )
+    }
+}
+
+/// The sweep of a vertex id (`t` of `t[42]`).
+fn sweep_of(id: &str) -> Option<&str> {
+    id.strip_suffix(']').and_then(|rest| rest.split_once('[')).map(|(name, _)| name)
+}
 
 impl Counts {
     /// Logs a plain line (without a live display); `urgent` ones go out
@@ -38,6 +76,24 @@ impl Counts {
     fn flush(&mut self) {
         let _ = self.log.flush();
         self.flushed = Instant::now();
+    }
+
+    /// Logs a line for each sweep that moved since its last one, at most
+    /// every [`SWEEP_LOG_EVERY`] (or now, with `now`).
+    fn log_sweeps(&mut self, now: bool) {
+        if !now && self.sweeps_logged.elapsed() < SWEEP_LOG_EVERY {
+            return;
+        }
+        self.sweeps_logged = Instant::now();
+        let mut moved: Vec<(String, SweepProgress)> =
+            self.sweeps.iter().filter(|(_, p)| p.done > p.logged).map(|(n, p)| (n.clone(), *p)).collect();
+        moved.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, p) in moved {
+            self.log(&p.line(&name), true);
+            if let Some(p) = self.sweeps.get_mut(&name) {
+                p.logged = p.done;
+            }
+        }
     }
 }
 
@@ -58,8 +114,17 @@ fn status_line(total: usize, c: &Counts, started: Instant) -> String {
         .min_by_key(|(_, t)| **t)
         .map(|(id, t)| format!(" · longest: {id} {:.1}s", t.elapsed().as_secs_f64()))
         .unwrap_or_default();
+    // The sweeps under way (started, not finished), by name.
+    let mut sweeps: Vec<(&String, &SweepProgress)> =
+        c.sweeps.iter().filter(|(_, p)| p.done > 0 && p.done < p.total).collect();
+    sweeps.sort_by(|a, b| a.0.cmp(b.0));
+    let sweeps: String = sweeps
+        .iter()
+        .take(3)
+        .map(|(name, p)| format!(" · {name}[*] {}/{}", thousands(p.done), thousands(p.total)))
+        .collect();
     format!(
-        "{}/{total} done · {} running · {} cached · {} failed · {:.1}s{longest}",
+        "{}/{total} done · {} running · {} cached · {} failed{sweeps} · {:.1}s{longest}",
         c.done,
         c.running.len(),
         c.cached,
@@ -69,13 +134,20 @@ fn status_line(total: usize, c: &Counts, started: Instant) -> String {
 }
 
 impl Progress {
-    /// A live display when `live`, plain lines otherwise.
-    pub fn new(total: usize, live: bool) -> Progress {
+    /// A live display when `live`, plain lines otherwise. The instances
+    /// of `sweeps` (name and number of instances) are counted, not each
+    /// shown, unless they fail.
+    pub fn new(total: usize, live: bool, sweeps: &[(String, usize)]) -> Progress {
         let counts = Arc::new(Mutex::new(Counts {
             done: 0,
             cached: 0,
             failed: 0,
             running: HashMap::new(),
+            sweeps: sweeps
+                .iter()
+                .map(|(name, total)| (name.clone(), SweepProgress { total: *total, ..SweepProgress::default() }))
+                .collect(),
+            sweeps_logged: Instant::now(),
             log: std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()),
             flushed: Instant::now(),
         }));
@@ -109,8 +181,9 @@ impl Progress {
         let Ok(mut c) = self.counts.lock() else { return };
         match e {
             Event::Started { id, tool } => {
+                let counted = sweep_of(&id).is_some_and(|name| c.sweeps.contains_key(name));
                 c.running.insert(id.clone(), Instant::now());
-                if self.bar.is_none() {
+                if self.bar.is_none() && !counted {
                     c.log(&format!("start     {id} ({tool})"), true);
                 }
             }
@@ -119,6 +192,21 @@ impl Progress {
                 c.done += 1;
                 c.cached += usize::from(o.cached);
                 c.failed += usize::from(o.status == NodeStatus::Failed);
+                if let Some(p) = sweep_of(&o.id).and_then(|name| c.sweeps.get_mut(name)) {
+                    p.done += 1;
+                    p.cached += usize::from(o.cached);
+                    p.failed += usize::from(o.status == NodeStatus::Failed);
+                    let (complete, went_well) = (p.done == p.total, o.status == NodeStatus::Succeeded);
+                    if self.bar.is_none() {
+                        c.log_sweeps(complete);
+                    }
+                    if went_well {
+                        if let Some(bar) = &self.bar {
+                            bar.set_position(c.done as u64);
+                        }
+                        return;
+                    }
+                }
                 let text = format!("[{}/{}] {}", c.done, self.total, line(&o));
                 match &self.bar {
                     // Finished nodes scroll above the live line; cache hits
@@ -160,6 +248,9 @@ impl Progress {
     /// Ends the live line.
     pub fn finish(mut self) {
         if let Ok(mut c) = self.counts.lock() {
+            if self.bar.is_none() {
+                c.log_sweeps(true);
+            }
             c.flush();
         }
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);

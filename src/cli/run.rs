@@ -149,7 +149,11 @@ pub fn run(a: Args) -> u8 {
     let live = std::io::stderr().is_terminal()
         && a.format.format == TextOrJson::Text
         && std::env::var_os("NO_COLOR").is_none();
-    let progress = super::progress::Progress::new(total.max(1), live);
+    // A large run counts each sweep's instances as they finish, as its
+    // summary does, rather than a line for each.
+    let counted =
+        if settings.fold_sweeps && !a.dry_run { phx_app::run::sweep_sizes(&checked, &a.target) } else { Vec::new() };
+    let progress = super::progress::Progress::new(total.max(1), live, &counted);
     // A plan is summarised by sweep at the end; only `--verbose` lists
     // every instance as it is decided.
     let quiet_plan = a.dry_run && !a.verbose;
@@ -214,8 +218,14 @@ fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment, checked: &phx_a
         return;
     }
     common::out(&format!(
-        "{verb} {}: {} in {} ms: {ran} ran, {} cached, {failed} failed, {skipped} skipped or cancelled\n",
-        r.run_id, r.status, r.duration_ms, r.cache_hits
+        "{verb} {}: {} in {} ms: {} ran, {} cached, {} failed, {} skipped or cancelled\n",
+        r.run_id,
+        r.status,
+        r.duration_ms,
+        thousands(ran),
+        thousands(r.cache_hits),
+        thousands(failed),
+        thousands(skipped)
     ));
     // Relative to where the user stands, so it can be opened as printed.
     let here = std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
