@@ -293,6 +293,44 @@ pub enum GenEvent<'a> {
     Attempt { attempt: usize, errors: usize },
 }
 
+/// The tools a program may call: the standard library's and those declared
+/// in the program at `path` (with its imports), or in every program of the
+/// folder `path` (hidden folders left out), by name.
+pub fn tools_of(path: &Path) -> AppResult<Vec<std::sync::Arc<phx_db::gbnf::ToolSchema>>> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut found = Vec::new();
+        let mut folders = vec![path.to_path_buf()];
+        while let Some(d) = folders.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let q = e.path();
+                if q.is_dir() && !q.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                    folders.push(q);
+                } else if q.extension().is_some_and(|x| x == "phx") {
+                    found.push(q);
+                }
+            }
+        }
+        found
+    } else if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        return Err(AppError::usage(format!("`{}` is neither a tool, a program nor a folder", path.display()))
+            .with_help("`phx schema` lists every tool"));
+    };
+    let mut all = phx_db::gbnf::stdlib_tools();
+    for f in files {
+        let mut db = phx_db::Database::new();
+        let file = db.load_with_imports(&f.to_string_lossy(), &phx_db::FsLoader);
+        for t in phx_db::gbnf::program_tools(&db, file) {
+            if !all.iter().any(|a| a.name == t.name) {
+                all.push(t);
+            }
+        }
+    }
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(all)
+}
+
 /// The prompt, grammar and schema of one request in words.
 pub struct Plan {
     pub constrain: Constrain,

@@ -187,11 +187,7 @@ pub fn node_states(exp: &Experiment, id: &str) -> AppResult<BTreeMap<String, Str
 pub fn dag_of_run(exp: &Experiment, id: &str) -> Option<std::sync::Arc<phx_dag::Dag>> {
     let kept = exp.store.run_dir(id).join("program.json");
     let program: phx_runtime::worker::ProgramSource = serde_json::from_slice(&std::fs::read(kept).ok()?).ok()?;
-    let mut db = phx_db::Database::new();
-    db.set_overrides(program.overrides.clone());
-    db.set_allow_large(program.allow_large);
-    let file = db.load_with_imports(&program.path, &phx_db::MapLoader(&program.sources));
-    Some(db.check(file).dag.clone())
+    crate::program::dag_of_source(&program).ok()
 }
 
 /// What a summary of a sweep needs to know of one execution.

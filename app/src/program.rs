@@ -137,6 +137,25 @@ pub fn json_diagnostics(diags: &[Diagnostic], path: &str, text: &str) -> Vec<Jso
     diags.iter().map(|d| phx_diagnostics::to_json(d, path, text, &index)).collect()
 }
 
+/// Compiles a program as a run carries it (`program.json` beside a run, a
+/// cluster job's spec): its sources, overrides and `allow_large`, from
+/// memory. Its DAG, or why it cannot be had: the sources do not load, or
+/// do not check with this phx.
+pub fn dag_of_source(source: &ProgramSource) -> Result<std::sync::Arc<phx_dag::Dag>, String> {
+    let mut db = Database::new();
+    db.set_overrides(source.overrides.clone());
+    db.set_allow_large(source.allow_large);
+    let file = db.load_with_imports(&source.path, &phx_db::MapLoader(&source.sources));
+    if let Some(e) = file.load_error(&db) {
+        return Err(format!("the program cannot be loaded: {e}"));
+    }
+    let checked = db.check(file);
+    if let Some(first) = checked.diagnostics.iter().find(|d| d.is_error()) {
+        return Err(format!("the program does not check here: {}", first.message));
+    }
+    Ok(checked.dag.clone())
+}
+
 impl Program {
     /// Loads `path` and its imports, with the options applied.
     pub fn load(path: &str, opts: &CompileOptions) -> AppResult<Program> {

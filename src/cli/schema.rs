@@ -1,9 +1,6 @@
 //! `phx schema [TOOL | FILE | FOLDER] [--format md|json|llm|gbnf|json-schema] [--for WORDS] [--stats]`
 
-use std::sync::Arc;
-
 use phx_app::authoring::{Constrain, Endpoint, Plan};
-use phx_db::gbnf::ToolSchema;
 use phx_db::{dag_schema, gbnf, schema_doc};
 
 use super::common;
@@ -38,46 +35,6 @@ pub struct Args {
     stats: bool,
 }
 
-/// The tools of a program, or of every program of a folder, with the
-/// standard library's.
-fn tools_of(path: &str) -> Result<Vec<Arc<ToolSchema>>, u8> {
-    let p = std::path::Path::new(path);
-    let files: Vec<std::path::PathBuf> = if p.is_dir() {
-        let mut v = Vec::new();
-        let mut stack = vec![p.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let q = e.path();
-                if q.is_dir() && !q.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
-                    stack.push(q);
-                } else if q.extension().is_some_and(|x| x == "phx") {
-                    v.push(q);
-                }
-            }
-        }
-        v
-    } else if p.is_file() {
-        vec![p.to_path_buf()]
-    } else {
-        eprintln!(
-            "error[phx::usage]: `{path}` is neither a tool, a program nor a folder\n  help: `phx schema` lists every tool"
-        );
-        return Err(exit::USAGE);
-    };
-    let mut all: Vec<Arc<ToolSchema>> = gbnf::stdlib_tools();
-    for f in files {
-        let mut db = phx_db::Database::new();
-        let file = db.load_with_imports(&f.to_string_lossy(), &phx_db::FsLoader);
-        for t in gbnf::program_tools(&db, file) {
-            if !all.iter().any(|a| a.name == t.name) {
-                all.push(t);
-            }
-        }
-    }
-    all.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(all)
-}
-
 pub fn run(a: Args) -> u8 {
     let structured = matches!(a.format, SchemaFormat::Gbnf | SchemaFormat::JsonSchema);
     if let Some(words) = &a.request {
@@ -101,9 +58,9 @@ pub fn run(a: Args) -> u8 {
     }
     let (only, tools) = match &a.tool {
         Some(name) if structured || name.ends_with(".phx") || std::path::Path::new(name).is_dir() => {
-            match tools_of(name) {
+            match phx_app::authoring::tools_of(std::path::Path::new(name)) {
                 Ok(t) => (None, Some(t)),
-                Err(code) => return code,
+                Err(e) => return common::fail(&e),
             }
         }
         Some(name) => match phx_db::stdlib().get(name) {

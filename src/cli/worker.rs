@@ -17,7 +17,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use phx_db::{Database, MapLoader};
 use phx_runtime::worker::{self, NodeSpec, ProgramSource, WorkerResult};
 
 use super::exit;
@@ -93,21 +92,9 @@ fn vertex_of(spec: &NodeSpec, compiled: &mut Compiled) -> Result<phx_dag::Vertex
     let dag = match compiled {
         Some((program, dag)) if *program == spec.program => dag.clone(),
         _ => {
-            let mut db = Database::new();
-            db.set_overrides(spec.program.overrides.clone());
-            db.set_allow_large(spec.program.allow_large);
-            let file = db.load_with_imports(&spec.program.path, &MapLoader(&spec.program.sources));
-            if let Some(e) = file.load_error(&db) {
-                return Err(format!("the program cannot be loaded from the spec: {e}"));
-            }
-            let checked = db.check(file);
-            if checked.has_errors() {
-                let first =
-                    checked.diagnostics.iter().find(|d| d.is_error()).map(|d| d.message.clone()).unwrap_or_default();
-                return Err(format!("the program in the spec does not check here: {first}"));
-            }
-            *compiled = Some((spec.program.clone(), checked.dag.clone()));
-            checked.dag.clone()
+            let dag = phx_app::program::dag_of_source(&spec.program).map_err(|e| format!("in the spec: {e}"))?;
+            *compiled = Some((spec.program.clone(), dag.clone()));
+            dag
         }
     };
     let v = dag.vertex(&spec.vertex).ok_or_else(|| format!("the program has no node `{}`", spec.vertex))?.clone();

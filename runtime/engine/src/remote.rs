@@ -462,7 +462,7 @@ impl Remote {
             let mine: Vec<Vec<Gathered>> =
                 tasks[range].iter().map(|t| items[t.clone()].iter_mut().filter_map(Option::take).collect()).collect();
             let seq = self.arrays.fetch_add(1, Ordering::Relaxed);
-            let dir = base.clone().unwrap_or_default().join(format!("array-{}-{seq}", safe_name(&v.node)));
+            let dir = base.clone().unwrap_or_default().join(format!("array-{}-{seq}", crate::scheduler::safe_dir_name(&v.node)));
             let submitted = self.submit_array(v, run_id, &resources, &dir, &mine).await;
             for (t, group) in mine.into_iter().enumerate() {
                 let answer = submitted.as_ref().map(|array_id| {
@@ -529,11 +529,6 @@ impl Remote {
             }
         }
     }
-}
-
-/// A name fit for a folder: letters, digits, `_` and `-`.
-fn safe_name(id: &str) -> String {
-    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
 }
 
 /// `result.json`, when the worker got to write it.

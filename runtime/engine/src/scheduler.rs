@@ -1322,7 +1322,8 @@ struct Task {
     placement: Placement,
 }
 
-fn safe_dir_name(id: &str) -> String {
+/// A name fit for a folder: letters, digits, `_` and `-`.
+pub(crate) fn safe_dir_name(id: &str) -> String {
     id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
 }
 
