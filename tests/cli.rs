@@ -442,6 +442,14 @@ fn a_large_run_at_the_terminal_counts_its_sweep_and_names_what_failed() {
     assert_eq!(doc["placed_results"], 299);
     let t5 = nodes.iter().find(|n| n["id"] == "t[5]").unwrap();
     assert_eq!(t5["outputs"]["out"]["result"], "results/t/5/out.txt");
+    // `--verbose`: every instance on its own line, as before.
+    let verbose = phx(&["run", f.to_str().unwrap(), "--verbose"]);
+    assert_eq!(stderr(&verbose).matches("cached    t[").count(), 299, "{}", stderr(&verbose));
+    // Shortened, still failing: nothing is pruned by a run that failed.
+    std::fs::write(&f, program(280)).unwrap();
+    let shortened = stdout(&phx(&["run", f.to_str().unwrap()]));
+    assert!(shortened.contains(": failed in "), "{shortened}");
+    assert!(dir.join("results/t/290/out.txt").is_file(), "a failed run prunes nothing");
     // Shortened and mended: the instances it no longer has leave results/.
     std::fs::write(&f, program(250).replace("test {i} -ne 7 && ", "")).unwrap();
     let mended = stdout(&phx(&["run", f.to_str().unwrap()]));
@@ -452,6 +460,32 @@ fn a_large_run_at_the_terminal_counts_its_sweep_and_names_what_failed() {
     assert!(mended.contains("results/ (251 files by name)"), "{mended}");
     assert!(dir.join("results/t/249/out.txt").is_file() && !dir.join("results/t/250").exists());
     assert_eq!(std::fs::read_to_string(dir.join("results/all/total.txt")).unwrap().trim(), "250");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_chained_sweep_whose_inputs_changed_gives_one_reason() {
+    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-chain", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("c.phx");
+    std::fs::write(
+        &f,
+        "param k: Int = 1\n\ntool lab.touch(i: Int, k: Int) -> (out: File) {\n  run = \"echo {i} {k} > {out}\"\n}\n\n\
+         tool lab.copy(f: File) -> (out: File) {\n  run = \"cat {f} > {out}\"\n}\n\n\
+         node a[i in 0..150] = lab.touch(i = i, k = k)\n\nnode b[i in 0..150] = lab.copy(f = a[i].out)\n",
+    )
+    .unwrap();
+    let first = phx(&["run", f.to_str().unwrap(), "--jobs", "2"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let again = stdout(&phx(&["run", f.to_str().unwrap(), "--set", "k=2", "--jobs", "2"]));
+    let lines: Vec<&str> = again.lines().collect();
+    assert!(
+        lines[0].starts_with("a[0..150]") && lines[0].ends_with("150 ran (argument k changed from 1 to 2)"),
+        "{again}"
+    );
+    // Each instance of b names its own input: one reason, not 150.
+    assert!(lines[1].starts_with("b[0..150]") && lines[1].ends_with("150 ran (input a[i].out changed)"), "{again}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -166,6 +166,12 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Results a run could not place; `phx results` places them later.
+fn not_placed(what: &str) -> AppError {
+    AppError::environment("phx::results", what.to_string())
+        .with_help("the run is recorded; `phx results` places its outputs in results/ again")
+}
+
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> AppError {
     AppError::environment("phx::results", format!("cannot {what} `{}`: {e}", path.display()))
         .with_help("results/ is written by phx after each run; check the folder's permissions and free space")
@@ -527,10 +533,15 @@ struct Placed {
     /// Vertices that could not be placed: `finish` tries them once more
     /// and says why if that fails too.
     retry: Vec<ToPlace>,
+    /// Vertices that could not be placed beyond those kept to retry.
+    given_up: usize,
     errors: Vec<AppError>,
 }
 
 impl Placed {
+    /// Vertices kept to place again, at most.
+    const MAX_RETRIES: usize = 1000;
+
     /// Places `p`, or gives it back with the reason it could not be.
     fn place(&mut self, dir: &mut ResultsDir, p: ToPlace) -> Result<(), Box<(AppError, ToPlace)>> {
         match dir.place_vertex(&p.vertex, &p.outputs) {
@@ -564,7 +575,13 @@ impl Placing {
             };
             for p in rx {
                 if let Err(failed) = placed.place(&mut dir, p) {
-                    placed.retry.push(failed.1);
+                    // Kept for another try up to a bound (a results/ that
+                    // cannot be written fails every vertex alike).
+                    if placed.retry.len() < Placed::MAX_RETRIES {
+                        placed.retry.push(failed.1);
+                    } else {
+                        placed.given_up += 1;
+                    }
                 }
             }
             placed.dir = Some(dir);
@@ -617,8 +634,16 @@ impl Placing {
         sweeps: &BTreeMap<&str, usize>,
     ) -> Vec<AppError> {
         self.vertices.take();
-        let mut placed = self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default();
-        let mut errors = std::mem::take(&mut placed.errors);
+        let mut errors = Vec::new();
+        let mut placed = match self.thread.take().map(|t| t.join()) {
+            Some(Ok(placed)) => placed,
+            Some(Err(_)) => {
+                errors.push(not_placed("the thread placing results stopped"));
+                Placed::default()
+            }
+            None => Placed::default(),
+        };
+        errors.append(&mut placed.errors);
         let mut dir = match placed.dir.take() {
             Some(d) => d,
             None if !errors.is_empty() => return errors,
@@ -629,10 +654,18 @@ impl Placing {
         };
         let unsent = self.unsent.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
         let retry = std::mem::take(&mut placed.retry);
+        let mut failed_again: usize = 0;
         for p in retry.into_iter().chain(unsent) {
             if let Err(failed) = placed.place(&mut dir, p) {
-                errors.push(failed.0);
+                failed_again += 1;
+                if failed_again <= 10 {
+                    errors.push(failed.0);
+                }
             }
+        }
+        let more = failed_again.saturating_sub(10) + placed.given_up;
+        if more > 0 {
+            errors.push(not_placed(&format!("{more} more vertices could not be placed")));
         }
         for node in run.nodes.iter_mut().filter(|n| n.status == NodeStatus::Succeeded) {
             for (name, path) in placed.paths.remove(&node.id).into_iter().flatten() {

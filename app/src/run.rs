@@ -182,8 +182,8 @@ pub struct RunResult {
     /// The report's PDF, when the program has a `report` block.
     pub report: Option<String>,
     pub nodes: Vec<NodeResult>,
-    /// In a plan asked to fold sweeps: each sweep's instances counted by
-    /// status and reason (those instances are not in `nodes`).
+    /// With `fold_sweeps`: each sweep's instances that went well, counted
+    /// by status and reason (those instances are not in `nodes`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub families: Vec<FamilyTally>,
     /// Why the report could not be written, when it could not.

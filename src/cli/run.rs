@@ -24,8 +24,9 @@ pub struct Args {
     /// Print the plan (each node cached or to run, and why); run nothing.
     #[arg(long)]
     dry_run: bool,
-    /// With `--dry-run`: every instance of a sweep on its own line, not
-    /// one line per sweep.
+    /// Every instance of a sweep on its own lines (as it is decided, or
+    /// starts and ends), not one line per sweep: in a plan, and in a run
+    /// of more than 200 vertices.
     #[arg(long, short = 'v')]
     verbose: bool,
     /// Ignore the cache (outputs are still stored).

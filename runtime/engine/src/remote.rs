@@ -462,7 +462,10 @@ impl Remote {
             let mine: Vec<Vec<Gathered>> =
                 tasks[range].iter().map(|t| items[t.clone()].iter_mut().filter_map(Option::take).collect()).collect();
             let seq = self.arrays.fetch_add(1, Ordering::Relaxed);
-            let dir = base.clone().unwrap_or_default().join(format!("array-{}-{seq}", crate::scheduler::safe_dir_name(&v.node)));
+            let dir = base
+                .clone()
+                .unwrap_or_default()
+                .join(format!("array-{}-{seq}", crate::scheduler::safe_dir_name(&v.node)));
             let submitted = self.submit_array(v, run_id, &resources, &dir, &mine).await;
             for (t, group) in mine.into_iter().enumerate() {
                 let answer = submitted.as_ref().map(|array_id| {

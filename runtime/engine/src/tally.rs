@@ -57,15 +57,24 @@ impl FamilyTally {
         }
     }
 
+    /// At most this many groups with reasons of their own; instances with
+    /// yet another reason (each instance's argument changed in its own
+    /// way) are counted together, under [`OTHER_REASONS`].
+    pub const MAX_GROUPS: usize = 32;
+
     /// Counts instance `index` with outcome `o` (each index once).
     pub fn add(&mut self, index: usize, o: &NodeOutcome) {
         self.count += 1;
         self.lowest = self.lowest.min(index);
         self.highest = self.highest.max(index);
-        let why: Vec<String> = o.why.iter().map(|w| instance_free(w)).collect();
-        let same =
-            |g: &TallyGroup| g.status == o.status && g.cached == o.cached && g.backend == o.backend && g.why == why;
-        match self.groups.iter_mut().find(|g| same(g)) {
+        let mut why: Vec<String> = o.why.iter().map(|w| own_input_free(&instance_free(w), index)).collect();
+        let same = |g: &TallyGroup, why: &[String]| {
+            g.status == o.status && g.cached == o.cached && g.backend == o.backend && g.why == why
+        };
+        if self.groups.len() >= FamilyTally::MAX_GROUPS && !self.groups.iter().any(|g| same(g, &why)) {
+            why = vec![OTHER_REASONS.to_string()];
+        }
+        match self.groups.iter_mut().find(|g| same(g, &why)) {
             Some(g) => g.count += 1,
             None => {
                 self.groups.push(TallyGroup { status: o.status, cached: o.cached, backend: o.backend, why, count: 1 })
@@ -100,6 +109,26 @@ pub fn folds(o: &NodeOutcome) -> bool {
 /// folds sweeps: it is an instance of a sweep and [`folds`].
 pub fn folded_in(dag: &phx_dag::Dag, o: &NodeOutcome) -> bool {
     folds(o) && dag.position(&o.id).is_some_and(|(f, _)| dag.families[f as usize].is_sweep())
+}
+
+/// The reason of the instances counted together once a sweep has
+/// [`FamilyTally::MAX_GROUPS`] groups.
+pub const OTHER_REASONS: &str = "other reasons";
+
+/// `text` with the cache's `input NAME[k].OUT changed` made generic
+/// (`input NAME[i].OUT changed`) when `k` is the instance's own `index`:
+/// each instance of `b[i] = g(a[i].out)` names its own input, and all of
+/// them say the same.
+fn own_input_free(text: &str, index: usize) -> String {
+    let generic = text
+        .strip_prefix("input ")
+        .and_then(|rest| rest.strip_suffix(" changed"))
+        .and_then(|reference| reference.split_once('.'))
+        .and_then(|(vertex, output)| match phx_store::parse_vertex_id(vertex) {
+            Some((name, Some(k))) if k == index => Some(format!("input {name}[i].{output} changed")),
+            _ => None,
+        });
+    generic.unwrap_or_else(|| text.to_string())
 }
 
 /// `text` with the instance indices of vertex ids quoted in it
@@ -184,6 +213,33 @@ mod tests {
         let failed = NodeOutcome { error: Some("exit 1".into()), ..outcome(NodeStatus::Failed, "") };
         assert!(!folds(&failed), "a failure keeps its own line");
         assert!(!folds(&outcome(NodeStatus::Skipped, "")));
+    }
+
+    #[test]
+    fn a_changed_input_of_each_instance_s_own_is_one_reason() {
+        let mut t = FamilyTally::new("b", "x.y");
+        for i in 0..1000 {
+            t.add(i, &outcome(NodeStatus::Succeeded, &format!("input a[{i}].out changed")));
+        }
+        assert_eq!(t.groups.len(), 1);
+        assert_eq!(t.groups[0].why, vec!["input a[i].out changed"]);
+        // Another instance's input is named as it is.
+        let mut t = FamilyTally::new("b", "x.y");
+        t.add(4, &outcome(NodeStatus::Succeeded, "input a[3].out changed"));
+        assert_eq!(t.groups[0].why, vec!["input a[3].out changed"]);
+    }
+
+    #[test]
+    fn reasons_of_their_own_beyond_the_cap_are_counted_together() {
+        let mut t = FamilyTally::new("b", "x.y");
+        for i in 0..10_000 {
+            t.add(i, &outcome(NodeStatus::Succeeded, &format!("argument x changed from {i} to {}", i + 1)));
+        }
+        assert_eq!(t.groups.len(), FamilyTally::MAX_GROUPS + 1);
+        let other = t.groups.last().unwrap();
+        assert_eq!(other.why, vec![OTHER_REASONS.to_string()]);
+        assert_eq!(other.count, 10_000 - FamilyTally::MAX_GROUPS);
+        assert_eq!(t.with_status(NodeStatus::Succeeded), 10_000);
     }
 
     #[test]
