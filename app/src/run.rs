@@ -442,6 +442,11 @@ pub fn vertex_count(checked: &Checked, targets: &[String]) -> usize {
     }
 }
 
+/// A run of more vertices than this is summarised by sweep, not listed
+/// vertex by vertex, where the caller leaves it to phx (the terminal, an
+/// agent): a list of 100,000 instances is read by no one.
+pub const LISTED_VERTICES_AT_MOST: usize = 200;
+
 /// The sweeps a run covers, each with the number of its instances it
 /// covers (for progress by sweep).
 pub fn sweep_sizes(checked: &Checked, targets: &[String]) -> Vec<(String, usize)> {
@@ -694,6 +699,7 @@ mod tests {
                 status,
                 cached,
                 backend: BackendKind::Local,
+                device: None,
                 why: vec![],
                 count,
             })

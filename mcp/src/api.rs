@@ -75,6 +75,10 @@ pub struct RunDag {
     /// Plan only: which nodes would run and why.
     #[serde(default)]
     pub dry_run: bool,
+    /// Count each sweep's instances that went well in `families` instead
+    /// of listing each in `nodes` (failures are always listed). Default:
+    /// only when the run covers more than 200 vertices.
+    pub fold_sweeps: Option<bool>,
 }
 
 /// `session_share` and `collaborate_share`.
@@ -246,6 +250,10 @@ pub struct Ran {
     pub status: Option<phx_app::run::RunStatus>,
     pub cache_hits: usize,
     pub nodes: Vec<NodeResult>,
+    /// Sweeps whose instances that went well are counted, not listed in
+    /// `nodes` (see `fold_sweeps`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub families: Vec<phx_app::run::FamilyTally>,
     pub artifacts: Vec<RunArtifact>,
     /// How many nodes ran on each device.
     pub device_mix: BTreeMap<String, u64>,

@@ -447,6 +447,7 @@ impl Server {
                 status: None,
                 cache_hits: 0,
                 nodes: vec![],
+                families: vec![],
                 artifacts: vec![],
                 device_mix: BTreeMap::new(),
                 reportable: Reportable::default(),
@@ -455,18 +456,18 @@ impl Server {
             };
             return Ok(reply(method, false, "not run: the program has errors (see diagnostics)".into(), body));
         }
+        let total = phx_app::run::vertex_count(&checked, &a.targets);
         let settings = RunSettings {
             jobs: a.parallelism.map(|p| p as usize),
             targets: a.targets.clone(),
             dry_run: a.dry_run,
             no_cache: a.no_cache,
-            fold_sweeps: false,
+            fold_sweeps: a.fold_sweeps.unwrap_or(total > phx_app::run::LISTED_VERTICES_AT_MOST),
             policy: a.policy,
             backend: a.backend,
             mounts: Vec::new(),
             grants: self.grants.clone(),
         };
-        let total = phx_app::run::vertex_count(&checked, &a.targets);
         let counter = Mutex::new(Progress::default());
         let (on_event, on_note) = Self::observe(ctx, total, &counter);
         let observer = Observer { on_event: &on_event, on_note: &on_note };
@@ -476,7 +477,7 @@ impl Server {
             "run {}: {}, {} nodes, {} cache hits, {} figures, {} tables",
             run.run_id,
             run.status,
-            run.nodes.len(),
+            run.nodes.len() + run.families.iter().map(|f| f.count).sum::<usize>(),
             run.cache_hits,
             body.reportable.figures.len(),
             body.reportable.tables.len()
@@ -588,6 +589,9 @@ fn ran(exp: &Experiment, run: &RunResult) -> Ran {
     let mut device_mix: BTreeMap<String, u64> = BTreeMap::new();
     let mut artifacts = Vec::new();
     let mut reportable = Reportable::default();
+    for g in run.families.iter().flat_map(|f| &f.groups) {
+        *device_mix.entry(g.device.clone().unwrap_or_else(|| "none".into())).or_default() += g.count as u64;
+    }
     for n in &run.nodes {
         *device_mix.entry(n.device.clone().unwrap_or_else(|| "none".into())).or_default() += 1;
         for (name, o) in &n.outputs {
@@ -635,6 +639,7 @@ fn ran(exp: &Experiment, run: &RunResult) -> Ran {
         status: Some(run.status),
         cache_hits: run.cache_hits,
         nodes: run.nodes.clone(),
+        families: run.families.clone(),
         artifacts,
         device_mix,
         reportable,

@@ -3,7 +3,9 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use phx_app::run::{Cancellation, Event, NodeOutcome, NodeStatus, Observer, RunResult, RunSettings, thousands};
+use phx_app::run::{
+    Cancellation, Event, LISTED_VERTICES_AT_MOST, NodeOutcome, NodeStatus, Observer, RunResult, RunSettings, thousands,
+};
 use phx_app::{BackendKind, Experiment, Policy};
 
 use super::common::{self, CompileOpts, DirArg, FormatArg, TextOrJson};
@@ -136,7 +138,7 @@ pub fn run(a: Args) -> u8 {
         // counts a sweep's instances that went well; `--verbose` lists
         // each, and JSON too (a plan's streamed, a run's whole).
         fold_sweeps: match a.format.format {
-            TextOrJson::Text => !a.verbose && (a.dry_run || total > SUMMARY_TABLE_ROWS),
+            TextOrJson::Text => !a.verbose && (a.dry_run || total > LISTED_VERTICES_AT_MOST),
             TextOrJson::Json => stream.is_some(),
         },
         policy: a.policy,
@@ -198,7 +200,7 @@ fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment, checked: &phx_a
     let failed = r.count(NodeStatus::Failed);
     let skipped = r.count(NodeStatus::Skipped) + r.count(NodeStatus::Cancelled);
     let verb = if dry_run { "plan" } else { "run" };
-    if dry_run || !r.families.is_empty() || r.nodes.len() > SUMMARY_TABLE_ROWS {
+    if dry_run || !r.families.is_empty() || r.nodes.len() > LISTED_VERTICES_AT_MOST {
         // By node, a sweep's instances counted; what went wrong below.
         common::out(&plan_summary(r, checked));
         if !dry_run {
@@ -243,10 +245,6 @@ fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment, checked: &phx_a
         common::out(&format!("report {}\n", shown(p)));
     }
 }
-
-/// A run's summary lists each node up to this many; beyond, one line per
-/// node and per sweep, as a plan.
-const SUMMARY_TABLE_ROWS: usize = 200;
 
 /// The first vertices that failed (or were skipped, or cancelled), with
 /// the first line of why, and how many more.

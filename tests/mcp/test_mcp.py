@@ -322,6 +322,29 @@ async def test_the_same_flow_with_the_program_in_a_sub_folder(tmp_path):
     assert runs[0]["run_id"] == r["run_id"]
 
 
+@pytest.mark.asyncio
+async def test_a_large_sweep_comes_back_counted_not_listed(tmp_path):
+    folder = init_folder(tmp_path)
+    sweep = 'node u[i in 0..250] = units.convert(value = i * 1.0 eV, to = "J")\n'
+    async with stdio_client(server(folder, tmp_path)) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            c = Checked(session, (await session.list_tools()).tools)
+            r = await c.call("run_dag", {"source": sweep, "parallelism": 2})
+            assert r["ok"] and r["nodes"] == [] and r["artifacts"] == [], r
+            [family] = r["families"]
+            assert (family["node"], family["count"], family["lowest"], family["highest"]) == ("u", 250, 0, 249), family
+            assert sum(g["count"] for g in family["groups"] if g["status"] == "succeeded") == 250, family
+            assert r["device_mix"] == {"cpu": 250}, r["device_mix"]
+            # Again: every instance from the cache, counted as such.
+            again = await c.call("run_dag", {"source": sweep})
+            assert again["cache_hits"] == 250 and again["families"][0]["groups"][0]["cached"], again
+            # Asked for, every instance is listed.
+            listed = await c.call("run_dag", {"source": sweep, "fold_sweeps": False})
+            assert len(listed["nodes"]) == 250 and "families" not in listed, listed.keys()
+            assert len(listed["artifacts"]) == 250
+
+
 class Raw:
     """`phx mcp` over pipes, message by message."""
 

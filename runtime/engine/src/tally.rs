@@ -37,6 +37,9 @@ pub struct TallyGroup {
     pub cached: bool,
     /// `local`, or the cluster they ran (or would run) on.
     pub backend: BackendKind,
+    /// The device they ran (or would run) on: `cpu`, `gpu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// Why they would run, with the ids of instances named in it made
     /// generic (`` `t[i]` ``), so that instances waiting on their own
     /// inputs fall into one group.
@@ -69,16 +72,25 @@ impl FamilyTally {
         self.highest = self.highest.max(index);
         let mut why: Vec<String> = o.why.iter().map(|w| own_input_free(&instance_free(w), index)).collect();
         let same = |g: &TallyGroup, why: &[String]| {
-            g.status == o.status && g.cached == o.cached && g.backend == o.backend && g.why == why
+            g.status == o.status
+                && g.cached == o.cached
+                && g.backend == o.backend
+                && g.device == o.device
+                && g.why == why
         };
         if self.groups.len() >= FamilyTally::MAX_GROUPS && !self.groups.iter().any(|g| same(g, &why)) {
             why = vec![OTHER_REASONS.to_string()];
         }
         match self.groups.iter_mut().find(|g| same(g, &why)) {
             Some(g) => g.count += 1,
-            None => {
-                self.groups.push(TallyGroup { status: o.status, cached: o.cached, backend: o.backend, why, count: 1 })
-            }
+            None => self.groups.push(TallyGroup {
+                status: o.status,
+                cached: o.cached,
+                backend: o.backend,
+                device: o.device.clone(),
+                why,
+                count: 1,
+            }),
         }
     }
 
