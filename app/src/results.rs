@@ -512,6 +512,8 @@ pub struct Placing {
     thread: Option<std::thread::JoinHandle<Placed>>,
     /// What could not be sent (no thread): placed by `finish`.
     unsent: std::sync::Mutex<Vec<ToPlace>>,
+    /// Takes each vertex's entry once its places are named in it.
+    sink: Option<crate::run::ResultSink>,
 }
 
 /// A vertex's outputs to place, and whether its places are named in the
@@ -520,6 +522,24 @@ struct ToPlace {
     vertex: String,
     outputs: Vec<Placeable>,
     listed: bool,
+    /// Its entry, for the sink (its places filled in once made).
+    entry: Option<crate::run::NodeResult>,
+}
+
+/// Hands `entry` to `sink`, with the places `paths` (under `exp_dir`)
+/// named in its outputs.
+fn hand_on(
+    sink: &crate::run::ResultSink,
+    exp_dir: &Path,
+    mut entry: crate::run::NodeResult,
+    paths: Option<&BTreeMap<String, PathBuf>>,
+) {
+    for (name, path) in paths.into_iter().flatten() {
+        if let Some(o) = entry.outputs.get_mut(name) {
+            o.result = Some(path.strip_prefix(exp_dir).unwrap_or(path).display().to_string());
+        }
+    }
+    sink(entry);
 }
 
 /// What the placing thread did.
@@ -542,9 +562,20 @@ impl Placed {
     /// Vertices kept to place again, at most.
     const MAX_RETRIES: usize = 1000;
 
-    /// Places `p`, or gives it back with the reason it could not be.
-    fn place(&mut self, dir: &mut ResultsDir, p: ToPlace) -> Result<(), Box<(AppError, ToPlace)>> {
-        match dir.place_vertex(&p.vertex, &p.outputs) {
+    /// Places `p` (and hands its entry to `sink`, placed or not), or gives
+    /// it back with the reason it could not be placed.
+    fn place(
+        &mut self,
+        dir: &mut ResultsDir,
+        mut p: ToPlace,
+        sink: Option<&crate::run::ResultSink>,
+        exp_dir: &Path,
+    ) -> Result<(), Box<(AppError, ToPlace)>> {
+        let placed = dir.place_vertex(&p.vertex, &p.outputs);
+        if let (Some(sink), Some(entry)) = (sink, p.entry.take()) {
+            hand_on(sink, exp_dir, entry, placed.as_ref().ok());
+        }
+        match placed {
             Ok(paths) => {
                 self.files += paths.len();
                 if p.listed {
@@ -558,23 +589,32 @@ impl Placed {
 }
 
 impl Placing {
-    /// Opens `results/` and starts placing.
-    pub fn start(exp: &Experiment) -> Placing {
+    /// Opens `results/` and starts placing; each placed vertex's entry, if
+    /// it comes with one, goes on to `sink`.
+    pub fn start(exp: &Experiment, sink: Option<crate::run::ResultSink>) -> Placing {
         let root = exp.dir.join(RESULTS_DIR);
+        let exp_dir = exp.dir.clone();
         let (tx, rx) = std::sync::mpsc::channel::<ToPlace>();
+        let thread_sink = sink.clone();
         let thread = std::thread::Builder::new().name("phx-results".into()).spawn(move || {
+            let sink = thread_sink.as_ref();
             let mut placed = Placed::default();
             let mut dir = match ResultsDir::open(&root, false) {
                 Ok(d) => d,
                 Err(e) => {
                     placed.errors.push(e);
-                    // Received and dropped, so that the run never waits.
-                    rx.iter().for_each(drop);
+                    // Received (their entries handed on unplaced), so that
+                    // the run never waits.
+                    for p in rx {
+                        if let (Some(sink), Some(entry)) = (sink, p.entry) {
+                            hand_on(sink, &exp_dir, entry, None);
+                        }
+                    }
                     return placed;
                 }
             };
             for p in rx {
-                if let Err(failed) = placed.place(&mut dir, p) {
+                if let Err(failed) = placed.place(&mut dir, p, sink, &exp_dir) {
                     // Kept for another try up to a bound (a results/ that
                     // cannot be written fails every vertex alike).
                     if placed.retry.len() < Placed::MAX_RETRIES {
@@ -589,16 +629,23 @@ impl Placing {
         });
         let unsent = std::sync::Mutex::new(Vec::new());
         match thread {
-            Ok(t) => Placing { vertices: Some(tx), thread: Some(t), unsent },
+            Ok(t) => Placing { vertices: Some(tx), thread: Some(t), unsent, sink },
             // Without a thread, `finish` places everything itself.
-            Err(_) => Placing { vertices: None, thread: None, unsent },
+            Err(_) => Placing { vertices: None, thread: None, unsent, sink },
         }
     }
 
     /// Places a vertex that succeeded: its outputs (objects of the store).
     /// `listed`: whether the run's result lists the vertex (and so names
     /// where its outputs were placed).
-    pub fn place(&self, vertex: &str, outputs: &[phx_runtime::scheduler::OutputInfo], listed: bool) {
+    /// `entry`: the vertex's entry, handed to the sink once placed.
+    pub fn place(
+        &self,
+        vertex: &str,
+        outputs: &[phx_runtime::scheduler::OutputInfo],
+        listed: bool,
+        entry: Option<crate::run::NodeResult>,
+    ) {
         let mut outputs: Vec<Placeable> = outputs
             .iter()
             .map(|o| Placeable {
@@ -611,13 +658,20 @@ impl Placing {
         // In name order, as `phx results` places them (which output keeps
         // a shared file name depends on it).
         outputs.sort_by(|a, b| a.name.cmp(&b.name));
-        let p = ToPlace { vertex: vertex.to_string(), outputs, listed };
+        let p = ToPlace { vertex: vertex.to_string(), outputs, listed, entry };
         let unsent = match &self.vertices {
             Some(tx) => tx.send(p).err().map(|e| e.0),
             None => Some(p),
         };
-        if let (Some(p), Ok(mut list)) = (unsent, self.unsent.lock()) {
-            list.push(p);
+        if let Some(mut p) = unsent {
+            // Its entry goes on now, without its places (`finish` makes
+            // them later).
+            if let (Some(sink), Some(entry)) = (&self.sink, p.entry.take()) {
+                sink(entry);
+            }
+            if let Ok(mut list) = self.unsent.lock() {
+                list.push(p);
+            }
         }
     }
 
@@ -656,7 +710,7 @@ impl Placing {
         let retry = std::mem::take(&mut placed.retry);
         let mut failed_again: usize = 0;
         for p in retry.into_iter().chain(unsent) {
-            if let Err(failed) = placed.place(&mut dir, p) {
+            if let Err(failed) = placed.place(&mut dir, p, None, &exp.dir) {
                 failed_again += 1;
                 if failed_again <= 10 {
                     errors.push(failed.0);

@@ -85,17 +85,24 @@ impl Cancellation {
     }
 }
 
+/// Takes each vertex's entry of a run's result as soon as it is final (a
+/// succeeded one once its outputs are in `results/`), possibly on another
+/// thread: a run of a million is written out as it goes, not held.
+pub type ResultSink = Arc<dyn Fn(NodeResult) + Send + Sync>;
+
 /// What a run tells its caller while it goes: the scheduler's events, and
 /// notes a person should read (the cluster connected, a warning).
 pub struct Observer<'a> {
     pub on_event: &'a (dyn Fn(Event) + Sync),
     pub on_note: &'a (dyn Fn(&str) + Sync),
+    /// Every vertex's entry, listed or folded, in the order they are final.
+    pub on_result: Option<ResultSink>,
 }
 
 impl Observer<'static> {
     /// An observer that ignores everything.
     pub fn silent() -> Observer<'static> {
-        Observer { on_event: &|_| {}, on_note: &|_| {} }
+        Observer { on_event: &|_| {}, on_note: &|_| {}, on_result: None }
     }
 }
 
@@ -554,14 +561,26 @@ pub fn run(
     };
     let registry = phx_stdlib::registry();
     // results/ is filled as nodes succeed, beside the scheduler's work.
-    let placing = (!settings.dry_run).then(|| crate::results::Placing::start(exp));
+    let sink = observer.on_result.clone();
+    let placing = (!settings.dry_run).then(|| crate::results::Placing::start(exp, sink.clone()));
     let dag = &checked.checked.dag;
     let on_event = |e: Event| {
-        if let (Some(p), Event::Finished(o)) = (&placing, &e)
-            && o.status == NodeStatus::Succeeded
-        {
-            let listed = !(settings.fold_sweeps && phx_runtime::tally::folded_in(dag, o));
-            p.place(&o.id, &o.outputs, listed);
+        if let Event::Finished(o) = &e {
+            // Its entry, for the caller who takes them as they come.
+            let entry = || sink.as_ref().map(|_| node_result(&exp.dir, (**o).clone()));
+            match &placing {
+                // A succeeded vertex's entry names its places in results/:
+                // the placing thread hands it on once they are made.
+                Some(p) if o.status == NodeStatus::Succeeded => {
+                    let listed = !(settings.fold_sweeps && phx_runtime::tally::folded_in(dag, o));
+                    p.place(&o.id, &o.outputs, listed, entry());
+                }
+                _ => {
+                    if let (Some(sink), Some(entry)) = (&sink, entry()) {
+                        sink(entry);
+                    }
+                }
+            }
         }
         (observer.on_event)(e);
     };

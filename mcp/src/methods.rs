@@ -470,7 +470,7 @@ impl Server {
         };
         let counter = Mutex::new(Progress::default());
         let (on_event, on_note) = Self::observe(ctx, total, &counter);
-        let observer = Observer { on_event: &on_event, on_note: &on_note };
+        let observer = Observer { on_event: &on_event, on_note: &on_note, on_result: None };
         let run = phx_app::run::run(exp, program, &checked, &settings, &observer, &ctx.cancel)?;
         let body = ran(exp, &run);
         let summary = format!(
@@ -531,7 +531,7 @@ impl Server {
         }
         let counter = Mutex::new(Progress::default());
         let (on_event, on_note) = Self::observe(ctx, 1, &counter);
-        let observer = Observer { on_event: &on_event, on_note: &on_note };
+        let observer = Observer { on_event: &on_event, on_note: &on_note, on_result: None };
         let job = phx_app::jobs::submit(exp, &a.job, a.backend, &self.grants, &observer, &ctx.cancel)?;
         let summary =
             format!("job {} on {}: {}", job.job_id.as_deref().unwrap_or("(none)"), a.backend.as_str(), job.status);

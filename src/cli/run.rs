@@ -124,10 +124,10 @@ pub fn run(a: Args) -> u8 {
         Ok(e) => e,
         Err(e) => return common::fail(&e),
     };
-    // A plan in JSON is written as it is decided (a million entries are
-    // never held at once); the scheduler then keeps it folded.
-    let stream = (a.dry_run && a.format.format == TextOrJson::Json)
-        .then(|| super::plan_stream::PlanStream::new(exp.dir.clone()));
+    // JSON is written as each vertex's entry is final (a million entries
+    // are never held at once); the run then keeps its sweeps folded.
+    let stream =
+        (a.format.format == TextOrJson::Json).then(|| std::sync::Arc::new(super::json_stream::RunStream::new()));
     let total = phx_app::run::vertex_count(&checked, &a.target);
     let settings = RunSettings {
         jobs: a.jobs,
@@ -136,7 +136,8 @@ pub fn run(a: Args) -> u8 {
         no_cache: a.no_cache,
         // Read at the terminal, a plan or a run too large for a table
         // counts a sweep's instances that went well; `--verbose` lists
-        // each, and JSON too (a plan's streamed, a run's whole).
+        // each. JSON lists every instance, streamed, while the run keeps
+        // them folded.
         fold_sweeps: match a.format.format {
             TextOrJson::Text => !a.verbose && (a.dry_run || total > LISTED_VERTICES_AT_MOST),
             TextOrJson::Json => stream.is_some(),
@@ -161,15 +162,13 @@ pub fn run(a: Args) -> u8 {
     // every instance as it is decided.
     let quiet_plan = a.dry_run && !a.verbose;
     let on_event = |e: Event| {
-        if let (Some(s), Event::Finished(o)) = (&stream, &e) {
-            s.node(o);
-        }
         if !quiet_plan {
             progress.event(e, outcome_line)
         }
     };
     let on_note = |text: &str| progress.note(text);
-    let observer = Observer { on_event: &on_event, on_note: &on_note };
+    let on_result = stream.clone().map(|s| -> phx_app::run::ResultSink { std::sync::Arc::new(move |e| s.node(&e)) });
+    let observer = Observer { on_event: &on_event, on_note: &on_note, on_result };
     let result = phx_app::run::run(&exp, program, &checked, &settings, &observer, &cancel);
     progress.finish();
     let result = match result {

@@ -1,18 +1,18 @@
-//! `phx run --dry-run --format json`, streamed: each vertex's entry is
-//! written as the scheduler decides it, so a plan of a million instances
-//! is never held whole. The document is the one printed whole elsewhere:
-//! `nodes` (every vertex, in order), then the run's own fields.
+//! `phx run --format json`, streamed: each vertex's entry is written as
+//! soon as it is final (decided, in a plan; ended, and in a run its outputs
+//! placed in `results/`), so a run or plan of a million instances is never
+//! held whole. The document is the one printed whole elsewhere: `nodes`
+//! (every vertex, in the order they became final), then the run's own
+//! fields.
 
 use std::io::{BufWriter, Stdout, Write};
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use phx_app::AppError;
-use phx_app::run::{NodeOutcome, RunResult};
+use phx_app::run::{NodeResult, RunResult};
 
-/// A plan's JSON on its way to stdout.
-pub struct PlanStream {
-    exp_dir: PathBuf,
+/// A run's (or a plan's) JSON on its way to stdout.
+pub struct RunStream {
     out: Mutex<Written>,
 }
 
@@ -33,22 +33,19 @@ impl Written {
     }
 }
 
-impl PlanStream {
-    /// A stream for a plan of the experiment in `exp_dir` (paths in the
-    /// entries are relative to it).
-    pub fn new(exp_dir: PathBuf) -> PlanStream {
-        PlanStream {
-            exp_dir,
+impl RunStream {
+    /// A stream to stdout.
+    pub fn new() -> RunStream {
+        RunStream {
             out: Mutex::new(Written { out: BufWriter::with_capacity(256 * 1024, std::io::stdout()), begun: false }),
         }
     }
 
     /// Writes one vertex's entry.
-    pub fn node(&self, o: &NodeOutcome) {
-        let entry = phx_app::run::node_result(&self.exp_dir, o.clone());
+    pub fn node(&self, entry: &NodeResult) {
         let Ok(mut w) = self.out.lock() else { return };
         w.begin();
-        let _ = serde_json::to_writer(&mut w.out, &entry);
+        let _ = serde_json::to_writer(&mut w.out, entry);
     }
 
     /// Ends the document with the run's own fields (its `nodes`, folded,
