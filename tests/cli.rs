@@ -464,6 +464,33 @@ fn a_large_run_at_the_terminal_counts_its_sweep_and_names_what_failed() {
 }
 
 #[test]
+fn a_streamed_run_lists_a_vertex_whose_results_could_not_be_placed() {
+    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-unplaced", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+    let f = dir.join("f.phx");
+    std::fs::write(
+        &f,
+        "tool lab.touch(i: Int) -> (out: File) {\n  run = \"echo {i} > {out}\"\n}\n\nnode t[i in 0..3] = lab.touch(i = i)\n",
+    )
+    .unwrap();
+    // `results/t/1` is a link to a folder of someone else's: refused.
+    std::fs::create_dir_all(dir.join("results/t")).unwrap();
+    std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("results/t/1")).unwrap();
+    let o = phx(&["run", f.to_str().unwrap(), "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let nodes = doc["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3, "every vertex is listed, placed or not: {doc}");
+    let result = |id: &str| nodes.iter().find(|n| n["id"] == id).unwrap()["outputs"]["out"]["result"].clone();
+    assert_eq!(result("t[0]"), "results/t/0/out.txt");
+    assert!(result("t[1]").is_null(), "{doc}");
+    assert_eq!(doc["status"], "succeeded");
+    assert!(stderr(&o).contains("results/ not fully updated"), "{}", stderr(&o));
+    assert!(std::fs::read_dir(dir.join("elsewhere")).unwrap().next().is_none(), "nothing written through the link");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_chained_sweep_whose_inputs_changed_gives_one_reason() {
     let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-chain", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

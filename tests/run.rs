@@ -80,7 +80,8 @@ fn runs_then_hits_the_cache_then_reruns_only_what_changed() {
         String::from_utf8_lossy(&phx_in(&d, &["explain", "pipe.phx", "sq", "--set", "rows=4"]).stdout).into_owned();
     assert!(why.contains("argument n changed from 4 to 5"), "{why}");
     let third = json_of(&phx_in(&d, &["run", "pipe.phx", "--set", "rows=4", "--format", "json"]));
-    // (Listed as each ended: an input before what reads it.)
+    // (Listed as each ended: among those that succeeded, an input before
+    // what reads it.)
     let ran: Vec<String> = statuses(&third).into_iter().filter(|(_, _, c)| !c).map(|(id, _, _)| id).collect();
     assert_eq!(ran.last().map(String::as_str), Some("all"), "{ran:?}");
     let mut ran = ran;

@@ -187,7 +187,8 @@ pub fn node_states(exp: &Experiment, id: &str) -> AppResult<BTreeMap<String, Str
 pub fn dag_of_run(exp: &Experiment, id: &str) -> Option<std::sync::Arc<phx_dag::Dag>> {
     let kept = exp.store.run_dir(id).join("program.json");
     let program: phx_runtime::worker::ProgramSource = serde_json::from_slice(&std::fs::read(kept).ok()?).ok()?;
-    crate::program::dag_of_source(&program).ok()
+    // What of it still checks: the graph of a run kept from an older phx.
+    Some(crate::program::compile_source(&program).0)
 }
 
 /// What a summary of a sweep needs to know of one execution.

@@ -142,18 +142,31 @@ pub fn json_diagnostics(diags: &[Diagnostic], path: &str, text: &str) -> Vec<Jso
 /// memory. Its DAG, or why it cannot be had: the sources do not load, or
 /// do not check with this phx.
 pub fn dag_of_source(source: &ProgramSource) -> Result<std::sync::Arc<phx_dag::Dag>, String> {
+    let (dag, problem) = compile_source(source);
+    match problem {
+        Some(p) => Err(p),
+        None => Ok(dag),
+    }
+}
+
+/// A program as a run carries it, compiled: its DAG (what of it checks,
+/// for a run kept from an older phx), and the first reason it does not
+/// load or check here, if there is one.
+pub fn compile_source(source: &ProgramSource) -> (std::sync::Arc<phx_dag::Dag>, Option<String>) {
     let mut db = Database::new();
     db.set_overrides(source.overrides.clone());
     db.set_allow_large(source.allow_large);
     let file = db.load_with_imports(&source.path, &phx_db::MapLoader(&source.sources));
-    if let Some(e) = file.load_error(&db) {
-        return Err(format!("the program cannot be loaded: {e}"));
-    }
+    let load_error = file.load_error(&db).as_ref().map(|e| format!("the program cannot be loaded: {e}"));
     let checked = db.check(file);
-    if let Some(first) = checked.diagnostics.iter().find(|d| d.is_error()) {
-        return Err(format!("the program does not check here: {}", first.message));
-    }
-    Ok(checked.dag.clone())
+    let problem = load_error.or_else(|| {
+        checked
+            .diagnostics
+            .iter()
+            .find(|d| d.is_error())
+            .map(|first| format!("the program does not check here: {}", first.message))
+    });
+    (checked.dag.clone(), problem)
 }
 
 impl Program {

@@ -562,8 +562,8 @@ impl Placed {
     /// Vertices kept to place again, at most.
     const MAX_RETRIES: usize = 1000;
 
-    /// Places `p` (and hands its entry to `sink`, placed or not), or gives
-    /// it back with the reason it could not be placed.
+    /// Places `p` (and hands its entry to `sink` once placed), or gives it
+    /// back, its entry still in it, with the reason it could not be placed.
     fn place(
         &mut self,
         dir: &mut ResultsDir,
@@ -572,8 +572,10 @@ impl Placed {
         exp_dir: &Path,
     ) -> Result<(), Box<(AppError, ToPlace)>> {
         let placed = dir.place_vertex(&p.vertex, &p.outputs);
-        if let (Some(sink), Some(entry)) = (sink, p.entry.take()) {
-            hand_on(sink, exp_dir, entry, placed.as_ref().ok());
+        if let (Some(sink), Ok(paths)) = (sink, &placed)
+            && let Some(entry) = p.entry.take()
+        {
+            hand_on(sink, exp_dir, entry, Some(paths));
         }
         match placed {
             Ok(paths) => {
@@ -616,11 +618,16 @@ impl Placing {
             for p in rx {
                 if let Err(failed) = placed.place(&mut dir, p, sink, &exp_dir) {
                     // Kept for another try up to a bound (a results/ that
-                    // cannot be written fails every vertex alike).
+                    // cannot be written fails every vertex alike); the
+                    // entry of one given up goes on without its places.
+                    let (_, mut p) = *failed;
                     if placed.retry.len() < Placed::MAX_RETRIES {
-                        placed.retry.push(failed.1);
+                        placed.retry.push(p);
                     } else {
                         placed.given_up += 1;
+                        if let (Some(sink), Some(entry)) = (sink, p.entry.take()) {
+                            hand_on(sink, &exp_dir, entry, None);
+                        }
                     }
                 }
             }
@@ -663,12 +670,8 @@ impl Placing {
             Some(tx) => tx.send(p).err().map(|e| e.0),
             None => Some(p),
         };
-        if let Some(mut p) = unsent {
-            // Its entry goes on now, without its places (`finish` makes
-            // them later).
-            if let (Some(sink), Some(entry)) = (&self.sink, p.entry.take()) {
-                sink(entry);
-            }
+        if let Some(p) = unsent {
+            // Placed by `finish`, which hands its entry on then.
             if let Ok(mut list) = self.unsent.lock() {
                 list.push(p);
             }
@@ -698,22 +701,37 @@ impl Placing {
             None => Placed::default(),
         };
         errors.append(&mut placed.errors);
-        let mut dir = match placed.dir.take() {
-            Some(d) => d,
-            None if !errors.is_empty() => return errors,
-            None => match ResultsDir::open(&exp.dir.join(RESULTS_DIR), false) {
-                Ok(d) => d,
-                Err(e) => return vec![e],
-            },
-        };
         let unsent = self.unsent.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
-        let retry = std::mem::take(&mut placed.retry);
+        let pending: Vec<ToPlace> = std::mem::take(&mut placed.retry).into_iter().chain(unsent).collect();
+        let opened = match placed.dir.take() {
+            Some(d) => Ok(d),
+            None if !errors.is_empty() => Err(Vec::new()),
+            None => ResultsDir::open(&exp.dir.join(RESULTS_DIR), false).map_err(|e| vec![e]),
+        };
+        let mut dir = match opened {
+            Ok(d) => d,
+            Err(mut more) => {
+                // Nowhere to place them: their entries go on as they are.
+                for p in pending {
+                    if let (Some(sink), Some(entry)) = (&self.sink, p.entry) {
+                        hand_on(sink, &exp.dir, entry, None);
+                    }
+                }
+                errors.append(&mut more);
+                return errors;
+            }
+        };
         let mut failed_again: usize = 0;
-        for p in retry.into_iter().chain(unsent) {
-            if let Err(failed) = placed.place(&mut dir, p, None, &exp.dir) {
+        for p in pending {
+            if let Err(failed) = placed.place(&mut dir, p, self.sink.as_ref(), &exp.dir) {
+                let (e, mut p) = *failed;
+                // Its entry goes on without its places.
+                if let (Some(sink), Some(entry)) = (&self.sink, p.entry.take()) {
+                    hand_on(sink, &exp.dir, entry, None);
+                }
                 failed_again += 1;
                 if failed_again <= 10 {
-                    errors.push(failed.0);
+                    errors.push(e);
                 }
             }
         }

@@ -42,14 +42,29 @@ struct SweepProgress {
     done: usize,
     cached: usize,
     failed: usize,
+    /// Skipped or cancelled.
+    skipped: usize,
     /// `done` when its line was last logged.
     logged: usize,
+    /// Instances of it given a line of their own (what went wrong).
+    shown: usize,
+    /// Whether an instance that fell back to the CPU was shown.
+    fallback_shown: bool,
 }
+
+/// Instances of one sweep that went wrong shown one by one, at most; the
+/// rest are counted (a cancelled sweep of 100,000 is one line, not 100,000).
+const SHOWN_PER_SWEEP: usize = 20;
 
 impl SweepProgress {
     fn line(&self, name: &str) -> String {
+        let skipped = if self.skipped > 0 {
+            format!(", {} skipped or cancelled", thousands(self.skipped))
+        } else {
+            String::new()
+        };
         format!(
-            "{name}[*]: {} of {} done ({} cached, {} failed)",
+            "{name}[*]: {} of {} done ({} cached, {} failed{skipped})",
             thousands(self.done),
             thousands(self.total),
             thousands(self.cached),
@@ -192,22 +207,43 @@ impl Progress {
                 c.done += 1;
                 c.cached += usize::from(o.cached);
                 c.failed += usize::from(o.status == NodeStatus::Failed);
+                let mut last_note = None;
+                let mut sweep_complete = None;
                 if let Some(p) = sweep_of(&o.id).and_then(|name| c.sweeps.get_mut(name)) {
                     p.done += 1;
                     p.cached += usize::from(o.cached);
                     p.failed += usize::from(o.status == NodeStatus::Failed);
-                    let (complete, went_well) = (p.done == p.total, o.status == NodeStatus::Succeeded);
-                    if self.bar.is_none() {
-                        c.log_sweeps(complete);
-                    }
-                    if went_well {
-                        if let Some(bar) = &self.bar {
-                            bar.set_position(c.done as u64);
+                    p.skipped += usize::from(matches!(o.status, NodeStatus::Skipped | NodeStatus::Cancelled));
+                    // What went wrong gets its line (up to a bound), and
+                    // so does the first fallback to the CPU.
+                    let went_well = o.status == NodeStatus::Succeeded;
+                    let worth_a_line = if went_well {
+                        o.fallback.is_some() && !std::mem::replace(&mut p.fallback_shown, true)
+                    } else {
+                        p.shown += 1;
+                        p.shown <= SHOWN_PER_SWEEP
+                    };
+                    let last_shown = !went_well && p.shown == SHOWN_PER_SWEEP;
+                    sweep_complete = Some(p.done == p.total);
+                    if !worth_a_line {
+                        match &self.bar {
+                            Some(bar) => bar.set_position(c.done as u64),
+                            None => c.log_sweeps(sweep_complete == Some(true)),
                         }
                         return;
                     }
+                    if last_shown {
+                        last_note = Some(format!(
+                            "(more of {}[*] that did not succeed are counted, not listed)",
+                            sweep_of(&o.id).unwrap_or("")
+                        ));
+                    }
                 }
-                let text = format!("[{}/{}] {}", c.done, self.total, line(&o));
+                let mut text = format!("[{}/{}] {}", c.done, self.total, line(&o));
+                if let Some(note) = last_note {
+                    text.push('\n');
+                    text.push_str(&note);
+                }
                 match &self.bar {
                     // Finished nodes scroll above the live line; cache hits
                     // only count, so a re-run of thousands stays quiet.
@@ -218,7 +254,13 @@ impl Progress {
                         }
                         bar.set_message(status_line(self.total, &c, self.started));
                     }
-                    None => c.log(&text, !o.cached),
+                    None => {
+                        c.log(&text, !o.cached);
+                        // The sweep's line after the instance's own.
+                        if let Some(complete) = sweep_complete {
+                            c.log_sweeps(complete);
+                        }
+                    }
                 }
             }
             Event::Log(l) => {

@@ -155,8 +155,11 @@ pub fn run(a: Args) -> u8 {
         && std::env::var_os("NO_COLOR").is_none();
     // A large run counts each sweep's instances as they finish, as its
     // summary does, rather than a line for each.
-    let counted =
-        if settings.fold_sweeps && !a.dry_run { phx_app::run::sweep_sizes(&checked, &a.target) } else { Vec::new() };
+    let counted = if !a.verbose && !a.dry_run && total > LISTED_VERTICES_AT_MOST {
+        phx_app::run::sweep_sizes(&checked, &a.target)
+    } else {
+        Vec::new()
+    };
     let progress = super::progress::Progress::new(total.max(1), live, &counted);
     // A plan is summarised by sweep at the end; only `--verbose` lists
     // every instance as it is decided.

@@ -78,7 +78,9 @@ impl FamilyTally {
                 && g.device == o.device
                 && g.why == why
         };
-        if self.groups.len() >= FamilyTally::MAX_GROUPS && !self.groups.iter().any(|g| same(g, &why)) {
+        // (Only a reason is replaced: what has none keeps its own group.)
+        if self.groups.len() >= FamilyTally::MAX_GROUPS && !why.is_empty() && !self.groups.iter().any(|g| same(g, &why))
+        {
             why = vec![OTHER_REASONS.to_string()];
         }
         match self.groups.iter_mut().find(|g| same(g, &why)) {
@@ -252,6 +254,9 @@ mod tests {
         assert_eq!(other.why, vec![OTHER_REASONS.to_string()]);
         assert_eq!(other.count, 10_000 - FamilyTally::MAX_GROUPS);
         assert_eq!(t.with_status(NodeStatus::Succeeded), 10_000);
+        // Cache hits after them have no reason to replace: a group of their own.
+        t.add(10_000, &NodeOutcome { cached: true, ..outcome(NodeStatus::Succeeded, "") });
+        assert_eq!((t.groups.last().unwrap().why.len(), t.cached()), (0, 1));
     }
 
     #[test]
