@@ -79,6 +79,40 @@ pub struct Vertex {
     pub info: Arc<NodeInfo>,
 }
 
+impl Vertex {
+    /// A vertex of no program: node `node` calling the command-backed
+    /// `tool` with `args`, with default properties and nothing upstream
+    /// (what tests of one node's handling start from, then adjust).
+    pub fn lone(node: &str, tool: &str, args: Vec<(&str, Value)>) -> Vertex {
+        Vertex {
+            id: node.to_string(),
+            index: None,
+            bindings: Arc::new([]),
+            args: args.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Vec<_>>().into(),
+            props: NodeProps { cache: true, ..NodeProps::default() },
+            caps_lifted: vec![],
+            depends_on: vec![],
+            static_key: "k".into(),
+            info: Arc::new(NodeInfo {
+                node: node.to_string(),
+                tool: tool.to_string(),
+                tool_version: "1".into(),
+                builtin: false,
+                run: None,
+                image: None,
+                param_types: Arc::new([]),
+                outputs: Arc::new([]),
+                functions: vec![],
+            }),
+        }
+    }
+
+    /// Its shared part, to change (a copy if other vertices share it).
+    pub fn info_mut(&mut self) -> &mut NodeInfo {
+        Arc::make_mut(&mut self.info)
+    }
+}
+
 impl std::ops::Deref for Vertex {
     type Target = NodeInfo;
     fn deref(&self) -> &NodeInfo {

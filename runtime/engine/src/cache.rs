@@ -271,32 +271,12 @@ mod tests {
     use super::*;
 
     fn vertex(grid: i64) -> Vertex {
-        Vertex {
-            id: "density".into(),
-            index: None,
-            bindings: vec![].into(),
-            args: vec![("grid".into(), Value::Int(grid))].into(),
-            props: phx_sema::check::NodeProps {
-                device: vec![phx_sema::enums::Device::Cpu],
-                resources: vec![],
-                cache: true,
-                ..Default::default()
-            },
-            caps_lifted: vec![],
-            depends_on: vec![],
-            static_key: format!("static-{grid}"),
-            info: std::sync::Arc::new(phx_dag::NodeInfo {
-                node: "density".into(),
-                tool: "lab.orbit".into(),
-                tool_version: "1".into(),
-                builtin: false,
-                run: Some("echo".into()),
-                image: None,
-                param_types: vec![("grid".into(), "Int".into())].into(),
-                outputs: vec![].into(),
-                functions: Vec::new(),
-            }),
-        }
+        let mut v = Vertex::lone("density", "lab.orbit", vec![("grid", Value::Int(grid))]);
+        v.props.device = vec![phx_sema::enums::Device::Cpu];
+        v.static_key = format!("static-{grid}");
+        v.info_mut().run = Some("echo".into());
+        v.info_mut().param_types = vec![("grid".into(), "Int".into())].into();
+        v
     }
 
     #[test]

@@ -620,7 +620,6 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     use super::*;
 
@@ -629,27 +628,7 @@ mod tests {
         ["x; id > pwned; echo", "Bob's", "$(id)", "`id`", "a\nb", "-n", "--help", "\"quoted\" 'single'", "*", ""];
 
     fn vertex(args: Vec<(&str, Value)>) -> phx_dag::Vertex {
-        phx_dag::Vertex {
-            id: "n".into(),
-            index: None,
-            bindings: Arc::new([]),
-            args: args.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Vec<_>>().into(),
-            props: phx_dag::NodeProps::default(),
-            caps_lifted: vec![],
-            depends_on: vec![],
-            static_key: "k".into(),
-            info: Arc::new(phx_dag::NodeInfo {
-                node: "n".into(),
-                tool: "lab.echo".into(),
-                tool_version: "1".into(),
-                builtin: false,
-                run: None,
-                image: None,
-                param_types: Arc::new([]),
-                outputs: Arc::new([]),
-                functions: vec![],
-            }),
-        }
+        phx_dag::Vertex::lone("n", "lab.echo", args)
     }
 
     fn rendered(template: &str, v: &phx_dag::Vertex) -> String {

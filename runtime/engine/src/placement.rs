@@ -195,35 +195,13 @@ pub fn place(v: &Vertex, policy: Policy, cluster: Option<BackendKind>, m: &Machi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn vertex(tool: &str, args: Vec<(&str, Value)>, resources: Vec<(&str, Value)>) -> Vertex {
-        Vertex {
-            id: "n".into(),
-            index: None,
-            bindings: Arc::new([]),
-            args: args.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Vec<_>>().into(),
-            props: phx_sema::check::NodeProps {
-                device: vec![phx_sema::enums::Device::Cpu],
-                resources: resources.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-                cache: true,
-                ..Default::default()
-            },
-            caps_lifted: vec![],
-            depends_on: vec![],
-            static_key: "k".into(),
-            info: Arc::new(phx_dag::NodeInfo {
-                node: "n".into(),
-                tool: tool.into(),
-                tool_version: "1".into(),
-                builtin: true,
-                run: None,
-                image: None,
-                param_types: Arc::new([]),
-                outputs: Arc::new([]),
-                functions: vec![],
-            }),
-        }
+        let mut v = Vertex::lone("n", tool, args);
+        v.props.device = vec![phx_sema::enums::Device::Cpu];
+        v.props.resources = resources.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        v.info_mut().builtin = true;
+        v
     }
 
     fn machine() -> Machine {

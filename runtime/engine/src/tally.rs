@@ -175,22 +175,9 @@ mod tests {
 
     fn outcome(status: NodeStatus, why: &str) -> NodeOutcome {
         NodeOutcome {
-            id: "t".into(),
-            node: "t".into(),
-            tool: "x.y".into(),
-            status,
             cached: status == NodeStatus::Cached,
-            device: None,
-            fallback: None,
-            duration_ms: 0,
-            attempts: 0,
-            outputs: vec![],
-            error: None,
             why: if why.is_empty() { vec![] } else { vec![why.to_string()] },
-            components: None,
-            backend: BackendKind::Local,
-            job_id: None,
-            placement: None,
+            ..NodeOutcome::of(&phx_dag::Vertex::lone("t", "x.y", vec![]), status)
         }
     }
 
