@@ -231,11 +231,12 @@ pub fn summarise_families<'a>(
     limit: usize,
 ) -> std::collections::HashMap<String, FamilySummary> {
     use std::collections::{BTreeSet, HashMap};
-    let mut by_family: HashMap<&str, BTreeMap<&str, InstanceFacts<'a>>> = HashMap::new();
+    // By index, so that the instances named come in the sweep's order.
+    let mut by_family: HashMap<&str, BTreeMap<usize, InstanceFacts<'a>>> = HashMap::new();
     for f in items {
-        if let Some((family, Some(_))) = phx_store::parse_vertex_id(f.id) {
+        if let Some((family, Some(index))) = phx_store::parse_vertex_id(f.id) {
             // The latest execution of each instance tells its state.
-            by_family.entry(family).or_default().insert(f.id, f);
+            by_family.entry(family).or_default().insert(index, f);
         }
     }
     let mut out = HashMap::new();
@@ -254,7 +255,10 @@ pub fn summarise_families<'a>(
             devices.extend(e.device);
         }
         times.sort_unstable();
-        let failed: Vec<&InstanceFacts> = latest.values().filter(|e| e.error.is_some()).collect();
+        // Whatever did not succeed, with a reason or not (an instance
+        // cancelled before it started has none).
+        let failed: Vec<&InstanceFacts> =
+            latest.values().filter(|e| e.status != "succeeded" || e.error.is_some()).collect();
         out.insert(
             family.to_string(),
             FamilySummary {
@@ -292,5 +296,30 @@ impl FamilySummary {
             self.median_ms.map(|t| format!(" · median {t} ms")).unwrap_or_default(),
             self.devices.join(", ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_s_summary_names_what_did_not_succeed_in_the_sweep_s_order() {
+        let ids: Vec<String> = (0..30).map(|i| format!("t[{i}]")).collect();
+        let facts = ids.iter().enumerate().map(|(i, id)| {
+            let (status, error) = match i {
+                0 | 5 | 10 | 20 | 25 => ("failed", Some("the command exited with 1")),
+                // Cancelled before it started: no reason.
+                29 => ("cancelled", None),
+                _ => ("succeeded", None),
+            };
+            InstanceFacts { id, status, cached: false, duration_ms: Some(5), device: Some("cpu"), error }
+        });
+        let summaries = summarise_families(facts, 8);
+        let t = &summaries["t"];
+        assert_eq!(t.instances, 30);
+        let named: Vec<&str> = t.failures.iter().map(|(id, _, _)| id.as_str()).collect();
+        assert_eq!(named, vec!["t[0]", "t[5]", "t[10]"]);
+        assert_eq!(t.more_failures, 3, "t[20], t[25] and the cancelled t[29]");
     }
 }

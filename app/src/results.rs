@@ -323,7 +323,9 @@ impl ResultsDir {
         let stale = self.stale_in(&dir, &names);
         changed |= !stale.is_empty();
         for rel in stale {
-            let _ = std::fs::remove_file(self.root.join(&rel));
+            if self.through_real_folders(&rel) {
+                let _ = std::fs::remove_file(self.root.join(&rel));
+            }
             self.placed.remove(&rel);
         }
         // A folder this run left as it was has no temporaries of its own to
@@ -423,9 +425,13 @@ impl ResultsDir {
             .collect();
         for rel in stale {
             let path = self.root.join(&rel);
-            let _ = std::fs::remove_file(&path);
-            if let Some(parent) = path.parent() {
-                emptied.insert(parent.to_path_buf());
+            // Never through a link someone put in place of a folder: what
+            // it leads to is not phx's (the entry is forgotten).
+            if self.through_real_folders(&rel) {
+                let _ = std::fs::remove_file(&path);
+                if let Some(parent) = path.parent() {
+                    emptied.insert(parent.to_path_buf());
+                }
             }
             self.placed.remove(&rel);
         }
@@ -433,6 +439,18 @@ impl ResultsDir {
             // Only if nothing else is left in it.
             let _ = std::fs::remove_dir(dir);
         }
+    }
+
+    /// Whether every folder between the root and `rel` is a real folder,
+    /// not a link to one (removing `rel` then removes nothing outside).
+    fn through_real_folders(&self, rel: &str) -> bool {
+        let mut at = self.root.clone();
+        let mut folders: Vec<&str> = rel.split('/').collect();
+        folders.pop();
+        folders.into_iter().all(|part| {
+            at.push(part);
+            std::fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir())
+        })
     }
 
     /// Writes the manifest (atomically).
@@ -737,7 +755,8 @@ impl Placing {
         }
         let more = failed_again.saturating_sub(10) + placed.given_up;
         if more > 0 {
-            errors.push(not_placed(&format!("{more} more vertices could not be placed")));
+            let vertices = if more == 1 { "vertex" } else { "vertices" };
+            errors.push(not_placed(&format!("{more} more {vertices} could not be placed")));
         }
         for node in run.nodes.iter_mut().filter(|n| n.status == NodeStatus::Succeeded) {
             for (name, path) in placed.paths.remove(&node.id).into_iter().flatten() {
@@ -980,6 +999,31 @@ mod tests {
         again.place_vertex("n", &[]).unwrap();
         assert!(!root.join("n/image.png").exists());
         assert!(root.join("n/notes.txt").is_file());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn pruning_never_removes_through_a_link() {
+        let d = scratch("prune-link");
+        let png = object(&d, "png", b"\x89PNG....");
+        let root = d.join("results");
+        let mut dir = ResultsDir::open(&root, false).unwrap();
+        for i in 0..3 {
+            dir.place_vertex(&format!("n[{i}]"), &[placeable("image", "Image", &png)]).unwrap();
+        }
+        // Someone's folder put in place of instance 2's.
+        let victim = d.join("victim");
+        std::fs::create_dir_all(&victim).unwrap();
+        std::fs::write(victim.join("image.png"), "precious").unwrap();
+        std::fs::remove_dir_all(root.join("n/2")).unwrap();
+        std::os::unix::fs::symlink(&victim, root.join("n/2")).unwrap();
+        dir.prune_instances(&BTreeMap::from([("n", 1)]));
+        assert_eq!(std::fs::read_to_string(victim.join("image.png")).unwrap(), "precious");
+        assert!(!root.join("n/1").exists(), "a real instance folder is pruned");
+        assert!(root.join("n/0/image.png").is_file());
+        dir.save().unwrap();
+        let manifest = std::fs::read_to_string(root.join(MANIFEST)).unwrap();
+        assert!(!manifest.contains("n/2/"), "and the link's entry is forgotten: {manifest}");
         std::fs::remove_dir_all(&d).unwrap();
     }
 

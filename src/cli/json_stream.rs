@@ -20,7 +20,14 @@ struct Written {
     out: BufWriter<Stdout>,
     /// Whether the document has begun (`{"nodes": [`).
     begun: bool,
+    /// When the buffer last went out: entries wait in it at most
+    /// [`FLUSH_EVERY`], so a reader sees a long run's entries as they come
+    /// without a write per entry.
+    flushed: std::time::Instant,
 }
+
+/// How long written entries may wait in the buffer.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Written {
     fn begin(&mut self) {
@@ -37,7 +44,11 @@ impl RunStream {
     /// A stream to stdout.
     pub fn new() -> RunStream {
         RunStream {
-            out: Mutex::new(Written { out: BufWriter::with_capacity(256 * 1024, std::io::stdout()), begun: false }),
+            out: Mutex::new(Written {
+                out: BufWriter::with_capacity(256 * 1024, std::io::stdout()),
+                begun: false,
+                flushed: std::time::Instant::now(),
+            }),
         }
     }
 
@@ -46,6 +57,10 @@ impl RunStream {
         let Ok(mut w) = self.out.lock() else { return };
         w.begin();
         let _ = serde_json::to_writer(&mut w.out, entry);
+        if w.flushed.elapsed() >= FLUSH_EVERY {
+            let _ = w.out.flush();
+            w.flushed = std::time::Instant::now();
+        }
     }
 
     /// Ends the document with the run's own fields (its `nodes`, folded,

@@ -189,7 +189,7 @@ pub fn run(a: Args) -> u8 {
     match (a.format.format, &stream) {
         (TextOrJson::Json, Some(s)) => s.finish(&result),
         (TextOrJson::Json, None) => common::print_value(&result),
-        (TextOrJson::Text, _) => print_summary(&result, a.dry_run, &exp, &checked),
+        (TextOrJson::Text, _) => print_summary(&result, a.dry_run, a.verbose, &exp, &checked),
     }
     let ok = result.ok();
     common::release_at_exit(result);
@@ -197,7 +197,7 @@ pub fn run(a: Args) -> u8 {
     if ok { exit::OK } else { exit::INVALID }
 }
 
-fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment, checked: &phx_app::program::Checked) {
+fn print_summary(r: &RunResult, dry_run: bool, verbose: bool, exp: &Experiment, checked: &phx_app::program::Checked) {
     let ran = r.ran();
     let failed = r.count(NodeStatus::Failed);
     let skipped = r.count(NodeStatus::Skipped) + r.count(NodeStatus::Cancelled);
@@ -215,10 +215,11 @@ fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment, checked: &phx_a
         let would = r.count(NodeStatus::WouldRun);
         let cached = r.count(NodeStatus::Cached);
         common::out(&format!(
-            "plan: {} would run, {} cached ({} ms; --verbose lists every instance)\n",
+            "plan: {} would run, {} cached ({} ms{})\n",
             thousands(would),
             thousands(cached),
-            r.duration_ms
+            r.duration_ms,
+            if verbose { "" } else { "; --verbose lists every instance" }
         ));
         return;
     }
@@ -241,7 +242,12 @@ fn print_summary(r: &RunResult, dry_run: bool, exp: &Experiment, checked: &phx_a
     let placed = r.placed_results;
     if placed > 0 {
         let dir = exp.dir.join(phx_app::results::RESULTS_DIR);
-        common::out(&format!("results {}/ ({} files by name)\n", shown(&dir.display().to_string()), thousands(placed)));
+        let files = if placed == 1 { "file" } else { "files" };
+        common::out(&format!(
+            "results {}/ ({} {files} by name)\n",
+            shown(&dir.display().to_string()),
+            thousands(placed)
+        ));
     }
     if let Some(p) = &r.report {
         common::out(&format!("report {}\n", shown(p)));
@@ -256,13 +262,27 @@ fn failures(r: &RunResult) -> String {
         r.nodes.iter().filter(|n| !matches!(n.status, NodeStatus::Succeeded)).collect();
     let mut text = String::new();
     for n in bad.iter().take(SHOWN) {
-        let why = n.error.as_deref().and_then(|e| e.lines().next()).unwrap_or("");
-        text.push_str(&format!("  {} {}: {why}\n", n.status, n.id));
+        text.push_str(&format!("  {} {}", n.status, n.id));
+        if let Some(why) = n.error.as_deref().map(first_words).filter(|w| !w.is_empty()) {
+            text.push_str(&format!(": {why}"));
+        }
+        text.push('\n');
     }
     if bad.len() > SHOWN {
         text.push_str(&format!("  ... and {} more\n", thousands(bad.len() - SHOWN)));
     }
     text
+}
+
+/// The first line of an error, and the one after it when the first only
+/// introduces it (`the command exited with 3:` then what it printed).
+fn first_words(error: &str) -> String {
+    let mut lines = error.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    match lines.next() {
+        Some(next) if first.ends_with(':') => format!("{first} {next}"),
+        _ => first.to_string(),
+    }
 }
 
 /// A plan or a run, one line per node and one per sweep (not per instance): how
