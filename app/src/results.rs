@@ -306,12 +306,31 @@ impl ResultsDir {
                 None => file_name(&o.name, &o.kind, &head),
             };
             // Two outputs that would share a file name (`image` and
-            // `image_svg` of the same extension) keep their own names.
+            // `image_svg` of the same extension, two files a command wrote
+            // as `stdout.txt` in two folders) keep their own names: the
+            // output's, else a numbered one (`stdout-2.txt`).
             if names.contains(&file) {
                 file = format!("{}.{}", o.name, extension(&o.kind, &head));
             }
+            if names.contains(&file) {
+                let (stem, ext) = match file.rsplit_once('.') {
+                    Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), format!(".{ext}")),
+                    _ => (file.clone(), String::new()),
+                };
+                if let Some(free) =
+                    (2..=names.len() + 2).map(|k| format!("{stem}-{k}{ext}")).find(|f| !names.contains(f))
+                {
+                    file = free;
+                }
+            }
             if !is_plain_file_name(&file) || names.contains(&file) {
-                return Err(refused(format!("`{vertex}.{}` has no usable file name (`{file}`)", o.name)));
+                return Err(AppError::environment(
+                    "phx::results",
+                    format!("`{vertex}.{}` has no usable file name (`{file}`)", o.name),
+                )
+                .with_help(
+                    "the output is in the store (`phx show RUN` names it); name the file it is written to plainly",
+                ));
             }
             names.insert(file.clone());
             let dest = dir.join(&file);
@@ -999,6 +1018,37 @@ mod tests {
         again.place_vertex("n", &[]).unwrap();
         assert!(!root.join("n/image.png").exists());
         assert!(root.join("n/notes.txt").is_file());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn files_written_under_one_name_each_keep_a_place() {
+        let d = scratch("same-name");
+        let a = object(&d, "a", b"first\n");
+        let b = object(&d, "b", b"second\n");
+        let c = object(&d, "c", b"third\n");
+        let written = |name: &str, object: &Path, as_: &str| Placeable {
+            written: Some(as_.to_string()),
+            ..placeable(name, "File", object)
+        };
+        let root = d.join("results");
+        let mut dir = ResultsDir::open(&root, false).unwrap();
+        // Three outputs a command wrote as `stdout.txt` (in three folders);
+        // the second's own name gives the same file name again.
+        let outputs = [
+            written("files#0", &a, "stdout.txt"),
+            written("stdout", &b, "stdout.txt"),
+            written("files#1", &c, "stdout.txt"),
+        ];
+        let placed = dir.place_vertex("s", &outputs).unwrap();
+        let file = |name: &str| placed[name].file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            (file("files#0"), file("stdout"), file("files#1")),
+            ("stdout.txt".into(), "stdout-2.txt".into(), "files#1.txt".into())
+        );
+        for (name, object) in [("files#0", &a), ("stdout", &b), ("files#1", &c)] {
+            assert_eq!(std::fs::read(&placed[name]).unwrap(), std::fs::read(object).unwrap());
+        }
         std::fs::remove_dir_all(&d).unwrap();
     }
 
