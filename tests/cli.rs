@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
 fn phx(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_phx"))
         .args(args)
@@ -345,9 +347,7 @@ fn a_plan_is_summarised_by_sweep_and_lists_instances_on_request() {
 
 #[test]
 fn a_folded_plan_still_names_the_instances_that_cannot_run() {
-    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-fold", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir("cli", "fold");
     for name in ["a.txt", "b.txt", "c.txt"] {
         std::fs::write(dir.join(name), name).unwrap();
     }
@@ -395,9 +395,7 @@ fn a_folded_plan_still_names_the_instances_that_cannot_run() {
 fn a_large_run_at_the_terminal_counts_its_sweep_and_names_what_failed() {
     // 300 instances: past the size where a run's summary is a table, so
     // the instances that went well are counted, not kept one by one.
-    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-large-run", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir("cli", "large-run");
     let f = dir.join("f.phx");
     let program = |n: usize| {
         format!(
@@ -465,8 +463,7 @@ fn a_large_run_at_the_terminal_counts_its_sweep_and_names_what_failed() {
 
 #[test]
 fn a_streamed_run_lists_a_vertex_whose_results_could_not_be_placed() {
-    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-unplaced", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::fresh_dir("cli", "unplaced");
     std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
     let f = dir.join("f.phx");
     std::fs::write(
@@ -492,9 +489,7 @@ fn a_streamed_run_lists_a_vertex_whose_results_could_not_be_placed() {
 
 #[test]
 fn a_chained_sweep_whose_inputs_changed_gives_one_reason() {
-    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-chain", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir("cli", "chain");
     let f = dir.join("c.phx");
     std::fs::write(
         &f,
@@ -520,8 +515,7 @@ fn a_chained_sweep_whose_inputs_changed_gives_one_reason() {
 fn a_re_run_of_a_sweep_reuses_every_instance_and_keeps_its_results() {
     // 100 instances: past the size where a sweep's cache entries are read
     // a window at a time, and hits are recorded by their own thread.
-    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-rerun", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::fresh_dir("cli", "rerun");
     std::fs::create_dir_all(dir.join("x")).unwrap();
     std::fs::create_dir_all(dir.join("y")).unwrap();
     std::fs::write(dir.join("x/data.csv"), "x\n").unwrap();
@@ -563,9 +557,7 @@ fn a_re_run_of_a_sweep_reuses_every_instance_and_keeps_its_results() {
 
 #[test]
 fn a_run_of_a_large_sweep_is_shown_one_line_per_sweep() {
-    let dir = std::env::temp_dir().join(format!("phx-cli-test-{}-show", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir("cli", "show");
     std::fs::write(
         dir.join("s.phx"),
         "tool lab.step(i: Int) -> (out: File) {\n  run = \"test {i} -ne 7 && echo {i} > {out}\"\n}\n\nnode s[i in 0..40] = lab.step(i = i)\n\nnode one = lab.step(i = 1)\n",

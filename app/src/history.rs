@@ -223,6 +223,27 @@ pub struct FamilySummary {
 /// How many failures of a sweep a summary names.
 const NAMED_FAILURES: usize = 3;
 
+/// How many instances of a sweep `phx show` and the run page list one by
+/// one; a larger sweep is summarised (states, cache hits, median time,
+/// first failures).
+pub const SHOWN_INSTANCES: usize = 8;
+
+/// The node a vertex id belongs to (`scan` for `scan[3]`).
+pub fn family_of(id: &str) -> &str {
+    phx_store::parse_vertex_id(id).map_or(id, |(name, _)| name)
+}
+
+/// The first line of an error, and the one after it when the first only
+/// introduces it (`the command exited with 3:` then what it printed).
+pub fn first_words(error: &str) -> String {
+    let mut lines = error.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    match lines.next() {
+        Some(next) if first.ends_with(':') => format!("{first} {next}"),
+        _ => first.to_string(),
+    }
+}
+
 /// One summary per sweep with more than `limit` instances, by node name
 /// (what `phx show` and the shared run page print instead of a line per
 /// instance).
@@ -271,10 +292,7 @@ pub fn summarise_families<'a>(
                 failures: failed
                     .iter()
                     .take(NAMED_FAILURES)
-                    .map(|e| {
-                        let first = e.error.and_then(|x| x.lines().next()).unwrap_or("");
-                        (e.id.to_string(), e.status.to_string(), first.to_string())
-                    })
+                    .map(|e| (e.id.to_string(), e.status.to_string(), e.error.map(first_words).unwrap_or_default()))
                     .collect(),
                 more_failures: failed.len().saturating_sub(NAMED_FAILURES),
             },

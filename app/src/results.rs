@@ -563,6 +563,16 @@ struct ToPlace {
     entry: Option<crate::run::NodeResult>,
 }
 
+impl ToPlace {
+    /// Hands its entry (if it still has one) to `sink` as it is, without
+    /// places: it could not be placed.
+    fn hand_on_unplaced(&mut self, sink: Option<&crate::run::ResultSink>, exp_dir: &Path) {
+        if let (Some(sink), Some(entry)) = (sink, self.entry.take()) {
+            hand_on(sink, exp_dir, entry, None);
+        }
+    }
+}
+
 /// Hands `entry` to `sink`, with the places `paths` (under `exp_dir`)
 /// named in its outputs.
 fn hand_on(
@@ -644,10 +654,8 @@ impl Placing {
                     placed.errors.push(e);
                     // Received (their entries handed on unplaced), so that
                     // the run never waits.
-                    for p in rx {
-                        if let (Some(sink), Some(entry)) = (sink, p.entry) {
-                            hand_on(sink, &exp_dir, entry, None);
-                        }
+                    for mut p in rx {
+                        p.hand_on_unplaced(sink, &exp_dir);
                     }
                     return placed;
                 }
@@ -662,9 +670,7 @@ impl Placing {
                         placed.retry.push(p);
                     } else {
                         placed.given_up += 1;
-                        if let (Some(sink), Some(entry)) = (sink, p.entry.take()) {
-                            hand_on(sink, &exp_dir, entry, None);
-                        }
+                        p.hand_on_unplaced(sink, &exp_dir);
                     }
                 }
             }
@@ -749,10 +755,8 @@ impl Placing {
             Ok(d) => d,
             Err(mut more) => {
                 // Nowhere to place them: their entries go on as they are.
-                for p in pending {
-                    if let (Some(sink), Some(entry)) = (&self.sink, p.entry) {
-                        hand_on(sink, &exp.dir, entry, None);
-                    }
+                for mut p in pending {
+                    p.hand_on_unplaced(self.sink.as_ref(), &exp.dir);
                 }
                 errors.append(&mut more);
                 return errors;
@@ -763,9 +767,7 @@ impl Placing {
             if let Err(failed) = placed.place(&mut dir, p, self.sink.as_ref(), &exp.dir) {
                 let (e, mut p) = *failed;
                 // Its entry goes on without its places.
-                if let (Some(sink), Some(entry)) = (&self.sink, p.entry.take()) {
-                    hand_on(sink, &exp.dir, entry, None);
-                }
+                p.hand_on_unplaced(self.sink.as_ref(), &exp.dir);
                 failed_again += 1;
                 if failed_again <= 10 {
                     errors.push(e);

@@ -458,23 +458,19 @@ pub const LISTED_VERTICES_AT_MOST: usize = 200;
 /// covers (for progress by sweep).
 pub fn sweep_sizes(checked: &Checked, targets: &[String]) -> Vec<(String, usize)> {
     let dag = &checked.checked.dag;
-    let chosen = phx_runtime::scheduler::selected(dag, targets).ok().flatten();
-    let mut sizes: Vec<(String, usize)> = Vec::new();
-    for f in dag.families.iter().filter(|f| f.is_sweep()) {
-        let n = match &chosen {
-            None => f.len(),
-            Some(ids) => ids
-                .iter()
-                .filter(|id| {
-                    id.strip_suffix(']').and_then(|r| r.split_once('[')).is_some_and(|(name, _)| name == f.name())
-                })
-                .count(),
-        };
-        if n > 0 {
-            sizes.push((f.name().to_string(), n));
+    let sweeps = dag.families.iter().filter(|f| f.is_sweep());
+    match phx_runtime::scheduler::selected(dag, targets).ok().flatten() {
+        None => sweeps.map(|f| (f.name().to_string(), f.len())).collect(),
+        Some(ids) => {
+            let mut chosen: BTreeMap<&str, usize> = BTreeMap::new();
+            for id in &ids {
+                if let Some((name, Some(_))) = phx_store::parse_vertex_id(id) {
+                    *chosen.entry(name).or_default() += 1;
+                }
+            }
+            sweeps.filter_map(|f| chosen.get(f.name()).map(|n| (f.name().to_string(), *n))).collect()
         }
     }
-    sizes
 }
 
 /// Runs (or plans) `program`, already checked as `checked`, in `exp`.
@@ -572,8 +568,7 @@ pub fn run(
                 // A succeeded vertex's entry names its places in results/:
                 // the placing thread hands it on once they are made.
                 Some(p) if o.status == NodeStatus::Succeeded => {
-                    let listed = !(settings.fold_sweeps && phx_runtime::tally::folded_in(dag, o));
-                    p.place(&o.id, &o.outputs, listed, entry());
+                    p.place(&o.id, &o.outputs, !o.folded, entry());
                 }
                 _ => {
                     if let (Some(sink), Some(entry)) = (&sink, entry()) {

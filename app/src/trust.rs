@@ -111,7 +111,7 @@ impl Grants {
                     "--allow-commands",
                 ));
             }
-            let names_files = info.param_types.iter().any(|(_, t)| t.contains("File") || t.contains("Path"));
+            let names_files = info.param_types.iter().any(|(_, t)| phx_runtime::scheduler::names_files(t));
             for i in 0..fam.len() {
                 if let Some(b) = set.props(i).backend.filter(|b| *b != BackendKind::Local) {
                     self.cluster(&format!("the node `{}` sets backend = {b}", set.id(i)))?;

@@ -66,8 +66,8 @@ fn status_cell(status: &str, cached: bool) -> String {
 
 /// How many instances of a sweep the run page lists one by one; a larger
 /// sweep is one row (its states, cache hits, median time, first failures)
-/// and the artifacts of its first instances.
-pub const SHOWN_INSTANCES: usize = 8;
+/// and the artifacts of its first instances, as in `phx show`.
+pub use phx_app::history::SHOWN_INSTANCES;
 
 /// The run page: header facts, the DAG, nodes with provenance, artifacts,
 /// report, notebook entries, comments (and forms with write access).
@@ -96,7 +96,7 @@ pub fn run_page(
     let mut summarised = std::collections::HashSet::new();
     for s in shown {
         let e = s.exec;
-        let family = phx_store::parse_vertex_id(&e.vertex).map_or(e.vertex.as_str(), |(f, _)| f);
+        let family = phx_app::history::family_of(&e.vertex);
         if let Some(summary) = families.get(family) {
             if summarised.insert(family) {
                 b.push_str(&format!(

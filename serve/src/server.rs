@@ -280,7 +280,7 @@ fn render_run(app: &App, share: &ShareRow, token: &str, run_id: &str) -> Respons
         .nodes
         .iter()
         .filter(|(e, _)| {
-            let family = phx_store::parse_vertex_id(&e.vertex).map_or(e.vertex.as_str(), |(f, _)| f);
+            let family = phx_app::history::family_of(&e.vertex);
             if !families.contains_key(family) {
                 return true;
             }

@@ -65,14 +65,17 @@ impl RunStream {
 
     /// Ends the document with the run's own fields (its `nodes`, folded,
     /// were written one by one).
-    pub fn finish(&self, result: &RunResult) {
+    pub fn finish(&self, mut result: RunResult) {
         let Ok(mut w) = self.out.lock() else { return };
         if !w.begun {
             let _ = w.out.write_all(b"{\n\"nodes\": [");
             w.begun = true;
         }
         let _ = w.out.write_all(b"\n]");
-        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(result) {
+        // Without what was streamed (a cancelled sweep may list 100,000).
+        super::common::release_at_exit(std::mem::take(&mut result.nodes));
+        result.families = Vec::new();
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(&result) {
             for (k, v) in fields.iter().filter(|(k, _)| *k != "nodes" && *k != "families") {
                 let _ = write!(w.out, ",\n{}: {}", serde_json::Value::from(k.as_str()), v);
             }

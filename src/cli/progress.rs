@@ -75,7 +75,7 @@ impl SweepProgress {
 
 /// The sweep of a vertex id (`t` of `t[42]`).
 fn sweep_of(id: &str) -> Option<&str> {
-    id.strip_suffix(']').and_then(|rest| rest.split_once('[')).map(|(name, _)| name)
+    phx_store::parse_vertex_id(id).and_then(|(name, index)| index.map(|_| name))
 }
 
 impl Counts {

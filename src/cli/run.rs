@@ -186,13 +186,15 @@ pub fn run(a: Args) -> u8 {
     if let Some(e) = &result.report_error {
         eprintln!("{e}");
     }
-    match (a.format.format, &stream) {
-        (TextOrJson::Json, Some(s)) => s.finish(&result),
-        (TextOrJson::Json, None) => common::print_value(&result),
-        (TextOrJson::Text, _) => print_summary(&result, a.dry_run, a.verbose, &exp, &checked),
-    }
     let ok = result.ok();
-    common::release_at_exit(result);
+    // JSON is streamed (`stream` is there exactly then).
+    match &stream {
+        Some(s) => s.finish(result),
+        None => {
+            print_summary(&result, a.dry_run, a.verbose, &exp, &checked);
+            common::release_at_exit(result);
+        }
+    }
     common::release_at_exit(checked);
     if ok { exit::OK } else { exit::INVALID }
 }
@@ -263,7 +265,7 @@ fn failures(r: &RunResult) -> String {
     let mut text = String::new();
     for n in bad.iter().take(SHOWN) {
         text.push_str(&format!("  {} {}", n.status, n.id));
-        if let Some(why) = n.error.as_deref().map(first_words).filter(|w| !w.is_empty()) {
+        if let Some(why) = n.error.as_deref().map(phx_app::history::first_words).filter(|w| !w.is_empty()) {
             text.push_str(&format!(": {why}"));
         }
         text.push('\n');
@@ -272,17 +274,6 @@ fn failures(r: &RunResult) -> String {
         text.push_str(&format!("  ... and {} more\n", thousands(bad.len() - SHOWN)));
     }
     text
-}
-
-/// The first line of an error, and the one after it when the first only
-/// introduces it (`the command exited with 3:` then what it printed).
-fn first_words(error: &str) -> String {
-    let mut lines = error.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("");
-    match lines.next() {
-        Some(next) if first.ends_with(':') => format!("{first} {next}"),
-        _ => first.to_string(),
-    }
 }
 
 /// A plan or a run, one line per node and one per sweep (not per instance): how
@@ -421,14 +412,6 @@ pub struct ShowArgs {
     format: FormatArg,
 }
 
-/// Sweeps with more instances than this are summarised by `phx show`.
-const SHOWN_INSTANCES: usize = 8;
-
-/// The node a vertex id belongs to (`scan` for `scan[3]`).
-fn family_of(id: &str) -> &str {
-    phx_store::parse_vertex_id(id).map_or(id, |(name, _)| name)
-}
-
 /// One summary per sweep with more than `limit` instances, by node name,
 /// as text: its states, cache hits, median time and devices, and the first
 /// few failures.
@@ -475,10 +458,10 @@ pub fn show(a: ShowArgs) -> u8 {
     if let Some(c) = &run.git_commit {
         text.push_str(&format!("git {}{}\n", short(c), if run.git_dirty == Some(true) { " (dirty)" } else { "" }));
     }
-    let families = large_families(&run.nodes, if a.all { usize::MAX } else { SHOWN_INSTANCES });
+    let families = large_families(&run.nodes, if a.all { usize::MAX } else { phx_app::history::SHOWN_INSTANCES });
     let mut summarised = std::collections::HashSet::new();
     for e in &run.nodes {
-        let family = family_of(&e.id);
+        let family = phx_app::history::family_of(&e.id);
         if let Some(summary) = families.get(family) {
             if summarised.insert(family) {
                 text.push_str(summary);
@@ -509,7 +492,7 @@ pub fn show(a: ShowArgs) -> u8 {
             ));
         }
         if let Some(err) = &e.error {
-            text.push_str(&format!("      error: {}\n", err.lines().next().unwrap_or("")));
+            text.push_str(&format!("      error: {}\n", phx_app::history::first_words(err)));
         }
     }
     common::out(&text);

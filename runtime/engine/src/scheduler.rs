@@ -136,6 +136,9 @@ pub struct NodeOutcome {
     pub job_id: Option<String>,
     /// Why it runs where it runs (the policy's decision).
     pub placement: Option<String>,
+    /// Counted in its sweep's [`FamilyTally`] rather than listed in the
+    /// run's report (set by the run as it settles the outcome).
+    pub folded: bool,
 }
 
 impl NodeOutcome {
@@ -158,6 +161,7 @@ impl NodeOutcome {
             backend: BackendKind::Local,
             job_id: None,
             placement: None,
+            folded: false,
         }
     }
 }
@@ -255,12 +259,18 @@ pub fn new_run_id() -> String {
     format!("{compact}-{:06x}", (nanos ^ std::process::id()) & 0xff_ffff)
 }
 
+/// Whether a parameter of declared type `param_type` names files (`File`,
+/// `Path`, lists of them): a string given to it is a file to hash and stage.
+pub fn names_files(param_type: &str) -> bool {
+    param_type.contains("File") || param_type.contains("Path")
+}
+
 /// Literal files an argument names (`File`/`Path` parameters given a string).
 pub fn literal_files(v: &Vertex) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (name, value) in v.args.iter() {
         let ty = v.param_types.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str()).unwrap_or("");
-        if !(ty.contains("File") || ty.contains("Path")) {
+        if !names_files(ty) {
             continue;
         }
         match value {
@@ -308,8 +318,8 @@ pub async fn run(
     }
     // The positions of the chosen vertices: a large sweep is walked by
     // position, each vertex built when it is looked at.
-    let chosen_at: Option<HashSet<At>> = chosen.as_ref().map(|c| c.iter().filter_map(|id| dag.position(id)).collect());
-    let order: Vec<At> = dag.positions().filter(|at| chosen_at.as_ref().is_none_or(|c| c.contains(at))).collect();
+    let chosen: Option<HashSet<At>> = chosen.map(|c| c.iter().filter_map(|id| dag.position(id)).collect());
+    let order: Vec<At> = dag.positions().filter(|at| chosen.as_ref().is_none_or(|c| c.contains(at))).collect();
     let (log_tx, mut log_rx) = mpsc::unbounded_channel::<LogLine>();
     let remote = opts.remote.as_ref().map(|r| {
         // The size of each sweep this run covers: what an automatic
@@ -385,7 +395,7 @@ pub async fn run(
             waiting.push_front(p);
         }
         s.waiting = waiting;
-        s.record_pass()?;
+        s.send_records();
         if s.running.is_empty() {
             if s.waiting.is_empty(&order) {
                 break;
@@ -531,8 +541,8 @@ struct Schedule<'a> {
     shared: Arc<Shared>,
     on_event: &'a (dyn Fn(Event) + Sync),
     cancel: watch::Receiver<bool>,
-    /// The vertices this run covers (`None`: all of them).
-    chosen: Option<HashSet<String>>,
+    /// The positions of the vertices this run covers (`None`: all of them).
+    chosen: Option<HashSet<At>>,
     jobs: usize,
     outcomes: Outcomes<'a>,
     hashes: OutputHashes,
@@ -567,15 +577,17 @@ impl<'a> Schedule<'a> {
 
     /// Admission: whether `v`'s inputs are done, and whether it may run.
     fn admit(&mut self, v: &Vertex, cancelled: bool) -> Result<Admission, StoreError> {
-        let chosen = |d: &String| match &self.chosen {
-            Some(c) => c.contains(d),
-            None => self.dag.position(d).is_some(),
-        };
-        let deps_done = v.depends_on.iter().all(|d| self.outcomes.status(d).is_some() || !chosen(d));
-        if !deps_done {
-            return Ok(Admission::NotYet);
+        // Each input looked up once: not yet settled (and in this run)
+        // makes `v` wait; the first that did not succeed skips it.
+        let mut failed_dep = None;
+        for d in &v.depends_on {
+            let Some(at) = self.dag.position(d) else { continue };
+            match self.outcomes.status_at(at) {
+                None if self.chosen.as_ref().is_none_or(|c| c.contains(&at)) => return Ok(Admission::NotYet),
+                Some(s) if !s.lets_consumers_run() && failed_dep.is_none() => failed_dep = Some(d),
+                _ => {}
+            }
         }
-        let failed_dep = v.depends_on.iter().find(|d| self.outcomes.status(d).is_some_and(|s| !s.lets_consumers_run()));
         if cancelled || failed_dep.is_some() {
             let status = if cancelled { NodeStatus::Cancelled } else { NodeStatus::Skipped };
             let error = failed_dep.map(|d| format!("its input `{d}` did not succeed"));
@@ -830,13 +842,8 @@ impl<'a> Schedule<'a> {
         Ok(())
     }
 
-    /// Recording, once a pass: the cache hits and the objects found intact.
-    fn record_pass(&mut self) -> Result<(), StoreError> {
-        self.send_records();
-        Ok(())
-    }
-
-    /// Hands the cache hits and fresh fingerprints so far to the recorder.
+    /// Hands the cache hits and fresh fingerprints so far to the recorder
+    /// (once a pass, and whenever a batch is full).
     fn send_records(&mut self) {
         let reused = std::mem::take(&mut self.reused);
         let verified = std::mem::take(&mut self.intact.fresh);
@@ -998,17 +1005,22 @@ impl<'a> Outcomes<'a> {
 
     /// The status of the settled vertex `id`, if it is settled.
     fn status(&self, id: &str) -> Option<NodeStatus> {
-        let (f, i) = self.dag.position(id)?;
+        self.status_at(self.dag.position(id)?)
+    }
+
+    /// The status of the settled vertex at `at`, if it is settled.
+    fn status_at(&self, (f, i): At) -> Option<NodeStatus> {
         self.status[f as usize][i as usize]
     }
 
     /// Keeps `o` (or counts it, when folding a sweep's instances); gives back
     /// what its event shows.
-    fn insert(&mut self, o: NodeOutcome) -> Arc<NodeOutcome> {
+    fn insert(&mut self, mut o: NodeOutcome) -> Arc<NodeOutcome> {
         let Some((f, i)) = self.dag.position(&o.id) else { return Arc::new(o) };
         self.status[f as usize][i as usize] = Some(o.status);
         let family = &self.dag.families[f as usize];
         if self.fold && family.is_sweep() && crate::tally::folds(&o) {
+            o.folded = true;
             self.tallies[f as usize]
                 .get_or_insert_with(|| FamilyTally::new(family.name(), &o.tool))
                 .add(i as usize, &o);

@@ -119,12 +119,6 @@ pub fn folds(o: &NodeOutcome) -> bool {
     o.error.is_none() && matches!(o.status, NodeStatus::WouldRun | NodeStatus::Cached | NodeStatus::Succeeded)
 }
 
-/// Whether the outcome `o` of a vertex of `dag` is folded by a run that
-/// folds sweeps: it is an instance of a sweep and [`folds`].
-pub fn folded_in(dag: &phx_dag::Dag, o: &NodeOutcome) -> bool {
-    folds(o) && dag.position(&o.id).is_some_and(|(f, _)| dag.families[f as usize].is_sweep())
-}
-
 /// The reason of the instances counted together once a sweep has
 /// [`FamilyTally::MAX_GROUPS`] groups.
 pub const OTHER_REASONS: &str = "other reasons";
